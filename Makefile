@@ -1,0 +1,115 @@
+# cdc: change data capture as Unix filters.  See README.md.
+#   make                 build every program into $(BUILD)/bin
+#   make check           unit + program tests against real PostgreSQL/OpenSearch
+#   make check-asan      the same suite under AddressSanitizer + UBSan
+#   make install         DESTDIR= PREFIX= honoured; make uninstall
+#   make deps            install missing Debian packages
+#   make demo            the whole pipeline on a throwaway PostgreSQL + OpenSearch
+#   make bench           side-by-side benchmarks against peer tools (not in CI)
+
+include config.mk
+
+BUILD ?= build
+PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay
+
+# Per-program libraries.
+LIBS_cdc-capture = $(PQ_LIBS)
+LIBS_cdc-filter  = $(JQ_LIBS)
+LIBS_cdc-map     = $(JQ_LIBS)
+LIBS_cdc-sink-es = $(CURL_LIBS)
+LIBS_cdc-record  = $(LZ4_LIBS)
+LIBS_cdc-replay  = $(LZ4_LIBS)
+EXTRA_CFLAGS = $(PQ_CFLAGS) $(CURL_CFLAGS) $(LZ4_CFLAGS) $(JQ_CFLAGS)
+
+ALL_CFLAGS = $(CPPFLAGS_CDC) $(EXTRA_CFLAGS) $(WARN) $(CFLAGS) $(CPPFLAGS)
+
+COMMON_SRC = $(wildcard common/*.c)
+COMMON_OBJ = $(COMMON_SRC:%.c=$(BUILD)/%.o)
+HEADERS    = $(wildcard common/*.h) $(wildcard cmd/*/*.h) $(wildcard tests/unit/*.h)
+LIBCDC     = $(BUILD)/libcdc.a
+
+BINS = $(PROGS:%=$(BUILD)/bin/%)
+
+UNIT_SRC  = $(wildcard tests/unit/test_*.c)
+UNIT_BINS = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+all: $(BINS)
+
+# One object rule for everything; every object depends on every header
+# (the tree is small, and a stale object is worse than a slow build).
+$(BUILD)/%.o: %.c $(HEADERS) config.mk
+	@mkdir -p $(@D)
+	$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIBCDC): $(COMMON_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@.tmp && $(AR) rcs $@.tmp $(COMMON_OBJ) && mv $@.tmp $@
+
+.SECONDEXPANSION:
+# A program may compile extra sources shared with another program (e.g. jq
+# glue used by cdc-filter and cdc-map): EXTRA_SRC_<prog> in cmd/<prog>/build.mk.
+-include $(wildcard cmd/*/build.mk)
+$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard cmd/$$*/*.c) $$(EXTRA_SRC_$$*)) $(LIBCDC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(LIBS_$*) -lm
+
+# A unit test of code inside a program lists that code in the program's
+# cmd/<prog>/test.mk, e.g. TESTSRC_pgoutput = cmd/cdc-capture/pgoutput.c
+-include $(wildcard cmd/*/test.mk)
+$(BUILD)/tests/test_%: $$(patsubst %.c,$(BUILD)/%.o,tests/unit/test_$$*.c $$(TESTSRC_$$*)) $(LIBCDC)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(LZ4_LIBS) -lm
+
+unit: $(UNIT_BINS)
+
+# The test suite: unit tests, then program tests.  tests/run.sh makes sure
+# the Debian packages are there, starts the throwaway services once, runs
+# prove and stops the services again.
+check: all unit
+	CDC_BUILD=$(BUILD) ./tests/run.sh
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+check-asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
+
+deps:
+	./scripts/deps.sh
+
+demo:
+	./scripts/demo.sh
+
+bench: all
+	CDC_BUILD=$(BUILD) ./tests/bench/run.sh
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c), built with clang into build-fuzz/.
+# make fuzz FUZZ_SECONDS=60 runs each for that long.
+-include tests/fuzz/fuzz.mk
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \
+		$(DESTDIR)$(DATADIR)/jq $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
+	install -m 644 $(PROGS:%=man/%.1) $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 man/cdc-events.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 jq/cdc.jq $(DESTDIR)$(DATADIR)/jq/
+	for p in $(PROGS); do \
+		install -m 644 completions/bash/$$p $(DESTDIR)$(BASHCOMPDIR)/$$p && \
+		install -m 644 completions/zsh/_$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p && \
+		install -m 644 completions/fish/$$p.fish $(DESTDIR)$(FISHCOMPDIR)/$$p.fish || exit 1; \
+	done
+
+uninstall:
+	for p in $(PROGS); do \
+		rm -f $(DESTDIR)$(BINDIR)/$$p $(DESTDIR)$(MANDIR)/man1/$$p.1 \
+		      $(DESTDIR)$(BASHCOMPDIR)/$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p \
+		      $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; \
+	done
+	rm -f $(DESTDIR)$(MANDIR)/man7/cdc-events.7 $(DESTDIR)$(DATADIR)/jq/cdc.jq
+	-rmdir $(DESTDIR)$(DATADIR)/jq $(DESTDIR)$(DATADIR) 2>/dev/null
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+.PHONY: all unit check check-asan deps demo bench install uninstall clean
+.SECONDARY:

@@ -1,0 +1,148 @@
+/*
+ * capture.h: the state of one cdc-capture run, shared by main.c (options,
+ * orchestration), setup.c (connection, server checks, slot and publication
+ * management) and stream.c (the replication loop).
+ */
+#ifndef CDC_CAPTURE_CAPTURE_H
+#define CDC_CAPTURE_CAPTURE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include "buf.h"
+#include "change.h"
+#include "checkpoint.h"
+#include "event.h"
+#include "lsn.h"
+#include "pgoutput.h"
+#include "types.h"
+#include "writer.h"
+
+struct capture_opts {
+	const char *conninfo;		/* -d; NULL: libpq defaults */
+	const char *slot;
+	char **pubs;			/* --publication, split */
+	int npubs;
+	const char *pubs_arg;		/* as given, for publication_names */
+	bool create_slot, drop_slot, create_pub;
+	const char *tables;		/* --tables for --create-publication */
+	bool numeric_number;
+	bool tx_events;
+	const char *ack_file;
+	int64_t heartbeat_ms;		/* 0: off */
+	int64_t status_ms;
+	bool has_endpos;
+	uint64_t endpos;
+	bool no_loop;
+	bool stats;
+	/* snapshot */
+	int snapshot_mode;		/* enum snapshot_mode */
+	bool snapshot_mode_given;
+	int snapshot_jobs;
+	const char *snapshot_state;
+	bool progress;
+};
+
+struct capture {
+	struct capture_opts o;
+	PGconn *conn;			/* replication connection */
+	int server_version;
+	char *db;			/* database name (source.db) */
+	struct writer w;
+	struct buf ev;			/* the event being formatted */
+	struct pgoutput *dec;
+	struct pgo_msg msg;
+	struct typemap *tm;
+	struct event_ctx ctx;
+	struct change_fmt fmt;
+
+	/* The transaction being received (between Begin and Commit). */
+	bool in_tx;
+	uint64_t tx_commit_lsn;
+	uint32_t tx_xid;
+	int64_t tx_ts_ms;
+	uint64_t tx_seq;
+
+	/* Positions. */
+	struct cdc_pos last_pos;	/* last event emitted: re-deliveries at or below are skipped */
+	uint64_t written_lsn;		/* everything before it is in the writer (or filtered) */
+	uint64_t flushed_lsn;		/* ... and was flushed to stdout */
+	uint64_t ka_walend;		/* W: walEnd of the latest keepalive outside a transaction */
+	int64_t ka_ts_ms;		/* its send time */
+	uint64_t server_walend;		/* latest walEnd seen (for --stats) */
+	uint64_t start_confirmed;	/* the slot's confirmed_flush_lsn when we attached */
+	uint64_t sent_flush;		/* flush LSN of the last status update */
+
+	/* --ack-file */
+	bool ack_have;			/* a checkpoint was read */
+	struct checkpoint ack;
+	struct stat ack_st;
+	bool ack_st_valid;
+
+	/* Clocks (monotonic ms). */
+	int64_t last_emit, last_status, last_ack_check, last_stats;
+
+	/* Counters. */
+	uint64_t events, events_at_stats, skipped;
+	int64_t last_commit_ms;
+	bool done;			/* --endpos reached */
+};
+
+/* setup.c */
+
+/* Connect the replication connection (c->conn); returns 0, or -1 after a
+ * message when the server cannot be reached (worth retrying).  Dies on
+ * errors a retry cannot fix (authentication, privileges, missing database). */
+int capture_connect(struct capture *c);
+/* Check server version and wal_level; dies with the fix when unsuitable. */
+void capture_check_server(struct capture *c);
+/* Check (or create with --create-publication) the publications. */
+void capture_publications(struct capture *c);
+
+struct slot_info {
+	bool exists;
+	char plugin[64];
+	char type[16];
+	char database[128];
+	int active_pid;			/* 0: inactive */
+	char wal_status[16];		/* "" before PostgreSQL 13 */
+	uint64_t confirmed_flush;
+};
+/* Look the slot up in pg_replication_slots.  Dies on query errors. */
+void capture_slot_info(struct capture *c, const char *slot, struct slot_info *si);
+/* Die unless the existing slot is usable (pgoutput, this database, not
+ * lost); wait up to 10 s while another process holds it. */
+void capture_check_slot(struct capture *c, struct slot_info *si);
+/* DROP_REPLICATION_SLOT; dies on failure. */
+void capture_drop_slot(struct capture *c, const char *slot);
+/*
+ * CREATE_REPLICATION_SLOT slot [TEMPORARY] LOGICAL pgoutput with an
+ * exported snapshot (export true) or none.  Returns the consistent point;
+ * *snapshot_name (caller frees) gets the exported snapshot's name.
+ */
+uint64_t capture_create_slot(struct capture *c, const char *slot, bool temporary, bool export,
+			     char **snapshot_name);
+/* Run a simple query on the replication connection; dies on error. */
+PGresult *capture_sql(struct capture *c, const char *sql, ExecStatusType want);
+/* libpq's last message as one line (trailing newlines removed; static). */
+const char *pq_message(const char *msg);
+
+/* stream.c */
+
+enum stream_end {
+	STREAM_STOPPED,			/* signal or --endpos: clean exit */
+	STREAM_LOST,			/* connection lost: reconnect or exit 75 */
+};
+
+/* START_REPLICATION; dies on errors a retry cannot fix, -1 when lost. */
+int capture_start(struct capture *c);
+/* The replication loop until stopped or the connection is lost. */
+enum stream_end capture_stream(struct capture *c);
+/* Flush stdout and send the final standby status update. */
+void capture_finish(struct capture *c);
+/* Read --ack-file if it changed; at start (initial true) errors are fatal. */
+void ack_check(struct capture *c, bool initial);
+
+#endif

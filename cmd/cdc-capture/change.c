@@ -1,0 +1,194 @@
+/*
+ * change.c: decoded pgoutput changes -> event lines (cdc-events(7)).
+ *
+ * Unchanged TOAST: pgoutput sends a column whose out-of-line value did not
+ * change as 'u' instead of its value.  When the server also sent the old
+ * tuple (REPLICA IDENTITY FULL) the value is taken from there; otherwise
+ * the column is left out of "after" and named in "unchanged_toast".  It is
+ * never written as null: that would erase the value downstream.
+ */
+#include "change.h"
+
+#include "json.h"
+
+void
+change_fmt_init(struct change_fmt *f, struct typemap *tm, const struct event_ctx *ctx)
+{
+	f->tm = tm;
+	f->ctx = ctx;
+	f->toast = (struct buf)BUF_INIT;
+}
+
+void
+change_fmt_release(struct change_fmt *f)
+{
+	buf_release(&f->toast);
+}
+
+static void
+add_val(struct change_fmt *f, struct buf *out, const struct pgo_col *c, const struct pgo_val *v)
+{
+	if (v->kind == 't')
+		typemap_value(f->tm, out, c->typoid, v->data, v->len);
+	else if (v->kind == 'b')
+		json_add_base64(out, v->data, v->len);	/* never requested */
+	else
+		buf_adds(out, "null");
+}
+
+/*
+ * The value of column i: from tup, or for an unchanged TOAST marker from
+ * old when it has the value.  NULL when there is no value to write.
+ */
+static const struct pgo_val *
+col_val(const struct pgo_tuple *tup, const struct pgo_tuple *old, int i)
+{
+	const struct pgo_val *v;
+
+	if (i >= tup->ncols)
+		return NULL;
+	v = &tup->vals[i];
+	if (v->kind != 'u')
+		return v;
+	if (old && i < old->ncols && old->vals[i].kind != 'u')
+		return &old->vals[i];
+	return NULL;
+}
+
+/*
+ * Append a row image as a JSON object.  keys_only: only replica-identity
+ * columns (an old key 'K' tuple, or the "key" object).  toast: where to
+ * list columns left out as unchanged TOAST (NULL: just leave them out).
+ */
+static void
+add_tuple(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, const struct pgo_tuple *tup,
+	  const struct pgo_tuple *old, bool keys_only, struct buf *toast)
+{
+	bool first = true;
+
+	buf_addc(out, '{');
+	for (int i = 0; i < rel->ncols && i < tup->ncols; i++) {
+		const struct pgo_col *c = &rel->cols[i];
+		const struct pgo_val *v;
+
+		if (keys_only && !c->key)
+			continue;
+		v = col_val(tup, old, i);
+		if (!v) {
+			if (toast) {
+				if (toast->len)
+					buf_addc(toast, ',');
+				json_add_cstr(toast, c->name);
+			}
+			continue;
+		}
+		if (!first)
+			buf_addc(out, ',');
+		first = false;
+		buf_add(out, c->jkey, c->jkeylen);
+		add_val(f, out, c, v);
+	}
+	buf_addc(out, '}');
+}
+
+static void
+add_source(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, const struct change_pos *p)
+{
+	event_source(out, f->ctx, rel ? rel->nspname : NULL, rel ? rel->relname : NULL, p->lsn,
+		     p->commit_lsn, p->seq, p->xid, p->ts_ms, "false");
+}
+
+void
+change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, const struct change_pos *p)
+{
+	const struct pgo_rel *rel = m->rel;
+	const struct pgo_tuple *old = m->oldkind ? &m->oldtup : NULL;
+	/* The old tuple 'O' has every column; 'K' only the key ones. */
+	const struct pgo_tuple *full_old = m->oldkind == 'O' ? &m->oldtup : NULL;
+
+	buf_reset(&f->toast);
+	switch (m->type) {
+	case 'I':
+		buf_adds(out, "{\"op\":\"c\",\"before\":null,\"after\":");
+		add_tuple(f, out, rel, &m->newtup, NULL, false, &f->toast);
+		buf_adds(out, ",\"key\":");
+		if (rel->has_key)
+			add_tuple(f, out, rel, &m->newtup, NULL, true, NULL);
+		else
+			buf_adds(out, "null");
+		break;
+	case 'U':
+		buf_adds(out, "{\"op\":\"u\",\"before\":");
+		if (old)
+			add_tuple(f, out, rel, old, NULL, m->oldkind == 'K', NULL);
+		else
+			buf_adds(out, "null");
+		buf_adds(out, ",\"after\":");
+		add_tuple(f, out, rel, &m->newtup, full_old, false, &f->toast);
+		buf_adds(out, ",\"key\":");
+		if (rel->has_key)
+			add_tuple(f, out, rel, &m->newtup, old, true, NULL);
+		else
+			buf_adds(out, "null");
+		break;
+	default: /* 'D' */
+		buf_adds(out, "{\"op\":\"d\",\"before\":");
+		add_tuple(f, out, rel, &m->oldtup, NULL, m->oldkind == 'K', NULL);
+		buf_adds(out, ",\"after\":null,\"key\":");
+		if (rel->has_key)
+			add_tuple(f, out, rel, &m->oldtup, NULL, true, NULL);
+		else
+			buf_adds(out, "null");
+		break;
+	}
+	if (f->toast.len) {
+		buf_adds(out, ",\"unchanged_toast\":[");
+		buf_add(out, f->toast.data, f->toast.len);
+		buf_addc(out, ']');
+	}
+	add_source(f, out, rel, p);
+}
+
+void
+truncate_format(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, uint8_t options,
+		const struct change_pos *p)
+{
+	buf_adds(out, "{\"op\":\"t\",\"before\":null,\"after\":null,\"key\":null,\"truncate\":{\"cascade\":");
+	buf_adds(out, options & 1 ? "true" : "false");
+	buf_adds(out, ",\"restart_identity\":");
+	buf_adds(out, options & 2 ? "true" : "false");
+	buf_addc(out, '}');
+	add_source(f, out, rel, p);
+}
+
+void
+message_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, const struct change_pos *p)
+{
+	buf_adds(out, "{\"op\":\"m\",\"message\":{\"prefix\":");
+	json_add_cstr(out, m->prefix);
+	buf_adds(out, ",\"content\":");
+	json_add_base64(out, m->content, m->content_len);
+	buf_adds(out, ",\"transactional\":");
+	buf_adds(out, m->flags & 1 ? "true" : "false");
+	buf_addc(out, '}');
+	add_source(f, out, NULL, p);
+}
+
+void
+control_format(struct change_fmt *f, struct buf *out, const char *op, long long events,
+	       const struct change_pos *p)
+{
+	buf_adds(out, "{\"op\":\"");
+	buf_adds(out, op);
+	buf_addc(out, '"');
+	if (p->xid) {
+		buf_adds(out, ",\"tx\":{\"id\":");
+		json_add_u64(out, p->xid);
+		if (events >= 0) {
+			buf_adds(out, ",\"events\":");
+			json_add_i64(out, events);
+		}
+		buf_addc(out, '}');
+	}
+	add_source(f, out, NULL, p);
+}

@@ -1,0 +1,91 @@
+/*
+ * copy.h: one COPY text row -> one snapshot event (op "r"), for snapshot.c.
+ *
+ * COPY ... TO STDOUT in text format delivers a row as fields separated by
+ * tabs and ended by a newline; NULL is \N and backslash escapes stand for
+ * special bytes.  After unescaping, a field is exactly the type's text
+ * output (the same text pgoutput sends), so it goes through
+ * typemap_value() like a stream value does, and the event gets its
+ * envelope from event_source(): one code path for both.
+ *
+ * A struct snap_table describes one published table as the snapshot reads
+ * it; copy_table_init()/copy_table_free() own its strings.  The row
+ * formatter owns its buffers; nothing is allocated per row once they have
+ * grown to the largest row.
+ */
+#ifndef CDC_CAPTURE_COPY_H
+#define CDC_CAPTURE_COPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "event.h"
+#include "types.h"
+
+struct snap_col {
+	char *name;
+	char *jkey;		/* "name": as JSON, ready to append */
+	size_t jkeylen;
+	uint32_t typoid;
+	bool is_key;		/* part of the replica identity */
+};
+
+struct snap_table {
+	uint32_t oid;
+	char *schema, *name;
+	char relkind;		/* 'r' table, 'p' partitioned (published via its root) */
+	double reltuples;	/* planner estimate; < 0 unknown */
+	uint64_t pages;		/* pages at snapshot time */
+	char *filter;		/* publication row filter (SQL), NULL for none */
+	struct snap_col *cols;
+	int ncols, nkeys;
+	uint64_t rows;		/* rows emitted */
+	/* Envelope template: the bytes event_source() writes, cut around seq
+	 * and the top-level ts_ms (see copy_table_template()). */
+	struct buf head, mid;
+	bool tmpl;
+};
+
+/* Set up a table (strings copied); add columns with copy_table_add_col(). */
+void copy_table_init(struct snap_table *t, uint32_t oid, const char *schema, const char *name);
+void copy_table_add_col(struct snap_table *t, const char *name, uint32_t typoid, bool is_key);
+void copy_table_free(struct snap_table *t);
+
+struct row_formatter {
+	struct typemap *tm;
+	const struct event_ctx *ctx;
+	uint64_t lsn;		/* C: source.lsn and source.commit_lsn */
+	int64_t ts_ms;		/* source.ts_ms: snapshot start */
+	struct buf line;	/* the event being built */
+	struct buf field;	/* one unescaped field */
+	size_t *vpos;		/* per column: value start and end in line */
+	int vcap;
+};
+
+void rowfmt_init(struct row_formatter *f, struct typemap *tm, const struct event_ctx *ctx,
+		 uint64_t lsn, int64_t ts_ms);
+void rowfmt_free(struct row_formatter *f);
+
+/*
+ * Prepare t's envelope template (once per table, before its first row):
+ * the output of event_source() for this table cut into the part before
+ * seq, and the part between seq and the top-level ts_ms.  If the bytes do
+ * not have the expected shape, rows fall back to calling event_source().
+ */
+void copy_table_template(struct row_formatter *f, struct snap_table *t);
+
+/*
+ * Format one COPY text row (its trailing '\n' optional) as the event
+ * {"op":"r","before":null,"after":{...},"key":{...}|null,"source":{...},"ts_ms":...}
+ * into f->line (no newline) with source.seq = seq.  Returns 0, or -1 when
+ * the row does not have t->ncols fields (f->line then holds garbage).
+ */
+int copy_row_event(struct row_formatter *f, const struct snap_table *t, const char *row, size_t len,
+		   uint64_t seq, int64_t now);
+
+/* Append the COPY-unescaped form of field s (n bytes, not "\N") to out. */
+void copy_unescape(struct buf *out, const char *s, size_t n);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * types.h: PostgreSQL value -> JSON, one code path for stream and snapshot.
+ *
+ * Values arrive in PostgreSQL's text output form (pgoutput 't' columns,
+ * COPY text fields after unescaping).  The mapping follows cdc-events(7):
+ * bool as true/false, integers digit for digit, floats as numbers with
+ * NaN/Infinity as strings, numeric as a string (or a number on request),
+ * json/jsonb embedded, bytea as base64, dates and times as RFC 3339 with T,
+ * arrays as JSON arrays, domains as their base type, everything else as a
+ * string.
+ *
+ * Built-in types are known by OID.  Other types (enums, domains, arrays of
+ * them, composites, extension types) are looked up lazily in pg_type over a
+ * second, normal connection and cached by OID; when the lookup fails the
+ * value is printed as a JSON string (and a warning is printed once).
+ *
+ * The typemap owns its connection and cache; typemap_free() releases both.
+ * Not thread-safe.
+ */
+#ifndef CDC_CAPTURE_TYPES_H
+#define CDC_CAPTURE_TYPES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct typemap;
+
+/*
+ * conninfo: a normal (non-replication) connection string used lazily to
+ * look up non-built-in types; NULL means never look up (unknown types are
+ * strings).  The string is copied.
+ */
+struct typemap *typemap_new(const char *conninfo, bool numeric_as_number);
+void typemap_free(struct typemap *tm);
+
+/*
+ * Append the JSON for one non-NULL value given in PostgreSQL's text output
+ * form (as pgoutput 't' columns and COPY text fields deliver it, already
+ * unescaped).  Never fails: text that does not parse as its type is
+ * written as a JSON string.
+ */
+void typemap_value(struct typemap *tm, struct buf *out, uint32_t typoid, const char *text, size_t len);
+
+/* Forget cached lookups of non-built-in types (after a schema change). */
+void typemap_invalidate(struct typemap *tm);
+
+/*
+ * Session settings every capture connection uses so the server's text is
+ * predictable: the conninfo "options" value.
+ */
+extern const char *const capture_session_options;
+
+#endif

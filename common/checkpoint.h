@@ -1,0 +1,64 @@
+/*
+ * checkpoint.h: checkpoint files, and atomic file replacement.
+ *
+ * A checkpoint holds the last event position a writer (cdc-sink-es,
+ * cdc-record) has made durable.  It is text, key=value per line, '#'
+ * comments, unknown keys ignored (format in cdc-events(7)):
+ *
+ *     version=1
+ *     position=0/16B3748:3
+ *     commit_lsn=0/16B3748
+ *     seq=3
+ *     snapshot=false
+ *     name=shop
+ *     writer=cdc-sink-es
+ *     updated=2026-11-21T05:30:00.123Z
+ *
+ * Files are replaced atomically (temp file in the same directory, fsync,
+ * rename, fsync the directory) and created mode 0600.
+ */
+#ifndef CDC_CHECKPOINT_H
+#define CDC_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lsn.h"
+
+struct checkpoint {
+	struct cdc_pos pos;
+	bool snapshot;		/* the position is inside an unfinished snapshot */
+	char name[128];		/* source.name (the slot); "" if unknown */
+	char writer[64];	/* program that wrote it; "" if unknown */
+	long long updated_ms;	/* when it was written (ms since epoch); 0 if unknown */
+};
+
+/*
+ * Read a checkpoint.  Returns 0 when read, 1 when the file does not exist
+ * (*cp untouched), -1 when it cannot be read or is malformed: then a
+ * message naming the file (and line) has been printed.
+ */
+int checkpoint_read(const char *path, struct checkpoint *cp);
+
+/*
+ * Parse checkpoint text (for tests and fuzzing).  Returns 0, or -1 with a
+ * static reason in *err and the 1-based line in *line (0: whole file).
+ */
+int checkpoint_parse(const char *text, size_t len, struct checkpoint *cp,
+		     const char **err, unsigned *line);
+
+/* Render *cp as checkpoint text into b (appends). */
+struct buf;
+void checkpoint_format(const struct checkpoint *cp, struct buf *b);
+
+/* Write *cp to path atomically; updated_ms is set to now.  Returns 0 or -1 (message printed). */
+int checkpoint_write(const char *path, struct checkpoint *cp);
+
+/*
+ * Replace path with data atomically, mode as given (0600 for checkpoints).
+ * Returns 0, or -1 with errno set and nothing at path changed.
+ */
+int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode);
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * deadletter.h: what programs do with input they cannot process.
+ *
+ * Every program with bad-input handling offers the same three policies:
+ * stop (the default: message naming the line and reason, exit 65 after
+ * everything before it was written), skip (count and go on), or
+ * dead-letter (--dead-letter FILE: append a record and go on).  The count
+ * of skipped or dead-lettered lines is reported on exit.
+ *
+ * The dead-letter record is one JSON line (format in cdc-events(7)):
+ *   {"program":"cdc-filter","time":"...","line":42,"position":"0/16B3748:3",
+ *    "reason":"not a JSON object","input":"<original line>"}
+ * with "input_base64" instead of "input" when the line is not valid UTF-8,
+ * and "input_prefix_base64" (first 4096 bytes) and "input_bytes" for over-long lines.  Extra members
+ * (e.g. a sink's "status", "index", "id") can be added by the caller.
+ * The file is created mode 0600 and appended to.
+ */
+#ifndef CDC_DEADLETTER_H
+#define CDC_DEADLETTER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "lsn.h"
+
+enum bad_policy {
+	BAD_STOP = 0,
+	BAD_SKIP,
+	BAD_DEADLETTER,
+};
+
+struct deadletter {
+	enum bad_policy policy;
+	int fd;			/* -1 unless BAD_DEADLETTER */
+	char *path;
+	uint64_t count;		/* lines skipped or dead-lettered */
+	struct buf rec;		/* scratch for one record */
+};
+
+/* Policy stop (path NULL and skip false), skip, or dead-letter to path.  Dies if the file cannot be opened. */
+void dl_init(struct deadletter *dl, const char *path, bool skip);
+
+/*
+ * Handle one bad line under the policy.  what: "line 42" style location is
+ * built from lineno; pos may be NULL; extra, if not NULL, is raw JSON
+ * members ("\"status\":400,...") added to the record.
+ * Under BAD_STOP prints "prog: line N: reason" and returns -1: the caller
+ * flushes what it wrote before and exits CDC_EXIT_DATAERR.  Otherwise
+ * returns 0 (dies if the dead-letter file cannot be written).
+ * truncated_len: when the line was over-long, its full length (line then
+ * holds only its first bytes, at most LR_PREFIX); 0 otherwise.
+ */
+int dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
+		const char *reason, const char *line, size_t len, size_t truncated_len,
+		const char *extra);
+
+/* fsync the dead-letter file (before a checkpoint moves past its lines). Returns 0 or -1. */
+int dl_sync(struct deadletter *dl);
+
+/* Print "N lines skipped/dead-lettered" if any, close.  Returns the count. */
+uint64_t dl_finish(struct deadletter *dl);
+
+#endif

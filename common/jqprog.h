@@ -1,0 +1,143 @@
+/*
+ * jqprog.h: running a jq program over events with libjq 1.6, for cdc-filter
+ * and cdc-map (the only programs linked with -ljq; a program that calls
+ * nothing here does not pull this object out of libcdc.a, so it needs no
+ * libjq).
+ *
+ * What it adds to libjq:
+ *  - jqp_parse(): builds a jv from a line event_scan() has already
+ *    validated, several times faster than jv_parse(), reusing key strings
+ *    between events, and noting numbers libjq cannot hold exactly (a
+ *    double prints them differently: integers beyond 2^53, more than 17
+ *    significant digits, out of range).
+ *  - jqp_print(): writes a jv as `jq -c` does (same key order, escapes and
+ *    number format) into a caller-owned struct buf.
+ *  - a sandbox: `input`/`inputs` raise an error instead of reading the
+ *    event stream; unless allow_env, the process environment is emptied
+ *    before the program is compiled, so `$ENV` and `env` are {}.
+ *  - the cdc module's C helpers (sha256/hmac for masking), reached through
+ *    a private debug/input handshake documented in jqprog.c.
+ *
+ * Ownership follows libjq: every jv function consumes its jv arguments
+ * unless this header says otherwise; jv_copy() to keep one.  libjq 1.6 is
+ * not thread-safe: one thread only.
+ */
+#ifndef CDC_JQPROG_H
+#define CDC_JQPROG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jv.h>
+#include <jq.h>
+
+#include "buf.h"
+
+/* jqp_next() results. */
+enum jqp_status {
+	JQP_DONE = 0,		/* no more outputs */
+	JQP_VALUE,		/* *out holds an output */
+	JQP_ERROR,		/* runtime error; jqp_error() has the reason */
+	JQP_HALT,		/* the program called halt or halt_error */
+};
+
+#define JQP_KEYCACHE 1024	/* cached object keys (a power of two) */
+
+struct jqp_key {
+	char *bytes;		/* NULL: empty slot */
+	size_t len;
+	uint32_t hash;
+	jv str;
+};
+
+struct jqprog {
+	jq_state *jq;
+	jv named;		/* object: $name -> value (--arg and friends) */
+	jv libdirs;		/* array of library directories, searched in order */
+	bool allow_env;
+	struct buf err;		/* the last error message */
+	struct buf scratch;	/* string decoding */
+	/* parse statistics of the last jqp_parse() */
+	uint64_t inexact;	/* numbers libjq holds inexactly */
+	size_t inexact_at;	/* byte offset of the first one */
+	struct jqp_key keys[JQP_KEYCACHE];
+	int nkeys;
+	/* the cdc module's C helpers */
+	jv pending;		/* request seen by the debug hook, or invalid */
+};
+
+/* Set up an empty program context (nothing compiled yet). */
+void jqp_init(struct jqprog *p);
+
+/*
+ * Named arguments, as jq's options of the same names.  name must be a
+ * valid jq identifier.  Return 0, or -1 with the reason in jqp_error()
+ * (bad JSON, unreadable file, bad name).
+ */
+int jqp_arg(struct jqprog *p, const char *name, const char *text);
+int jqp_argjson(struct jqprog *p, const char *name, const char *json);
+int jqp_slurpfile(struct jqprog *p, const char *name, const char *path);
+int jqp_rawfile(struct jqprog *p, const char *name, const char *path);
+/* Append a library directory (made absolute here). */
+void jqp_libdir(struct jqprog *p, const char *dir);
+/*
+ * Append the default library directories: $CDC_JQ_LIB (colon-separated),
+ * CDC_DATADIR/jq, and the tree's jq/ when the binary runs from build/bin.
+ */
+void jqp_default_libdirs(struct jqprog *p);
+
+/*
+ * Compile program text once.  origin: the directory relative module paths
+ * of the program start from (the -f file's directory), NULL for ".".
+ * Prints libjq's messages as "prog: ..." and returns -1 on a compile error.
+ */
+int jqp_compile(struct jqprog *p, const char *program, const char *origin);
+
+/* Start the program on input (consumed). */
+void jqp_start(struct jqprog *p, jv input);
+/*
+ * Next output into *out (caller frees) when JQP_VALUE.  JQP_ERROR: the
+ * reason is in jqp_error(), with values jq quotes in its messages left out.
+ * JQP_HALT: see jqp_halt_status().
+ */
+enum jqp_status jqp_next(struct jqprog *p, jv *out);
+/* After JQP_HALT: the exit status, and print halt_error's message. */
+int jqp_halt_status(struct jqprog *p);
+/* The last error message (valid until the next call). */
+const char *jqp_error(const struct jqprog *p);
+
+/*
+ * Build a jv from text: len bytes of valid JSON (validated before, e.g. by
+ * event_scan() or json_skip(); anything else gives an invalid jv).
+ * Counts inexact numbers in p->inexact / p->inexact_at.
+ */
+jv jqp_parse(struct jqprog *p, const char *text, size_t len);
+
+/*
+ * Append v as compact JSON, exactly as `jq -c` prints it.  Does NOT consume
+ * v.  Strings are assumed valid UTF-8 (libjq guarantees it).
+ */
+void jqp_print(struct buf *b, jv v);
+
+/* jq truthiness: anything but false and null (v is not consumed). */
+bool jqp_truthy(jv v);
+
+/*
+ * Whether the decimal number literal lit (JSON grammar) reads back as the
+ * same value after a trip through a double printed the way jq prints it.
+ */
+bool jqp_number_exact(const char *lit, size_t len, double d);
+
+/* Format a finite double as jq 1.6 does; out holds at least 32 bytes. */
+size_t jqp_format_double(double d, char *out);
+
+/* Free everything (tears the jq state down). */
+void jqp_free(struct jqprog *p);
+
+/* SHA-256 of data into out (32 bytes); HMAC-SHA-256 with key. */
+void jqp_sha256(const void *data, size_t len, unsigned char out[32]);
+void jqp_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
+		     unsigned char out[32]);
+
+#endif

@@ -1,0 +1,736 @@
+#include "json.h"
+#include "linereader.h"
+
+#include <string.h>
+
+/* --- writing --- */
+
+static const char hexdigits[] = "0123456789abcdef";
+
+/*
+ * Bytes that need no escaping map to 0; the others to the escape letter or
+ * 'u' for \u00XX.  0x80 and above are handled by the UTF-8 check.
+ */
+static const char esc[256] = {
+	['\0'] = 'u', [1] = 'u', [2] = 'u', [3] = 'u', [4] = 'u', [5] = 'u', [6] = 'u',
+	[7] = 'u', ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [11] = 'u', ['\f'] = 'f',
+	['\r'] = 'r', [14] = 'u', [15] = 'u', [16] = 'u', [17] = 'u', [18] = 'u',
+	[19] = 'u', [20] = 'u', [21] = 'u', [22] = 'u', [23] = 'u', [24] = 'u',
+	[25] = 'u', [26] = 'u', [27] = 'u', [28] = 'u', [29] = 'u', [30] = 'u',
+	[31] = 'u', ['"'] = '"', ['\\'] = '\\', [127] = 0,
+};
+
+void
+json_add_str(struct buf *b, const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	buf_grow(b, len + 2);
+	b->data[b->len++] = '"';
+	while (i < len) {
+		size_t run = i;
+		size_t bad;
+
+		/* Copy the longest run of bytes that need nothing. */
+		while (run < len && p[run] < 0x80 && esc[p[run]] == 0)
+			run++;
+		if (run > i) {
+			buf_add(b, s + i, run - i);
+			i = run;
+			continue;
+		}
+		if (p[i] < 0x80) {
+			char e = esc[p[i]];
+
+			if (e == 'u') {
+				char u[6] = { '\\', 'u', '0', '0', hexdigits[p[i] >> 4], hexdigits[p[i] & 15] };
+
+				buf_add(b, u, 6);
+			} else {
+				char two[2] = { '\\', e };
+
+				buf_add(b, two, 2);
+			}
+			i++;
+			continue;
+		}
+		/* Non-ASCII: copy the valid UTF-8 run, replace an invalid byte. */
+		run = i;
+		while (run < len && p[run] >= 0x80)
+			run++;
+		if (utf8_valid(s + i, run - i, &bad)) {
+			buf_add(b, s + i, run - i);
+			i = run;
+		} else {
+			buf_add(b, s + i, bad);
+			buf_add(b, "\xEF\xBF\xBD", 3);
+			i += bad + 1;
+		}
+	}
+	buf_addc(b, '"');
+}
+
+void
+json_add_cstr(struct buf *b, const char *s)
+{
+	json_add_str(b, s, strlen(s));
+}
+
+void
+json_add_u64(struct buf *b, uint64_t v)
+{
+	char tmp[24];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	buf_grow(b, (size_t)n);
+	while (n > 0)
+		b->data[b->len++] = tmp[--n];
+	b->data[b->len] = '\0';
+}
+
+void
+json_add_i64(struct buf *b, int64_t v)
+{
+	if (v < 0) {
+		buf_addc(b, '-');
+		json_add_u64(b, (uint64_t)0 - (uint64_t)v);
+	} else {
+		json_add_u64(b, (uint64_t)v);
+	}
+}
+
+void
+json_add_key(struct buf *b, const char *key)
+{
+	size_t n = strlen(key);
+
+	buf_grow(b, n + 3);
+	b->data[b->len++] = '"';
+	memcpy(b->data + b->len, key, n);
+	b->len += n;
+	b->data[b->len++] = '"';
+	b->data[b->len++] = ':';
+	b->data[b->len] = '\0';
+}
+
+void
+json_add_base64(struct buf *b, const void *data, size_t len)
+{
+	static const char tab[] =
+		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	const unsigned char *p = data;
+	char *o;
+	size_t i;
+
+	buf_grow(b, (len + 2) / 3 * 4 + 2);
+	o = b->data + b->len;
+	*o++ = '"';
+	for (i = 0; i + 3 <= len; i += 3) {
+		*o++ = tab[p[i] >> 2];
+		*o++ = tab[(p[i] & 3) << 4 | p[i + 1] >> 4];
+		*o++ = tab[(p[i + 1] & 15) << 2 | p[i + 2] >> 6];
+		*o++ = tab[p[i + 2] & 63];
+	}
+	if (len - i == 1) {
+		*o++ = tab[p[i] >> 2];
+		*o++ = tab[(p[i] & 3) << 4];
+		*o++ = '=';
+		*o++ = '=';
+	} else if (len - i == 2) {
+		*o++ = tab[p[i] >> 2];
+		*o++ = tab[(p[i] & 3) << 4 | p[i + 1] >> 4];
+		*o++ = tab[(p[i + 1] & 15) << 2];
+		*o++ = '=';
+	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = '\0';
+}
+
+/* --- scanning --- */
+
+const char *
+json_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+		p++;
+	return p;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* p at the opening quote.  Returns the byte after the closing quote. */
+static const char *
+skip_string(const char *p, const char *end, struct json_span *sp, const char **err)
+{
+	const char *start = ++p;
+	bool escaped = false;
+
+	for (;;) {
+		const char *q = p;
+
+		/* Fast scan for the quote, a backslash or a control byte. */
+		while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+			q++;
+		if (q >= end) {
+			*err = "unterminated string";
+			return NULL;
+		}
+		if (*q == '"') {
+			if (sp) {
+				sp->p = start;
+				sp->len = (size_t)(q - start);
+				sp->escaped = escaped;
+			}
+			return q + 1;
+		}
+		if (*q != '\\') {
+			*err = "control character in string";
+			return NULL;
+		}
+		escaped = true;
+		if (q + 1 >= end) {
+			*err = "unterminated string";
+			return NULL;
+		}
+		switch (q[1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+			p = q + 2;
+			break;
+		case 'u':
+			if (q + 6 > end || hexval(q[2]) < 0 || hexval(q[3]) < 0 ||
+			    hexval(q[4]) < 0 || hexval(q[5]) < 0) {
+				*err = "bad \\u escape in string";
+				return NULL;
+			}
+			p = q + 6;
+			break;
+		default:
+			*err = "bad escape in string";
+			return NULL;
+		}
+	}
+}
+
+static const char *
+skip_number(const char *p, const char *end, const char **err)
+{
+	const char *s = p;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0') {
+		p++;
+	} else if (p < end && *p >= '1' && *p <= '9') {
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	} else {
+		goto bad;
+	}
+	if (p < end && *p == '.') {
+		p++;
+		if (p >= end || *p < '0' || *p > '9')
+			goto bad;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			goto bad;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	return p;
+bad:
+	(void)s;
+	*err = "malformed number";
+	return NULL;
+}
+
+static const char *
+skip_literal(const char *p, const char *end, const char *lit, const char **err)
+{
+	size_t n = strlen(lit);
+
+	if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) {
+		*err = "unexpected character";
+		return NULL;
+	}
+	return p + n;
+}
+
+static const char *skip_value(const char *p, const char *end, int depth, const char **err);
+
+static const char *
+skip_container(const char *p, const char *end, int depth, const char **err)
+{
+	char close = *p == '{' ? '}' : ']';
+	bool object = *p == '{';
+	bool first = true;
+
+	if (depth >= JSON_MAX_DEPTH) {
+		*err = "nesting too deep";
+		return NULL;
+	}
+	p++;
+	for (;;) {
+		p = json_ws(p, end);
+		if (p >= end) {
+			*err = "unexpected end of input";
+			return NULL;
+		}
+		if (*p == close && first)
+			return p + 1;
+		if (!first) {
+			if (*p == close)
+				return p + 1;
+			if (*p != ',') {
+				*err = object ? "expected ',' or '}'" : "expected ',' or ']'";
+				return NULL;
+			}
+			p = json_ws(p + 1, end);
+		}
+		first = false;
+		if (object) {
+			if (p >= end || *p != '"') {
+				*err = "expected a string key";
+				return NULL;
+			}
+			p = skip_string(p, end, NULL, err);
+			if (p == NULL)
+				return NULL;
+			p = json_ws(p, end);
+			if (p >= end || *p != ':') {
+				*err = "expected ':'";
+				return NULL;
+			}
+			p++;
+		}
+		p = skip_value(p, end, depth + 1, err);
+		if (p == NULL)
+			return NULL;
+	}
+}
+
+static const char *
+skip_value(const char *p, const char *end, int depth, const char **err)
+{
+	p = json_ws(p, end);
+	if (p >= end) {
+		*err = "unexpected end of input";
+		return NULL;
+	}
+	switch (*p) {
+	case '{':
+	case '[':
+		return skip_container(p, end, depth, err);
+	case '"':
+		return skip_string(p, end, NULL, err);
+	case 't':
+		return skip_literal(p, end, "true", err);
+	case 'f':
+		return skip_literal(p, end, "false", err);
+	case 'n':
+		return skip_literal(p, end, "null", err);
+	default:
+		return skip_number(p, end, err);
+	}
+}
+
+const char *
+json_skip(const char *p, const char *end, const char **err)
+{
+	return skip_value(p, end, 0, err);
+}
+
+int
+json_iter_begin(struct json_iter *it, const char *v, size_t vlen)
+{
+	const char *end = v + vlen;
+
+	v = json_ws(v, end);
+	if (v >= end || (*v != '{' && *v != '['))
+		return -1;
+	it->array = *v == '[';
+	it->p = v + 1;
+	it->end = end;
+	it->first = true;
+	return 0;
+}
+
+int
+json_iter_next(struct json_iter *it, struct json_span *key, const char **val,
+	       size_t *vlen, const char **err)
+{
+	const char *p = json_ws(it->p, it->end);
+	const char *v;
+	char close = it->array ? ']' : '}';
+
+	if (p >= it->end) {
+		*err = "unexpected end of input";
+		return -1;
+	}
+	if (*p == close) {
+		it->p = p + 1;
+		return 0;
+	}
+	if (!it->first) {
+		if (*p != ',') {
+			*err = "expected ','";
+			return -1;
+		}
+		p = json_ws(p + 1, it->end);
+	}
+	it->first = false;
+	if (!it->array) {
+		struct json_span k;
+
+		if (p >= it->end || *p != '"') {
+			*err = "expected a string key";
+			return -1;
+		}
+		p = skip_string(p, it->end, &k, err);
+		if (p == NULL)
+			return -1;
+		if (key)
+			*key = k;
+		p = json_ws(p, it->end);
+		if (p >= it->end || *p != ':') {
+			*err = "expected ':'";
+			return -1;
+		}
+		p++;
+	}
+	p = json_ws(p, it->end);
+	v = skip_value(p, it->end, 1, err);
+	if (v == NULL)
+		return -1;
+	*val = p;
+	*vlen = (size_t)(v - p);
+	it->p = v;
+	return 1;
+}
+
+static void
+add_utf8(struct buf *b, uint32_t cp)
+{
+	char o[4];
+	size_t n;
+
+	if (cp < 0x80) {
+		o[0] = (char)cp;
+		n = 1;
+	} else if (cp < 0x800) {
+		o[0] = (char)(0xC0 | cp >> 6);
+		o[1] = (char)(0x80 | (cp & 63));
+		n = 2;
+	} else if (cp < 0x10000) {
+		o[0] = (char)(0xE0 | cp >> 12);
+		o[1] = (char)(0x80 | (cp >> 6 & 63));
+		o[2] = (char)(0x80 | (cp & 63));
+		n = 3;
+	} else {
+		o[0] = (char)(0xF0 | cp >> 18);
+		o[1] = (char)(0x80 | (cp >> 12 & 63));
+		o[2] = (char)(0x80 | (cp >> 6 & 63));
+		o[3] = (char)(0x80 | (cp & 63));
+		n = 4;
+	}
+	buf_add(b, o, n);
+}
+
+/* Four hex digits into *out.  Returns 0, or -1 if one is not a hex digit. */
+static int
+hex4(const char *p, uint32_t *out)
+{
+	uint32_t v = 0;
+
+	for (int i = 0; i < 4; i++) {
+		int d = hexval(p[i]);
+
+		if (d < 0)
+			return -1;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+json_span_decode(const struct json_span *sp, struct buf *b)
+{
+	const char *p = sp->p, *end = sp->p + sp->len;
+
+	if (!sp->escaped) {
+		buf_add(b, p, sp->len);
+		return 0;
+	}
+	while (p < end) {
+		const char *bs = memchr(p, '\\', (size_t)(end - p));
+		uint32_t cp;
+
+		if (bs == NULL) {
+			buf_add(b, p, (size_t)(end - p));
+			break;
+		}
+		buf_add(b, p, (size_t)(bs - p));
+		if (bs + 1 >= end)
+			return -1;
+		switch (bs[1]) {
+		case 'b': buf_addc(b, '\b'); p = bs + 2; continue;
+		case 'f': buf_addc(b, '\f'); p = bs + 2; continue;
+		case 'n': buf_addc(b, '\n'); p = bs + 2; continue;
+		case 'r': buf_addc(b, '\r'); p = bs + 2; continue;
+		case 't': buf_addc(b, '\t'); p = bs + 2; continue;
+		case 'u': break;
+		default: buf_addc(b, bs[1]); p = bs + 2; continue;
+		}
+		if (bs + 6 > end || hex4(bs + 2, &cp) < 0)
+			return -1;
+		p = bs + 6;
+		if (cp >= 0xD800 && cp <= 0xDBFF && p + 6 <= end && p[0] == '\\' && p[1] == 'u') {
+			uint32_t lo;
+
+			if (hex4(p + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+				cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+				p += 6;
+			}
+		}
+		if (cp >= 0xD800 && cp <= 0xDFFF)
+			cp = 0xFFFD;	/* a lone surrogate */
+		add_utf8(b, cp);
+	}
+	return 0;
+}
+
+bool
+json_span_eq(const struct json_span *sp, const char *s)
+{
+	size_t n = strlen(s);
+	struct buf tmp = BUF_INIT;
+	bool eq;
+
+	if (!sp->escaped)
+		return sp->len == n && memcmp(sp->p, s, n) == 0;
+	if (json_span_decode(sp, &tmp) < 0) {
+		buf_release(&tmp);
+		return false;
+	}
+	eq = tmp.len == n && memcmp(tmp.data, s, n) == 0;
+	buf_release(&tmp);
+	return eq;
+}
+
+bool
+json_parse_u64(const char *v, size_t vlen, uint64_t *out)
+{
+	uint64_t x = 0;
+
+	if (vlen == 0 || vlen > 20 || (vlen > 1 && v[0] == '0'))
+		return false;
+	for (size_t i = 0; i < vlen; i++) {
+		unsigned d = (unsigned)(v[i] - '0');
+
+		if (d > 9 || x > (UINT64_MAX - d) / 10)
+			return false;
+		x = x * 10 + d;
+	}
+	*out = x;
+	return true;
+}
+
+bool
+json_parse_i64(const char *v, size_t vlen, int64_t *out)
+{
+	uint64_t u;
+
+	if (vlen > 0 && v[0] == '-') {
+		if (!json_parse_u64(v + 1, vlen - 1, &u) || u > (uint64_t)INT64_MAX + 1)
+			return false;
+		*out = (int64_t)(0 - u);
+		return true;
+	}
+	if (!json_parse_u64(v, vlen, &u) || u > (uint64_t)INT64_MAX)
+		return false;
+	*out = (int64_t)u;
+	return true;
+}
+
+bool
+op_is_data(const struct json_span *op)
+{
+	return op->len == 1 && !op->escaped && strchr("cudrtm", op->p[0]) != NULL;
+}
+
+static bool
+key_is(const struct json_span *k, const char *s, size_t n)
+{
+	return k->len == n && !k->escaped && memcmp(k->p, s, n) == 0;
+}
+#define KEY_IS(k, lit) key_is((k), (lit), sizeof(lit) - 1)
+
+static int
+string_field(const char *v, size_t vlen, struct json_span *out, const char **err, const char *what)
+{
+	if (vlen == 4 && memcmp(v, "null", 4) == 0)
+		return 0;
+	if (vlen < 2 || v[0] != '"') {
+		*err = what;
+		return -1;
+	}
+	out->p = v + 1;
+	out->len = vlen - 2;
+	out->escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
+	return 0;
+}
+
+static int
+scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
+{
+	struct json_iter it;
+	struct json_span k;
+	const char *mv;
+	size_t mlen;
+	int r;
+	bool has_commit = false, has_seq = false;
+
+	if (json_iter_begin(&it, v, vlen) < 0 || it.array) {
+		*err = "\"source\" is not an object";
+		return -1;
+	}
+	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
+		if (KEY_IS(&k, "schema")) {
+			if (string_field(mv, mlen, &ev->schema, err, "source.schema is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "table")) {
+			if (string_field(mv, mlen, &ev->table, err, "source.table is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "db")) {
+			if (string_field(mv, mlen, &ev->db, err, "source.db is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "name")) {
+			if (string_field(mv, mlen, &ev->name, err, "source.name is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "snapshot")) {
+			/* Debezium writes a string; accept a boolean too. */
+			if (mlen == 4 && memcmp(mv, "true", 4) == 0) {
+				ev->snapshot.p = "true";
+				ev->snapshot.len = 4;
+			} else if (mlen == 5 && memcmp(mv, "false", 5) == 0) {
+				ev->snapshot.p = "false";
+				ev->snapshot.len = 5;
+			} else if (string_field(mv, mlen, &ev->snapshot, err,
+						"source.snapshot is not a string") < 0) {
+				return -1;
+			}
+		} else if (KEY_IS(&k, "commit_lsn")) {
+			if (!json_parse_u64(mv, mlen, &ev->pos.commit_lsn)) {
+				*err = "source.commit_lsn is not an unsigned integer";
+				return -1;
+			}
+			has_commit = true;
+		} else if (KEY_IS(&k, "seq")) {
+			if (!json_parse_u64(mv, mlen, &ev->pos.seq)) {
+				*err = "source.seq is not an unsigned integer";
+				return -1;
+			}
+			has_seq = true;
+		} else if (KEY_IS(&k, "lsn")) {
+			if (!json_parse_u64(mv, mlen, &ev->lsn)) {
+				*err = "source.lsn is not an unsigned integer";
+				return -1;
+			}
+			ev->has_lsn = true;
+		} else if (KEY_IS(&k, "ts_ms")) {
+			if (!json_parse_i64(mv, mlen, &ev->ts_ms)) {
+				*err = "source.ts_ms is not an integer";
+				return -1;
+			}
+			ev->has_ts = true;
+		}
+	}
+	if (r < 0)
+		return -1;
+	ev->has_pos = has_commit && has_seq;
+	return 0;
+}
+
+int
+event_scan(const char *line, size_t len, struct event_info *ev, const char **err)
+{
+	const char *end = line + len;
+	struct json_iter it;
+	struct json_span k;
+	const char *v;
+	size_t vlen;
+	int r;
+	bool have_op = false;
+
+	memset(ev, 0, sizeof(*ev));
+	if (json_iter_begin(&it, line, len) < 0 || it.array) {
+		const char *p = json_ws(line, end);
+
+		if (p >= end)
+			*err = "empty line";
+		else if (json_skip(p, end, err) != NULL)
+			*err = "not a JSON object";
+		return -1;
+	}
+	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
+		if (KEY_IS(&k, "op")) {
+			if (vlen < 2 || v[0] != '"') {
+				*err = "\"op\" is not a string";
+				return -1;
+			}
+			ev->op.p = v + 1;
+			ev->op.len = vlen - 2;
+			ev->op.escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
+			have_op = true;
+		} else if (KEY_IS(&k, "source")) {
+			if (scan_source(v, vlen, ev, err) < 0)
+				return -1;
+		} else if (KEY_IS(&k, "key")) {
+			ev->key = v;
+			ev->key_len = vlen;
+		} else if (KEY_IS(&k, "after")) {
+			ev->after = v;
+			ev->after_len = vlen;
+		} else if (KEY_IS(&k, "before")) {
+			ev->before = v;
+			ev->before_len = vlen;
+		} else if (KEY_IS(&k, "unchanged_toast")) {
+			ev->unchanged_toast = v;
+			ev->unchanged_toast_len = vlen;
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (json_ws(it.p, end) != end) {
+		*err = "trailing characters after the JSON object";
+		return -1;
+	}
+	if (!have_op) {
+		*err = "no \"op\" field";
+		return -1;
+	}
+	ev->control = !op_is_data(&ev->op);
+	return 0;
+}

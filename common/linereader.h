@@ -1,0 +1,83 @@
+/*
+ * linereader.h: read newline-delimited input of any line length up to a cap.
+ *
+ * lr_next() returns one line at a time, without its '\n', pointing into the
+ * reader's own buffer: the pointer is valid until the next call.  Line
+ * numbers start at 1.  A last line without '\n' is returned as a line.
+ *
+ * A line longer than the cap is not kept: lr_next() returns LR_TOO_LONG
+ * with the line's first bytes (up to LR_PREFIX) in *line and its full
+ * length in *len, having skipped the rest, so the caller can report it and
+ * go on.  Memory use is bounded by the cap.
+ *
+ * Before blocking on a read, the reader calls its idle hook (if set): this
+ * is where programs flush their output, so that nothing sits in a buffer
+ * while the input is quiet.  A signal interrupting the read makes
+ * lr_next() return LR_INTR so the caller can look at its flags.
+ *
+ * lr_check() validates a line: no NUL byte, valid UTF-8.
+ */
+#ifndef CDC_LINEREADER_H
+#define CDC_LINEREADER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define LR_DEFAULT_MAX_LINE ((size_t)64 << 20)	/* 64 MiB */
+#define LR_PREFIX 4096
+
+enum lr_status {
+	LR_OK = 0,
+	LR_EOF,
+	LR_TOO_LONG,
+	LR_INTR,		/* read interrupted by a signal; call again */
+	LR_ERROR,		/* read error; errno is set */
+};
+
+struct linereader {
+	int fd;
+	char *buf;
+	size_t cap;		/* allocated size */
+	size_t start;		/* first unconsumed byte */
+	size_t end;		/* end of valid data */
+	size_t scanned;		/* bytes after start already searched for '\n' */
+	size_t max_line;
+	uint64_t lineno;	/* number of the line last returned */
+	uint64_t offset;	/* input offset of the line last returned */
+	uint64_t consumed;	/* input bytes consumed so far */
+	bool eof;
+	void (*idle)(void *arg);
+	void *idle_arg;
+};
+
+/* Set up a reader on fd; max_line 0 means LR_DEFAULT_MAX_LINE. */
+void lr_init(struct linereader *lr, int fd, size_t max_line);
+/* Call fn(arg) before any read that would block. */
+void lr_set_idle(struct linereader *lr, void (*fn)(void *), void *arg);
+/* Next line; see the status values above. */
+enum lr_status lr_next(struct linereader *lr, const char **line, size_t *len);
+/* True when a whole line is already buffered. */
+bool lr_has_line(struct linereader *lr);
+/* Free the buffer (does not close fd). */
+void lr_free(struct linereader *lr);
+
+/* Problems lr_check() reports. */
+enum line_problem {
+	LINE_OK = 0,
+	LINE_NUL,		/* a NUL byte */
+	LINE_BAD_UTF8,		/* invalid UTF-8 */
+};
+
+/*
+ * Check a line for NUL bytes and invalid UTF-8.  Returns LINE_OK or the
+ * problem, with its byte offset in *where.
+ */
+enum line_problem lr_check(const char *line, size_t len, size_t *where);
+/* "NUL byte at byte 12" style text for a problem. */
+const char *lr_problem_str(enum line_problem p);
+
+/* Validate UTF-8 (NUL allowed).  Returns true if valid; else *bad = offset. */
+bool utf8_valid(const char *s, size_t len, size_t *bad);
+
+#endif

@@ -1,0 +1,42 @@
+/*
+ * select.h: the fast selection flags shared by cdc-filter and cdc-replay
+ * (--table, --schema, --op), evaluated on event_scan() results without jq.
+ *
+ * --table NAME matches the table in any schema; SCHEMA.NAME matches one
+ * table.  Lists are comma-separated; repeated flags add to the list.
+ * Within a flag the entries are alternatives; different flags must all
+ * match.  Control events are not data: sel_match() leaves them to the
+ * caller (they normally pass).  The selector owns copies of its strings;
+ * sel_free() releases them.
+ */
+#ifndef CDC_SELECT_H
+#define CDC_SELECT_H
+
+#include <stdbool.h>
+
+#include "json.h"
+
+struct sel_table {
+	char *schema;		/* NULL: any schema */
+	char *table;
+};
+
+struct selector {
+	struct sel_table *tables;
+	int ntables;
+	char **schemas;
+	int nschemas;
+	char ops[8];		/* op letters, "" for any */
+	bool active;		/* any flag given */
+};
+
+void sel_init(struct selector *s);
+/* Add from a --table/--schema/--op argument.  Return 0, or -1 if malformed. */
+int sel_add_tables(struct selector *s, const char *arg);
+int sel_add_schemas(struct selector *s, const char *arg);
+int sel_add_ops(struct selector *s, const char *arg);
+/* True when a data event matches every flag given (true if none given). */
+bool sel_match(const struct selector *s, const struct event_info *ev);
+void sel_free(struct selector *s);
+
+#endif

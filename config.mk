@@ -1,0 +1,28 @@
+# Tunables for the cdc build. Override on the command line: make PREFIX=/usr
+VERSION = 0.1.0
+
+PREFIX  ?= /usr/local
+BINDIR   = $(PREFIX)/bin
+MANDIR   = $(PREFIX)/share/man
+DATADIR  = $(PREFIX)/share/cdc
+BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR  = $(PREFIX)/share/zsh/site-functions
+FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
+
+CC      ?= cc
+OPT     ?= -O2 -g
+CFLAGS  ?= $(OPT)
+WARN     = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+CPPFLAGS_CDC = -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	-Icommon -DCDC_VERSION='"$(VERSION)"' -DCDC_DATADIR='"$(DATADIR)"'
+
+# Libraries: pkg-config where the library ships a .pc; libjq (Debian 12) ships none.
+PKG_CONFIG ?= pkg-config
+PQ_CFLAGS   := $(shell $(PKG_CONFIG) --cflags libpq 2>/dev/null)
+PQ_LIBS     := $(shell $(PKG_CONFIG) --libs libpq 2>/dev/null || echo -lpq)
+CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
+CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
+LZ4_CFLAGS  := $(shell $(PKG_CONFIG) --cflags liblz4 2>/dev/null)
+LZ4_LIBS    := $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null || echo -llz4)
+JQ_CFLAGS   =
+JQ_LIBS     = -ljq
