@@ -49,14 +49,16 @@ $(LIBCDC): $(COMMON_OBJ)
 # A program may compile extra sources shared with another program (e.g. jq
 # glue used by cdc-filter and cdc-map): EXTRA_SRC_<prog> in cmd/<prog>/build.mk.
 -include $(wildcard cmd/*/build.mk)
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard cmd/$$*/*.c) $$(EXTRA_SRC_$$*)) $(LIBCDC)
+# (No "%" inside these prerequisite lists: make would replace it with the
+# stem before the second expansion; addprefix/addsuffix/basename instead.)
+$(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard cmd/$$*/*.c) $$(EXTRA_SRC_$$*)))) $(LIBCDC)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(LIBS_$*) -lm
 
 # A unit test of code inside a program lists that code in the program's
 # cmd/<prog>/test.mk, e.g. TESTSRC_pgoutput = cmd/cdc-capture/pgoutput.c
 -include $(wildcard cmd/*/test.mk)
-$(BUILD)/tests/test_%: $$(patsubst %.c,$(BUILD)/%.o,tests/unit/test_$$*.c $$(TESTSRC_$$*)) $(LIBCDC)
+$(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename tests/unit/test_$$*.c $$(TESTSRC_$$*)))) $(LIBCDC)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(LZ4_LIBS) -lm
 
@@ -65,13 +67,15 @@ unit: $(UNIT_BINS)
 # The test suite: unit tests, then program tests.  tests/run.sh makes sure
 # the Debian packages are there, starts the throwaway services once, runs
 # prove and stops the services again.
-check: all unit
+check:
+	./scripts/deps.sh build test
+	$(MAKE) --no-print-directory all unit
 	CDC_BUILD=$(BUILD) ./tests/run.sh
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check-asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
+	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
 
 deps:
 	./scripts/deps.sh

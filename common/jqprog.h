@@ -43,6 +43,8 @@ enum jqp_status {
 };
 
 #define JQP_KEYCACHE 1024	/* cached object keys (a power of two) */
+#define JQP_VALUECACHE 1024	/* cached short string values (a power of two) */
+#define JQP_VALUE_MAX 32	/* longest string value cached */
 
 struct jqp_key {
 	char *bytes;		/* NULL: empty slot */
@@ -56,13 +58,17 @@ struct jqprog {
 	jv named;		/* object: $name -> value (--arg and friends) */
 	jv libdirs;		/* array of library directories, searched in order */
 	bool allow_env;
+	bool check_numbers;	/* count inexact numbers in jqp_parse() */
 	struct buf err;		/* the last error message */
 	struct buf scratch;	/* string decoding */
 	/* parse statistics of the last jqp_parse() */
 	uint64_t inexact;	/* numbers libjq holds inexactly */
 	size_t inexact_at;	/* byte offset of the first one */
+	const char *base;	/* the text being parsed */
 	struct jqp_key keys[JQP_KEYCACHE];
 	int nkeys;
+	jv values[JQP_VALUECACHE];
+	unsigned char value_len[JQP_VALUECACHE];	/* length + 1, 0: empty slot */
 	/* the cdc module's C helpers */
 	jv pending;		/* request seen by the debug hook, or invalid */
 };
@@ -79,6 +85,15 @@ int jqp_arg(struct jqprog *p, const char *name, const char *text);
 int jqp_argjson(struct jqprog *p, const char *name, const char *json);
 int jqp_slurpfile(struct jqprog *p, const char *name, const char *path);
 int jqp_rawfile(struct jqprog *p, const char *name, const char *path);
+/*
+ * For the options --arg, --argjson, --slurpfile, --rawfile NAME X, whose
+ * NAME getopt gave as optarg: takes X from argv[optind] and advances
+ * optind.  Dies with a usage error when X is missing or unusable.
+ */
+void jqp_named_option(struct jqprog *p, const char *opt, const char *name, int argc,
+		      char **argv);
+/* Read a program file (-f FILE); dies when it cannot.  Caller frees. */
+char *jqp_read_program(const char *path);
 /* Append a library directory (made absolute here). */
 void jqp_libdir(struct jqprog *p, const char *dir);
 /*

@@ -500,8 +500,9 @@ json_span_decode(const struct json_span *sp, struct buf *b)
 		case 'n': buf_addc(b, '\n'); p = bs + 2; continue;
 		case 'r': buf_addc(b, '\r'); p = bs + 2; continue;
 		case 't': buf_addc(b, '\t'); p = bs + 2; continue;
+		case '"': case '\\': case '/': buf_addc(b, bs[1]); p = bs + 2; continue;
 		case 'u': break;
-		default: buf_addc(b, bs[1]); p = bs + 2; continue;
+		default: return -1;	/* not a JSON escape */
 		}
 		if (bs + 6 > end || hex4(bs + 2, &cp) < 0)
 			return -1;
@@ -673,6 +674,27 @@ scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
 	return 0;
 }
 
+/*
+ * An op written with escapes ("\u0063") is still its letter: point the span
+ * at a static copy of a data op so op_is_data() and sel_match() see it.
+ */
+static void
+normalize_op(struct json_span *op)
+{
+	static const char ops[] = "cudrtm";
+
+	for (const char *o = ops; *o; o++) {
+		char one[2] = { *o, '\0' };
+
+		if (json_span_eq(op, one)) {
+			op->p = o;
+			op->len = 1;
+			op->escaped = false;
+			return;
+		}
+	}
+}
+
 int
 event_scan(const char *line, size_t len, struct event_info *ev, const char **err)
 {
@@ -731,6 +753,8 @@ event_scan(const char *line, size_t len, struct event_info *ev, const char **err
 		*err = "no \"op\" field";
 		return -1;
 	}
+	if (ev->op.escaped)
+		normalize_op(&ev->op);
 	ev->control = !op_is_data(&ev->op);
 	return 0;
 }

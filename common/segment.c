@@ -15,7 +15,8 @@
 #include <lz4frame.h>
 
 #define LZ4R_IN_CAP (256 * 1024)
-#define LZ4R_OUT_STEP (256 * 1024)
+/* LZ4F decodes a block straight into out only when a whole block (up to 4 MiB) fits. */
+#define LZ4R_OUT_ROOM ((4 << 20) + 65536)
 
 /* --- names --- */
 
@@ -422,7 +423,7 @@ lz4_error_text(size_t code)
 		{ "frameType_unknown", "not an lz4 frame (bad magic number)" },
 		{ "decompressionFailed", "corrupt lz4 block" },
 		{ "frameSize_wrong", "frame content size mismatch" },
-		{ "maxBlockSize_invalid", "corrupt lz4 frame header" },
+		{ "maxBlockSize_invalid", "corrupt lz4 block header" },
 		{ "blockMode_invalid", "corrupt lz4 frame header" },
 		{ "reservedFlag_set", "corrupt lz4 frame header" },
 		{ "headerVersion_wrong", "corrupt lz4 frame header" },
@@ -456,8 +457,8 @@ lz4r_read(struct lz4r *r, struct buf *out, size_t max_out)
 			r->frame_off = r->base_off + r->in_pos;
 			r->in_frame = true;
 		}
-		if (buf_avail(out) < LZ4R_OUT_STEP / 2)
-			buf_grow(out, LZ4R_OUT_STEP);
+		if (buf_avail(out) < LZ4R_OUT_ROOM)
+			buf_grow(out, LZ4R_OUT_ROOM);
 		dst = buf_avail(out);
 		src = r->in_end - r->in_pos;
 		hint = LZ4F_decompress(r->dctx, out->data + out->len, &dst, r->in + r->in_pos, &src,
@@ -469,6 +470,9 @@ lz4r_read(struct lz4r *r, struct buf *out, size_t max_out)
 			r->err = lz4_error_text(hint);
 			r->err_off = r->frame_off;
 			r->in_frame = false;
+			/* Never resync onto the damaged frame's own magic number. */
+			if (lz4r_offset(r) <= r->frame_off)
+				r->in_pos = (size_t)(r->frame_off + 1 - r->base_off);
 			LZ4F_resetDecompressionContext(r->dctx);
 			return LZ4R_CORRUPT;
 		}

@@ -1,5 +1,6 @@
 #include "timeutil.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,10 +75,11 @@ duration_parse(const char *s, int64_t *ms)
 	double v;
 	double mult = 1000;
 
-	if (*s == '\0')
+	/* Plain decimal digits only: strtod() alone would take " 5", "+5", "1e3", "0x10" and "nan". */
+	if (*s < '0' || *s > '9')
 		return -1;
 	v = strtod(s, &end);
-	if (end == s || v < 0)
+	if (end != s + strspn(s, "0123456789."))
 		return -1;
 	if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
 		mult = 1000;
@@ -95,6 +97,15 @@ duration_parse(const char *s, int64_t *ms)
 		return -1;
 	*ms = (int64_t)(v * mult);
 	return 0;
+}
+
+static int
+days_in_month(int y, int m)
+{
+	static const int days[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+
+	return m == 2 && leap ? 29 : days[m - 1];
 }
 
 int
@@ -119,7 +130,7 @@ time_parse(const char *s, int64_t *ms)
 	if (digits(&p, 4, &y) < 0 || *p++ != '-' || digits(&p, 2, &mo) < 0 ||
 	    *p++ != '-' || digits(&p, 2, &d) < 0)
 		return -1;
-	if (mo < 1 || mo > 12 || d < 1 || d > 31)
+	if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
 		return -1;
 	if (*p == 'T' || *p == 't' || *p == ' ') {
 		p++;
@@ -151,7 +162,7 @@ time_parse(const char *s, int64_t *ms)
 				return -1;
 			if (*p == ':')
 				p++;
-			if (digits(&p, 2, &om) < 0)
+			if (digits(&p, 2, &om) < 0 || oh > 23 || om > 59)
 				return -1;
 			off = sign * ((int64_t)oh * 3600 + om * 60);
 		} else if (*p != '\0') {

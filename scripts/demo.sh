@@ -28,6 +28,7 @@ export CDC_TEST_STATE
 WORK=$CDC_TEST_STATE/work
 mkdir -p "$WORK"
 cleanup() {
+	trap '' INT TERM   # a second ^C must not cut the clean-up short
 	step "Stopping the servers"
 	tests/services.sh down --quiet || :
 	rm -rf "$CDC_TEST_STATE"

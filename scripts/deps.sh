@@ -20,11 +20,16 @@ set -euo pipefail
 
 prog=deps.sh
 
-pkgs_build="build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev"
-pkgs_test="postgresql lz4 jq curl perl python3 util-linux
-	openjdk-17-jdk-headless|default-jdk-headless maven"
-pkgs_fuzz="clang libclang-rt-14-dev|libclang-rt-dev valgrind"
-pkgs_bench="hyperfine"
+# The packages of each group.
+group_pkgs() {
+	case $1 in
+	build) echo "build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev" ;;
+	test) echo "postgresql lz4 jq curl perl python3 util-linux maven
+		openjdk-17-jdk-headless|default-jdk-headless" ;;
+	fuzz) echo "clang libclang-rt-14-dev|libclang-rt-dev valgrind" ;;
+	bench) echo "hyperfine" ;;
+	esac
+}
 
 usage() {
 	echo "usage: scripts/deps.sh [--check] [build|test|fuzz|bench|all]..."
@@ -45,10 +50,8 @@ done
 
 wanted=()
 for g in "${groups[@]}"; do
-	var="pkgs_$g"
-	# Word splitting of the package list is intended.
-	# shellcheck disable=SC2206
-	wanted+=(${!var})
+	read -r -d '' -a more < <(group_pkgs "$g") || :
+	wanted+=("${more[@]}")
 done
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -73,7 +73,7 @@ _tap_exit_cmds=()
 _tap_spawned=()
 _tap_dbs=()
 
-TEST_ID=$(basename "$0" .t | tr 'A-Z' 'a-z' | tr -c 'a-z0-9\n' '_' | cut -c1-24)_$$
+TEST_ID=$(basename "$0" .t | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9\n' '_' | cut -c1-24)_$$
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdc-t.XXXXXX") || {
 	echo "Bail out! cannot create a temporary directory"
 	exit 255
@@ -126,6 +126,7 @@ _tap_result() {
 	fi
 	_tap_fail=$((_tap_fail + 1))
 	echo "not ok $_tap_n${name:+ - $name}"
+	# shellcheck disable=SC2016 # (it does expand: the quotes are literal)
 	diag "  Failed test${2:+ '$2'}"
 	diag "  at $(_tap_where)."
 	return 1
@@ -223,6 +224,14 @@ at_exit() {
 	_tap_exit_cmds+=("$1")
 }
 
+# Not `kill -0`, which also succeeds for a zombie nobody has reaped yet.
+_tap_alive() {
+	local stat rest
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	rest=${stat##*) }
+	[ "${rest%% *}" != Z ]
+}
+
 _tap_cleanup() {
 	local i pid
 	for ((i = ${#_tap_exit_cmds[@]} - 1; i >= 0; i--)); do
@@ -233,7 +242,7 @@ _tap_cleanup() {
 	done
 	for pid in "${_tap_spawned[@]}"; do
 		for ((i = 0; i < 50; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
+			_tap_alive "$pid" || break
 			sleep 0.1
 		done
 		kill -KILL -- "-$pid" 2>/dev/null || :
@@ -342,7 +351,7 @@ pg_new_db() {
 	case $CDC_TEST_PG in
 	postgres://* | postgresql://*) bail_out "CDC_TEST_PG must be a key=value conninfo string, not a URI" ;;
 	esac
-	name=$(printf '%s' "${1:-db}" | tr 'A-Z' 'a-z' | tr -c 'a-z0-9' '_' | cut -c1-40)_$$
+	name=$(printf '%s' "${1:-db}" | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9' '_' | cut -c1-40)_$$
 	_tap_psql -d "$CDC_TEST_PG" -c 'SET client_min_messages = warning' \
 		-c "DROP DATABASE IF EXISTS \"$name\"" -c "CREATE DATABASE \"$name\"" ||
 		bail_out "cannot create database $name on $CDC_TEST_PG"

@@ -91,7 +91,7 @@ done
 started=0
 if ! tests/services.sh status >/dev/null 2>&1; then
 	# Stop them again however we leave: prove's summary stays the last line.
-	trap 'tests/services.sh down --quiet || :' EXIT
+	trap 'trap "" INT TERM; tests/services.sh down --quiet || :' EXIT
 	trap 'exit 130' INT
 	trap 'exit 143' TERM
 	started=1
@@ -101,9 +101,9 @@ eval "$(tests/services.sh env)"
 [ "$started" = 1 ] || echo "$prog: using the services already up (tests/services.sh status)" >&2
 
 # ---- 3. prove
+set +e
 # Word splitting of PROVE_FLAGS is intended.
 # shellcheck disable=SC2086
-set +e
 prove ${PROVE_FLAGS:-} --exec "tests/run.sh --exec-one" "${files[@]}"
 rc=$?
 set -e

@@ -117,7 +117,7 @@ c" "multi-line mismatch"
 like "cdc-filter" '^cdc-' "like"
 ok 3 "fails"
 EOF
-inner=$(CDC_TEST_PG= CDC_TEST_ES_URL= CDC_TEST_STATE=/nonexistent bash "$TEST_TMP/inner.t" 2>"$TEST_TMP/inner.err")
+inner=$(CDC_TEST_PG='' CDC_TEST_ES_URL='' CDC_TEST_STATE=/nonexistent bash "$TEST_TMP/inner.t" 2>"$TEST_TMP/inner.err")
 is "$?" 2 "a file's exit status is its number of failures"
 is "$inner" "1..4
 ok 1 - passes

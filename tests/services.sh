@@ -33,6 +33,8 @@
 # State lives in CDC_TEST_STATE (default tests/.services): services.state,
 # env, times, and after `down` the last server logs in logs/.  The servers'
 # own files live in a temporary directory that `down` removes.
+# Other knobs: CDC_TEST_USER, CDC_TEST_PG_BINDIR, CDC_TEST_JAVA (a java
+# binary), CDC_TEST_OS_HEAP (512m), CDC_TEST_OS_TIMEOUT (120 s).
 set -euo pipefail
 
 prog=services.sh
@@ -43,6 +45,8 @@ STATE=${CDC_TEST_STATE:-$ROOT/tests/.services}
 case $STATE in /*) ;; *) STATE=$PWD/$STATE ;; esac
 STATE_FILE=$STATE/services.state
 
+# CI may hand us an environment without HOME; the passwd entry knows it.
+HOME=${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}
 OS_VERSION=2.19.1.0
 OS_CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/cdc/opensearch-$OS_VERSION
 OS_POM=$ROOT/tests/opensearch/pom.xml
@@ -58,6 +62,15 @@ now_ms() { local t; t=$(date +%s%N); echo $((t / 1000000)); }
 # seconds since a now_ms value, one decimal: "1.8"
 since() { local d=$(($(now_ms) - $1)); printf '%d.%d' $((d / 1000)) $((d % 1000 / 100)); }
 
+# Is PID a live process?  Not `kill -0`: that also succeeds for a zombie,
+# and an exited server can stay a zombie for seconds until init reaps it.
+alive() {
+	local stat rest
+	{ read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+	rest=${stat##*) }
+	[ "${rest%% *}" != Z ]
+}
+
 # Single-quote a string for sh.
 sq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 
@@ -66,7 +79,7 @@ sq() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
 # reader waiting for an EOF that never comes.
 close_fds() {
 	local fd
-	for fd in /proc/$BASHPID/fd/*; do
+	for fd in "/proc/$BASHPID"/fd/*; do
 		fd=${fd##*/}
 		if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || :; fi
 	done
@@ -168,7 +181,7 @@ newest_pg_bindir() {
 		return 0
 	fi
 	best=$(for d in /usr/lib/postgresql/*/bin; do
-		[ -x "$d/initdb" ] && echo "$d"
+		if [ -x "$d/initdb" ]; then echo "$d"; fi
 	done | sort -V | tail -n 1)
 	[ -n "$best" ] || return 1
 	echo "$best"
@@ -322,7 +335,7 @@ os_fetch() {
 		die "could not fetch OpenSearch with maven (see $OS_CACHE/mvn.log)"
 	fi
 	touch "$tmp/.complete"
-	[ -f "$OS_CACHE/lib/.complete" ] || rm -rf "$OS_CACHE/lib"
+	[ -f "$OS_CACHE/lib/.complete" ] || rm -rf "${OS_CACHE:?}/lib"
 	mv -T "$tmp" "$OS_CACHE/lib" 2>/dev/null || rm -rf "$tmp"
 	OS_FETCH_SECS=$(since "$t0")
 }
@@ -330,7 +343,7 @@ os_fetch() {
 os_pid() {
 	local pid
 	pid=$(cat "$OS_PIDFILE" 2>/dev/null || :)
-	[ -n "$pid" ] || return 1
+	[ -n "$pid" ] && alive "$pid" || return 1
 	# Only ever signal the process we started, never a recycled pid.
 	grep -q OpenSearchRunner "/proc/$pid/cmdline" 2>/dev/null || return 1
 	echo "$pid"
@@ -348,6 +361,7 @@ discovery.type: single-node
 cluster.routing.allocation.disk.threshold_enabled: false
 EOF
 	fi
+	# shellcheck disable=SC2016 # $$ and $1 belong to the inner bash
 	# setsid: a ^C at the terminal reaches the test runner, whose trap
 	# stops this node cleanly, instead of killing it in the middle.
 	(
@@ -412,13 +426,13 @@ os_stop() {
 	pid=$(os_pid) || return 0
 	kill -TERM "$pid" 2>/dev/null || return 0
 	for ((i = 0; i < 300; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		alive "$pid" || return 0
 		sleep 0.1
 	done
 	note "OpenSearch (pid $pid) ignored SIGTERM for 30 s; killing it"
 	kill -KILL "$pid" 2>/dev/null || :
 	for ((i = 0; i < 50; i++)); do
-		kill -0 "$pid" 2>/dev/null || return 0
+		alive "$pid" || return 0
 		sleep 0.1
 	done
 }
@@ -471,8 +485,11 @@ cmd_up() {
 		chmod 755 "$WORK"
 	fi
 	save_state
-	# From here on, a failure stops whatever did start.
-	trap 'cmd_down quiet' EXIT
+	# From here on, a failure or a ^C stops whatever did start (and a second
+	# ^C does not interrupt that).
+	trap 'trap "" INT TERM; cmd_down quiet' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
 
 	# OpenSearch boots for several seconds: launch it first, set up
 	# PostgreSQL meanwhile, then wait for it.
@@ -507,7 +524,7 @@ cmd_up() {
 	fi
 	save_state
 	write_env
-	trap - EXIT
+	trap - EXIT INT TERM
 
 	local pg_msg os_msg
 	if [ "$PG_MANAGED" = 1 ]; then pg_msg="postgresql up in $PG_SECS s"; else pg_msg="postgresql: using CDC_TEST_PG"; fi

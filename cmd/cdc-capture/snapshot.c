@@ -174,7 +174,7 @@ enum snapshot_verdict
 snapshot_state_check(const char *path, const char *slot, bool ack_given, const struct checkpoint *ack)
 {
 	struct snapshot_state st;
-	char lsn[LSN_BUFSZ], pos[POS_BUFSZ];
+	char lsn[LSN_BUFSZ], endpos[POS_BUFSZ], ackpos[POS_BUFSZ];
 	int r;
 
 	if (!path)
@@ -189,30 +189,676 @@ snapshot_state_check(const char *path, const char *slot, bool ack_given, const s
 		return SNAPSHOT_REFUSE;
 	}
 	if (st.phase == SNAPSTATE_CREATING) {
-		warning("the snapshot of slot \"%s\" did not start (interrupted while creating the slot): "
-			"starting over", slot);
+		error("the snapshot of slot \"%s\" did not start (interrupted while creating the slot): "
+			"dropping the slot if it exists and starting over", slot);
 		return SNAPSHOT_REDO;
 	}
 	lsn_format(st.consistent_lsn, lsn);
 	if (st.phase == SNAPSTATE_RUNNING) {
-		warning("the snapshot of slot \"%s\" at %s was interrupted: dropping the slot and starting over",
+		error("the snapshot of slot \"%s\" at %s was interrupted: dropping the slot and starting over",
 			slot, lsn);
 		return SNAPSHOT_REDO;
 	}
 	if (!ack_given)
 		return SNAPSHOT_OK;
 	if (!ack) {
-		warning("the snapshot of slot \"%s\" at %s was written but the ack file has no checkpoint: "
+		error("the snapshot of slot \"%s\" at %s was written but the ack file has no checkpoint: "
 			"dropping the slot and starting over", slot, lsn);
 		return SNAPSHOT_REDO;
 	}
 	struct cdc_pos end = { st.consistent_lsn, st.rows + 1 };
 
 	if (ack->snapshot || pos_cmp(&ack->pos, &end) < 0) {
-		warning("the snapshot of slot \"%s\" at %s ended at %s but the ack file's checkpoint is at %s%s: "
-			"dropping the slot and starting over", slot, lsn, pos_format(&end, pos),
-			pos_format(&ack->pos, (char[POS_BUFSZ]){ 0 }), ack->snapshot ? " (inside the snapshot)" : "");
+		error("the snapshot of slot \"%s\" at %s ended at %s but the ack file's checkpoint is at %s%s: "
+			"dropping the slot and starting over", slot, lsn, pos_format(&end, endpos),
+			pos_format(&ack->pos, ackpos), ack->snapshot ? " (inside the snapshot)" : "");
 		return SNAPSHOT_REDO;
 	}
 	return SNAPSHOT_OK;
+}
+
+/* ------------------------------------------------------------ the run */
+
+struct task {
+	int table;		/* index into snap.tables */
+	int64_t from, to;	/* page range [from, to); -1: unbounded */
+	uint64_t weight;	/* pages, for largest-first order */
+};
+
+enum wstate {
+	W_IDLE,			/* no COPY running */
+	W_START,		/* COPY sent, waiting for CopyOutResponse */
+	W_COPY,			/* reading rows */
+	W_END,			/* rows done, collecting the command's results */
+};
+
+struct worker {
+	PGconn *conn;
+	enum wstate state;
+	int task;		/* index into snap.tasks while busy */
+	bool want_input;	/* blocked until the socket is readable */
+};
+
+struct snap {
+	const struct snapshot_args *a;
+	struct snap_table *tables;
+	int ntables;
+	int *table_tasks;	/* per table: tasks not finished yet */
+	int tables_done;
+	struct task *tasks;
+	int ntasks, next_task;
+	struct worker *w;
+	int nw;
+	int server_version;
+	struct row_formatter fmt;
+	struct buf sql;
+	uint64_t rows;		/* events emitted so far = last seq */
+	struct progress pg;
+};
+
+/* Exit status for a failed libpq call on conn: lost connections are temporary. */
+static int
+pq_status(PGconn *conn)
+{
+	return PQstatus(conn) == CONNECTION_BAD ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE;
+}
+
+/* The server's message without its "ERROR:" prefix and trailing newline. */
+static const char *
+pq_msg(PGconn *conn, const PGresult *res, char *out, size_t size)
+{
+	const char *m = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	size_t n;
+
+	if (!m)
+		m = PQerrorMessage(conn);
+	snprintf(out, size, "%s", m);
+	n = strlen(out);
+	while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == ' '))
+		out[--n] = '\0';
+	return out;
+}
+
+/* Connect one worker and import the snapshot.  Returns 0 or an exit status. */
+static int
+worker_connect(struct snap *s, struct worker *w)
+{
+	const char *keys[] = { "dbname", "options", "fallback_application_name", NULL };
+	const char *vals[] = { s->a->conninfo, capture_session_options, "cdc-capture snapshot", NULL };
+	char msg[512];
+	char *lit;
+	PGresult *res;
+	int rc = 0;
+
+	w->conn = PQconnectdbParams(keys, vals, 1);
+	w->state = W_IDLE;
+	w->task = -1;
+	if (PQstatus(w->conn) != CONNECTION_OK) {
+		error("snapshot: cannot connect: %s", pq_msg(w->conn, NULL, msg, sizeof(msg)));
+		return CDC_EXIT_TEMPFAIL;
+	}
+	lit = PQescapeLiteral(w->conn, s->a->snapshot_name, strlen(s->a->snapshot_name));
+	if (!lit)
+		die("out of memory");
+	buf_reset(&s->sql);
+	buf_addf(&s->sql, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET TRANSACTION SNAPSHOT %s", lit);
+	PQfreemem(lit);
+	res = PQexec(w->conn, s->sql.data);
+	if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+		error("snapshot: cannot use the slot's exported snapshot: %s", pq_msg(w->conn, res, msg, sizeof(msg)));
+		rc = pq_status(w->conn);
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Append s as a quoted SQL identifier. */
+static void
+add_ident(struct buf *b, const char *s)
+{
+	buf_addc(b, '"');
+	for (; *s; s++) {
+		if (*s == '"')
+			buf_addc(b, '"');
+		buf_addc(b, *s);
+	}
+	buf_addc(b, '"');
+}
+
+/* The publications as a text[] literal: {"a","b"}. */
+static void
+add_pub_array(struct buf *b, const struct snapshot_args *a)
+{
+	buf_addc(b, '{');
+	for (int i = 0; i < a->npublications; i++) {
+		if (i)
+			buf_addc(b, ',');
+		buf_addc(b, '"');
+		for (const char *p = a->publications[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_addc(b, '\\');
+			buf_addc(b, *p);
+		}
+		buf_addc(b, '"');
+	}
+	buf_addc(b, '}');
+}
+
+/*
+ * The published tables, per publication pg_publication_tables (which
+ * resolves FOR ALL TABLES, TABLES IN SCHEMA and publish_via_partition_root)
+ * with, from PostgreSQL 15, the column list (attnames) and row filter.  A
+ * table in several publications is read as the server streams it: its
+ * filters are ORed (no filter in any one means no filter) and its column
+ * lists united.
+ */
+static void
+pub_cte(struct snap *s, struct buf *q)
+{
+	bool v15 = s->server_version >= 150000;
+
+	buf_addf(q, "WITH pt AS (SELECT c.oid AS relid, %s AS attnames, %s AS rowfilter "
+		 "FROM pg_catalog.pg_publication_tables p "
+		 "JOIN pg_catalog.pg_namespace n ON n.nspname = p.schemaname "
+		 "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename "
+		 "WHERE p.pubname = ANY ($1::text[])) ",
+		 v15 ? "p.attnames" : "NULL::name[]", v15 ? "p.rowfilter" : "NULL::text");
+}
+
+static int
+read_catalog(struct snap *s)
+{
+	PGconn *conn = s->w[0].conn;
+	struct buf q = BUF_INIT, pubs = BUF_INIT;
+	const char *params[1];
+	char msg[512];
+	PGresult *res;
+	int rc = 0, cur = 0;
+
+	add_pub_array(&pubs, s->a);
+	params[0] = pubs.data;
+
+	/* Tables. */
+	pub_cte(s, &q);
+	buf_addf(&q, "SELECT c.oid, n.nspname, c.relname, c.relkind, "
+		 "%s, "
+		 "pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int8, "
+		 "CASE WHEN bool_or(pt.rowfilter IS NULL) THEN NULL "
+		 "ELSE string_agg('(' || pt.rowfilter || ')', ' OR ') END "
+		 "FROM pt JOIN pg_catalog.pg_class c ON c.oid = pt.relid "
+		 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
+		 "GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.reltuples "
+		 "ORDER BY c.oid",
+		 s->server_version >= 120000
+		 ? "CASE WHEN c.relkind = 'p' THEN (SELECT COALESCE(sum(GREATEST(pc.reltuples, 0)), 0)::float8 "
+		   "FROM pg_catalog.pg_partition_tree(c.oid) t JOIN pg_catalog.pg_class pc ON pc.oid = t.relid "
+		   "WHERE t.isleaf) ELSE c.reltuples::float8 END"
+		 : "c.reltuples::float8");
+	res = PQexecParams(conn, q.data, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		error("snapshot: cannot read the publications' tables: %s", pq_msg(conn, res, msg, sizeof(msg)));
+		rc = pq_status(conn);
+		goto out;
+	}
+	s->ntables = PQntuples(res);
+	s->tables = xcalloc((size_t)s->ntables + 1, sizeof(*s->tables));
+	for (int i = 0; i < s->ntables; i++) {
+		struct snap_table *t = &s->tables[i];
+
+		copy_table_init(t, (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10),
+				PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
+		t->relkind = PQgetvalue(res, i, 3)[0];
+		t->reltuples = strtod(PQgetvalue(res, i, 4), NULL);
+		t->pages = strtoull(PQgetvalue(res, i, 5), NULL, 10);
+		if (!PQgetisnull(res, i, 6))
+			t->filter = xstrdup(PQgetvalue(res, i, 6));
+	}
+	PQclear(res);
+
+	/* Columns, in attnum order, with their replica-identity flag as
+	 * pgoutput computes it (FULL: every column; DEFAULT: the primary key;
+	 * INDEX: the index's columns; NOTHING: none). */
+	buf_reset(&q);
+	pub_cte(s, &q);
+	buf_addf(&q, "SELECT a.attrelid, a.attname, a.atttypid, "
+		 "CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false "
+		 "WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
+		 "AND i.indisprimary AND a.attnum = ANY (i.indkey)) "
+		 "ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
+		 "AND i.indisreplident AND a.attnum = ANY (i.indkey)) END "
+		 "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+		 "WHERE a.attrelid IN (SELECT relid FROM pt) AND a.attnum > 0 AND NOT a.attisdropped %s"
+		 "AND EXISTS (SELECT 1 FROM pt WHERE pt.relid = a.attrelid "
+		 "AND (pt.attnames IS NULL OR a.attname = ANY (pt.attnames))) "
+		 "ORDER BY a.attrelid, a.attnum",
+		 s->server_version >= 120000 ? "AND a.attgenerated = '' " : "");
+	res = PQexecParams(conn, q.data, 1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		error("snapshot: cannot read the tables' columns: %s", pq_msg(conn, res, msg, sizeof(msg)));
+		rc = pq_status(conn);
+		goto out;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		uint32_t relid = (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10);
+
+		/* Both results are ordered by table OID. */
+		while (cur < s->ntables && s->tables[cur].oid < relid)
+			cur++;
+		if (cur == s->ntables || s->tables[cur].oid != relid)
+			continue;
+		copy_table_add_col(&s->tables[cur], PQgetvalue(res, i, 1),
+				   (uint32_t)strtoul(PQgetvalue(res, i, 2), NULL, 10),
+				   PQgetvalue(res, i, 3)[0] == 't');
+	}
+out:
+	PQclear(res);
+	buf_release(&q);
+	buf_release(&pubs);
+	return rc;
+}
+
+static int
+task_cmp(const void *x, const void *y)
+{
+	const struct task *a = x, *b = y;
+
+	if (a->weight != b->weight)
+		return a->weight > b->weight ? -1 : 1;
+	if (a->table != b->table)
+		return a->table < b->table ? -1 : 1;
+	return a->from < b->from ? -1 : a->from > b->from;
+}
+
+/* One task per table, or page ranges of a big plain table when there is
+ * more than one job and the server scans TID ranges (PostgreSQL 14+). */
+static void
+plan_tasks(struct snap *s)
+{
+	int cap = 0;
+
+	s->table_tasks = xcalloc((size_t)s->ntables + 1, sizeof(int));
+	for (int i = 0; i < s->ntables; i++) {
+		const struct snap_table *t = &s->tables[i];
+		uint64_t chunks = 1, step;
+
+		if (s->a->jobs > 1 && s->server_version >= 140000 && t->relkind == 'r' &&
+		    t->pages >= 2 * MIN_CHUNK_PAGES) {
+			chunks = t->pages / MIN_CHUNK_PAGES;
+			if (chunks > (uint64_t)s->a->jobs * CHUNKS_PER_JOB)
+				chunks = (uint64_t)s->a->jobs * CHUNKS_PER_JOB;
+		}
+		step = chunks > 1 ? (t->pages + chunks - 1) / chunks : 0;
+		for (uint64_t c = 0; c < chunks; c++) {
+			struct task *k;
+
+			if (s->ntasks == cap) {
+				cap = cap ? 2 * cap : 16;
+				s->tasks = xrealloc(s->tasks, (size_t)cap * sizeof(*s->tasks));
+			}
+			k = &s->tasks[s->ntasks++];
+			k->table = i;
+			k->from = chunks > 1 ? (int64_t)(c * step) : -1;
+			k->to = chunks > 1 && c + 1 < chunks ? (int64_t)((c + 1) * step) : -1;
+			k->weight = chunks > 1 ? step : t->pages;
+			s->table_tasks[i]++;
+		}
+	}
+	if (s->ntasks > 1)
+		qsort(s->tasks, (size_t)s->ntasks, sizeof(*s->tasks), task_cmp);
+}
+
+/* The COPY statement of a task. */
+static void
+task_sql(struct snap *s, const struct task *k, struct buf *q)
+{
+	const struct snap_table *t = &s->tables[k->table];
+	bool plain = t->relkind == 'r' && !t->filter && k->from < 0 && t->ncols > 0;
+
+	buf_reset(q);
+	buf_adds(q, plain ? "COPY " : "COPY (SELECT ");
+	if (plain) {
+		add_ident(q, t->schema);
+		buf_addc(q, '.');
+		add_ident(q, t->name);
+		buf_adds(q, " (");
+	}
+	for (int i = 0; i < t->ncols; i++) {
+		if (i)
+			buf_adds(q, ", ");
+		add_ident(q, t->cols[i].name);
+	}
+	if (plain) {
+		buf_adds(q, ") TO STDOUT");
+		return;
+	}
+	/* Partitioned tables (published via their root) are read whole; a
+	 * plain table without its inheritance children, as COPY t does. */
+	buf_adds(q, t->relkind == 'p' ? " FROM " : " FROM ONLY ");
+	add_ident(q, t->schema);
+	buf_addc(q, '.');
+	add_ident(q, t->name);
+	if (k->from >= 0 || t->filter) {
+		buf_adds(q, " WHERE ");
+		if (k->from > 0)
+			buf_addf(q, "ctid >= '(%lld,0)'::tid", (long long)k->from);
+		if (k->from > 0 && k->to >= 0)
+			buf_adds(q, " AND ");
+		if (k->to >= 0)
+			buf_addf(q, "ctid < '(%lld,0)'::tid", (long long)k->to);
+		if (k->from <= 0 && k->to < 0)
+			buf_adds(q, "true");
+		if (t->filter) {
+			buf_adds(q, " AND (");
+			buf_adds(q, t->filter);
+			buf_addc(q, ')');
+		}
+	}
+	buf_adds(q, ") TO STDOUT");
+}
+
+static void
+emit_control(struct snap *s, const char *op, uint64_t seq, const char *snapshot)
+{
+	struct buf *b = &s->fmt.line;
+	const struct snapshot_args *a = s->a;
+
+	buf_reset(b);
+	buf_adds(b, "{\"op\":\"");
+	buf_adds(b, op);
+	buf_addc(b, '"');
+	if (strcmp(op, "snapshot_end") == 0) {
+		buf_adds(b, ",\"snapshot\":{\"rows\":");
+		json_add_u64(b, s->rows);
+		buf_addc(b, '}');
+	}
+	event_source(b, a->ctx, NULL, NULL, a->consistent_lsn, a->consistent_lsn, seq, 0, s->fmt.ts_ms, snapshot);
+	if (wr_line(a->out, b->data, b->len) < 0)
+		wr_die_on_error(a->out, "standard output");
+}
+
+/* Start the next task on an idle worker. Returns 0 or an exit status. */
+static int
+worker_start(struct snap *s, struct worker *w)
+{
+	const struct task *k = &s->tasks[s->next_task];
+	char msg[512];
+
+	task_sql(s, k, &s->sql);
+	if (!PQsendQuery(w->conn, s->sql.data)) {
+		error("snapshot: cannot copy table %s.%s: %s", s->tables[k->table].schema,
+		      s->tables[k->table].name, pq_msg(w->conn, NULL, msg, sizeof(msg)));
+		return pq_status(w->conn);
+	}
+	w->task = s->next_task++;
+	w->state = W_START;
+	w->want_input = false;
+	info(2, "snapshot: %s", s->sql.data);
+	return 0;
+}
+
+/*
+ * Move a busy worker as far as it goes without blocking: collect the
+ * CopyOutResponse, then rows until libpq has no complete one buffered,
+ * then the command's end.  Returns 0 or an exit status.
+ */
+static int
+worker_step(struct snap *s, struct worker *w)
+{
+	struct task *k = &s->tasks[w->task];
+	struct snap_table *t = &s->tables[k->table];
+	char msg[512];
+	PGresult *res;
+
+	w->want_input = false;
+	for (;;) {
+		switch (w->state) {
+		case W_IDLE:
+			return 0;
+		case W_START:
+			if (PQisBusy(w->conn)) {
+				w->want_input = true;
+				return 0;
+			}
+			res = PQgetResult(w->conn);
+			if (PQresultStatus(res) != PGRES_COPY_OUT) {
+				error("snapshot: cannot copy table %s.%s: %s", t->schema, t->name,
+				      pq_msg(w->conn, res, msg, sizeof(msg)));
+				PQclear(res);
+				return pq_status(w->conn);
+			}
+			PQclear(res);
+			if (!t->head.len && !t->tmpl)
+				copy_table_template(&s->fmt, t);
+			w->state = W_COPY;
+			break;
+		case W_COPY: {
+			char *row = NULL;
+			int n = PQgetCopyData(w->conn, &row, 1);
+
+			if (n > 0) {
+				int rc = copy_row_event(&s->fmt, t, row, (size_t)n, s->rows + 1, now_ms());
+
+				PQfreemem(row);
+				if (rc < 0) {
+					error("snapshot: table %s.%s: a COPY row does not have %d fields", t->schema,
+					      t->name, t->ncols);
+					return CDC_EXIT_FAILURE;
+				}
+				s->rows++;
+				t->rows++;
+				if (wr_line(s->a->out, s->fmt.line.data, s->fmt.line.len) < 0)
+					wr_die_on_error(s->a->out, "standard output");
+				if (cdc_stop)
+					return 0;
+				break;
+			}
+			if (n == 0) {
+				w->want_input = true;
+				return 0;
+			}
+			if (n == -2) {
+				error("snapshot: copying table %s.%s failed: %s", t->schema, t->name,
+				      pq_msg(w->conn, NULL, msg, sizeof(msg)));
+				return pq_status(w->conn);
+			}
+			w->state = W_END;
+			break;
+		}
+		case W_END:
+			if (PQisBusy(w->conn)) {
+				w->want_input = true;
+				return 0;
+			}
+			res = PQgetResult(w->conn);
+			if (res == NULL) {
+				w->state = W_IDLE;
+				if (--s->table_tasks[k->table] == 0) {
+					s->tables_done++;
+					info(1, "snapshot: table %s.%s: %llu rows", t->schema, t->name,
+					     (unsigned long long)t->rows);
+				}
+				w->task = -1;
+				return 0;
+			}
+			if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+				error("snapshot: copying table %s.%s failed: %s", t->schema, t->name,
+				      pq_msg(w->conn, res, msg, sizeof(msg)));
+				PQclear(res);
+				return pq_status(w->conn);
+			}
+			PQclear(res);
+			break;
+		}
+	}
+}
+
+/* Run every task over the workers.  Returns 0, -1 when stopped, or an exit status. */
+static int
+copy_all(struct snap *s)
+{
+	struct pollfd *pfd = xcalloc((size_t)s->nw, sizeof(*pfd));
+	int *idx = xcalloc((size_t)s->nw, sizeof(int));
+	int rc = 0;
+
+	for (;;) {
+		int busy = 0, np = 0;
+
+		for (int i = 0; i < s->nw && rc == 0; i++) {
+			struct worker *w = &s->w[i];
+
+			if (w->state == W_IDLE && s->next_task < s->ntasks)
+				rc = worker_start(s, w);
+			if (rc == 0 && w->state != W_IDLE && !w->want_input)
+				rc = worker_step(s, w);
+			if (rc == 0 && w->state == W_IDLE && s->next_task < s->ntasks)
+				rc = worker_start(s, w);
+			if (w->state != W_IDLE)
+				busy++;
+		}
+		if (rc != 0)
+			break;
+		if (cdc_stop) {
+			rc = -1;
+			break;
+		}
+		progress_update(&s->pg, s->rows, s->tables_done, s->ntables);
+		if (busy == 0)
+			break;
+		for (int i = 0; i < s->nw; i++) {
+			if (s->w[i].state != W_IDLE && s->w[i].want_input) {
+				pfd[np].fd = PQsocket(s->w[i].conn);
+				pfd[np].events = POLLIN;
+				pfd[np].revents = 0;
+				idx[np++] = i;
+			}
+		}
+		if (np == 0)
+			continue;
+		/* Nothing buffered anywhere: this is the moment to hand the
+		 * reader what we have (low latency without a flush per row). */
+		if (wr_flush(s->a->out) < 0)
+			wr_die_on_error(s->a->out, "standard output");
+		if (poll(pfd, (nfds_t)np, s->pg.on ? 250 : -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = error_errno("snapshot: poll");
+			rc = CDC_EXIT_FAILURE;
+			break;
+		}
+		for (int j = 0; j < np; j++) {
+			struct worker *w = &s->w[idx[j]];
+			char msg[512];
+
+			if (pfd[j].revents == 0)
+				continue;
+			if (!PQconsumeInput(w->conn)) {
+				const struct snap_table *t = &s->tables[s->tasks[w->task].table];
+
+				error("snapshot: copying table %s.%s failed: %s", t->schema, t->name,
+				      pq_msg(w->conn, NULL, msg, sizeof(msg)));
+				rc = pq_status(w->conn);
+				break;
+			}
+			w->want_input = false;
+		}
+		if (rc != 0)
+			break;
+	}
+	free(pfd);
+	free(idx);
+	return rc;
+}
+
+int
+snapshot_run(const struct snapshot_args *a)
+{
+	struct snap s;
+	struct snapshot_state st;
+	uint64_t estimate = 0;
+	bool known = true;
+	int nw, rc;
+	int64_t t0 = mono_ms();
+
+	memset(&s, 0, sizeof(s));
+	s.a = a;
+	rowfmt_init(&s.fmt, a->tm, a->ctx, a->consistent_lsn, now_ms());
+
+	if (a->state_path) {
+		memset(&st, 0, sizeof(st));
+		snprintf(st.slot, sizeof(st.slot), "%s", a->ctx->slot ? a->ctx->slot : "");
+		st.phase = SNAPSTATE_RUNNING;
+		st.consistent_lsn = a->consistent_lsn;
+		if (snapshot_state_write(a->state_path, &st) < 0)
+			return CDC_EXIT_FAILURE;
+	}
+
+	s.w = xcalloc((size_t)(a->jobs > 0 ? a->jobs : 1), sizeof(*s.w));
+	s.nw = 1;
+	rc = worker_connect(&s, &s.w[0]);
+	if (rc)
+		goto out;
+	s.server_version = PQserverVersion(s.w[0].conn);
+	rc = read_catalog(&s);
+	if (rc)
+		goto out;
+	plan_tasks(&s);
+
+	nw = a->jobs > 0 ? a->jobs : 1;
+	if (nw > s.ntasks)
+		nw = s.ntasks > 0 ? s.ntasks : 1;
+	for (int i = 1; i < nw; i++) {
+		s.nw = i + 1;
+		rc = worker_connect(&s, &s.w[i]);
+		if (rc)
+			goto out;
+	}
+	for (int i = 0; i < s.ntables; i++) {
+		if (s.tables[i].reltuples >= 0)
+			estimate += (uint64_t)s.tables[i].reltuples;
+		else if (s.tables[i].pages > 0)
+			known = false;
+	}
+	info(1, "snapshot: %d tables, about %llu rows%s, %d connections", s.ntables,
+	     (unsigned long long)estimate, known ? "" : " (some tables never analyzed)", s.nw);
+	progress_init(&s.pg, a->progress == PROGRESS_ON ||
+			     (a->progress == PROGRESS_AUTO && cdc_verbosity >= 0 && isatty(STDERR_FILENO)),
+		      known ? estimate : 0);
+
+	emit_control(&s, "snapshot_begin", 0, "true");
+	rc = copy_all(&s);
+	if (rc == 0) {
+		emit_control(&s, "snapshot_end", s.rows + 1, "last");
+		if (wr_flush(a->out) < 0)
+			wr_die_on_error(a->out, "standard output");
+		progress_finish(&s.pg, s.rows, s.tables_done, s.ntables);
+		info(1, "snapshot: %llu rows from %d tables in %.1f s", (unsigned long long)s.rows, s.ntables,
+		     (double)(mono_ms() - t0) / 1000.0);
+		if (a->state_path) {
+			st.phase = SNAPSTATE_DONE;
+			st.rows = s.rows;
+			if (snapshot_state_write(a->state_path, &st) < 0)
+				rc = CDC_EXIT_FAILURE;
+		}
+	} else {
+		if (s.pg.drawn)
+			fputc('\n', stderr);
+		if (wr_flush(a->out) < 0)
+			wr_die_on_error(a->out, "standard output");
+		error("snapshot %s after %llu rows: it is incomplete%s", rc < 0 ? "interrupted" : "failed",
+		      (unsigned long long)s.rows,
+		      a->state_path ? "; the next run starts it over" : "");
+	}
+out:
+	for (int i = 0; i < s.nw; i++)
+		if (s.w[i].conn)
+			PQfinish(s.w[i].conn);
+	free(s.w);
+	for (int i = 0; i < s.ntables; i++)
+		copy_table_free(&s.tables[i]);
+	free(s.tables);
+	free(s.tasks);
+	free(s.table_tasks);
+	buf_release(&s.sql);
+	rowfmt_free(&s.fmt);
+	return rc;
 }

@@ -38,7 +38,7 @@ $(FUZZ_BUILD)/tests/fuzz/fuzz_pgoutput.o $(FUZZ_BUILD)/tests/fuzz/fuzz_types.o: 
 $(FUZZ_BUILD)/tests/fuzz/fuzz_bulkresp.o: FUZZ_INC = -Icmd/cdc-sink-es
 FUZZSRC_bulkresp   = cmd/cdc-sink-es/bulkresp.c
 FUZZNEED_bulkresp  = cmd/cdc-sink-es/bulkresp.h
-FUZZNEED_segment   = common/segment.h
+FUZZNEED_segment   = common/segment.h common/segment.c
 FUZZLIBS_segment   = $(LZ4_LIBS)
 
 FUZZ_ALL   = $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))

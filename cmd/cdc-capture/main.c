@@ -1,0 +1,467 @@
+/*
+ * cdc-capture: read PostgreSQL's logical replication stream (pgoutput) and
+ * print one change event per line (cdc-events(7)).
+ *
+ * main() reads top to bottom: options, checks, connection and setup
+ * (publications, slot, initial snapshot), the stream loop with its
+ * reconnections, one cleanup path.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "log.h"
+#include "opt.h"
+#include "sig.h"
+#include "snapshot.h"
+#include "timeutil.h"
+
+static const char usage_text[] =
+	"Usage: cdc-capture --slot NAME --publication NAME[,NAME...] [OPTION]...\n"
+	"       cdc-capture --slot NAME --drop-slot [-d CONNINFO]\n"
+	"Print the changes of a PostgreSQL logical replication slot (pgoutput) as\n"
+	"NDJSON change events on standard output (cdc-events(7)).\n"
+	"\n"
+	"Connection:\n"
+	"  -d, --dbname=CONNINFO      connection string or URI (libpq; PG* variables,\n"
+	"                             .pgpass and service files apply)\n"
+	"  -S, --slot=NAME            replication slot (required)\n"
+	"  -P, --publication=NAMES    publication(s), comma-separated (required to stream)\n"
+	"\n"
+	"Setup:\n"
+	"      --create-slot          create the slot if it does not exist\n"
+	"      --drop-slot            drop the slot and exit\n"
+	"      --create-publication   create missing publications (FOR ALL TABLES,\n"
+	"                             or for --tables)\n"
+	"      --tables=LIST          tables for --create-publication: t1,schema.t2\n"
+	"\n"
+	"Initial snapshot (when this run creates the slot):\n"
+	"      --snapshot=MODE        initial (default when creating), never, only\n"
+	"      --snapshot-jobs=N      connections copying tables in parallel (default 1)\n"
+	"      --snapshot-state=FILE  marker that detects an interrupted snapshot\n"
+	"      --progress             show snapshot progress on stderr\n"
+	"\n"
+	"Stream:\n"
+	"      --ack-file=FILE        confirm to the server only the position in this\n"
+	"                             checkpoint (written by cdc-sink-es, cdc-record)\n"
+	"      --heartbeat=SECONDS    heartbeat event after SECONDS without events\n"
+	"                             (default 10, 0: off)\n"
+	"      --status-interval=SECONDS  standby status updates (default 10)\n"
+	"  -E, --endpos=LSN           stop once everything up to LSN has been written\n"
+	"      --no-loop              exit 75 when the connection is lost (default:\n"
+	"                             reconnect)\n"
+	"      --tx-events            emit begin and commit control events\n"
+	"      --numeric=string|number  numeric values as strings (default) or numbers\n"
+	"\n"
+	"Output and diagnostics:\n"
+	"      --stats                print throughput and lag on stderr every 10 s\n"
+	"  -v, --verbose              more messages on stderr (repeatable)\n"
+	"  -q, --quiet                no warnings, no progress\n"
+	"      --help                 show this help and exit\n"
+	"      --version              show the version and exit\n"
+	"\n"
+	"Exit status: 0 ok, 1 failure, 2 usage, 75 temporary failure (connection\n"
+	"lost with --no-loop, server unreachable), 141 standard output closed.\n";
+
+enum {
+	OPT_CREATE_SLOT = 256, OPT_DROP_SLOT, OPT_CREATE_PUB, OPT_TABLES, OPT_SNAPSHOT, OPT_SNAPSHOT_JOBS,
+	OPT_SNAPSHOT_STATE, OPT_PROGRESS, OPT_ACK_FILE, OPT_HEARTBEAT, OPT_STATUS_INTERVAL, OPT_NO_LOOP,
+	OPT_TX_EVENTS, OPT_NUMERIC, OPT_STATS, OPT_HELP, OPT_VERSION,
+};
+
+static const struct option longopts[] = {
+	/* connection */
+	{ "dbname", required_argument, NULL, 'd' },
+	{ "slot", required_argument, NULL, 'S' },
+	{ "publication", required_argument, NULL, 'P' },
+	/* setup */
+	{ "create-slot", no_argument, NULL, OPT_CREATE_SLOT },
+	{ "drop-slot", no_argument, NULL, OPT_DROP_SLOT },
+	{ "create-publication", no_argument, NULL, OPT_CREATE_PUB },
+	{ "tables", required_argument, NULL, OPT_TABLES },
+	/* snapshot */
+	{ "snapshot", required_argument, NULL, OPT_SNAPSHOT },
+	{ "snapshot-jobs", required_argument, NULL, OPT_SNAPSHOT_JOBS },
+	{ "snapshot-state", required_argument, NULL, OPT_SNAPSHOT_STATE },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	/* stream */
+	{ "ack-file", required_argument, NULL, OPT_ACK_FILE },
+	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
+	{ "status-interval", required_argument, NULL, OPT_STATUS_INTERVAL },
+	{ "endpos", required_argument, NULL, 'E' },
+	{ "no-loop", no_argument, NULL, OPT_NO_LOOP },
+	{ "tx-events", no_argument, NULL, OPT_TX_EVENTS },
+	{ "numeric", required_argument, NULL, OPT_NUMERIC },
+	/* output and diagnostics */
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int64_t
+seconds_arg(const char *name, const char *arg, int64_t min_ms)
+{
+	int64_t ms;
+
+	if (duration_parse(arg, &ms) < 0 || ms < min_ms || ms > 86400000LL)
+		die_usage("invalid %s: '%s' (seconds, e.g. 10 or 500ms)", name, arg);
+	return ms;
+}
+
+/* Split "a,b" into o->pubs (empty names refused). */
+static void
+split_pubs(struct capture_opts *o, const char *arg)
+{
+	const char *p = arg;
+
+	o->pubs_arg = arg;
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == 0)
+			die_usage("empty publication name in '%s'", arg);
+		o->pubs = xrealloc(o->pubs, (size_t)(o->npubs + 1) * sizeof(*o->pubs));
+		o->pubs[o->npubs++] = xstrndup(p, n);
+		p += n;
+		if (*p == ',' && *++p == '\0')
+			die_usage("empty publication name in '%s'", arg);
+	}
+	if (o->npubs == 0)
+		die_usage("empty --publication");
+}
+
+static void
+parse_options(struct capture_opts *o, int argc, char **argv)
+{
+	int ch;
+	bool quiet = false;
+	enum snapshot_mode mode;
+
+	o->heartbeat_ms = 10000;
+	o->status_ms = 10000;
+	o->snapshot_jobs = 1;
+	while ((ch = getopt_long(argc, argv, "d:S:P:E:vq", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': o->conninfo = optarg; break;
+		case 'S':
+			if (!*optarg)
+				die_usage("empty --slot");
+			o->slot = optarg;
+			break;
+		case 'P':
+			if (o->npubs)
+				die_usage("--publication given twice (use one comma-separated list)");
+			split_pubs(o, optarg);
+			break;
+		case OPT_CREATE_SLOT: o->create_slot = true; break;
+		case OPT_DROP_SLOT: o->drop_slot = true; break;
+		case OPT_CREATE_PUB: o->create_pub = true; break;
+		case OPT_TABLES:
+			if (!*optarg)
+				die_usage("empty --tables");
+			o->tables = optarg;
+			break;
+		case OPT_SNAPSHOT:
+			if (snapshot_mode_parse(optarg, &mode) < 0)
+				die_usage("invalid --snapshot: '%s' (initial, never or only)", optarg);
+			o->snapshot_mode = (int)mode;
+			o->snapshot_mode_given = true;
+			break;
+		case OPT_SNAPSHOT_JOBS:
+			if (parse_int(optarg, 1, 64, &o->snapshot_jobs) < 0)
+				die_usage("invalid --snapshot-jobs: '%s' (1 to 64)", optarg);
+			break;
+		case OPT_SNAPSHOT_STATE: o->snapshot_state = optarg; break;
+		case OPT_PROGRESS: o->progress = true; break;
+		case OPT_ACK_FILE: o->ack_file = optarg; break;
+		case OPT_HEARTBEAT: o->heartbeat_ms = seconds_arg("--heartbeat", optarg, 0); break;
+		case OPT_STATUS_INTERVAL:
+			o->status_ms = seconds_arg("--status-interval", optarg, 100);
+			break;
+		case 'E':
+			if (lsn_parse(optarg, &o->endpos) < 0)
+				die_usage("invalid --endpos: '%s' (an LSN like 0/16B3748)", optarg);
+			o->has_endpos = true;
+			break;
+		case OPT_NO_LOOP: o->no_loop = true; break;
+		case OPT_TX_EVENTS: o->tx_events = true; break;
+		case OPT_NUMERIC:
+			if (strcmp(optarg, "string") == 0)
+				o->numeric_number = false;
+			else if (strcmp(optarg, "number") == 0)
+				o->numeric_number = true;
+			else
+				die_usage("invalid --numeric: '%s' (string or number)", optarg);
+			break;
+		case OPT_STATS: o->stats = true; break;
+		case 'v': cdc_verbosity++; break;
+		case 'q': quiet = true; break;
+		case OPT_HELP:
+			fputs(usage_text, stdout);
+			exit(ferror(stdout) || fflush(stdout) ? CDC_EXIT_FAILURE : CDC_EXIT_OK);
+		case OPT_VERSION: print_version();
+		default:
+			fprintf(stderr, "Try '%s --help' for more information.\n", cdc_progname);
+			exit(CDC_EXIT_USAGE);
+		}
+	}
+	if (quiet)
+		cdc_verbosity = -1;
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+	if (!o->slot)
+		die_usage("--slot is required");
+	if (o->drop_slot) {
+		if (o->create_slot || o->create_pub || o->npubs || o->ack_file || o->has_endpos || o->tables ||
+		    o->snapshot_mode_given)
+			die_usage("--drop-slot takes only --slot and --dbname");
+		return;
+	}
+	if (!o->npubs)
+		die_usage("--publication is required");
+	if (o->tables && !o->create_pub)
+		die_usage("--tables needs --create-publication");
+	if (o->tables && o->npubs > 1)
+		die_usage("--tables with --create-publication needs exactly one publication");
+	if (quiet && o->progress)
+		die_usage("--quiet and --progress conflict");
+	if (quiet && o->stats)
+		die_usage("--quiet and --stats conflict");
+}
+
+/* The normal (non-replication) connection string for catalog lookups and the snapshot. */
+static const char *
+plain_conninfo(const struct capture_opts *o)
+{
+	return o->conninfo ? o->conninfo : "";
+}
+
+/* Sleep ms, waking early on a signal.  Returns false if asked to stop. */
+static bool
+nap(int64_t ms)
+{
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+	return !cdc_stop;
+}
+
+/*
+ * The initial snapshot, on a slot this run creates: CREATE_REPLICATION_SLOT
+ * exports a snapshot that lives until the next command on the replication
+ * connection, so nothing else runs on it until snapshot_run() returns.
+ * Returns true when streaming should follow.
+ */
+static bool
+create_slot_and_snapshot(struct capture *c, enum snapshot_mode mode)
+{
+	struct capture_opts *o = &c->o;
+	char *snapname = NULL;
+	char tmpname[64];
+	const char *name = o->slot;
+	bool temporary = mode == SNAPSHOT_ONLY;
+	uint64_t cp;
+	int rc;
+
+	if (temporary) {
+		snprintf(tmpname, sizeof(tmpname), "cdc_snapshot_%ld", (long)getpid());
+		name = tmpname;
+	} else if (mode == SNAPSHOT_INITIAL && o->snapshot_state &&
+		   snapshot_state_begin(o->snapshot_state, o->slot) < 0) {
+		exit(CDC_EXIT_FAILURE);
+	}
+	cp = capture_create_slot(c, name, temporary, mode != SNAPSHOT_NEVER, &snapname);
+	{
+		char b[LSN_BUFSZ];
+
+		info(0, "created replication slot \"%s\" at %s", name, lsn_format(cp, b));
+	}
+	if (mode == SNAPSHOT_NEVER) {
+		free(snapname);
+		return true;
+	}
+	struct snapshot_args a = {
+		.conninfo = plain_conninfo(o),
+		.snapshot_name = snapname,
+		.consistent_lsn = cp,
+		.publications = (const char *const *)o->pubs,
+		.npublications = o->npubs,
+		.jobs = o->snapshot_jobs,
+		.progress = cdc_verbosity < 0 ? PROGRESS_OFF : o->progress ? PROGRESS_ON : PROGRESS_AUTO,
+		.out = &c->w,
+		.tm = c->tm,
+		.ctx = &c->ctx,
+		.state_path = temporary ? NULL : o->snapshot_state,
+	};
+	rc = snapshot_run(&a);
+	free(snapname);
+	if (rc < 0) {
+		wr_close(&c->w);
+		exit(CDC_EXIT_OK);
+	}
+	if (rc > 0)
+		exit(rc);
+	/* Everything later in the stream comes after the snapshot. */
+	c->last_pos.commit_lsn = cp;
+	c->last_pos.seq = 0;
+	return mode != SNAPSHOT_ONLY;
+}
+
+/*
+ * Connect and prepare: server checks, publications, slot (created, with
+ * its snapshot, on the first run when asked).  first: the first
+ * connection of this process.  Returns 0, -1 when the server cannot be
+ * reached, 1 when there is nothing to stream (--snapshot only).
+ */
+static int
+setup(struct capture *c, bool first)
+{
+	struct capture_opts *o = &c->o;
+	struct slot_info si;
+	enum snapshot_verdict verdict = SNAPSHOT_OK;
+	enum snapshot_mode mode = (enum snapshot_mode)o->snapshot_mode;
+
+	if (capture_connect(c) < 0)
+		return -1;
+	c->ctx.db = c->db;
+	capture_check_server(c);
+	capture_slot_info(c, o->slot, &si);
+	if (o->drop_slot) {
+		if (!si.exists)
+			die("replication slot \"%s\" does not exist", o->slot);
+		capture_drop_slot(c, o->slot);
+		info(0, "dropped replication slot \"%s\"", o->slot);
+		return 1;
+	}
+	capture_publications(c);
+	if (first) {
+		verdict = snapshot_state_check(o->snapshot_state, o->slot, o->ack_file != NULL,
+					       c->ack_have ? &c->ack : NULL);
+		if (verdict == SNAPSHOT_REFUSE)
+			exit(CDC_EXIT_FAILURE);
+		if (verdict == SNAPSHOT_REDO) {
+			if (si.exists) {
+				capture_check_slot(c, &si);
+				capture_drop_slot(c, o->slot);
+				si.exists = false;
+			}
+			/* The old checkpoint's positions belong to the dropped slot. */
+			c->ack_have = false;
+			c->last_pos = (struct cdc_pos){ 0, 0 };
+			mode = SNAPSHOT_INITIAL;
+		}
+		if (mode == SNAPSHOT_ONLY)
+			return create_slot_and_snapshot(c, mode) ? 0 : 1;
+		if (!si.exists) {
+			if (!o->create_slot && verdict != SNAPSHOT_REDO)
+				die("replication slot \"%s\" does not exist: create it with --create-slot", o->slot);
+			if (!o->snapshot_mode_given && verdict != SNAPSHOT_REDO)
+				mode = SNAPSHOT_INITIAL;
+			if (mode == SNAPSHOT_INITIAL && !o->snapshot_state)
+				die_usage("--snapshot initial needs --snapshot-state FILE to detect an interrupted "
+					  "snapshot; or use --snapshot never");
+			create_slot_and_snapshot(c, mode);
+			capture_slot_info(c, o->slot, &si);
+		} else if (o->snapshot_mode_given && mode == SNAPSHOT_INITIAL) {
+			die("replication slot \"%s\" exists already: an initial snapshot now would not match "
+			    "the stream (use --snapshot never, or drop the slot to start over)", o->slot);
+		}
+	}
+	if (!si.exists)
+		die("replication slot \"%s\" does not exist (dropped while capture was away?): changes may "
+		    "have been lost; create a new one with --create-slot and take a new snapshot", o->slot);
+	capture_check_slot(c, &si);
+	c->start_confirmed = si.confirmed_flush;
+	if (capture_start(c) < 0)
+		return -1;
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct capture cap;
+	struct capture *c = &cap;
+	int64_t backoff = 1000;
+	int status = CDC_EXIT_OK;
+	int rc;
+
+	log_init(argv[0]);
+	memset(c, 0, sizeof(*c));
+	parse_options(&c->o, argc, argv);
+	sig_setup();
+
+	wr_init(&c->w, STDOUT_FILENO, 0);
+	c->ev = (struct buf)BUF_INIT;
+	c->dec = pgo_new();
+	pgo_msg_init(&c->msg);
+	c->tm = typemap_new(plain_conninfo(&c->o), c->o.numeric_number);
+	c->ctx.slot = c->o.slot;
+	c->ctx.db = "";
+	change_fmt_init(&c->fmt, c->tm, &c->ctx);
+	c->last_emit = c->last_stats = mono_ms();
+
+	if (c->o.ack_file) {
+		ack_check(c, true);
+		/* Events the far end already made durable are not written again. */
+		if (c->ack_have && !c->ack.snapshot)
+			c->last_pos = c->ack.pos;
+	}
+
+	rc = setup(c, true);
+	if (rc < 0)
+		status = CDC_EXIT_TEMPFAIL;
+	while (rc == 0) {
+		enum stream_end end = capture_stream(c);
+
+		if (end == STREAM_STOPPED)
+			break;
+		/* Connection lost: write out what we have, then reconnect. */
+		if (wr_flush(&c->w) < 0)
+			wr_die_on_error(&c->w, "standard output");
+		PQfinish(c->conn);
+		c->conn = NULL;
+		if (c->o.no_loop) {
+			status = CDC_EXIT_TEMPFAIL;
+			break;
+		}
+		for (;;) {
+			info(0, "reconnecting in %lld s", (long long)(backoff / 1000));
+			if (!nap(backoff))
+				goto out;
+			if (backoff < 30000)
+				backoff *= 2;
+			rc = setup(c, false);
+			if (rc >= 0)
+				break;
+		}
+		info(0, "reconnected");
+		backoff = 1000;
+	}
+out:
+	capture_finish(c);
+	if (c->o.stats || cdc_verbosity >= 1)
+		info(-1, "%llu events written, %llu re-delivered ones skipped", (unsigned long long)c->events,
+		     (unsigned long long)c->skipped);
+	if (c->conn)
+		PQfinish(c->conn);
+	if (wr_close(&c->w) < 0)
+		wr_die_on_error(&c->w, "standard output");
+	change_fmt_release(&c->fmt);
+	typemap_free(c->tm);
+	pgo_msg_release(&c->msg);
+	pgo_free(c->dec);
+	buf_release(&c->ev);
+	for (int i = 0; i < c->o.npubs; i++)
+		free(c->o.pubs[i]);
+	free(c->o.pubs);
+	free(c->db);
+	return status;
+}

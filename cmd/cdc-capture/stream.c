@@ -1,0 +1,567 @@
+/*
+ * stream.c: the replication loop of cdc-capture.
+ *
+ * Streaming protocol (PostgreSQL manual, "Streaming Replication Protocol"),
+ * inside CopyBoth after START_REPLICATION:
+ *
+ *   server 'w'  Int64 walStart, Int64 walEnd, Int64 sendTime, then one
+ *               pgoutput message (pgoutput.h)
+ *   server 'k'  Int64 walEnd, Int64 sendTime, Byte1 replyRequested
+ *   client 'r'  Int64 write, Int64 flush, Int64 apply, Int64 clock, Byte1 reply
+ *
+ * Acknowledgement.  The server restarts a slot from its confirmed flush
+ * position and skips every transaction whose commit record starts before
+ * it.  With --ack-file the flush position reported is the commit_lsn of the
+ * position the far end of the pipe made durable: that transaction comes
+ * again whole after a restart, and nothing before it is lost.  Without
+ * --ack-file it is the end of the last transaction written and flushed to
+ * stdout (pg_recvlogical's behaviour).  Never a position inside a
+ * transaction.
+ *
+ * Idle and filtered streams: a keepalive received between transactions
+ * carries the server's send position W; every published change before W
+ * has been sent.  Heartbeat events carry (W, 0) down the pipe, the sink
+ * checkpoints them and the ack file brings W back, so the slot advances
+ * without any write on the source.
+ */
+#include "capture.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "json.h"
+#include "log.h"
+#include "sig.h"
+#include "timeutil.h"
+
+#define ACK_CHECK_MS 1000
+#define STATS_MS 10000
+/* Microseconds between the Unix and PostgreSQL epochs. */
+#define PG_EPOCH_OFFSET_US 946684800000000LL
+
+static uint64_t
+get64(const char *p)
+{
+	const unsigned char *u = (const unsigned char *)p;
+	uint64_t v = 0;
+
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | u[i];
+	return v;
+}
+
+static void
+put64(char *p, uint64_t v)
+{
+	for (int i = 7; i >= 0; i--) {
+		p[i] = (char)(v & 0xff);
+		v >>= 8;
+	}
+}
+
+static uint64_t
+max64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* ------------------------------------------------------------ ack file */
+
+void
+ack_check(struct capture *c, bool initial)
+{
+	struct stat st;
+	struct checkpoint cp;
+	int rc;
+
+	c->last_ack_check = mono_ms();
+	if (!c->o.ack_file)
+		return;
+	if (stat(c->o.ack_file, &st) < 0) {
+		if (errno != ENOENT && initial)
+			die_errno("cannot read ack file %s", c->o.ack_file);
+		c->ack_st_valid = false;
+		return;
+	}
+	if (c->ack_st_valid && st.st_ino == c->ack_st.st_ino && st.st_size == c->ack_st.st_size &&
+	    st.st_mtim.tv_sec == c->ack_st.st_mtim.tv_sec && st.st_mtim.tv_nsec == c->ack_st.st_mtim.tv_nsec &&
+	    st.st_dev == c->ack_st.st_dev)
+		return;
+	rc = checkpoint_read(c->o.ack_file, &cp);
+	if (rc < 0) {
+		if (initial)
+			exit(CDC_EXIT_FAILURE);
+		/* Writers replace the file atomically: keep the last good one. */
+		warning("keeping the last acknowledged position");
+		c->ack_st = st;
+		c->ack_st_valid = true;
+		return;
+	}
+	if (rc > 0)
+		return;
+	if (cp.name[0] && strcmp(cp.name, c->o.slot) != 0)
+		die("ack file %s is the checkpoint of \"%s\", not of slot \"%s\": wrong file?",
+		    c->o.ack_file, cp.name, c->o.slot);
+	c->ack_st = st;
+	c->ack_st_valid = true;
+	if (!c->ack_have || cp.pos.commit_lsn != c->ack.pos.commit_lsn) {
+		char b[POS_BUFSZ];
+
+		info(1, "ack file: %s", pos_format(&cp.pos, b));
+	}
+	c->ack = cp;
+	c->ack_have = true;
+}
+
+/* ------------------------------------------------------------ status */
+
+/* The flush position to report: never more than the far end made durable. */
+static uint64_t
+flush_position(struct capture *c)
+{
+	uint64_t f;
+
+	if (c->o.ack_file)
+		f = c->ack_have ? c->ack.pos.commit_lsn : 0;
+	else
+		f = c->flushed_lsn;
+	/* Never move the slot backwards. */
+	return max64(f, c->start_confirmed);
+}
+
+static int
+send_status(struct capture *c, bool reply)
+{
+	char msg[1 + 8 * 4 + 1];
+	uint64_t flush;
+	int64_t now_us = now_ms() * 1000 - PG_EPOCH_OFFSET_US;
+
+	if (!c->o.ack_file && wr_flush(&c->w) == 0)
+		c->flushed_lsn = c->written_lsn;
+	flush = flush_position(c);
+	msg[0] = 'r';
+	put64(msg + 1, max64(c->written_lsn, flush));
+	put64(msg + 9, flush);
+	put64(msg + 17, flush);
+	put64(msg + 25, (uint64_t)now_us);
+	msg[33] = reply ? 1 : 0;
+	c->last_status = mono_ms();
+	if (PQputCopyData(c->conn, msg, sizeof(msg)) <= 0 || PQflush(c->conn) != 0) {
+		error("cannot send status update: %s", pq_message(PQerrorMessage(c->conn)));
+		return -1;
+	}
+	if (flush != c->sent_flush) {
+		char b[LSN_BUFSZ];
+
+		info(2, "confirmed %s", lsn_format(flush, b));
+		c->sent_flush = flush;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ emitting */
+
+static void
+emit(struct capture *c, uint64_t commit_lsn, uint64_t seq)
+{
+	struct cdc_pos pos = { commit_lsn, seq };
+
+	if (pos_cmp(&pos, &c->last_pos) <= 0) {
+		/* Re-delivered after a reconnection: already written. */
+		c->skipped++;
+		return;
+	}
+	c->last_pos = pos;
+	buf_addc(&c->ev, '\n');
+	wr_write(&c->w, c->ev.data, c->ev.len);
+	wr_die_on_error(&c->w, "standard output");
+	c->events++;
+	c->last_emit = mono_ms();
+}
+
+static void
+heartbeat(struct capture *c)
+{
+	struct change_pos p = { c->ka_walend, c->ka_walend, 0, 0, c->ka_ts_ms };
+
+	buf_reset(&c->ev);
+	control_format(&c->fmt, &c->ev, "heartbeat", -1, &p);
+	emit(c, p.commit_lsn, 0);
+	/* Emitting it is not a reason to skip the next one. */
+}
+
+static bool
+heartbeat_due(struct capture *c, int64_t now)
+{
+	return c->o.heartbeat_ms > 0 && !c->in_tx && now - c->last_emit >= c->o.heartbeat_ms &&
+	       c->ka_walend > c->last_pos.commit_lsn;
+}
+
+static void
+stats(struct capture *c, int64_t now)
+{
+	double secs = (double)(now - c->last_stats) / 1000.0;
+	char when[RFC3339_BUFSZ];
+	uint64_t behind = c->server_walend > c->written_lsn ? c->server_walend - c->written_lsn : 0;
+
+	if (secs <= 0)
+		secs = 1;
+	fprintf(stderr, "%s: %llu events (%.0f/s), %llu bytes behind the server, last commit %s\n",
+		cdc_progname, (unsigned long long)c->events, (double)(c->events - c->events_at_stats) / secs,
+		(unsigned long long)behind, c->last_commit_ms ? rfc3339_format(c->last_commit_ms, when) : "none");
+	c->events_at_stats = c->events;
+	c->last_stats = now;
+}
+
+/* Timed work: ack file, heartbeats, status updates, statistics. */
+static int
+housekeeping(struct capture *c, int64_t now)
+{
+	bool ack_changed = false;
+
+	if (c->o.ack_file && now - c->last_ack_check >= ACK_CHECK_MS) {
+		uint64_t before = flush_position(c);
+
+		ack_check(c, false);
+		ack_changed = flush_position(c) != before;
+	}
+	if (heartbeat_due(c, now))
+		heartbeat(c);
+	if (ack_changed || now - c->last_status >= c->o.status_ms ||
+	    (c->o.has_endpos && now - c->last_status >= 1000)) {
+		if (send_status(c, false) < 0)
+			return -1;
+	}
+	if ((c->o.stats || cdc_verbosity >= 1) && now - c->last_stats >= STATS_MS)
+		stats(c, now);
+	return 0;
+}
+
+/* Milliseconds until the next timed work is due. */
+static int
+next_timeout(struct capture *c, int64_t now)
+{
+	int64_t t = c->last_status + c->o.status_ms - now;
+
+	if (c->o.ack_file && c->last_ack_check + ACK_CHECK_MS - now < t)
+		t = c->last_ack_check + ACK_CHECK_MS - now;
+	if (c->o.heartbeat_ms > 0 && c->last_emit + c->o.heartbeat_ms - now < t)
+		t = c->last_emit + c->o.heartbeat_ms - now;
+	if (c->o.has_endpos && c->last_status + 1000 - now < t)
+		t = c->last_status + 1000 - now;
+	if ((c->o.stats || cdc_verbosity >= 1) && c->last_stats + STATS_MS - now < t)
+		t = c->last_stats + STATS_MS - now;
+	/* A heartbeat that is due but waits for a newer keepalive: look again soon. */
+	if (t < 0)
+		t = 0;
+	if (t > 1000)
+		t = 1000;
+	return (int)t;
+}
+
+/* ------------------------------------------------------------ messages */
+
+static void
+protocol_error(struct capture *c, uint64_t lsn, const char *what)
+{
+	char b[LSN_BUFSZ];
+
+	die("protocol error at %s: %s", lsn_format(lsn, b), what);
+}
+
+static void
+change_pos_set(struct capture *c, struct change_pos *p, uint64_t lsn)
+{
+	p->lsn = lsn;
+	p->commit_lsn = c->tx_commit_lsn;
+	p->seq = ++c->tx_seq;
+	p->xid = c->tx_xid;
+	p->ts_ms = c->tx_ts_ms;
+}
+
+static void
+need_tx(struct capture *c, uint64_t lsn)
+{
+	if (!c->in_tx)
+		protocol_error(c, lsn, "change outside a transaction");
+}
+
+/* One pgoutput message at WAL position lsn. */
+static void
+xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
+{
+	struct pgo_msg *m = &c->msg;
+	struct change_pos p;
+	const char *err;
+
+	if (pgo_decode(c->dec, data, len, m, &err) < 0)
+		protocol_error(c, lsn, err);
+	switch (m->type) {
+	case 'B':
+		if (c->o.has_endpos && m->final_lsn > c->o.endpos) {
+			c->done = true;
+			return;
+		}
+		c->in_tx = true;
+		c->tx_commit_lsn = m->final_lsn;
+		c->tx_xid = m->xid;
+		c->tx_ts_ms = pgo_ts_to_ms(m->ts);
+		c->tx_seq = 0;
+		if (c->o.tx_events) {
+			p = (struct change_pos){ lsn, c->tx_commit_lsn, 0, c->tx_xid, c->tx_ts_ms };
+			buf_reset(&c->ev);
+			control_format(&c->fmt, &c->ev, "begin", -1, &p);
+			emit(c, p.commit_lsn, 0);
+		}
+		return;
+	case 'C':
+		need_tx(c, lsn);
+		if (m->commit_lsn != c->tx_commit_lsn)
+			protocol_error(c, lsn, "Commit does not match Begin");
+		if (c->o.tx_events) {
+			p = (struct change_pos){ lsn, c->tx_commit_lsn, c->tx_seq + 1, c->tx_xid, c->tx_ts_ms };
+			buf_reset(&c->ev);
+			control_format(&c->fmt, &c->ev, "commit", (long long)c->tx_seq, &p);
+			emit(c, p.commit_lsn, p.seq);
+		}
+		c->in_tx = false;
+		c->written_lsn = max64(c->written_lsn, m->end_lsn);
+		c->last_commit_ms = c->tx_ts_ms;
+		if (c->o.has_endpos && m->end_lsn >= c->o.endpos)
+			c->done = true;
+		return;
+	case 'I':
+	case 'U':
+	case 'D':
+		need_tx(c, lsn);
+		change_pos_set(c, &p, lsn);
+		buf_reset(&c->ev);
+		change_format(&c->fmt, &c->ev, m, &p);
+		emit(c, p.commit_lsn, p.seq);
+		return;
+	case 'T':
+		need_tx(c, lsn);
+		for (int i = 0; i < m->nrels; i++) {
+			const struct pgo_rel *rel = pgo_relation(c->dec, m->relids[i]);
+
+			if (!rel)
+				protocol_error(c, lsn, "Truncate of a relation no Relation message described");
+			change_pos_set(c, &p, lsn);
+			buf_reset(&c->ev);
+			truncate_format(&c->fmt, &c->ev, rel, m->flags, &p);
+			emit(c, p.commit_lsn, p.seq);
+		}
+		return;
+	case 'M':
+		if (m->flags & 1) {
+			need_tx(c, lsn);
+			change_pos_set(c, &p, lsn);
+		} else {
+			if (c->o.has_endpos && m->lsn > c->o.endpos) {
+				c->done = true;
+				return;
+			}
+			p = (struct change_pos){ m->lsn, m->lsn, 0, 0, now_ms() };
+		}
+		buf_reset(&c->ev);
+		message_format(&c->fmt, &c->ev, m, &p);
+		emit(c, p.commit_lsn, p.seq);
+		return;
+	case 'R':
+		info(2, "relation %s.%s (%d columns)", m->rel->nspname, m->rel->relname, m->rel->ncols);
+		return;
+	default:	/* 'Y' type, 'O' origin: nothing to emit */
+		return;
+	}
+}
+
+static void
+keepalive(struct capture *c, uint64_t walend, int64_t sendtime_us, bool reply)
+{
+	c->server_walend = max64(c->server_walend, walend);
+	if (!c->in_tx && walend > c->ka_walend) {
+		c->ka_walend = walend;
+		c->ka_ts_ms = pgo_ts_to_ms(sendtime_us);
+		c->written_lsn = max64(c->written_lsn, walend);
+		if (c->o.has_endpos && walend >= c->o.endpos)
+			c->done = true;
+	}
+	if (heartbeat_due(c, mono_ms()))
+		heartbeat(c);
+	if (reply)
+		send_status(c, false);
+}
+
+/* One CopyData message from the server. */
+static int
+copydata(struct capture *c, const char *buf, int len)
+{
+	if (len < 1)
+		return 0;
+	if (buf[0] == 'w') {
+		uint64_t start, end;
+
+		if (len < 25)
+			protocol_error(c, c->written_lsn, "short XLogData message");
+		start = get64(buf + 1);
+		end = get64(buf + 9);
+		c->server_walend = max64(c->server_walend, end);
+		xlogdata(c, start, buf + 25, (size_t)len - 25);
+	} else if (buf[0] == 'k') {
+		if (len < 18)
+			protocol_error(c, c->written_lsn, "short keepalive message");
+		keepalive(c, get64(buf + 1), (int64_t)get64(buf + 9), buf[17] != 0);
+	} else {
+		protocol_error(c, c->written_lsn, "unknown streaming message");
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ loop */
+
+int
+capture_start(struct capture *c)
+{
+	struct buf q = BUF_INIT;
+	PGresult *res;
+	char *slot = PQescapeIdentifier(c->conn, c->o.slot, strlen(c->o.slot));
+	struct buf names = BUF_INIT;
+	char *lit;
+
+	if (!slot)
+		die("cannot quote slot name: %s", pq_message(PQerrorMessage(c->conn)));
+	for (int i = 0; i < c->o.npubs; i++) {
+		char *id = PQescapeIdentifier(c->conn, c->o.pubs[i], strlen(c->o.pubs[i]));
+
+		if (!id)
+			die("cannot quote publication name: %s", pq_message(PQerrorMessage(c->conn)));
+		if (i)
+			buf_addc(&names, ',');
+		buf_adds(&names, id);
+		PQfreemem(id);
+	}
+	lit = PQescapeLiteral(c->conn, names.data, names.len);
+	if (!lit)
+		die("cannot quote publication names: %s", pq_message(PQerrorMessage(c->conn)));
+	buf_addf(&q, "START_REPLICATION SLOT %s LOGICAL 0/0 (proto_version '1', publication_names %s%s)", slot,
+		 lit, c->server_version >= 140000 ? ", messages 'true'" : "");
+	PQfreemem(slot);
+	PQfreemem(lit);
+	buf_release(&names);
+	res = PQexec(c->conn, q.data);
+	buf_release(&q);
+	if (PQresultStatus(res) != PGRES_COPY_BOTH) {
+		const char *msg = PQresultErrorMessage(res);
+
+		if (PQstatus(c->conn) != CONNECTION_OK) {
+			error("lost the connection: %s", pq_message(msg));
+			PQclear(res);
+			return -1;
+		}
+		if (strstr(msg, "is active for PID"))
+			die_status(CDC_EXIT_TEMPFAIL, "replication slot \"%s\" is in use by another process "
+				   "(another cdc-capture or consumer?): %s", c->o.slot, pq_message(msg));
+		if (strstr(msg, "does not exist"))
+			die("replication slot \"%s\" does not exist: create it with --create-slot", c->o.slot);
+		die("cannot start replication: %s", pq_message(msg));
+	}
+	PQclear(res);
+	/* State of this connection: transactions restart from the slot. */
+	c->in_tx = false;
+	pgo_reset(c->dec);
+	c->last_status = 0;
+	c->last_emit = mono_ms();
+	/* Tell the server where we are right away; a keepalive comes back. */
+	if (send_status(c, false) < 0)
+		return -1;
+	return 0;
+}
+
+/* Why the server ended the COPY, or the connection broke. */
+static enum stream_end
+stream_ended(struct capture *c)
+{
+	PGresult *res = PQgetResult(c->conn);
+	const char *msg = res ? PQresultErrorMessage(res) : PQerrorMessage(c->conn);
+
+	if (!*msg)
+		msg = PQerrorMessage(c->conn);
+	if (strstr(msg, "publication") && strstr(msg, "does not exist"))
+		die("%s: create it (or run with --create-publication)", pq_message(msg));
+	if (strstr(msg, "can no longer get changes from replication slot") ||
+	    strstr(msg, "This slot has been invalidated"))
+		die("replication slot \"%s\" was invalidated (its WAL was removed): changes were lost; "
+		    "drop it (--drop-slot) and start again with a new slot and a new snapshot", c->o.slot);
+	error("replication stream ended: %s", *msg ? pq_message(msg) : "connection closed");
+	PQclear(res);
+	return STREAM_LOST;
+}
+
+enum stream_end
+capture_stream(struct capture *c)
+{
+	int sock = PQsocket(c->conn);
+
+	for (;;) {
+		char *buf = NULL;
+		int n;
+		int64_t now;
+
+		if (cdc_stop || c->done)
+			return STREAM_STOPPED;
+		n = PQgetCopyData(c->conn, &buf, 1);
+		if (n > 0) {
+			copydata(c, buf, n);
+			PQfreemem(buf);
+			now = mono_ms();
+			if (now - c->last_status >= c->o.status_ms || now - c->last_ack_check >= ACK_CHECK_MS) {
+				if (housekeeping(c, now) < 0)
+					return STREAM_LOST;
+			}
+			continue;
+		}
+		if (n == -1)
+			return stream_ended(c);
+		if (n == -2) {
+			error("replication connection failed: %s", pq_message(PQerrorMessage(c->conn)));
+			return STREAM_LOST;
+		}
+		/* Nothing buffered: flush what we wrote before waiting. */
+		if (wr_flush(&c->w) < 0)
+			wr_die_on_error(&c->w, "standard output");
+		c->flushed_lsn = c->written_lsn;
+		now = mono_ms();
+		if (housekeeping(c, now) < 0)
+			return STREAM_LOST;
+		if (wr_flush(&c->w) < 0)
+			wr_die_on_error(&c->w, "standard output");
+		if (cdc_stop || c->done)
+			return STREAM_STOPPED;
+		struct pollfd pfd = { sock, POLLIN, 0 };
+		int rc = poll(&pfd, 1, next_timeout(c, mono_ms()));
+
+		if (rc < 0 && errno != EINTR)
+			die_errno("poll");
+		if (rc > 0 && PQconsumeInput(c->conn) == 0) {
+			error("replication connection failed: %s", pq_message(PQerrorMessage(c->conn)));
+			return STREAM_LOST;
+		}
+	}
+}
+
+void
+capture_finish(struct capture *c)
+{
+	if (wr_flush(&c->w) < 0)
+		wr_die_on_error(&c->w, "standard output");
+	c->flushed_lsn = c->written_lsn;
+	if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
+		send_status(c, false);
+		PQputCopyEnd(c->conn, NULL);
+		PQflush(c->conn);
+	}
+}

@@ -1,0 +1,3 @@
+# Unit tests of cdc-capture's pure code (see the Makefile's test rule).
+TESTSRC_pgoutput = cmd/cdc-capture/pgoutput.c cmd/cdc-capture/change.c cmd/cdc-capture/types.c \
+	cmd/cdc-capture/event.c

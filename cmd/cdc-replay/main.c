@@ -1,0 +1,294 @@
+/*
+ * cdc-replay: re-emit change events from saved logs (plain NDJSON, lz4
+ * files, cdc-record directories), selected by position, commit time, table
+ * and op, optionally paced, optionally following the log as it grows.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "deadletter.h"
+#include "emit.h"
+#include "input.h"
+#include "linereader.h"
+#include "log.h"
+#include "lsn.h"
+#include "opt.h"
+#include "select.h"
+#include "sig.h"
+#include "timeutil.h"
+
+static const char usage_text[] =
+	"Usage: cdc-replay [OPTION]... [FILE|DIR|-]...\n"
+	"Write the change events saved in FILEs (plain NDJSON or lz4, told apart by\n"
+	"content) and cdc-record log DIRs to standard output, exactly as they were\n"
+	"recorded.  With no argument, or for -, read standard input.\n"
+	"\n"
+	"Selection (bounds inclusive):\n"
+	"      --from=POS               start at commit LSN POS (X/X or decimal; X/X:seq\n"
+	"                               for one event)\n"
+	"      --to=POS                 end at commit LSN POS\n"
+	"      --since=TIME             start at commit time TIME (RFC 3339, or relative\n"
+	"                               to now: -2h, -30m, -1d)\n"
+	"      --until=TIME             end at commit time TIME\n"
+	"      --after-checkpoint=FILE  start after the position in checkpoint FILE\n"
+	"      --table=LIST             only these tables (NAME or SCHEMA.NAME, commas)\n"
+	"      --schema=LIST            only tables in these schemas\n"
+	"      --op=LIST                only these ops (c,u,d,r,t,m)\n"
+	"\n"
+	"Pacing:\n"
+	"      --rate=N                 at most N events per second\n"
+	"      --speed=X                the original commit timing, X times faster\n"
+	"\n"
+	"Following:\n"
+	"  -f, --follow                 after the end, wait for more, across segment\n"
+	"                               rotation (the last argument only)\n"
+	"      --poll-interval=DURATION how often to look for more (default 200ms)\n"
+	"\n"
+	"Damage and bad lines:\n"
+	"      --skip-corrupt           skip a damaged lz4 frame, report it, go on\n"
+	"      --max-line=SIZE          longest line accepted (default 64M)\n"
+	"      --skip-bad               skip bad lines, count them\n"
+	"      --dead-letter=FILE       append bad lines to FILE and go on\n"
+	"\n"
+	"  -v, --verbose                more messages (repeat for more)\n"
+	"  -q, --quiet                  no warnings, no progress\n"
+	"  -h, --help                   show this help and exit\n"
+	"  -V, --version                show the version and exit\n"
+	"\n"
+	"Exit status: 0 ok, 1 failure, 2 usage, 65 damaged or bad input,\n"
+	"141 standard output closed.  See cdc-replay(1) and cdc-events(7).\n";
+
+enum {
+	OPT_FROM = 256,
+	OPT_TO,
+	OPT_SINCE,
+	OPT_UNTIL,
+	OPT_AFTER_CHECKPOINT,
+	OPT_TABLE,
+	OPT_SCHEMA,
+	OPT_OP,
+	OPT_RATE,
+	OPT_SPEED,
+	OPT_POLL_INTERVAL,
+	OPT_SKIP_CORRUPT,
+	OPT_MAX_LINE,
+	OPT_SKIP_BAD,
+	OPT_DEAD_LETTER,
+};
+
+static const struct option longopts[] = {
+	/* selection */
+	{ "from", required_argument, NULL, OPT_FROM },
+	{ "to", required_argument, NULL, OPT_TO },
+	{ "since", required_argument, NULL, OPT_SINCE },
+	{ "until", required_argument, NULL, OPT_UNTIL },
+	{ "after-checkpoint", required_argument, NULL, OPT_AFTER_CHECKPOINT },
+	{ "table", required_argument, NULL, OPT_TABLE },
+	{ "schema", required_argument, NULL, OPT_SCHEMA },
+	{ "op", required_argument, NULL, OPT_OP },
+	/* pacing */
+	{ "rate", required_argument, NULL, OPT_RATE },
+	{ "speed", required_argument, NULL, OPT_SPEED },
+	/* following */
+	{ "follow", no_argument, NULL, 'f' },
+	{ "poll-interval", required_argument, NULL, OPT_POLL_INTERVAL },
+	/* damage and bad lines */
+	{ "skip-corrupt", no_argument, NULL, OPT_SKIP_CORRUPT },
+	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
+	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
+	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
+	/* general */
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* --from/--to: a bare LSN means the whole transaction (seq 0 or the greatest seq). */
+static void
+pos_arg(const char *opt, const char *s, bool upper, struct cdc_pos *out)
+{
+	if (pos_parse(s, out) < 0)
+		die_usage("invalid position for %s: '%s' (X/X, decimal, or X/X:seq)", opt, s);
+	if (strchr(s, ':') == NULL)
+		out->seq = upper ? UINT64_MAX : 0;
+}
+
+static int64_t
+time_arg(const char *opt, const char *s)
+{
+	int64_t ms;
+
+	if (time_parse(s, &ms) < 0)
+		die_usage("invalid time for %s: '%s' (RFC 3339, or -2h style)", opt, s);
+	return ms;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct emitter em;
+	struct reader rd;
+	struct deadletter dl;
+	const char *dead_letter = NULL, *after_cp = NULL;
+	bool skip_bad = false, follow = false;
+	uint64_t u;
+	int opt, status = CDC_EXIT_OK;
+
+	log_init(argv[0]);
+	memset(&em, 0, sizeof(em));
+	memset(&rd, 0, sizeof(rd));
+	sel_init(&em.sel);
+	em.max_line = LR_DEFAULT_MAX_LINE;
+	rd.poll_ms = 200;
+	while ((opt = getopt_long(argc, argv, "fvqhV", longopts, NULL)) != -1) {
+		switch (opt) {
+		case OPT_FROM:
+			pos_arg("--from", optarg, false, &em.range.from);
+			em.range.has_from = true;
+			break;
+		case OPT_TO:
+			pos_arg("--to", optarg, true, &em.range.to);
+			em.range.has_to = true;
+			break;
+		case OPT_SINCE:
+			em.range.since = time_arg("--since", optarg);
+			em.range.has_since = true;
+			break;
+		case OPT_UNTIL:
+			em.range.until = time_arg("--until", optarg);
+			em.range.has_until = true;
+			break;
+		case OPT_AFTER_CHECKPOINT:
+			after_cp = optarg;
+			break;
+		case OPT_TABLE:
+			if (sel_add_tables(&em.sel, optarg) < 0)
+				die_usage("invalid table list for --table: '%s'", optarg);
+			break;
+		case OPT_SCHEMA:
+			if (sel_add_schemas(&em.sel, optarg) < 0)
+				die_usage("invalid schema list for --schema: '%s'", optarg);
+			break;
+		case OPT_OP:
+			if (sel_add_ops(&em.sel, optarg) < 0)
+				die_usage("invalid op list for --op: '%s' (c,u,d,r,t,m)", optarg);
+			break;
+		case OPT_RATE:
+			if (parse_double(optarg, 0.001, 1e9, &em.rate) < 0)
+				die_usage("invalid rate for --rate: '%s'", optarg);
+			break;
+		case OPT_SPEED:
+			if (parse_double(optarg, 0.001, 1e9, &em.speed) < 0)
+				die_usage("invalid factor for --speed: '%s'", optarg);
+			break;
+		case 'f':
+			follow = true;
+			break;
+		case OPT_POLL_INTERVAL:
+			if (duration_parse(optarg, &rd.poll_ms) < 0 || rd.poll_ms < 1 ||
+			    rd.poll_ms > 3600 * 1000)
+				die_usage("invalid duration for --poll-interval: '%s'", optarg);
+			break;
+		case OPT_SKIP_CORRUPT:
+			rd.skip_corrupt = true;
+			break;
+		case OPT_MAX_LINE:
+			if (parse_size(optarg, 1, LR_DEFAULT_MAX_LINE, &u) < 0)
+				die_usage("invalid size for --max-line (at most 64M): '%s'", optarg);
+			em.max_line = u;
+			break;
+		case OPT_SKIP_BAD:
+			skip_bad = true;
+			break;
+		case OPT_DEAD_LETTER:
+			dead_letter = optarg;
+			break;
+		case 'v':
+			cdc_verbosity = cdc_verbosity < 0 ? 1 : cdc_verbosity + 1;
+			break;
+		case 'q':
+			cdc_verbosity = -1;
+			break;
+		case 'h':
+			fputs(usage_text, stdout);
+			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
+		case 'V':
+			print_version();
+		default:
+			die_usage("unknown option");
+		}
+	}
+	if (skip_bad && dead_letter)
+		die_usage("--skip-bad and --dead-letter cannot be used together");
+	if (em.rate > 0 && em.speed > 0)
+		die_usage("--rate and --speed cannot be used together");
+	if (em.range.has_from && em.range.has_to && pos_cmp(&em.range.from, &em.range.to) > 0)
+		die_usage("--from is after --to");
+	if (em.range.has_since && em.range.has_until && em.range.since > em.range.until)
+		die_usage("--since is after --until");
+	if (after_cp) {
+		struct checkpoint cp;
+		int r = checkpoint_read(after_cp, &cp);
+
+		if (r < 0)
+			return CDC_EXIT_FAILURE;
+		if (r == 1) {
+			/* No checkpoint yet: the sink has nothing, so everything is after it. */
+			info(1, "checkpoint %s does not exist yet: replaying from the start", after_cp);
+		} else {
+			em.has_after = true;
+			em.after = cp.pos;
+			/* Seeking by index: everything after the checkpoint starts at it. */
+			if (!em.range.has_from || pos_cmp(&em.range.from, &cp.pos) < 0) {
+				em.range.from = cp.pos;
+				em.range.has_from = true;
+			}
+		}
+	}
+
+	sig_setup();
+	dl_init(&dl, dead_letter, skip_bad);
+	em.dl = &dl;
+	em.progress = cdc_verbosity >= 0 && isatty(STDERR_FILENO);
+	em.count_lines = em.progress || cdc_verbosity > 0;
+	emit_init(&em, STDOUT_FILENO);
+	rd.em = &em;
+	rd.use_index = em.range.has_from || em.range.has_to || em.range.has_since ||
+		       em.range.has_until;
+
+	if (optind == argc) {
+		if (replay_arg(&rd, "-", false) < 0)
+			status = em.status;
+	}
+	for (int i = optind; i < argc && !cdc_stop; i++) {
+		if (replay_arg(&rd, argv[i], follow && i == argc - 1) < 0) {
+			status = em.status;
+			break;
+		}
+	}
+	em.status = status;
+	status = emit_finish(&em);
+	if (rd.frames_skipped)
+		info(1, "the index let %llu frames go unread", (unsigned long long)rd.frames_skipped);
+	if (rd.damaged)
+		warning("%llu damaged frames skipped", (unsigned long long)rd.damaged);
+	dl_finish(&dl);
+	info(1, "%llu events, %llu bytes written", (unsigned long long)em.events,
+	     (unsigned long long)em.bytes);
+	reader_free(&rd);
+	sel_free(&em.sel);
+	if (status == CDC_EXIT_PIPE)
+		return CDC_EXIT_PIPE;
+	if (status == CDC_EXIT_FAILURE && em.out.err) {
+		errno = em.out.err;
+		error_errno("write error on standard output");
+	}
+	return status;
+}

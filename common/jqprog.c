@@ -1,0 +1,1273 @@
+#include "jqprog.h"
+#include "json.h"
+#include "log.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+extern char **environ;
+
+/*
+ * The cdc module's C helpers.  libjq 1.6 has no API for adding builtins,
+ * but two hooks reach C code from a program: `debug` hands its input to
+ * the debug callback, and `input` asks the input callback for a value.
+ * jq/cdc.jq calls a helper as
+ *     (["\u0000cdc", "sha256", $text] | debug | empty), input
+ * the debug hook keeps the request, the input hook answers it.  Anything
+ * else reaching `input` is an error: the event stream is ours, and a
+ * program must not read past its event.
+ */
+#define HELPER_TAG "\0cdc"
+#define HELPER_TAG_LEN 4
+
+void
+jqp_init(struct jqprog *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->named = jv_object();
+	p->libdirs = jv_array();
+	p->pending = jv_invalid();
+}
+
+const char *
+jqp_error(const struct jqprog *p)
+{
+	return p->err.data ? p->err.data : "";
+}
+
+static int
+set_error(struct jqprog *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+set_error(struct jqprog *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_reset(&p->err);
+	va_start(ap, fmt);
+	buf_vaddf(&p->err, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* --- named arguments and library paths --- */
+
+static bool
+valid_name(const char *s)
+{
+	if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_'))
+		return false;
+	for (s++; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || *s == '_' ||
+		      (*s >= '0' && *s <= '9')))
+			return false;
+	return true;
+}
+
+/* Bind $name to v (consumed). */
+static int
+bind(struct jqprog *p, const char *name, jv v)
+{
+	if (!valid_name(name)) {
+		jv_free(v);
+		return set_error(p, "'%s' is not a valid variable name", name);
+	}
+	p->named = jv_object_set(p->named, jv_string(name), v);
+	return 0;
+}
+
+int
+jqp_arg(struct jqprog *p, const char *name, const char *text)
+{
+	return bind(p, name, jv_string(text));
+}
+
+int
+jqp_argjson(struct jqprog *p, const char *name, const char *json)
+{
+	jv v = jv_parse(json);
+
+	if (!jv_is_valid(v)) {
+		jv_free(v);
+		return set_error(p, "--argjson %s: the value is not valid JSON", name);
+	}
+	return bind(p, name, v);
+}
+
+static int
+load(struct jqprog *p, const char *name, const char *path, int raw, const char *opt)
+{
+	jv v = jv_load_file(path, raw);
+
+	if (!jv_is_valid(v)) {
+		jv msg = jv_invalid_get_msg(v);
+
+		set_error(p, "%s %s: %s", opt, path,
+			  jv_get_kind(msg) == JV_KIND_STRING ? jv_string_value(msg)
+							     : "cannot read the file");
+		jv_free(msg);
+		return -1;
+	}
+	return bind(p, name, v);
+}
+
+int
+jqp_slurpfile(struct jqprog *p, const char *name, const char *path)
+{
+	return load(p, name, path, 0, "--slurpfile");
+}
+
+int
+jqp_rawfile(struct jqprog *p, const char *name, const char *path)
+{
+	return load(p, name, path, 1, "--rawfile");
+}
+
+void
+jqp_named_option(struct jqprog *p, const char *opt, const char *name, int argc, char **argv)
+{
+	const char *x;
+	int r;
+
+	if (optind >= argc)
+		die_usage("option '--%s' requires two arguments", opt);
+	x = argv[optind++];
+	if (strcmp(opt, "arg") == 0)
+		r = jqp_arg(p, name, x);
+	else if (strcmp(opt, "argjson") == 0)
+		r = jqp_argjson(p, name, x);
+	else if (strcmp(opt, "slurpfile") == 0)
+		r = jqp_slurpfile(p, name, x);
+	else
+		r = jqp_rawfile(p, name, x);
+	if (r < 0)
+		die_usage("%s", jqp_error(p));
+}
+
+char *
+jqp_read_program(const char *path)
+{
+	struct buf b = BUF_INIT;
+	FILE *f = fopen(path, "r");
+	char chunk[8192];
+	size_t n;
+
+	if (f == NULL)
+		die_errno("cannot open %s", path);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_add(&b, chunk, n);
+	if (ferror(f))
+		die_errno("cannot read %s", path);
+	fclose(f);
+	if (memchr(b.data ? b.data : "", '\0', b.len))
+		die("%s: the program contains a NUL byte", path);
+	return buf_detach(&b, NULL);
+}
+
+void
+jqp_libdir(struct jqprog *p, const char *dir)
+{
+	char cwd[4096];
+
+	if (dir[0] == '/' || getcwd(cwd, sizeof(cwd)) == NULL) {
+		p->libdirs = jv_array_append(p->libdirs, jv_string(dir));
+		return;
+	}
+	p->libdirs = jv_array_append(p->libdirs, jv_string_fmt("%s/%s", cwd, dir));
+}
+
+/* The directory of the running binary, or "" when unknown. */
+static void
+exe_dir(char *out, size_t size)
+{
+	ssize_t n = readlink("/proc/self/exe", out, size - 1);
+	char *slash;
+
+	if (n <= 0) {
+		out[0] = '\0';
+		return;
+	}
+	out[n] = '\0';
+	slash = strrchr(out, '/');
+	if (slash)
+		*slash = '\0';
+}
+
+/* Add dir (relative to the binary's directory) when it holds cdc.jq. */
+static void
+add_if_module(struct jqprog *p, const char *bindir, const char *rel)
+{
+	struct buf path = BUF_INIT;
+
+	buf_addf(&path, "%s/%s/cdc.jq", bindir, rel);
+	if (access(path.data, R_OK) == 0) {
+		buf_setlen(&path, path.len - strlen("/cdc.jq"));
+		jqp_libdir(p, path.data);
+	}
+	buf_release(&path);
+}
+
+void
+jqp_default_libdirs(struct jqprog *p)
+{
+	const char *env = getenv("CDC_JQ_LIB");
+	char dir[4096];
+
+	if (env && *env) {
+		char *copy = xstrdup(env), *save = NULL;
+
+		for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+			jqp_libdir(p, d);
+		free(copy);
+	}
+	jqp_libdir(p, CDC_DATADIR "/jq");
+	exe_dir(dir, sizeof(dir));
+	if (dir[0]) {
+		/* An installed tree moved elsewhere, then a build in the source tree. */
+		add_if_module(p, dir, "../share/cdc/jq");
+		add_if_module(p, dir, "../../jq");
+	}
+}
+
+/* --- compiling and running --- */
+
+static void
+compile_error_cb(void *data, jv msg)
+{
+	(void)data;
+	if (jv_get_kind(msg) == JV_KIND_STRING)
+		error("%s", jv_string_value(msg));
+	else
+		error("jq reported an error");
+	jv_free(msg);
+}
+
+static void
+debug_cb(void *data, jv v)
+{
+	struct jqprog *p = data;
+	struct buf b = BUF_INIT;
+
+	if (jv_get_kind(v) == JV_KIND_ARRAY && jv_array_length(jv_copy(v)) >= 2) {
+		jv tag = jv_array_get(jv_copy(v), 0);
+		bool ours = jv_get_kind(tag) == JV_KIND_STRING &&
+			    jv_string_length_bytes(jv_copy(tag)) == HELPER_TAG_LEN &&
+			    memcmp(jv_string_value(tag), HELPER_TAG, HELPER_TAG_LEN) == 0;
+
+		jv_free(tag);
+		if (ours) {
+			jv_free(p->pending);
+			p->pending = v;
+			return;
+		}
+	}
+	/* As jq prints it: ["DEBUG:",value] */
+	buf_adds(&b, "[\"DEBUG:\",");
+	jqp_print(&b, v);
+	buf_adds(&b, "]\n");
+	fflush(stdout);
+	if (fwrite(b.data, 1, b.len, stderr) != b.len)
+		(void)0;	/* stderr is best effort */
+	buf_release(&b);
+	jv_free(v);
+}
+
+static void
+hex(const unsigned char *d, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[d[i] >> 4];
+		out[2 * i + 1] = digits[d[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* Answer a helper request: [tag, "sha256", text] or [tag, "hmac", key, text]. */
+static jv
+helper(jv req)
+{
+	jv op = jv_array_get(jv_copy(req), 1);
+	int n = jv_array_length(jv_copy(req));
+	unsigned char md[32];
+	char out[65];
+	jv r;
+
+	if (jv_get_kind(op) != JV_KIND_STRING) {
+		r = jv_invalid_with_msg(jv_string("cdc: malformed helper call"));
+	} else if (strcmp(jv_string_value(op), "sha256") == 0 && n == 3) {
+		jv t = jv_array_get(jv_copy(req), 2);
+
+		if (jv_get_kind(t) == JV_KIND_STRING) {
+			jqp_sha256(jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t)), md);
+			hex(md, 32, out);
+			r = jv_string(out);
+		} else {
+			r = jv_invalid_with_msg(jv_string("cdc: sha256 needs a string"));
+		}
+		jv_free(t);
+	} else if (strcmp(jv_string_value(op), "hmac") == 0 && n == 4) {
+		jv k = jv_array_get(jv_copy(req), 2);
+		jv t = jv_array_get(jv_copy(req), 3);
+
+		if (jv_get_kind(k) == JV_KIND_STRING && jv_get_kind(t) == JV_KIND_STRING) {
+			jqp_hmac_sha256(jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k)),
+					jv_string_value(t), (size_t)jv_string_length_bytes(jv_copy(t)), md);
+			hex(md, 32, out);
+			r = jv_string(out);
+		} else {
+			r = jv_invalid_with_msg(jv_string("cdc: hmac needs a string key and text"));
+		}
+		jv_free(k);
+		jv_free(t);
+	} else {
+		r = jv_invalid_with_msg(jv_string("cdc: unknown helper call"));
+	}
+	jv_free(op);
+	jv_free(req);
+	return r;
+}
+
+static jv
+input_cb(jq_state *jq, void *data)
+{
+	struct jqprog *p = data;
+	jv req = p->pending;
+
+	(void)jq;
+	p->pending = jv_invalid();
+	if (jv_is_valid(req))
+		return helper(req);
+	return jv_invalid_with_msg(jv_string_fmt(
+		"input and inputs are not available in %s: each event is processed on its own",
+		cdc_progname));
+}
+
+int
+jqp_compile(struct jqprog *p, const char *program, const char *origin)
+{
+	char dir[4096];
+	jv args, named_args;
+
+	p->jq = jq_init();
+	if (p->jq == NULL)
+		die("cannot initialise libjq");
+	jq_set_error_cb(p->jq, compile_error_cb, p);
+	jq_set_attr(p->jq, jv_string("JQ_LIBRARY_PATH"), jv_copy(p->libdirs));
+	exe_dir(dir, sizeof(dir));
+	jq_set_attr(p->jq, jv_string("JQ_ORIGIN"), jv_string(dir[0] ? dir : "."));
+	if (origin == NULL && getcwd(dir, sizeof(dir)))
+		origin = dir;
+	jq_set_attr(p->jq, jv_string("PROGRAM_ORIGIN"), jv_string(origin ? origin : "."));
+	/*
+	 * libjq 1.6 turns $ENV into a constant while compiling, from environ,
+	 * and `env` reads environ: an empty environment switches both off.
+	 */
+	if (!p->allow_env) {
+		/*
+		 * Not clearenv(): it leaves environ NULL, and libjq 1.6 then
+		 * frees the $ENV constant too early (a use after free).
+		 */
+		static char *no_environment[] = { NULL };
+
+		environ = no_environment;
+	}
+	named_args = jv_object_set(jv_object(), jv_string("positional"), jv_array());
+	named_args = jv_object_set(named_args, jv_string("named"), jv_copy(p->named));
+	args = jv_object_set(jv_copy(p->named), jv_string("ARGS"), named_args);
+	/* Lets the cdc module tell our programs from the jq CLI. */
+	args = jv_object_set(args, jv_string("__cdc_host"), jv_string(cdc_progname));
+	if (!jq_compile_args(p->jq, program, args))
+		return -1;
+	jq_set_input_cb(p->jq, input_cb, p);
+	jq_set_debug_cb(p->jq, debug_cb, p);
+	return 0;
+}
+
+void
+jqp_start(struct jqprog *p, jv input)
+{
+	jv_free(p->pending);
+	p->pending = jv_invalid();
+	jq_start(p->jq, input, 0);
+}
+
+/*
+ * jq quotes values in some messages: `number (42) and string ("x") cannot
+ * be added`, `... (while parsing 'text')`.  Diagnostics must not carry row
+ * values, so those parts are cut out.  The quoted value is at most 14
+ * bytes (libjq truncates it) and is followed by a space or the end.
+ */
+static void
+redact(struct buf *out, const char *m)
+{
+	static const char *const kinds[] = {
+		"null (", "boolean (", "true (", "false (", "number (", "string (", "array (",
+		"object (",
+	};
+
+	while (*m) {
+		const char *hit = NULL;
+		size_t klen = 0;
+
+		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+			size_t n = strlen(kinds[i]);
+
+			if (strncmp(m, kinds[i], n) == 0) {
+				hit = m;
+				klen = n;
+				break;
+			}
+		}
+		if (hit) {
+			const char *q = hit + klen, *close = NULL;
+
+			for (size_t j = 0; j < 20 && q[j]; j++)
+				if (q[j] == ')' && (q[j + 1] == ' ' || q[j + 1] == '\0'))
+					close = q + j;
+			if (close) {
+				buf_add(out, hit, klen - 2);
+				m = close + 1;
+				continue;
+			}
+		}
+		if (strncmp(m, " (while parsing '", 17) == 0)
+			break;
+		buf_addc(out, *m++);
+	}
+}
+
+static void
+error_from(struct jqprog *p, jv msg)
+{
+	buf_reset(&p->err);
+	if (jv_get_kind(msg) == JV_KIND_STRING) {
+		redact(&p->err, jv_string_value(msg));
+	} else {
+		buf_addf(&p->err, "jq error with a non-string value (%s)",
+			 jv_kind_name(jv_get_kind(msg)));
+	}
+	jv_free(msg);
+}
+
+enum jqp_status
+jqp_next(struct jqprog *p, jv *out)
+{
+	jv r = jq_next(p->jq);
+
+	if (jv_is_valid(r)) {
+		*out = r;
+		return JQP_VALUE;
+	}
+	if (jq_halted(p->jq)) {
+		jv_free(r);
+		return JQP_HALT;
+	}
+	if (jv_invalid_has_msg(jv_copy(r))) {
+		error_from(p, jv_invalid_get_msg(r));
+		return JQP_ERROR;
+	}
+	jv_free(r);
+	return JQP_DONE;
+}
+
+int
+jqp_halt_status(struct jqprog *p)
+{
+	jv code = jq_get_exit_code(p->jq);
+	jv msg = jq_get_error_message(p->jq);
+	int status = 0;
+
+	if (jv_get_kind(code) == JV_KIND_NUMBER)
+		status = (int)jv_number_value(code) & 255;
+	else if (jv_is_valid(code))
+		status = 5;
+	if (jv_get_kind(msg) == JV_KIND_STRING) {
+		fputs(jv_string_value(msg), stderr);
+	} else if (jv_is_valid(msg) && jv_get_kind(msg) != JV_KIND_NULL) {
+		struct buf b = BUF_INIT;
+
+		jqp_print(&b, msg);
+		fprintf(stderr, "%s\n", b.data);
+		buf_release(&b);
+	}
+	jv_free(code);
+	jv_free(msg);
+	return status;
+}
+
+void
+jqp_free(struct jqprog *p)
+{
+	if (p->jq)
+		jq_teardown(&p->jq);
+	jv_free(p->named);
+	jv_free(p->libdirs);
+	jv_free(p->pending);
+	for (int i = 0; i < JQP_KEYCACHE; i++) {
+		if (p->keys[i].bytes) {
+			free(p->keys[i].bytes);
+			jv_free(p->keys[i].str);
+		}
+	}
+	for (int i = 0; i < JQP_VALUECACHE; i++)
+		if (p->value_len[i])
+			jv_free(p->values[i]);
+	buf_release(&p->err);
+	buf_release(&p->scratch);
+	memset(p, 0, sizeof(*p));
+}
+
+bool
+jqp_truthy(jv v)
+{
+	jv_kind k = jv_get_kind(v);
+
+	return k != JV_KIND_FALSE && k != JV_KIND_NULL && k != JV_KIND_INVALID;
+}
+
+/* --- numbers --- */
+
+/*
+ * The shortest decimal digits that read back as x (x finite, > 0), as
+ * David Gay's dtoa mode 0 gives them to jq 1.6: digits without trailing
+ * zeros into dig, the decimal point position into *decpt (value =
+ * 0.DIGITS * 10^decpt).  Up to 15 digits a correctly rounded decimal is
+ * unique; at 16 a neighbour may read back when the rounded one does not
+ * (at powers of two); 17 always read back.
+ */
+static size_t
+shortest(double x, char *dig, int *decpt)
+{
+	char tmp[48];
+	const char *e;
+	size_t n = 0;
+
+	snprintf(tmp, sizeof(tmp), "%.14e", x);
+	if (strtod(tmp, NULL) != x) {
+		snprintf(tmp, sizeof(tmp), "%.15e", x);
+		if (strtod(tmp, NULL) != x) {
+			long long m = 0;
+			int ex = atoi(strchr(tmp, 'e') + 1);
+			bool found = false;
+
+			for (const char *q = tmp; *q != 'e'; q++)
+				if (*q >= '0' && *q <= '9')
+					m = m * 10 + (*q - '0');
+			for (int d = 1; d >= -1 && !found; d -= 2) {
+				long long c = m + d;
+				char cand[48];
+
+				if (c < 1000000000000000LL || c > 9999999999999999LL)
+					continue;
+				snprintf(cand, sizeof(cand), "%llde%d", c, ex - 15);
+				if (strtod(cand, NULL) == x) {
+					snprintf(tmp, sizeof(tmp), "%lld", c);
+					n = strlen(tmp);
+					memcpy(dig, tmp, n);
+					*decpt = ex + 1;
+					found = true;
+				}
+			}
+			if (!found)
+				snprintf(tmp, sizeof(tmp), "%.16e", x);
+			else
+				goto strip;
+		}
+	}
+	/* tmp is "D.DDDDe[+-]XX" */
+	for (const char *q = tmp; *q != 'e'; q++)
+		if (*q >= '0' && *q <= '9')
+			dig[n++] = *q;
+	e = strchr(tmp, 'e');
+	*decpt = atoi(e + 1) + 1;
+strip:
+	while (n > 1 && dig[n - 1] == '0')
+		n--;
+	dig[n] = '\0';
+	return n;
+}
+
+size_t
+jqp_format_double(double d, char *out)
+{
+	char dig[24];
+	char *o = out;
+	int decpt;
+	size_t n;
+
+	if (isnan(d)) {
+		memcpy(out, "null", 5);
+		return 4;
+	}
+	if (d > DBL_MAX)
+		d = DBL_MAX;
+	if (d < -DBL_MAX)
+		d = -DBL_MAX;
+	if (d == 0) {
+		if (signbit(d)) {
+			memcpy(out, "-0", 3);
+			return 2;
+		}
+		memcpy(out, "0", 2);
+		return 1;
+	}
+	if (fabs(d) < 9007199254740992.0 && d == (double)(long long)d)
+		return (size_t)snprintf(out, 32, "%lld", (long long)d);
+	if (d < 0) {
+		*o++ = '-';
+		d = -d;
+	}
+	n = shortest(d, dig, &decpt);
+	if (decpt <= -4 || decpt > (int)n + 15) {
+		int ex = decpt - 1;
+
+		*o++ = dig[0];
+		if (n > 1) {
+			*o++ = '.';
+			memcpy(o, dig + 1, n - 1);
+			o += n - 1;
+		}
+		o += sprintf(o, "e%c%02d", ex < 0 ? '-' : '+', ex < 0 ? -ex : ex);
+	} else if (decpt <= 0) {
+		*o++ = '0';
+		*o++ = '.';
+		for (int i = decpt; i < 0; i++)
+			*o++ = '0';
+		memcpy(o, dig, n);
+		o += n;
+	} else {
+		for (size_t i = 0; i < n; i++) {
+			*o++ = dig[i];
+			if ((int)i + 1 == decpt && i + 1 < n)
+				*o++ = '.';
+		}
+		for (int i = (int)n; i < decpt; i++)
+			*o++ = '0';
+	}
+	*o = '\0';
+	return (size_t)(o - out);
+}
+
+bool
+jqp_number_exact(const char *lit, size_t len, double d)
+{
+	const char *p = lit, *end = lit + len;
+	char ldig[24], sdig[24];
+	size_t nl = 0, nz = 0, ns;
+	long lexp = 0, dotpos = -1, count = 0;
+	int sdec;
+	bool any = false;
+
+	if (!isfinite(d))
+		return false;
+	if (p < end && *p == '-')
+		p++;
+	/* Significant digits of the literal, and its decimal point position. */
+	for (; p < end && ((*p >= '0' && *p <= '9') || *p == '.'); p++) {
+		if (*p == '.') {
+			dotpos = count;
+			continue;
+		}
+		count++;
+		if (!any && *p == '0') {
+			lexp--;		/* a leading zero: moves the point */
+			continue;
+		}
+		any = true;
+		if (*p == '0') {
+			nz++;		/* maybe trailing; kept pending */
+			continue;
+		}
+		if (nl + nz >= 17)
+			return false;	/* more than 17 significant digits */
+		while (nz > 0) {
+			ldig[nl++] = '0';
+			nz--;
+		}
+		ldig[nl++] = *p;
+	}
+	if (!any)
+		return true;	/* zero reads back as zero */
+	if (dotpos < 0)
+		dotpos = count;
+	/* value = 0.LDIG * 10^(dotpos + lexp) where lexp counts leading zeros */
+	lexp += dotpos;
+	if (p < end && (*p == 'e' || *p == 'E')) {
+		long e = 0;
+		bool neg = false;
+
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			neg = *p++ == '-';
+		for (; p < end && *p >= '0' && *p <= '9'; p++)
+			if (e < 100000)
+				e = e * 10 + (*p - '0');
+		lexp += neg ? -e : e;
+	}
+	if (d == 0)
+		return false;	/* underflow */
+	/* Up to 15 significant digits in the normal range read back exactly. */
+	if (nl <= 15 && lexp > -300 && lexp < 300)
+		return true;
+	ns = shortest(fabs(d), sdig, &sdec);
+	return ns == nl && sdec == lexp && memcmp(sdig, ldig, nl) == 0;
+}
+
+/* --- parsing --- */
+
+struct cur {
+	const char *p, *end;
+};
+
+static void
+skip_ws(struct cur *c)
+{
+	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
+		c->p++;
+}
+
+static jv
+key_string(struct jqprog *p, const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	unsigned idx;
+
+	if (n > 64)
+		return jv_string_sized(s, (int)n);
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	idx = h & (JQP_KEYCACHE - 1);
+	for (int probe = 0; probe < 8; probe++) {
+		struct jqp_key *k = &p->keys[(idx + (unsigned)probe) & (JQP_KEYCACHE - 1)];
+
+		if (k->bytes == NULL) {
+			/* Half full at most: keys of an unbounded stream do not grow it. */
+			if (p->nkeys >= JQP_KEYCACHE / 2)
+				break;
+			k->bytes = xmalloc(n + 1);
+			memcpy(k->bytes, s, n);
+			k->bytes[n] = '\0';
+			k->len = n;
+			k->hash = h;
+			k->str = jv_string_sized(s, (int)n);
+			p->nkeys++;
+			return jv_copy(k->str);
+		}
+		if (k->hash == h && k->len == n && memcmp(k->bytes, s, n) == 0)
+			return jv_copy(k->str);
+	}
+	return jv_string_sized(s, (int)n);
+}
+
+/*
+ * Short string values repeat a lot in events (op, source fields, enum-like
+ * columns): a direct-mapped cache hands out shared copies instead of a
+ * new string each time.  A miss replaces the slot, so the cache is a fixed
+ * size whatever the stream holds.  Shared strings are never changed in
+ * place by libjq (it copies a string whose reference count is above one).
+ */
+static jv
+value_string(struct jqprog *p, const char *s, size_t n)
+{
+	uint32_t h = 2166136261u;
+	jv *slot;
+
+	if (n > JQP_VALUE_MAX)
+		return jv_string_sized(s, (int)n);
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)s[i];
+		h *= 16777619u;
+	}
+	slot = &p->values[h & (JQP_VALUECACHE - 1)];
+	if (p->value_len[h & (JQP_VALUECACHE - 1)] == n + 1 &&
+	    memcmp(jv_string_value(*slot), s, n) == 0)
+		return jv_copy(*slot);
+	if (p->value_len[h & (JQP_VALUECACHE - 1)])
+		jv_free(*slot);
+	*slot = jv_string_sized(s, (int)n);
+	p->value_len[h & (JQP_VALUECACHE - 1)] = (unsigned char)(n + 1);
+	return jv_copy(*slot);
+}
+
+/* The parsers return false on text that is not JSON; *out is then unset. */
+static bool
+parse_string(struct jqprog *p, struct cur *c, bool key, jv *out)
+{
+	const char *s = c->p + 1, *q = s;
+	bool escaped = false;
+	size_t n;
+
+	for (;;) {
+		while (q < c->end && *q != '"' && *q != '\\')
+			q++;
+		if (q >= c->end)
+			return false;
+		if (*q == '"')
+			break;
+		escaped = true;
+		q += q + 1 < c->end && q[1] == 'u' ? 6 : 2;
+	}
+	c->p = q + 1;
+	n = (size_t)(q - s);
+	if (!escaped) {
+		*out = key ? key_string(p, s, n) : value_string(p, s, n);
+		return true;
+	}
+	{
+		struct json_span sp = { s, n, true };
+
+		buf_reset(&p->scratch);
+		if (json_span_decode(&sp, &p->scratch) < 0)
+			return false;
+		*out = jv_string_sized(p->scratch.data ? p->scratch.data : "", (int)p->scratch.len);
+		return true;
+	}
+}
+
+static bool
+parse_number(struct jqprog *p, struct cur *c, jv *out)
+{
+	const char *s = c->p, *q = s;
+	bool neg = false, simple = true;
+	long long v = 0;
+	int digits = 0;
+	char tmp[64];
+	char *big = NULL;
+	double d;
+	size_t n;
+
+	if (*q == '-') {
+		neg = true;
+		q++;
+	}
+	while (q < c->end && *q >= '0' && *q <= '9') {
+		v = v * 10 + (*q - '0');
+		if (++digits > 15)
+			simple = false;
+		q++;
+		if (!simple)
+			break;
+	}
+	while (q < c->end && ((*q >= '0' && *q <= '9') || *q == '.' || *q == 'e' || *q == 'E' ||
+			      *q == '+' || *q == '-')) {
+		simple = false;
+		q++;
+	}
+	c->p = q;
+	if (digits == 0)
+		return false;
+	if (simple) {
+		d = (double)v;
+		*out = jv_number(neg ? -d : d);
+		return true;
+	}
+	n = (size_t)(q - s);
+	if (n < sizeof(tmp)) {
+		memcpy(tmp, s, n);
+		tmp[n] = '\0';
+		d = strtod(tmp, NULL);
+	} else {
+		big = xstrndup(s, n);
+		d = strtod(big, NULL);
+		free(big);
+	}
+	if (p->check_numbers && !jqp_number_exact(s, n, d)) {
+		if (p->inexact++ == 0)
+			p->inexact_at = (size_t)(s - p->base);
+	}
+	*out = jv_number(d);
+	return true;
+}
+
+static bool parse_value(struct jqprog *p, struct cur *c, jv *out);
+
+static bool
+parse_object(struct jqprog *p, struct cur *c, jv *out)
+{
+	jv o = jv_object();
+
+	c->p++;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		*out = o;
+		return true;
+	}
+	for (;;) {
+		jv k, v;
+
+		skip_ws(c);
+		if (c->p >= c->end || *c->p != '"' || !parse_string(p, c, true, &k))
+			break;
+		skip_ws(c);
+		if (c->p >= c->end || *c->p != ':') {
+			jv_free(k);
+			break;
+		}
+		c->p++;
+		if (!parse_value(p, c, &v)) {
+			jv_free(k);
+			break;
+		}
+		o = jv_object_set(o, k, v);
+		skip_ws(c);
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			continue;
+		}
+		if (c->p < c->end && *c->p == '}') {
+			c->p++;
+			*out = o;
+			return true;
+		}
+		break;
+	}
+	jv_free(o);
+	return false;
+}
+
+static bool
+parse_array(struct jqprog *p, struct cur *c, jv *out)
+{
+	jv a = jv_array();
+
+	c->p++;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == ']') {
+		c->p++;
+		*out = a;
+		return true;
+	}
+	for (;;) {
+		jv v;
+
+		if (!parse_value(p, c, &v))
+			break;
+		a = jv_array_append(a, v);
+		skip_ws(c);
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			continue;
+		}
+		if (c->p < c->end && *c->p == ']') {
+			c->p++;
+			*out = a;
+			return true;
+		}
+		break;
+	}
+	jv_free(a);
+	return false;
+}
+
+static bool
+literal(struct cur *c, const char *lit, size_t n, jv v, jv *out)
+{
+	if ((size_t)(c->end - c->p) < n || memcmp(c->p, lit, n) != 0)
+		return false;
+	c->p += n;
+	*out = v;
+	return true;
+}
+
+static bool
+parse_value(struct jqprog *p, struct cur *c, jv *out)
+{
+	skip_ws(c);
+	if (c->p >= c->end)
+		return false;
+	switch (*c->p) {
+	case '{':
+		return parse_object(p, c, out);
+	case '[':
+		return parse_array(p, c, out);
+	case '"':
+		return parse_string(p, c, false, out);
+	case 't':
+		return literal(c, "true", 4, jv_true(), out);
+	case 'f':
+		return literal(c, "false", 5, jv_false(), out);
+	case 'n':
+		return literal(c, "null", 4, jv_null(), out);
+	default:
+		return parse_number(p, c, out);
+	}
+}
+
+jv
+jqp_parse(struct jqprog *p, const char *text, size_t len)
+{
+	struct cur c = { text, text + len };
+	jv v;
+
+	p->inexact = 0;
+	p->inexact_at = 0;
+	p->base = text;
+	if (!parse_value(p, &c, &v))
+		return jv_invalid();
+	skip_ws(&c);
+	if (c.p != c.end) {
+		jv_free(v);
+		return jv_invalid();
+	}
+	return v;
+}
+
+/* --- printing --- */
+
+static void
+print_string(struct buf *b, const char *s, size_t n)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	buf_grow(b, n + 2);
+	b->data[b->len++] = '"';
+	while (i < n) {
+		size_t run = i;
+
+		while (run < n && u[run] >= 0x20 && u[run] != '"' && u[run] != '\\' && u[run] != 0x7f)
+			run++;
+		if (run > i) {
+			buf_add(b, s + i, run - i);
+			i = run;
+			continue;
+		}
+		switch (u[i]) {
+		case '"': buf_add(b, "\\\"", 2); break;
+		case '\\': buf_add(b, "\\\\", 2); break;
+		case '\b': buf_add(b, "\\b", 2); break;
+		case '\f': buf_add(b, "\\f", 2); break;
+		case '\n': buf_add(b, "\\n", 2); break;
+		case '\r': buf_add(b, "\\r", 2); break;
+		case '\t': buf_add(b, "\\t", 2); break;
+		default: {
+			char e[6] = { '\\', 'u', '0', '0', hexd[u[i] >> 4], hexd[u[i] & 15] };
+
+			buf_add(b, e, 6);
+		}
+		}
+		i++;
+	}
+	buf_addc(b, '"');
+}
+
+void
+jqp_print(struct buf *b, jv v)
+{
+	switch (jv_get_kind(v)) {
+	case JV_KIND_NULL:
+		buf_add(b, "null", 4);
+		break;
+	case JV_KIND_TRUE:
+		buf_add(b, "true", 4);
+		break;
+	case JV_KIND_FALSE:
+		buf_add(b, "false", 5);
+		break;
+	case JV_KIND_NUMBER: {
+		char num[40];
+		size_t n = jqp_format_double(jv_number_value(v), num);
+
+		buf_add(b, num, n);
+		break;
+	}
+	case JV_KIND_STRING:
+		print_string(b, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
+		break;
+	case JV_KIND_ARRAY: {
+		int n = jv_array_length(jv_copy(v));
+
+		buf_addc(b, '[');
+		for (int i = 0; i < n; i++) {
+			jv e = jv_array_get(jv_copy(v), i);
+
+			if (i)
+				buf_addc(b, ',');
+			jqp_print(b, e);
+			jv_free(e);
+		}
+		buf_addc(b, ']');
+		break;
+	}
+	case JV_KIND_OBJECT: {
+		bool first = true;
+
+		buf_addc(b, '{');
+		for (int i = jv_object_iter(v); jv_object_iter_valid(v, i);
+		     i = jv_object_iter_next(v, i)) {
+			jv k = jv_object_iter_key(v, i);
+			jv e = jv_object_iter_value(v, i);
+
+			if (!first)
+				buf_addc(b, ',');
+			first = false;
+			print_string(b, jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k)));
+			buf_addc(b, ':');
+			jqp_print(b, e);
+			jv_free(k);
+			jv_free(e);
+		}
+		buf_addc(b, '}');
+		break;
+	}
+	default:
+		buf_add(b, "null", 4);	/* an invalid value never reaches output */
+		break;
+	}
+}
+
+/* --- SHA-256 (FIPS 180-4) --- */
+
+struct sha256 {
+	uint32_t h[8];
+	uint64_t total;
+	unsigned char block[64];
+	size_t fill;
+};
+
+static const uint32_t K256[64] = {
+	0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4,
+	0xab1c5ed5, 0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe,
+	0x9bdc06a7, 0xc19bf174, 0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f,
+	0x4a7484aa, 0x5cb0a9dc, 0x76f988da, 0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7,
+	0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967, 0x27b70a85, 0x2e1b2138, 0x4d2c6dfc,
+	0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85, 0xa2bfe8a1, 0xa81a664b,
+	0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070, 0x19a4c116,
+	0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+	0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7,
+	0xc67178f2,
+};
+
+static uint32_t
+ror(uint32_t x, int n)
+{
+	return x >> n | x << (32 - n);
+}
+
+static void
+sha256_block(struct sha256 *s, const unsigned char *p)
+{
+	uint32_t w[64], a, b, c, d, e, f, g, h;
+
+	for (int i = 0; i < 16; i++)
+		w[i] = (uint32_t)p[4 * i] << 24 | (uint32_t)p[4 * i + 1] << 16 |
+		       (uint32_t)p[4 * i + 2] << 8 | p[4 * i + 3];
+	for (int i = 16; i < 64; i++) {
+		uint32_t s0 = ror(w[i - 15], 7) ^ ror(w[i - 15], 18) ^ w[i - 15] >> 3;
+		uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ w[i - 2] >> 10;
+
+		w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+	}
+	a = s->h[0]; b = s->h[1]; c = s->h[2]; d = s->h[3];
+	e = s->h[4]; f = s->h[5]; g = s->h[6]; h = s->h[7];
+	for (int i = 0; i < 64; i++) {
+		uint32_t t1 = h + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) +
+			      K256[i] + w[i];
+		uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+
+		h = g; g = f; f = e; e = d + t1;
+		d = c; c = b; b = a; a = t1 + t2;
+	}
+	s->h[0] += a; s->h[1] += b; s->h[2] += c; s->h[3] += d;
+	s->h[4] += e; s->h[5] += f; s->h[6] += g; s->h[7] += h;
+}
+
+static void
+sha256_init(struct sha256 *s)
+{
+	static const uint32_t iv[8] = {
+		0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+		0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+	};
+
+	memcpy(s->h, iv, sizeof(iv));
+	s->total = 0;
+	s->fill = 0;
+}
+
+static void
+sha256_add(struct sha256 *s, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	s->total += len;
+	while (len > 0) {
+		size_t n = 64 - s->fill < len ? 64 - s->fill : len;
+
+		memcpy(s->block + s->fill, p, n);
+		s->fill += n;
+		p += n;
+		len -= n;
+		if (s->fill == 64) {
+			sha256_block(s, s->block);
+			s->fill = 0;
+		}
+	}
+}
+
+static void
+sha256_end(struct sha256 *s, unsigned char out[32])
+{
+	uint64_t bits = s->total * 8;
+	unsigned char pad = 0x80, zero = 0, len[8];
+
+	sha256_add(s, &pad, 1);
+	while (s->fill != 56)
+		sha256_add(s, &zero, 1);
+	for (int i = 0; i < 8; i++)
+		len[i] = (unsigned char)(bits >> (56 - 8 * i));
+	sha256_add(s, len, 8);
+	for (int i = 0; i < 8; i++) {
+		out[4 * i] = (unsigned char)(s->h[i] >> 24);
+		out[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
+		out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
+		out[4 * i + 3] = (unsigned char)s->h[i];
+	}
+}
+
+void
+jqp_sha256(const void *data, size_t len, unsigned char out[32])
+{
+	struct sha256 s;
+
+	sha256_init(&s);
+	sha256_add(&s, data, len);
+	sha256_end(&s, out);
+}
+
+void
+jqp_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
+		unsigned char out[32])
+{
+	unsigned char k[64] = { 0 }, pad[64], inner[32];
+	struct sha256 s;
+
+	if (klen > 64)
+		jqp_sha256(key, klen, k);
+	else
+		memcpy(k, key, klen);
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&s);
+	sha256_add(&s, pad, 64);
+	sha256_add(&s, data, len);
+	sha256_end(&s, inner);
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&s);
+	sha256_add(&s, pad, 64);
+	sha256_add(&s, inner, 32);
+	sha256_end(&s, out);
+}

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# tests/bench/filter-map.sh: cdc-filter and cdc-map against the jq CLI (1.6)
+# on the same 200k realistic change events (about 480 bytes each), in one
+# run, best of several runs each.  Prints three `bench` lines and the peak
+# RSS of each of our runs.
+#
+#   CDC_BIN=build/bin tests/bench/filter-map.sh [EVENTS] [RUNS]
+#
+# Goals (issue 5): cdc-filter 'EXPR' >= 2x faster than jq -c 'select(EXPR)';
+# cdc-filter --op u --table orders >= 10x faster than the jq select keeping
+# the same events; cdc-map PROGRAM >= 1.2x faster than jq -c PROGRAM.
+set -euo pipefail
+
+N=${1:-200000}
+RUNS=${2:-5}
+BIN=${CDC_BIN:-$(cd "$(dirname "$0")/../.." && pwd)/build/bin}
+work=$(mktemp -d "${TMPDIR:-/tmp}/cdc-bench-fm.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+events=$work/events.ndjson
+
+# Events shaped like cdc-capture's: inserts, updates (old key only, as with
+# REPLICA IDENTITY DEFAULT, or the full old row for orders, FULL), deletes,
+# heartbeats, over a few tables in two schemas.
+awk -v n="$N" 'BEGIN {
+	srand(42);
+	split("orders customers order_items payments", tabs, " ");
+	split("new paid shipped cancelled draft", st, " ");
+	lsn = 23879872; ts = 1763700000000; tx = 758;
+	for (i = 1; i <= n; i++) {
+		lsn += 120 + int(rand() * 400); ts += int(rand() * 5);
+		if (i % 100 == 0) {
+			printf "{\"op\":\"heartbeat\",\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"shop\",\"db\":\"shop\",\"lsn\":%d,\"commit_lsn\":%d,\"seq\":0,\"ts_ms\":%d,\"snapshot\":\"false\"},\"ts_ms\":%d}\n", lsn, lsn, ts, ts + 3;
+			continue;
+		}
+		if (i % 4 == 1) tx++;
+		t = tabs[1 + int(rand() * 4)];
+		schema = rand() < 0.8 ? "public" : "sales";
+		r = rand(); op = r < 0.4 ? "c" : (r < 0.88 ? "u" : "d");
+		id = 1 + int(rand() * 1000000); cust = 1 + int(rand() * 50000);
+		s = st[1 + int(rand() * 5)]; amt = sprintf("%d.%02d", int(rand() * 5000), int(rand() * 100));
+		row = sprintf("{\"id\":%d,\"customer_id\":%d,\"status\":\"%s\",\"amount\":\"%s\",\"currency\":\"EUR\",\"created_at\":\"2025-11-%02dT%02d:%02d:%02d.%06dZ\",\"note\":\"order note %d\",\"paid\":%s,\"items\":%d}",
+			id, cust, s, amt, 1 + int(rand() * 28), int(rand() * 24), int(rand() * 60), int(rand() * 60), int(rand() * 1000000), id % 97, rand() < 0.5 ? "true" : "false", 1 + int(rand() * 9));
+		key = sprintf("{\"id\":%d}", id);
+		if (op == "c") { before = "null"; after = row }
+		else if (op == "u") { before = (t == "orders") ? sprintf("{\"id\":%d,\"customer_id\":%d,\"status\":\"new\",\"amount\":\"%s\",\"currency\":\"EUR\",\"paid\":false,\"items\":1}", id, cust, amt) : "null"; after = row }
+		else { before = key; after = "null" }
+		printf "{\"op\":\"%s\",\"before\":%s,\"after\":%s,\"key\":%s,\"source\":{\"version\":\"0.1.0\",\"connector\":\"postgresql\",\"name\":\"shop\",\"db\":\"shop\",\"schema\":\"%s\",\"table\":\"%s\",\"txId\":%d,\"lsn\":%d,\"commit_lsn\":%d,\"seq\":%d,\"ts_ms\":%d,\"snapshot\":\"false\"},\"ts_ms\":%d}\n",
+			op, before, after, key, schema, t, tx, lsn, lsn + 300, 1 + (i % 4), ts, ts + 40;
+	}
+}' >"$events"
+bytes=$(wc -c <"$events")
+echo "input: $N events, $((bytes / N)) bytes per event on average"
+
+# best_of RUNS CMD...: the least wall time in seconds of RUNS runs of CMD
+# (reading $events, output to /dev/null); sets BEST.
+best_of() {
+	local runs=$1 i t0 t1 best=
+	shift
+	for ((i = 0; i < runs; i++)); do
+		t0=$(date +%s%N)
+		"$@" <"$events" >/dev/null
+		t1=$(date +%s%N)
+		if [ -z "$best" ] || [ $((t1 - t0)) -lt "$best" ]; then best=$((t1 - t0)); fi
+	done
+	BEST=$(awk -v ns="$best" 'BEGIN { printf "%.3f", ns / 1e9 }')
+}
+
+# peak RSS in KiB of one run of CMD
+peak_rss() {
+	/usr/bin/time -f %M -o "$work/rss" "$@" <"$events" >/dev/null
+	cat "$work/rss"
+}
+
+# compare NAME GOAL "OURS..." "PEER..." (both words arrays via eval'd strings)
+report() {
+	local name=$1 goal=$2 ours=$3 peer=$4
+	awk -v n="$name" -v o="$ours" -v p="$peer" -v g="$goal" 'BEGIN {
+		printf "bench %s: ours %.3f s, peer %.3f s, ratio %.3f, speed-up %.1fx (goal >= %sx)\n",
+			n, o, p, o / p, p / o, g }'
+}
+
+# 1. a jq expression
+expr='.after.status == "paid" and (.after.items > 3)'
+cmp <("$BIN/cdc-filter" "$expr" <"$events" | grep -v '"op":"heartbeat"') \
+	<(jq -c "select(.op != \"heartbeat\") | select($expr)" <"$events") >/dev/null ||
+	echo "warning: cdc-filter and jq kept different events" >&2
+best_of "$RUNS" "$BIN/cdc-filter" "$expr"; ours=$BEST
+best_of "$RUNS" jq -c "select($expr)"; peer=$BEST
+report filter-expr 2 "$ours" "$peer"
+echo "peak RSS cdc-filter EXPR: $(peak_rss "$BIN/cdc-filter" "$expr") KiB"
+
+# 2. fast flags; the jq select keeping the same events (control events too)
+sel='select((.op | IN("c","u","d","r","t","m") | not) or (.op == "u" and .source.table == "orders"))'
+cmp <("$BIN/cdc-filter" --op u --table orders <"$events") <(jq -c "$sel" <"$events" | jq -c . ) >/dev/null 2>&1 || :
+best_of "$RUNS" "$BIN/cdc-filter" --op u --table orders; ours=$BEST
+best_of "$RUNS" jq -c "$sel"; peer=$BEST
+report filter-flags 10 "$ours" "$peer"
+echo "peak RSS cdc-filter --op u --table orders: $(peak_rss "$BIN/cdc-filter" --op u --table orders) KiB"
+
+# 3. a mapping program (control events left out on both sides)
+prog='select(.op != "heartbeat") | {id: .key.id, op, table: .source.table, doc: .after, lsn: .source.lsn}'
+cmp <("$BIN/cdc-map" --drop-control "$prog" <"$events") <(jq -c "$prog" <"$events") >/dev/null ||
+	echo "warning: cdc-map and jq printed different output" >&2
+best_of "$RUNS" "$BIN/cdc-map" --drop-control "$prog"; ours=$BEST
+best_of "$RUNS" jq -c "$prog"; peer=$BEST
+report map 1.2 "$ours" "$peer"
+echo "peak RSS cdc-map PROGRAM: $(peak_rss "$BIN/cdc-map" --drop-control "$prog") KiB"
+echo "peak RSS jq -c PROGRAM: $(peak_rss jq -c "$prog") KiB"

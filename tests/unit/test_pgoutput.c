@@ -1,0 +1,324 @@
+/*
+ * test_pgoutput: the pgoutput decoder, event formatting and type mapping of
+ * cdc-capture, on crafted messages (no server).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tap.h"
+#include "buf.h"
+#include "../../cmd/cdc-capture/change.h"
+#include "../../cmd/cdc-capture/pgoutput.h"
+#include "../../cmd/cdc-capture/types.h"
+
+/* A message under construction. */
+static struct buf msg;
+
+static void m_reset(char type) { buf_reset(&msg); buf_addc(&msg, type); }
+static void m_u8(unsigned v) { buf_addc(&msg, (char)v); }
+static void m_u16(unsigned v) { m_u8(v >> 8 & 255); m_u8(v & 255); }
+static void m_u32(uint32_t v) { m_u16(v >> 16); m_u16(v & 0xffff); }
+static void m_u64(uint64_t v) { m_u32((uint32_t)(v >> 32)); m_u32((uint32_t)v); }
+static void m_str(const char *s) { buf_add(&msg, s, strlen(s) + 1); }
+static void m_text(const char *s) { m_u8('t'); m_u32((uint32_t)strlen(s)); buf_adds(&msg, s); }
+
+/* Strip the volatile "ts_ms":NNN at the end of an event for comparison. */
+static const char *
+stable(struct buf *b)
+{
+	char *p = strstr(b->data, "},\"ts_ms\":");
+
+	if (p)
+		strcpy(p, "}}");
+	return b->data;
+}
+
+static struct typemap *tm;
+
+static const char *
+tv(uint32_t oid, const char *text)
+{
+	static struct buf out;
+
+	buf_reset(&out);
+	typemap_value(tm, &out, oid, text, strlen(text));
+	return out.data;
+}
+
+static void
+test_types(void)
+{
+	struct typemap *tmn = typemap_new(NULL, true);
+	struct buf b = BUF_INIT;
+
+	tm = typemap_new(NULL, false);
+	is_str(tv(16, "t"), "true", "bool true");
+	is_str(tv(16, "f"), "false", "bool false");
+	is_str(tv(20, "9007199254740993"), "9007199254740993", "int8 beyond 2^53 digit for digit");
+	is_str(tv(20, "-9223372036854775808"), "-9223372036854775808", "int8 min");
+	is_str(tv(26, "4294967295"), "4294967295", "oid");
+	is_str(tv(701, "1.5e+300"), "1.5e+300", "float8 exponent");
+	is_str(tv(701, "NaN"), "\"NaN\"", "float8 NaN as string");
+	is_str(tv(700, "-Infinity"), "\"-Infinity\"", "float4 -Infinity as string");
+	is_str(tv(1700, "123.4500"), "\"123.4500\"", "numeric as string by default");
+	typemap_value(tmn, &b, 1700, "123.4500", 8);
+	is_str(b.data, "123.4500", "numeric as number on request");
+	buf_reset(&b);
+	typemap_value(tmn, &b, 1700, "NaN", 3);
+	is_str(b.data, "\"NaN\"", "numeric NaN stays a string as number");
+	is_str(tv(3802, "{\"a\": [1, 2]}"), "{\"a\": [1, 2]}", "jsonb embedded");
+	is_str(tv(114, "{\"a\":\n 1}"), "{\"a\":  1}", "json newline outside strings becomes a space");
+	is_str(tv(25, "a\"b\nc\\"), "\"a\\\"b\\nc\\\\\"", "text escaped");
+	is_str(tv(1042, "ab  "), "\"ab  \"", "char(n) padding kept");
+	is_str(tv(17, "\\x00ff10"), "\"AP8Q\"", "bytea as base64");
+	is_str(tv(17, "\\x"), "\"\"", "empty bytea");
+	is_str(tv(1184, "2024-01-31 13:45:00.123456+00"), "\"2024-01-31T13:45:00.123456Z\"", "timestamptz Z");
+	is_str(tv(1184, "2024-01-31 13:45:00+05:30"), "\"2024-01-31T13:45:00+05:30\"", "timestamptz offset");
+	is_str(tv(1184, "infinity"), "\"infinity\"", "timestamptz infinity");
+	is_str(tv(1114, "2024-01-31 13:45:00"), "\"2024-01-31T13:45:00\"", "timestamp without offset");
+	is_str(tv(1082, "2024-01-31"), "\"2024-01-31\"", "date");
+	is_str(tv(1266, "13:45:00+02"), "\"13:45:00+02:00\"", "timetz");
+	is_str(tv(1186, "P1DT2H"), "\"P1DT2H\"", "interval");
+	is_str(tv(1007, "{1,NULL,3}"), "[1,null,3]", "int4[] with NULL");
+	is_str(tv(1007, "{{1,2},{3,4}}"), "[[1,2],[3,4]]", "nested int4[]");
+	is_str(tv(1007, "{}"), "[]", "empty array");
+	is_str(tv(1007, "[0:1]={5,6}"), "[5,6]", "array with bounds");
+	is_str(tv(1009, "{\"a b\",\"c\\\"d\",NULL,\"NULL\"}"), "[\"a b\",\"c\\\"d\",null,\"NULL\"]",
+	       "text[] quoting, NULL and the string NULL");
+	is_str(tv(1185, "{\"2024-01-31 13:45:00+00\"}"), "[\"2024-01-31T13:45:00Z\"]", "timestamptz[]");
+	is_str(tv(3807, "{\"{\\\"a\\\": 1}\"}"), "[{\"a\": 1}]", "jsonb[]");
+	is_str(tv(1001, "{\"\\\\x01\"}"), "[\"AQ==\"]", "bytea[]");
+	is_str(tv(1007, "{1,2"), "\"{1,2\"", "malformed array becomes a string");
+	is_str(tv(99999, "whatever"), "\"whatever\"", "unknown type without lookup: string");
+	is_str(tv(23, "12x"), "\"12x\"", "non-numeric int text stays a string");
+	buf_release(&b);
+	typemap_free(tmn);
+}
+
+static void
+test_decode(void)
+{
+	struct pgoutput *d = pgo_new();
+	struct pgo_msg m;
+	struct event_ctx ctx = { "shop", "s1" };
+	struct change_fmt f;
+	struct change_pos p = { 100, 200, 1, 758, 1700000000000 };
+	struct buf out = BUF_INIT;
+	const char *err;
+
+	pgo_msg_init(&m);
+	change_fmt_init(&f, tm, &ctx);
+
+	/* Begin */
+	m_reset('B');
+	m_u64(0x16B3748);
+	m_u64(0);
+	m_u32(758);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Begin decodes");
+	is_u64(m.final_lsn, 0x16B3748, "Begin final_lsn");
+	is_int(m.xid, 758, "Begin xid");
+	is_int(pgo_ts_to_ms(m.ts), 946684800000LL, "PostgreSQL epoch");
+
+	/* A change before its Relation message is an error. */
+	m_reset('I');
+	m_u32(16384);
+	m_u8('N');
+	m_u16(1);
+	m_text("1");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "Insert without Relation refused");
+
+	/* Relation: id int8 key, note text, big text */
+	m_reset('R');
+	m_u32(16384);
+	m_str("public");
+	m_str("orders");
+	m_u8('d');
+	m_u16(3);
+	m_u8(1); m_str("id"); m_u32(20); m_u32(0xffffffff);
+	m_u8(0); m_str("note"); m_u32(25); m_u32(0xffffffff);
+	m_u8(0); m_str("big"); m_u32(25); m_u32(0xffffffff);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Relation decodes");
+	is_int(m.rel->ncols, 3, "Relation columns");
+	ok(m.rel->cols[0].key && !m.rel->cols[1].key, "Relation key flags");
+
+	/* Insert */
+	m_reset('I');
+	m_u32(16384);
+	m_u8('N');
+	m_u16(3);
+	m_text("9007199254740993");
+	m_u8('n');
+	m_text("x");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Insert decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	is_str(stable(&out),
+	       "{\"op\":\"c\",\"before\":null,\"after\":{\"id\":9007199254740993,\"note\":null,\"big\":\"x\"},"
+	       "\"key\":{\"id\":9007199254740993},\"source\":{\"version\":\"" CDC_VERSION "\",\"connector\":"
+	       "\"postgresql\",\"name\":\"s1\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"orders\","
+	       "\"txId\":758,\"lsn\":100,\"commit_lsn\":200,\"seq\":1,\"ts_ms\":1700000000000,\"snapshot\":\"false\"}}",
+	       "Insert event");
+
+	/* Update with unchanged TOAST, no old tuple: left out and listed. */
+	m_reset('U');
+	m_u32(16384);
+	m_u8('N');
+	m_u16(3);
+	m_text("7");
+	m_text("new");
+	m_u8('u');
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Update decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"before\":null,\"after\":{\"id\":7,\"note\":\"new\"},\"key\":{\"id\":7},"
+			    "\"unchanged_toast\":[\"big\"]") != NULL, "unchanged TOAST left out and listed");
+
+	/* Update with the old tuple (REPLICA IDENTITY FULL): value taken from it. */
+	m_reset('U');
+	m_u32(16384);
+	m_u8('O');
+	m_u16(3);
+	m_text("7");
+	m_text("old");
+	m_text("bigvalue");
+	m_u8('N');
+	m_u16(3);
+	m_text("7");
+	m_text("new");
+	m_u8('u');
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Update with old tuple decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"before\":{\"id\":7,\"note\":\"old\",\"big\":\"bigvalue\"},"
+			    "\"after\":{\"id\":7,\"note\":\"new\",\"big\":\"bigvalue\"},\"key\":{\"id\":7},\"source\"")
+	   != NULL, "unchanged TOAST filled from the old tuple");
+
+	/* Update changing the key: old key 'K'. */
+	m_reset('U');
+	m_u32(16384);
+	m_u8('K');
+	m_u16(3);
+	m_text("7");
+	m_u8('n');
+	m_u8('n');
+	m_u8('N');
+	m_u16(3);
+	m_text("8");
+	m_text("n");
+	m_text("b");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Update with old key decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"before\":{\"id\":7},\"after\":{\"id\":8,\"note\":\"n\",\"big\":\"b\"},\"key\":{\"id\":8}")
+	   != NULL, "key change: before has the old key");
+
+	/* Delete by key */
+	m_reset('D');
+	m_u32(16384);
+	m_u8('K');
+	m_u16(3);
+	m_text("8");
+	m_u8('n');
+	m_u8('n');
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Delete decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strncmp(out.data, "{\"op\":\"d\",\"before\":{\"id\":8},\"after\":null,\"key\":{\"id\":8},", 56) == 0,
+	   "Delete event");
+
+	/* Truncate */
+	m_reset('T');
+	m_u32(1);
+	m_u8(3);
+	m_u32(16384);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0 && m.nrels == 1 && m.relids[0] == 16384,
+	   "Truncate decodes");
+	buf_reset(&out);
+	truncate_format(&f, &out, pgo_relation(d, 16384), m.flags, &p);
+	ok(strstr(out.data, "\"truncate\":{\"cascade\":true,\"restart_identity\":true}") != NULL, "Truncate options");
+
+	/* Message */
+	m_reset('M');
+	m_u8(0);
+	m_u64(0x1234);
+	m_str("pfx");
+	m_u32(5);
+	buf_add(&msg, "he\0lo", 5);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Message decodes");
+	is_int(m.content_len, 5, "Message content with a NUL byte");
+	buf_reset(&out);
+	message_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"message\":{\"prefix\":\"pfx\",\"content\":\"aGUAbG8=\",\"transactional\":false}")
+	   != NULL, "Message event, content base64");
+
+	/* Commit */
+	m_reset('C');
+	m_u8(0);
+	m_u64(0x16B3748);
+	m_u64(0x16B3780);
+	m_u64(1000);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0 && m.commit_lsn == 0x16B3748 && m.end_lsn == 0x16B3780,
+	   "Commit decodes");
+
+	/* Schema change: the Relation message replaces the cached one. */
+	m_reset('R');
+	m_u32(16384);
+	m_str("public");
+	m_str("orders");
+	m_u8('f');
+	m_u16(1);
+	m_u8(1); m_str("id"); m_u32(20); m_u32(0xffffffff);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0 && pgo_relation(d, 16384)->ncols == 1,
+	   "Relation replaced after ALTER TABLE");
+	m_reset('I');
+	m_u32(16384);
+	m_u8('N');
+	m_u16(3);
+	m_text("1");
+	m_text("2");
+	m_text("3");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "tuple wider than the relation refused");
+
+	/* Malformed input */
+	m_reset('B');
+	m_u64(1);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "truncated Begin refused");
+	m_reset('Z');
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "unknown message refused");
+	m_reset('I');
+	m_u32(16384);
+	m_u8('N');
+	m_u16(1);
+	m_u8('t');
+	m_u32(1000);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "value length past the end refused");
+	m_reset('I');
+	m_u32(16384);
+	m_u8('N');
+	m_u16(1);
+	m_u8('x');
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "unknown column kind refused");
+	m_reset('S');
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "stream start refused (not requested)");
+	m_reset('B');
+	m_u64(1);
+	m_u64(2);
+	m_u32(3);
+	m_u8(0);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "trailing bytes refused");
+
+	buf_release(&out);
+	change_fmt_release(&f);
+	pgo_msg_release(&m);
+	pgo_free(d);
+}
+
+int
+main(void)
+{
+	test_types();
+	test_decode();
+	typemap_free(tm);
+	buf_release(&msg);
+	return tap_done();
+}
