@@ -164,18 +164,37 @@ checkpoint_read(const char *path, struct checkpoint *cp)
 	return 0;
 }
 
+/*
+ * A copy of s safe on one key=value line: control characters (a newline
+ * would start a line of its own, e.g. "commit_lsn=...", that every reader
+ * would take) become '?'.  Names come from events' source.name.
+ */
+static const char *
+one_line(const char *s, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < size; i++)
+		out[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+	return out;
+}
+
 void
 checkpoint_format(const struct checkpoint *cp, struct buf *b)
 {
 	char pos[POS_BUFSZ], lsn[LSN_BUFSZ], when[RFC3339_BUFSZ];
+	char name[sizeof(cp->name)], writer[sizeof(cp->writer)];
 
+	one_line(cp->name, name, sizeof(name));
+	one_line(cp->writer, writer, sizeof(writer));
 	buf_addf(b, "# cdc checkpoint: the last position %s has made durable\n"
 		 "version=1\nposition=%s\ncommit_lsn=%s\nseq=%llu\nsnapshot=%s\n"
 		 "name=%s\nwriter=%s\nupdated=%s\n",
-		 cp->writer[0] ? cp->writer : "this writer",
+		 writer[0] ? writer : "this writer",
 		 pos_format(&cp->pos, pos), lsn_format(cp->pos.commit_lsn, lsn),
 		 (unsigned long long)cp->pos.seq, cp->snapshot ? "true" : "false",
-		 cp->name, cp->writer, rfc3339_format(cp->updated_ms, when));
+		 name, writer, rfc3339_format(cp->updated_ms, when));
 }
 
 int

@@ -48,7 +48,10 @@ int checkpoint_read(const char *path, struct checkpoint *cp);
 int checkpoint_parse(const char *text, size_t len, struct checkpoint *cp,
 		     const char **err, unsigned *line);
 
-/* Render *cp as checkpoint text into b (appends). */
+/*
+ * Render *cp as checkpoint text into b (appends).  Control characters in
+ * name and writer are written as '?': each value stays on its own line.
+ */
 struct buf;
 void checkpoint_format(const struct checkpoint *cp, struct buf *b);
 

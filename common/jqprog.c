@@ -402,41 +402,49 @@ jqp_start(struct jqprog *p, jv input)
 /*
  * jq quotes values in some messages: `number (42) and string ("x") cannot
  * be added`, `... (while parsing 'text')`.  Diagnostics must not carry row
- * values, so those parts are cut out.  The quoted value is at most 14
- * bytes (libjq truncates it) and is followed by a space or the end.
+ * values, so those parts are cut out.  libjq prints the value into 15
+ * bytes: either its whole JSON text or 11 bytes and "...", then ") ".
  */
+static size_t
+quoted_value_len(const char *q)
+{
+	const char *err;
+
+	for (size_t j = 1; j <= 14 && q[j - 1]; j++) {
+		const char *end;
+
+		if (q[j] != ')' || (q[j + 1] != ' ' && q[j + 1] != '\0'))
+			continue;
+		if (j == 14 && strncmp(q + 11, "...", 3) == 0)
+			return j;
+		end = json_skip(q, q + j, &err);
+		if (end == q + j)
+			return j;
+	}
+	return 0;
+}
+
 static void
 redact(struct buf *out, const char *m)
 {
 	static const char *const kinds[] = {
-		"null (", "boolean (", "true (", "false (", "number (", "string (", "array (",
-		"object (",
+		"null (", "boolean (", "number (", "string (", "array (", "object (",
 	};
 
 	while (*m) {
-		const char *hit = NULL;
-		size_t klen = 0;
+		size_t j = 0, klen = 0;
 
 		for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
-			size_t n = strlen(kinds[i]);
-
-			if (strncmp(m, kinds[i], n) == 0) {
-				hit = m;
-				klen = n;
+			klen = strlen(kinds[i]);
+			if (strncmp(m, kinds[i], klen) == 0) {
+				j = quoted_value_len(m + klen);
 				break;
 			}
 		}
-		if (hit) {
-			const char *q = hit + klen, *close = NULL;
-
-			for (size_t j = 0; j < 20 && q[j]; j++)
-				if (q[j] == ')' && (q[j + 1] == ' ' || q[j + 1] == '\0'))
-					close = q + j;
-			if (close) {
-				buf_add(out, hit, klen - 2);
-				m = close + 1;
-				continue;
-			}
+		if (j) {
+			buf_add(out, m, klen - 2);
+			m += klen + j + 1;
+			continue;
 		}
 		if (strncmp(m, " (while parsing '", 17) == 0)
 			break;
@@ -550,6 +558,15 @@ shortest(double x, char *dig, int *decpt)
 	const char *e;
 	size_t n = 0;
 
+	if (x < DBL_MIN) {
+		/* Subnormal: fewer bits, so fewer digits may do; try them all. */
+		for (int prec = 1; prec <= 17; prec++) {
+			snprintf(tmp, sizeof(tmp), "%.*e", prec - 1, x);
+			if (strtod(tmp, NULL) == x)
+				break;
+		}
+		goto digits;
+	}
 	snprintf(tmp, sizeof(tmp), "%.14e", x);
 	if (strtod(tmp, NULL) != x) {
 		snprintf(tmp, sizeof(tmp), "%.15e", x);
@@ -582,6 +599,7 @@ shortest(double x, char *dig, int *decpt)
 				goto strip;
 		}
 	}
+digits:
 	/* tmp is "D.DDDDe[+-]XX" */
 	for (const char *q = tmp; *q != 'e'; q++)
 		if (*q >= '0' && *q <= '9')

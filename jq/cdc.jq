@@ -5,6 +5,7 @@
 #     include "cdc";          (or: import "cdc" as cdc;  then cdc::unwrap)
 #
 # Written for jq 1.6 (libjq 1.6 is what cdc-map and cdc-filter run on).
+# It avoids `index`/`indices` on arrays: libjq 1.6 leaks memory there.
 # Functions that take "an event" also work on a bare row image when the
 # input has no "op" (cdc-map --doc hands the program row images).
 # The sha256/hmac helpers need cdc-map or cdc-filter: they reach C code
@@ -77,7 +78,7 @@ def unwrap: unwrap("drop"; []);
 def changed(f):
   if .op == "u" then
     ((try (null | path(f)) catch []) as $p
-     | if ($p | length) > 0 and ((.unchanged_toast // []) | index([$p[0]])) != null then false
+     | if ($p | length) > 0 and (.unchanged_toast // [] | any(.[]; . == $p[0])) then false
        elif (.before | type) != "object" then true
        elif ($p | length) > 0 and (.before | has($p[0]) | not) then true
        else (.before | f) != (.after | f) end)
@@ -91,7 +92,7 @@ def changed_columns:
   if .op == "u" and (.before | type) == "object" and (.after | type) == "object" then
     . as $e
     | [.before | keys_unsorted[]
-       | select(. as $k | ($e.unchanged_toast // []) | index([$k]) | not)
+       | select(. as $k | $e.unchanged_toast // [] | any(.[]; . == $k) | not)
        | select(. as $k | $e.before[$k] != $e.after[$k])]
   else null end;
 
@@ -164,25 +165,27 @@ def to_dms:
 
 # outbox(cols): for rows inserted into an outbox table, the event they
 # carry: the payload column, parsed when it is JSON text (a jsonb column
-# arrives parsed already).  Updates, deletes (outbox rows are usually
-# deleted right after) and other events give nothing.  cols renames the
+# arrives parsed already; other text stays a string).  Updates, deletes
+# (outbox rows are usually deleted right after), rows without the payload
+# column and other events give nothing: select the outbox table with
+# cdc-filter --table or in the program.  cols renames the
 # columns; the defaults are Debezium's outbox event router's:
 #   {id: "id", aggregate_type: "aggregatetype", aggregate_id: "aggregateid",
 #    type: "type", payload: "payload"}
 def _outbox_cols($cols):
   {id: "id", aggregate_type: "aggregatetype", aggregate_id: "aggregateid",
    type: "type", payload: "payload"} + $cols;
-def _parsed: if type == "string" then (try fromjson catch .) else . end;
+def _parsed: if type == "string" then (. as $text | try fromjson catch $text) else . end;
 def outbox($cols):
   _outbox_cols($cols) as $c
-  | select(.op == "c") | .after[$c.payload] | _parsed;
+  | select(.op == "c" and (.after | has($c.payload))) | .after[$c.payload] | _parsed;
 def outbox: outbox({});
 
 # outbox_event(cols): the same rows as one object with the routing fields:
 # {id, aggregate_type, aggregate_id, type, payload, position, ts_ms}.
 def outbox_event($cols):
   _outbox_cols($cols) as $c
-  | select(.op == "c")
+  | select(.op == "c" and (.after | has($c.payload)))
   | {id: .after[$c.id], aggregate_type: .after[$c.aggregate_type],
      aggregate_id: .after[$c.aggregate_id], type: .after[$c.type],
      payload: (.after[$c.payload] | _parsed), position: position, ts_ms: .source.ts_ms};

@@ -231,8 +231,9 @@ ok $? "... then the stream"
 stop_capture
 like "$(cat "$T/redo.err")" "snapshot of slot \"s_init\" at $old_c was interrupted: dropping the slot and starting over" \
 	"the restart says the snapshot was interrupted"
-is "$(jq -r 'select(.op == "r") | .source.table' "$T/redo.ndjson" | wc -l)" 60150 "the new snapshot is complete"
-is "$(jq -r 'select(.op == "snapshot_end") | .snapshot.rows' "$T/redo.ndjson")" 60150 "... snapshot_end says so"
+want=$(psql_t "SELECT (SELECT count(*) FROM wide) + (SELECT count(*) FROM small1) + (SELECT count(*) FROM orders WHERE id <> 1002)")
+is "$(jq -r 'select(.op == "r") | .source.table' "$T/redo.ndjson" | wc -l)" "$want" "the new snapshot is complete ($want rows)"
+is "$(jq -r 'select(.op == "snapshot_end") | .snapshot.rows' "$T/redo.ndjson")" "$want" "... snapshot_end says so"
 new_c=$(sed -n 's/^consistent_lsn=//p' "$state")
 isnt "$new_c" "$old_c" "the slot was created again (new consistent point $new_c)"
 is "$(state_phase "$state")" done "state file: done"
@@ -248,7 +249,7 @@ CAP_PID=$SPAWNED_PID
 wait_for "[ \"\$(state_phase $state)\" = running ]" 20
 sleep 0.5
 kill -TERM "$CAP_PID"
-cat "$T/fifo" >"$T/term.ndjson" &
+cat "$T/fifo" 7<&- >"$T/term.ndjson" &
 reader=$!
 exec 7<&-
 wait "$CAP_PID"
@@ -275,7 +276,8 @@ ok $? "checkpoint inside the snapshot: the snapshot is taken again"
 stop_capture
 like "$(cat "$T/ack2.err")" "checkpoint is at .*:7 \(inside the snapshot\): dropping the slot and starting over" \
 	"... saying why"
-is "$(jq -r 'select(.op == "r") | .op' "$T/ack2.ndjson" | wc -l)" 55 "... all rows again"
+is "$(jq -r 'select(.op == "r") | .op' "$T/ack2.ndjson" | wc -l)" "$(jq -r 'select(.op == "r") | .op' "$T/ack1.ndjson" | wc -l)" \
+	"... all rows again"
 c2=$(head -n1 "$T/ack2.ndjson" | jq -r '.source.lsn')
 [ "$c2" -gt "$c" ]
 ok $? "... at a later consistent point (the sink rewrites the rows)"

@@ -101,6 +101,8 @@ struct filter {
 	struct deadletter dl;
 	struct writer w;
 	uint64_t kept, dropped;
+	bool halted;		/* the expression called halt or halt_error */
+	int halt_status;
 };
 
 static void
@@ -111,7 +113,8 @@ flush_output(void *arg)
 
 /*
  * Run the expression on one event.  Returns 1 (true first output), 0 (false,
- * null or no output) or -1 (runtime error: reason in jqp_error()).
+ * null or no output, or a halt: f->halted) or -1 (runtime error: reason in
+ * jqp_error()).
  */
 static int
 run_expr(struct filter *f, const char *line, size_t len)
@@ -134,9 +137,9 @@ run_expr(struct filter *f, const char *line, size_t len)
 	case JQP_DONE:
 		return 0;
 	case JQP_HALT:
-		wr_flush(&f->w);
-		wr_die_on_error(&f->w, "standard output");
-		exit(jqp_halt_status(&f->jq));
+		f->halted = true;
+		f->halt_status = jqp_halt_status(&f->jq);
+		return 0;
 	case JQP_ERROR:
 	default:
 		return -1;
@@ -218,6 +221,8 @@ main(int argc, char **argv)
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			jqp_free(&f.jq);
+			sel_free(&f.sel);
 			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
 		case OPT_VERSION:
 			print_version();
@@ -308,6 +313,8 @@ main(int argc, char **argv)
 						goto bad_stop;
 					continue;
 				}
+				if (f.halted)
+					break;
 				keep = r == 1;
 			}
 			if (f.invert)
@@ -316,7 +323,7 @@ main(int argc, char **argv)
 		if (keep) {
 			f.kept++;
 			if (wr_line(&f.w, line, len) < 0)
-				wr_die_on_error(&f.w, "standard output");
+				break;
 		} else {
 			f.dropped++;
 		}
@@ -325,8 +332,7 @@ main(int argc, char **argv)
 bad_stop:
 	status = CDC_EXIT_DATAERR;
 done:
-	if (wr_close(&f.w) < 0)
-		wr_die_on_error(&f.w, "standard output");
+	wr_close(&f.w);
 	info(1, "%llu events kept, %llu dropped", (unsigned long long)f.kept,
 	     (unsigned long long)f.dropped);
 	dl_finish(&f.dl);
@@ -335,5 +341,7 @@ done:
 	jqp_free(&f.jq);
 	free(program);
 	free(origin);
-	return status;
+	/* Everything is freed first: exits from here leave nothing behind. */
+	wr_die_on_error(&f.w, "standard output");
+	return f.halted ? f.halt_status : status;
 }

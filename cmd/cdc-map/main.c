@@ -99,6 +99,8 @@ struct map {
 	struct writer w;
 	struct buf out;		/* this event's output */
 	char reason[200];	/* why the event failed */
+	bool halted;		/* the program called halt or halt_error */
+	int halt_status;
 	uint64_t events, values;
 };
 
@@ -108,28 +110,26 @@ flush_output(void *arg)
 	wr_flush(arg);
 }
 
+/* Queue output; a failed write is sticky in m->w.err (checked by the loop). */
 static void
 emit(struct map *m, const void *data, size_t len)
 {
-	if (len == 0)
-		return;
-	if (wr_write(&m->w, data, len) < 0)
-		wr_die_on_error(&m->w, "standard output");
+	if (len > 0)
+		wr_write(&m->w, data, len);
 }
 
 /*
- * Flush what was written and exit as halt/halt_error asked.  The outputs
- * the event gave before the halt go out (as with jq), except under --doc,
- * where the half-built event line is dropped.
+ * The program called halt or halt_error: print its message, keep its exit
+ * status; the loop stops after this event.  The outputs the event gave
+ * before the halt go out (as with jq), except under --doc, where the
+ * half-built event line is dropped.
  */
-static void
+static int
 halt(struct map *m)
 {
-	emit(m, m->out.data, m->out.len);
-	if (wr_close(&m->w) < 0)
-		wr_die_on_error(&m->w, "standard output");
-	dl_finish(&m->dl);
-	exit(jqp_halt_status(&m->jq));
+	m->halted = true;
+	m->halt_status = jqp_halt_status(&m->jq);
+	return 1;
 }
 
 /*
@@ -166,7 +166,7 @@ jq_failed(struct map *m)
 
 /*
  * Whole-event mode: every output of the program, one per line, into m->out.
- * Returns 0, or -1 with m->reason set.
+ * Returns 0, 1 after a halt, or -1 with m->reason set.
  */
 static int
 map_event(struct map *m, const char *line, size_t len)
@@ -191,8 +191,7 @@ map_event(struct map *m, const char *line, size_t len)
 		case JQP_DONE:
 			return 0;
 		case JQP_HALT:
-			halt(m);
-			return 0;
+			return halt(m);
 		case JQP_ERROR:
 		default:
 			return jq_failed(m);
@@ -203,8 +202,8 @@ map_event(struct map *m, const char *line, size_t len)
 /*
  * Run the program on one row image (raw JSON text at offset base of the
  * line) and append its single result to m->out.  Returns 1 when it gave
- * one value, 0 when none, -1 with m->reason set on an error or when it
- * gave more than one.
+ * one value, 0 when none, 2 after a halt, -1 with m->reason set on an
+ * error or when it gave more than one.
  */
 static int
 map_image(struct map *m, const char *what, const char *text, size_t len, size_t base)
@@ -216,10 +215,8 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 		return -1;
 	jqp_start(&m->jq, in);
 	st = jqp_next(&m->jq, &v);
-	if (st == JQP_HALT) {
-		buf_reset(&m->out);
-		halt(m);
-	}
+	if (st == JQP_HALT)
+		return halt(m) + 1;
 	if (st == JQP_ERROR)
 		return jq_failed(m);
 	if (st == JQP_DONE)
@@ -236,9 +233,7 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 		return jq_failed(m);
 	case JQP_HALT:
 		jv_free(v);
-		buf_reset(&m->out);
-		halt(m);
-		return 0;
+		return halt(m) + 1;
 	case JQP_DONE:
 	default:
 		break;
@@ -257,7 +252,8 @@ is_null(const char *v, size_t len)
 /*
  * --doc: the event line with after (and before) replaced by the program's
  * result, into m->out.  No value for after drops the event; no value for
- * before makes it null.  Returns 0, or -1 with m->reason set.
+ * before makes it null.  Returns 0, 1 after a halt (m->out emptied), or
+ * -1 with m->reason set.
  */
 static int
 map_doc(struct map *m, const char *line, size_t len, const struct event_info *ev)
@@ -291,6 +287,10 @@ map_doc(struct map *m, const char *line, size_t len, const struct event_info *ev
 		r = map_image(m, sp[i].name, sp[i].p, sp[i].len, (size_t)(sp[i].p - line));
 		if (r < 0)
 			return -1;
+		if (r == 2) {
+			buf_reset(&m->out);
+			return 1;
+		}
 		if (r == 0) {
 			if (sp[i].name[0] == 'a') {
 				buf_reset(&m->out);	/* the program dropped the row */
@@ -370,6 +370,7 @@ main(int argc, char **argv)
 			break;
 		case OPT_HELP:
 			fputs(usage_text, stdout);
+			jqp_free(&m.jq);
 			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
 		case OPT_VERSION:
 			print_version();
@@ -450,6 +451,8 @@ main(int argc, char **argv)
 				emit(&m, line, len);
 				emit(&m, "\n", 1);
 			}
+			if (m.w.err)
+				break;
 			continue;
 		}
 		buf_reset(&m.out);
@@ -461,13 +464,14 @@ main(int argc, char **argv)
 			continue;
 		}
 		emit(&m, m.out.data, m.out.len);
+		if (m.halted || m.w.err)
+			break;
 	}
 	goto done;
 bad_stop:
 	status = CDC_EXIT_DATAERR;
 done:
-	if (wr_close(&m.w) < 0)
-		wr_die_on_error(&m.w, "standard output");
+	wr_close(&m.w);
 	info(1, "%llu events in, %llu values out", (unsigned long long)m.events,
 	     (unsigned long long)m.values);
 	dl_finish(&m.dl);
@@ -476,5 +480,7 @@ done:
 	jqp_free(&m.jq);
 	free(program);
 	free(origin);
-	return status;
+	/* Everything is freed first: exits from here leave nothing behind. */
+	wr_die_on_error(&m.w, "standard output");
+	return m.halted ? m.halt_status : status;
 }

@@ -253,9 +253,13 @@ rec_append(struct recorder *r, const char *line, size_t len, const struct event_
 	}
 	if (pev)
 		r->last_lsn = pev->pos.commit_lsn;
+	now = mono_ms();
+	/* A segment that got old while the input was quiet rotates before new data. */
+	if (r->fd >= 0 && r->o.segment_age_ms > 0 && now - r->seg_opened >= r->o.segment_age_ms &&
+	    close_segment(r) < 0)
+		return -1;
 	if (r->fd < 0 && open_segment(r, r->last_lsn) < 0)
 		return -1;
-	now = mono_ms();
 	if (r->frame.len == 0)
 		r->frame_started = now;
 	buf_add(&r->frame, line, len);
@@ -344,7 +348,8 @@ scan_frame(void *arg, uint64_t off, uint64_t clen, const char *data, size_t ulen
 
 /*
  * Check the last segment: cut a torn or damaged tail, rebuild its index,
- * learn the last event it holds.  Returns 0, or -1.
+ * learn the last event it holds.  Returns 0, 1 when nothing in it was
+ * complete and it was removed, or -1.
  */
 static int
 recover_last(struct recorder *r, const char *name, struct scan_state *s)
@@ -382,7 +387,7 @@ recover_last(struct recorder *r, const char *name, struct scan_state *s)
 			goto out;
 		}
 		info(1, "removed empty segment %s", path.data);
-		ret = fsync_dir(r->o.dir) < 0 ? error_errno("cannot fsync %s", r->o.dir) : 0;
+		ret = fsync_dir(r->o.dir) < 0 ? error_errno("cannot fsync %s", r->o.dir) : 1;
 		goto out;
 	}
 	if (fsync(fd) < 0) {
@@ -480,16 +485,24 @@ rec_open(struct recorder *r, const struct rec_opts *o)
 		error_errno("cannot read directory %s", o->dir);
 		goto out;
 	}
-	if (n > 0) {
+	if (n > 0)
 		r->next_seq = segs[n - 1].seq + 1;
-		if (recover_last(r, segs[n - 1].name, &s) < 0)
+	while (n > 0) {
+		int rc = recover_last(r, segs[n - 1].name, &s);
+
+		if (rc < 0)
 			goto out;
+		if (rc == 1) {
+			n--;	/* removed: the one before is the last now */
+			continue;
+		}
 		if (s.have_max) {
 			r->log_max = s.max;
 			have_max = true;
 		} else {
 			have_max = log_max_from_indexes(r, segs, n - 1, &r->log_max);
 		}
+		break;
 	}
 	if (have_max) {
 		char a[POS_BUFSZ], b[POS_BUFSZ];

@@ -74,8 +74,12 @@ lanes_empty(struct sink *s)
 	for (int i = 0; i < s->cfg->workers; i++) {
 		struct lane *ln = &s->lanes[i];
 
-		if (ln->stopped)
+		/* A stopped lane sends nothing more, but its last answer is awaited. */
+		if (ln->stopped) {
+			if (ln->busy)
+				return false;
 			continue;
+		}
 		if (ln->busy || ln->work.n > 0 || ln->fill.n > 0)
 			return false;
 	}
@@ -795,7 +799,8 @@ mget_done(struct sink *s, struct lane *ln)
 	}
 	b->toast_merged = true;
 	ln->attempts = 0;
-	if (b->todo > 0 && !ln->stopped)
+	/* Even on a stopped lane: the merged items may come before the failed one. */
+	if (b->todo > 0)
 		send_bulk(s, ln);
 }
 

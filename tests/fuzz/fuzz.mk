@@ -4,6 +4,7 @@
 #   make fuzz-smoke              the same, 10 s each (what CI runs)
 #   make fuzz-build              only build them into $(FUZZ_BUILD)/
 #   make fuzz FUZZ_TARGETS=json  run a subset (names without the fuzz_ prefix)
+#   make fuzz-regress            run each harness once over its seeds (seconds)
 #
 # Each harness tests/fuzz/fuzz_<name>.c is linked with -fsanitize=fuzzer;
 # the code under test (libcdc and the program sources a harness lists in
@@ -75,4 +76,13 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	FUZZ_BUILD=$(FUZZ_BUILD) ./tests/fuzz/run.sh 10 $(FUZZ_TARGETS)
 
-.PHONY: fuzz fuzz-smoke fuzz-build
+# Each seed once, no fuzzing: the seeds include inputs that once crashed.
+fuzz-regress: fuzz-build
+	@for t in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_BUILD)/artifacts/$$t && \
+		$(FUZZ_BUILD)/fuzz_$$t -runs=0 -artifact_prefix=$(FUZZ_BUILD)/artifacts/$$t/ tests/fuzz/corpus/$$t >$(FUZZ_BUILD)/regress-$$t.log 2>&1 && \
+			echo "fuzz-regress $$t: $$(ls tests/fuzz/corpus/$$t | wc -l) seeds ok" || \
+			{ echo "fuzz-regress $$t: FAILED, see $(FUZZ_BUILD)/regress-$$t.log"; exit 1; }; \
+	done
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-regress

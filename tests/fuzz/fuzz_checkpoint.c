@@ -3,8 +3,9 @@
  *
  * Oracles besides the sanitizers: a rejected file has a reason (and a line
  * number no larger than the file's line count); an accepted one, written
- * back with checkpoint_format(), parses again to the same position,
- * snapshot flag, name and writer.
+ * back with checkpoint_format(), is nine lines and parses again to the
+ * same position, snapshot flag, name and writer (control characters in
+ * those two written as '?').
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,8 +66,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	CHECK(pos_cmp(&cp.pos, &again.pos) == 0);
 	CHECK(cp.snapshot == again.snapshot);
+	/* checkpoint_format() writes control characters as '?'. */
+	for (char *c = cp.name; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
+	for (char *c = cp.writer; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '?';
 	CHECK(strcmp(cp.name, again.name) == 0);
 	CHECK(strcmp(cp.writer, again.writer) == 0);
+	/* Exactly the keys it wrote: nothing in a value starts a line of its own. */
+	{
+		unsigned lines = 0;
+
+		for (size_t i = 0; i < b.len; i++)
+			lines += b.data[i] == '\n';
+		CHECK(lines == 9);
+	}
 	buf_release(&b);
 	free(text);
 	return 0;

@@ -161,7 +161,12 @@ def send_response(conn, status, ctype, data):
 
 
 def reset(conn):
-    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    """Abort the connection with a TCP reset, now (also under a blocked reader)."""
+    try:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        conn.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
     conn.close()
 
 
@@ -175,6 +180,11 @@ def handle_client(conn):
             if req is None:
                 break
             method, path, headers, body = req
+            if time.time() < down_until:
+                with lock:
+                    stats["refused_while_down"] += 1
+                reset(conn)
+                return
             with lock:
                 stats["requests"] += 1
                 if b"_bulk" in path.encode():
@@ -193,15 +203,15 @@ def handle_client(conn):
                 send_response(conn, r["code"], "application/json", error_body(r["code"]))
                 continue
             d = take_rule(path, ("delay",))
-            r = take_rule(path, ("items",)) if "_bulk" in path else None
-            if r:
-                fwd, plan, failed = split_bulk(body, r["code"], r["count"] + 1)
+            r = None
+            if "_bulk" in path:
                 with lock:
-                    # the rule's count is a number of actions, not of requests
-                    for x in rules:
-                        if x["kind"] == "items" and x["match"] in path:
-                            x["count"] = max(0, x["count"] + 1 - failed)
-                            break
+                    r = next((x for x in rules if x["kind"] == "items" and x["count"] > 0
+                              and x["match"] in path), None)
+            if r:
+                fwd, plan, failed = split_bulk(body, r["code"], r["count"])
+                with lock:
+                    r["count"] -= failed    # a number of actions, not of requests
                     stats["items"] += failed
                 got = []
                 status, ctype = 200, "application/json"

@@ -1,0 +1,2 @@
+# cdc-filter -f test
+.after.status == "paid"
