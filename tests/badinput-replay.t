@@ -82,8 +82,9 @@ replay_case magic-only.lz4 "" 65 "$TEST_TMP/none" "truncated"
 replay_case magic-only.lz4 --skip-corrupt 0 "$TEST_TMP/none" ""
 replay_case legacy.lz4 "" 65 "$TEST_TMP/none" "legacy"
 replay_case empty.lz4 "" 0 "$TEST_TMP/none" ""
-# The input libFuzzer found for lz4r_resync() (tests/fuzz/crashers/), between good frames.
-tail -c +2 "$TEST_ROOT/tests/fuzz/crashers/segment-resync-returns-damaged-frame" >"$L/fuzz-header.bin"
+# The input with which libFuzzer made lz4r_resync() return the damaged
+# frame again (a reader looping on it), between good frames.
+tail -c +2 "$TEST_ROOT/tests/fuzz/corpus/segment/regress-resync-same-frame" >"$L/fuzz-header.bin"
 cat "$L/good.lz4" "$L/fuzz-header.bin" "$L/good.lz4" >"$L/fuzz-mix.lz4"
 cat "$GOOD" "$GOOD" >"$TEST_TMP/good2"
 replay_case fuzz-mix.lz4 --skip-corrupt 0 "$TEST_TMP/good2" "skipped"

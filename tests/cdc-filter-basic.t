@@ -26,10 +26,10 @@ is "$?" 2 "--max-line out of range: exit status 2"
 # --- --help, the man page and the completions name the same options
 missing=""
 for o in $("$CDC_BIN/cdc-filter" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
-	grep -q -- "\\$o\\b\|$o\\b" "$TEST_ROOT/completions/bash/cdc-filter" || missing+=" bash:$o"
-	grep -q -- "$o" "$TEST_ROOT/completions/zsh/_cdc-filter" || missing+=" zsh:$o"
-	grep -q -- "-l ${o#--}\\b" "$TEST_ROOT/completions/fish/cdc-filter.fish" || missing+=" fish:$o"
-	grep -q -- "^\\.B.* \\\\-\\\\-${o#--}\\b\|^\\.BR \\\\-\\\\-${o#--}\\b\|\\\\-\\\\-${o#--}\\b" "$TEST_ROOT/man/cdc-filter.1" || missing+=" man:$o"
+	grep -qwF -- "$o" "$TEST_ROOT/completions/bash/cdc-filter" || missing+=" bash:$o"
+	grep -qwF -- "$o" "$TEST_ROOT/completions/zsh/_cdc-filter" || missing+=" zsh:$o"
+	grep -qwF -- "-l ${o#--}" "$TEST_ROOT/completions/fish/cdc-filter.fish" || missing+=" fish:$o"
+	grep -qwF -- "${o//-/\\-}" "$TEST_ROOT/man/cdc-filter.1" || missing+=" man:$o"
 done
 is "$missing" "" "every option of --help is in the man page and the bash, zsh and fish completions"
 

@@ -24,10 +24,10 @@ like "$(cat "$TEST_TMP/err")" "--slurpfile $TEST_TMP/none" "--slurpfile of a mis
 # --- --help, the man page and the completions name the same options
 missing=""
 for o in $("$CDC_BIN/cdc-map" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
-	grep -q -- "\\$o\\b\|$o\\b" "$TEST_ROOT/completions/bash/cdc-map" || missing+=" bash:$o"
-	grep -q -- "$o" "$TEST_ROOT/completions/zsh/_cdc-map" || missing+=" zsh:$o"
-	grep -q -- "-l ${o#--}\\b" "$TEST_ROOT/completions/fish/cdc-map.fish" || missing+=" fish:$o"
-	grep -q -- "^\\.B.* \\\\-\\\\-${o#--}\\b\|^\\.BR \\\\-\\\\-${o#--}\\b\|\\\\-\\\\-${o#--}\\b" "$TEST_ROOT/man/cdc-map.1" || missing+=" man:$o"
+	grep -qwF -- "$o" "$TEST_ROOT/completions/bash/cdc-map" || missing+=" bash:$o"
+	grep -qwF -- "$o" "$TEST_ROOT/completions/zsh/_cdc-map" || missing+=" zsh:$o"
+	grep -qwF -- "-l ${o#--}" "$TEST_ROOT/completions/fish/cdc-map.fish" || missing+=" fish:$o"
+	grep -qwF -- "${o//-/\\-}" "$TEST_ROOT/man/cdc-map.1" || missing+=" man:$o"
 done
 is "$missing" "" "every option of --help is in the man page and the bash, zsh and fish completions"
 

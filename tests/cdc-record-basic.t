@@ -104,6 +104,20 @@ wait_for "! kill -0 $rpid" 5
 ok $? "SIGTERM: the recorder stops"
 exec 7>&-
 
+# SIGTERM while waiting out a long group-commit window: stop at once, sync, checkpoint.
+exec 7<>"$T/fifo"
+spawn "$REC" -n -c "$T/ck4" --sync-interval 30s "$T/term" <"$T/fifo"
+rpid=$SPAWNED_PID
+head -3 "$T/in.json" >&7
+sleep 0.3
+kill -TERM "$rpid"
+wait_for "! kill -0 $rpid" 3
+ok $? "SIGTERM during the group-commit wait: the recorder stops at once"
+exec 7>&-
+is "$("$RP" "$T/term")" "$(head -3 "$T/in.json")" "everything read is logged"
+grep -qx "seq=$(sed -n 3p "$T/in.json" | jq .source.seq)" "$T/ck4"
+ok $? "and checkpointed"
+
 # ---- events without a position
 printf '%s\n' '{"op":"c","source":{"commit_lsn":100,"seq":1}}' '{"a":1}' '{"op":"heartbeat","source":{"commit_lsn":200,"seq":0}}' >"$T/mixed"
 "$REC" -c "$T/ck3" "$T/mixed.log" <"$T/mixed" >/dev/null

@@ -28,12 +28,14 @@ CK=$TEST_TMP/es.ckpt
 start_pipeline() {
 	rm -f "$TEST_TMP/pipe"
 	mkfifo "$TEST_TMP/pipe"
-	spawn "$CAP" -q -d "$PGTEST_DSN" --slot "$slot" --publication "$pub" --create-slot \
-		--create-publication --tables items --ack-file "$CK" --heartbeat 1 --status-interval 1 \
-		>"$TEST_TMP/pipe" 2>>"$TEST_TMP/capture.err"
+	# The redirections happen in the children: opening a FIFO blocks until
+	# the other end is opened too.
+	spawn sh -c 'exec "$@" >"$0" 2>>"$0.capture.err"' "$TEST_TMP/pipe" \
+		"$CAP" -q -d "$PGTEST_DSN" --slot "$slot" --publication "$pub" --create-slot \
+		--create-publication --tables items --snapshot-state "$TEST_TMP/snap.state" --ack-file "$CK" --heartbeat 1 --status-interval 1
 	CAP_PID=$SPAWNED_PID
-	spawn "$SINK" -q --url "$U" --index "${P}{table}" --checkpoint "$CK" --batch-docs 100 \
-		<"$TEST_TMP/pipe" 2>>"$TEST_TMP/sink.err"
+	spawn sh -c 'exec "$@" <"$0" 2>>"$0.sink.err"' "$TEST_TMP/pipe" \
+		"$SINK" -q --url "$U" --index "${P}{table}" --checkpoint "$CK" --batch-docs 100
 	SINK_PID=$SPAWNED_PID
 }
 
@@ -89,7 +91,6 @@ if ! same; then
 fi
 is "$(index_rows | grep -c '"big": "zzz')" "$(psql_t "SELECT count(*) FROM items WHERE big LIKE 'zzz%'")" \
 	"changed TOAST values arrive"
-like "$(grep -c '"unchanged_toast"' "$TEST_TMP/capture.err" 2>/dev/null; echo)" "" "(capture ran)"
 
 # The ack loop: the slot's confirmed position follows the sink's checkpoint.
 ck_lsn=$(sed -n 's/^commit_lsn=//p' "$CK")

@@ -4,6 +4,7 @@
  * common/segment.h for the format and recorder.h for how it is written).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,44 +22,42 @@
 #include "writer.h"
 
 static const char usage_text[] =
-	"Usage: cdc-record [OPTION]... DIR\n"
-	"Copy change events from standard input to standard output unchanged, and\n"
-	"append them to an indexed, lz4-compressed log in DIR.\n"
+	"Usage: cdc-record [OPTIONS] DIR\n"
+	"Copy change events (NDJSON on standard input) to standard output unchanged,\n"
+	"and append them to an indexed, lz4-compressed log in the directory DIR.\n"
 	"\n"
 	"Log:\n"
-	"  -s, --segment-bytes=SIZE     start a new segment after SIZE compressed bytes\n"
+	"  -s, --segment-bytes SIZE     start a new segment after SIZE compressed bytes\n"
 	"                               (default 64M)\n"
-	"      --segment-age=DURATION   start a new segment when the current one is this\n"
+	"      --segment-age DURATION   start a new segment when the current one is this\n"
 	"                               old (default 1h; 0: never)\n"
-	"      --frame-bytes=SIZE       uncompressed bytes per lz4 frame, the index\n"
-	"                               granule (default 1M)\n"
-	"  -l, --level=N                lz4 compression level, 1 (fast) to 12 (default 1)\n"
+	"      --frame-bytes SIZE       uncompressed bytes per lz4 frame, the unit of the\n"
+	"                               index (default 1M)\n"
+	"  -l, --level N                lz4 compression level, 1 (fast) to 12 (default 1)\n"
 	"\n"
 	"Durability:\n"
-	"  -c, --checkpoint=FILE        keep FILE at the last position synced to the log\n"
-	"                               (the format cdc-capture --ack-file reads)\n"
-	"      --sync-interval=DURATION group commit: sync the log at most this long after\n"
+	"  -c, --checkpoint FILE        keep FILE at the last position synced to the log\n"
+	"                               (what cdc-capture --ack-file reads)\n"
+	"      --sync-interval DURATION group commit: sync the log at most this long after\n"
 	"                               a write (default 200ms)\n"
-	"      --keep-duplicates        after a restart, also log events at or before the\n"
-	"                               end of the log (default: leave them out)\n"
+	"      --keep-duplicates        after a restart, log again the events at or before\n"
+	"                               the end of the log (default: leave them out)\n"
 	"\n"
 	"Retention:\n"
-	"      --retain-bytes=SIZE      remove the oldest segments while the log is bigger\n"
-	"      --retain-age=DURATION    remove segments last written longer ago than this\n"
+	"      --retain-bytes SIZE      remove the oldest segments while the log is bigger\n"
+	"      --retain-age DURATION    remove segments last written longer ago than this\n"
 	"\n"
 	"Input and output:\n"
 	"  -n, --no-output              do not copy events to standard output\n"
-	"      --max-line=SIZE          longest input line accepted (default 64M)\n"
-	"      --skip-bad               skip bad input lines, count them\n"
-	"      --dead-letter=FILE       append bad input lines to FILE and go on\n"
+	"      --dead-letter FILE       append bad lines to FILE and go on\n"
+	"      --skip-bad               skip bad lines and go on\n"
+	"      --max-line SIZE          longest line accepted (default 64M)\n"
 	"\n"
-	"  -v, --verbose                more messages (repeat for more)\n"
+	"General:\n"
+	"  -v, --verbose                more messages (repeatable)\n"
 	"  -q, --quiet                  no warnings\n"
-	"  -h, --help                   show this help and exit\n"
-	"  -V, --version                show the version and exit\n"
-	"\n"
-	"Exit status: 0 ok, 1 failure, 2 usage, 65 bad input, 141 standard output closed.\n"
-	"See cdc-record(1) and cdc-events(7).\n";
+	"  -h, --help                   show this help\n"
+	"  -V, --version                show the version\n";
 
 enum {
 	OPT_SEGMENT_AGE = 256,
@@ -115,6 +114,19 @@ on_idle(void *arg)
 		wr_flush(&c->out);
 	if (!c->failed && rec_idle(&c->rec, STDIN_FILENO) < 0)
 		c->failed = true;
+	/*
+	 * A signal that came during the group-commit wait would otherwise
+	 * leave the reader blocked in read() until more input arrives: end
+	 * the input instead, so the loop stops as it would on EOF.
+	 */
+	if (cdc_stop) {
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+
+		if (fd >= 0) {
+			dup2(fd, STDIN_FILENO);
+			close(fd);
+		}
+	}
 }
 
 static int64_t

@@ -273,7 +273,7 @@ rec_append(struct recorder *r, const char *line, size_t len, const struct event_
 			return -1;
 		return after_frame(r, now);
 	}
-	if (now - r->frame_started >= r->o.sync_ms) {
+	if (r->o.sync_ms > 0 && now - r->frame_started >= r->o.sync_ms) {
 		if (rec_commit(r) < 0)
 			return -1;
 		return after_frame(r, now);

@@ -433,6 +433,8 @@ replay_dir(struct reader *rd, const char *dir, bool follow)
 			}
 			continue;
 		}
+		if (!have && !follow)
+			warning("%s: no cdc-record segments in this directory", dir);
 		if (!follow || rd->em->past_end)
 			break;
 		if (poll_sleep(rd) < 0) {

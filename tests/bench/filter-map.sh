@@ -25,18 +25,22 @@ awk -v n="$N" -f "$(dirname "$0")/../cases/gen-events.awk" >"$events"
 bytes=$(wc -c <"$events")
 echo "input: $N events, $((bytes / N)) bytes per event on average"
 
-# best_of RUNS CMD...: the least wall time in seconds of RUNS runs of CMD
-# (reading $events, output to /dev/null); sets BEST.
+# best_of RUNS CMD...: the least wall time and the least CPU time (user +
+# system) in seconds of RUNS runs of CMD (reading $events, output to
+# /dev/null); sets BEST and BEST_CPU.  On a shared machine the CPU time is
+# the steadier figure.
 best_of() {
-	local runs=$1 i t0 t1 best=
+	local runs=$1 i w c
 	shift
+	BEST=
+	BEST_CPU=
 	for ((i = 0; i < runs; i++)); do
-		t0=$(date +%s%N)
-		"$@" <"$events" >/dev/null
-		t1=$(date +%s%N)
-		if [ -z "$best" ] || [ $((t1 - t0)) -lt "$best" ]; then best=$((t1 - t0)); fi
+		/usr/bin/time -f '%e %U %S' -o "$work/time" "$@" <"$events" >/dev/null
+		read -r w u s <"$work/time"
+		c=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
+		if [ -z "$BEST" ] || awk -v a="$w" -v b="$BEST" 'BEGIN { exit !(a < b) }'; then BEST=$w; fi
+		if [ -z "$BEST_CPU" ] || awk -v a="$c" -v b="$BEST_CPU" 'BEGIN { exit !(a < b) }'; then BEST_CPU=$c; fi
 	done
-	BEST=$(awk -v ns="$best" 'BEGIN { printf "%.3f", ns / 1e9 }')
 }
 
 # peak RSS in KiB of one run of CMD
@@ -45,12 +49,11 @@ peak_rss() {
 	cat "$work/rss"
 }
 
-# compare NAME GOAL "OURS..." "PEER..." (both words arrays via eval'd strings)
+# report NAME GOAL OURS PEER OURS_CPU PEER_CPU
 report() {
-	local name=$1 goal=$2 ours=$3 peer=$4
-	awk -v n="$name" -v o="$ours" -v p="$peer" -v g="$goal" 'BEGIN {
-		printf "bench %s: ours %.3f s, peer %.3f s, ratio %.3f, speed-up %.1fx (goal >= %sx)\n",
-			n, o, p, o / p, p / o, g }'
+	awk -v n="$1" -v g="$2" -v o="$3" -v p="$4" -v oc="$5" -v pc="$6" 'BEGIN {
+		printf "bench %s: ours %.2f s, peer %.2f s, ratio %.3f (goal <= %.3f, %sx faster); cpu: ours %.2f s, peer %.2f s, ratio %.3f\n",
+			n, o, p, o / p, 1 / g, g, oc, pc, oc / pc }'
 }
 
 # 1. a jq expression
@@ -58,25 +61,26 @@ expr='.after.status == "paid" and (.after.items > 3)'
 cmp <("$BIN/cdc-filter" "$expr" <"$events" | grep -v '"op":"heartbeat"') \
 	<(jq -c "select(.op != \"heartbeat\") | select($expr)" <"$events") >/dev/null ||
 	echo "warning: cdc-filter and jq kept different events" >&2
-best_of "$RUNS" "$BIN/cdc-filter" "$expr"; ours=$BEST
-best_of "$RUNS" jq -c "select($expr)"; peer=$BEST
-report filter-expr 2 "$ours" "$peer"
+best_of "$RUNS" "$BIN/cdc-filter" "$expr"; ours=$BEST; ours_cpu=$BEST_CPU
+best_of "$RUNS" jq -c "select($expr)"; peer=$BEST; peer_cpu=$BEST_CPU
+report filter-expr 2 "$ours" "$peer" "$ours_cpu" "$peer_cpu"
 echo "peak RSS cdc-filter EXPR: $(peak_rss "$BIN/cdc-filter" "$expr") KiB"
 
 # 2. fast flags; the jq select keeping the same events (control events too)
 sel='select((.op | IN("c","u","d","r","t","m") | not) or (.op == "u" and .source.table == "orders"))'
-cmp <("$BIN/cdc-filter" --op u --table orders <"$events") <(jq -c "$sel" <"$events" | jq -c . ) >/dev/null 2>&1 || :
-best_of "$RUNS" "$BIN/cdc-filter" --op u --table orders; ours=$BEST
-best_of "$RUNS" jq -c "$sel"; peer=$BEST
-report filter-flags 10 "$ours" "$peer"
+cmp <("$BIN/cdc-filter" --op u --table orders <"$events") <(jq -c "$sel" <"$events") >/dev/null ||
+	echo "warning: cdc-filter --op u --table orders and jq kept different events" >&2
+best_of "$RUNS" "$BIN/cdc-filter" --op u --table orders; ours=$BEST; ours_cpu=$BEST_CPU
+best_of "$RUNS" jq -c "$sel"; peer=$BEST; peer_cpu=$BEST_CPU
+report filter-flags 10 "$ours" "$peer" "$ours_cpu" "$peer_cpu"
 echo "peak RSS cdc-filter --op u --table orders: $(peak_rss "$BIN/cdc-filter" --op u --table orders) KiB"
 
 # 3. a mapping program (control events left out on both sides)
 prog='select(.op != "heartbeat") | {id: .key.id, op, table: .source.table, doc: .after, lsn: .source.lsn}'
 cmp <("$BIN/cdc-map" --drop-control "$prog" <"$events") <(jq -c "$prog" <"$events") >/dev/null ||
 	echo "warning: cdc-map and jq printed different output" >&2
-best_of "$RUNS" "$BIN/cdc-map" --drop-control "$prog"; ours=$BEST
-best_of "$RUNS" jq -c "$prog"; peer=$BEST
-report map 1.2 "$ours" "$peer"
+best_of "$RUNS" "$BIN/cdc-map" --drop-control "$prog"; ours=$BEST; ours_cpu=$BEST_CPU
+best_of "$RUNS" jq -c "$prog"; peer=$BEST; peer_cpu=$BEST_CPU
+report map 1.2 "$ours" "$peer" "$ours_cpu" "$peer_cpu"
 echo "peak RSS cdc-map PROGRAM: $(peak_rss "$BIN/cdc-map" --drop-control "$prog") KiB"
 echo "peak RSS jq -c PROGRAM: $(peak_rss jq -c "$prog") KiB"

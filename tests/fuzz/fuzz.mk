@@ -29,6 +29,7 @@ FUZZ_CFLAGS   = $(CPPFLAGS_CDC) $(EXTRA_CFLAGS) $(filter-out -Werror,$(WARN)) \
 FUZZSRC_linereader =
 FUZZSRC_checkpoint =
 FUZZSRC_json       =
+FUZZLIBS_jqparse   = $(JQ_LIBS)
 FUZZSRC_pgoutput   = cmd/cdc-capture/pgoutput.c cmd/cdc-capture/change.c \
 	cmd/cdc-capture/event.c cmd/cdc-capture/types.c
 FUZZLIBS_pgoutput  = $(PQ_LIBS)

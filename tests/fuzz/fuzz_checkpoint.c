@@ -77,11 +77,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(strcmp(cp.writer, again.writer) == 0);
 	/* Exactly the keys it wrote: nothing in a value starts a line of its own. */
 	{
-		unsigned lines = 0;
+		unsigned nl = 0;
 
 		for (size_t i = 0; i < b.len; i++)
-			lines += b.data[i] == '\n';
-		CHECK(lines == 9);
+			nl += b.data[i] == '\n';
+		CHECK(nl == 9);
 	}
 	buf_release(&b);
 	free(text);

@@ -44,11 +44,6 @@
 	} while (0)
 
 static struct buf out;
-/*
- * FUZZ_SEGMENT_TOLERATE_RESYNC=1: step over a resync that lands on the
- * damaged frame again (a known bug, tests/fuzz/crashers/) to fuzz on.
- */
-static bool tolerate_resync_loop;
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -56,7 +51,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	log_init("fuzz_segment");
-	tolerate_resync_loop = getenv("FUZZ_SEGMENT_TOLERATE_RESYNC") != NULL;
 	cdc_verbosity = -1;
 	return 0;
 }
@@ -129,8 +123,6 @@ read_all(int fd, uint64_t size, size_t step, int *damaged, bool *partial)
 			break;
 		CHECK(st == LZ4R_FRAME);
 		/* "skip to the next frame": never the damaged one again (a loop). */
-		if (tolerate_resync_loop && lz4r_offset(&r) == r.err_off)
-			CHECK(lz4r_seek(&r, r.err_off + 1) == 0);
 		CHECK(lz4r_offset(&r) > r.err_off);
 	}
 	lz4r_free(&r);

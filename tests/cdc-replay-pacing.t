@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# cdc-replay pacing: --rate N events per second, --speed X (the original
+# commit timing X times faster); progress only on a terminal.
+set -uo pipefail
+. "$(dirname "$0")/lib.sh"
+need_bin cdc-replay
+RP=$CDC_BIN/cdc-replay
+T=$TEST_TMP
+ms() { date +%s%3N; }
+
+awk -v n=60 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/in.json"
+
+# ---- --rate
+t0=$(ms)
+"$RP" --rate 100 "$T/in.json" >"$T/out"
+dt=$(($(ms) - t0))
+cmp -s "$T/out" "$T/in.json"
+ok $? "--rate: every event, unchanged"
+[ "$dt" -ge 550 ] && [ "$dt" -lt 3000 ]
+ok $? "--rate 100: 60 events take about 0.6 s ($dt ms)"
+t0=$(ms)
+"$RP" --rate 1000000 "$T/in.json" >/dev/null
+dt=$(($(ms) - t0))
+[ "$dt" -lt 500 ]
+ok $? "--rate 1000000 does not slow a short replay ($dt ms)"
+# Only selected events count.
+n=$(jq -c 'select(.source.table == "orders")' "$T/in.json" | wc -l)
+t0=$(ms)
+"$RP" --rate 50 --table orders "$T/in.json" >"$T/out"
+dt=$(($(ms) - t0))
+is "$(wc -l <"$T/out")" "$n" "--rate with --table: the selected events"
+[ "$dt" -ge $(((n - 1) * 20 - 50)) ] && [ "$dt" -lt $((n * 20 + 2000)) ]
+ok $? "--rate paces the selected events only ($n events, $dt ms)"
+
+# ---- --speed: commit times 0, 1 s, 2 s apart
+printf '%s\n' '{"op":"c","source":{"commit_lsn":1,"seq":1,"ts_ms":1763700000000}}' \
+	'{"op":"c","source":{"commit_lsn":2,"seq":1,"ts_ms":1763700001000}}' \
+	'{"op":"c","source":{"commit_lsn":3,"seq":1,"ts_ms":1763700002000}}' >"$T/timed.json"
+t0=$(ms)
+"$RP" --speed 4 "$T/timed.json" >"$T/out"
+dt=$(($(ms) - t0))
+cmp -s "$T/out" "$T/timed.json"
+ok $? "--speed: every event, unchanged"
+[ "$dt" -ge 480 ] && [ "$dt" -lt 2000 ]
+ok $? "--speed 4: 2 s of commits take 0.5 s ($dt ms)"
+# The first event goes out at once, the second after 250 ms.
+"$RP" --speed 4 "$T/timed.json" | while IFS= read -r l; do ms; done >"$T/times"
+d1=$(($(sed -n 2p "$T/times") - $(sed -n 1p "$T/times")))
+[ "$d1" -ge 200 ] && [ "$d1" -lt 800 ]
+ok $? "events are written (flushed) at their time, not at the end ($d1 ms apart)"
+t0=$(ms)
+"$RP" --speed 1000 "$T/timed.json" >/dev/null
+dt=$(($(ms) - t0))
+[ "$dt" -lt 400 ]
+ok $? "--speed 1000 ($dt ms)"
+# Events without a commit time are not held back.
+printf '%s\n' '{"op":"c","source":{"commit_lsn":1,"seq":1,"ts_ms":1763700000000}}' '{"a":1}' \
+	'{"op":"c","source":{"commit_lsn":3,"seq":1,"ts_ms":1763700000000}}' >"$T/untimed.json"
+is "$("$RP" --speed 2 "$T/untimed.json" | wc -l)" 3 "--speed passes lines without a commit time"
+
+# ---- SIGTERM while pacing: exit 0 with what was written
+"$RP" --rate 10 "$T/in.json" >"$T/out" &
+pid=$!
+sleep 0.5
+kill -TERM "$pid"
+wait "$pid"
+is $? 0 "SIGTERM during a paced replay: exit 0"
+n=$(wc -l <"$T/out")
+[ "$n" -ge 3 ] && [ "$n" -le 10 ]
+ok $? "with the events written so far ($n)"
+cmp -s "$T/out" <(head -"$n" "$T/in.json")
+ok $? "whole lines only"
+
+# ---- progress goes to a terminal only
+"$RP" "$T/in.json" 2>"$T/err" >/dev/null
+is "$(cat "$T/err")" "" "no progress when stderr is not a terminal"
+if command -v script >/dev/null; then
+	awk -v n=200000 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/big.json"
+	script -qec "$RP --rate 150000 $T/big.json >/dev/null" /dev/null >"$T/tty" 2>&1
+	like "$(tr '\r' '\n' <"$T/tty")" "cdc-replay: [0-9]+ events, [0-9.]+ MiB" "progress on a terminal"
+else
+	skip "script(1) is not installed"
+fi
+
+done_testing
