@@ -89,6 +89,8 @@ bench: all
 # libFuzzer harnesses (tests/fuzz/fuzz_*.c), built with clang into build-fuzz/.
 # make fuzz FUZZ_SECONDS=60 runs each for that long.
 -include tests/fuzz/fuzz.mk
+# Crash-and-restart chaos runs (tests/chaos/): make chaos CHAOS_SECONDS=600
+-include tests/chaos/chaos.mk
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7 \

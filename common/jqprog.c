@@ -752,18 +752,40 @@ skip_ws(struct cur *c)
 		c->p++;
 }
 
+/* A quick hash of a short string, eight bytes at a time. */
+static uint32_t
+short_hash(const char *s, size_t n)
+{
+	uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+
+	while (n >= 8) {
+		uint64_t w;
+
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdull;
+		h ^= h >> 32;
+		s += 8;
+		n -= 8;
+	}
+	if (n > 0) {
+		uint64_t w = 0;
+
+		memcpy(&w, s, n);
+		h = (h ^ w) * 0xc4ceb9fe1a85ec53ull;
+		h ^= h >> 29;
+	}
+	return (uint32_t)h;
+}
+
 static jv
 key_string(struct jqprog *p, const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h;
 	unsigned idx;
 
 	if (n > 64)
 		return jv_string_sized(s, (int)n);
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
+	h = short_hash(s, n);
 	idx = h & (JQP_KEYCACHE - 1);
 	for (int probe = 0; probe < 8; probe++) {
 		struct jqp_key *k = &p->keys[(idx + (unsigned)probe) & (JQP_KEYCACHE - 1)];
@@ -797,15 +819,12 @@ key_string(struct jqprog *p, const char *s, size_t n)
 static jv
 value_string(struct jqprog *p, const char *s, size_t n)
 {
-	uint32_t h = 2166136261u;
+	uint32_t h;
 	jv *slot;
 
 	if (n > JQP_VALUE_MAX)
 		return jv_string_sized(s, (int)n);
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)s[i];
-		h *= 16777619u;
-	}
+	h = short_hash(s, n);
 	slot = &p->values[h & (JQP_VALUECACHE - 1)];
 	if (p->value_len[h & (JQP_VALUECACHE - 1)] == n + 1 &&
 	    memcmp(jv_string_value(*slot), s, n) == 0)
@@ -826,14 +845,20 @@ parse_string(struct jqprog *p, struct cur *c, bool key, jv *out)
 	size_t n;
 
 	for (;;) {
-		while (q < c->end && *q != '"' && *q != '\\')
-			q++;
-		if (q >= c->end)
+		const char *quote = memchr(q, '"', (size_t)(c->end - q));
+		const char *bs;
+
+		if (quote == NULL)
 			return false;
-		if (*q == '"')
+		bs = memchr(q, '\\', (size_t)(quote - q));
+		if (bs == NULL) {
+			q = quote;
 			break;
+		}
 		escaped = true;
-		q += q + 1 < c->end && q[1] == 'u' ? 6 : 2;
+		q = bs + 2;	/* past the escaped character; \uXXXX has no quote */
+		if (q > c->end)
+			return false;
 	}
 	c->p = q + 1;
 	n = (size_t)(q - s);

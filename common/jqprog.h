@@ -44,7 +44,7 @@ enum jqp_status {
 
 #define JQP_KEYCACHE 1024	/* cached object keys (a power of two) */
 #define JQP_VALUECACHE 1024	/* cached short string values (a power of two) */
-#define JQP_VALUE_MAX 32	/* longest string value cached */
+#define JQP_VALUE_MAX 16	/* longest string value cached */
 
 struct jqp_key {
 	char *bytes;		/* NULL: empty slot */

@@ -151,6 +151,13 @@ is "$(jq -c 'select(.op == "r") | del(.ts_ms, .source.ts_ms, .source.seq, .sourc
 	"$(jq -c 'select(.op == "r") | del(.ts_ms, .source.ts_ms, .source.seq, .source.lsn, .source.commit_lsn)' "$T/par3.ndjson" | sort | md5sum)" \
 	"1 and 3 jobs give the same events"
 
+# The reader goes away in the middle: exit 141, quietly, and the temporary slot goes with the connection.
+cap --slot s_pipe --publication pub_par --snapshot only --quiet 2>"$T/pipe.err" | head -n 2 >/dev/null
+is "${PIPESTATUS[0]}" 141 "stdout closed during the snapshot: exit 141"
+is "$(cat "$T/pipe.err")" "" "... without a message"
+wait_for '[ -z "$(slots)" ]' 5
+ok $? "... and no slot is left"
+
 # ---------------------------------------------------------------- progress
 
 cap --slot s_prog --publication pub_par --snapshot only --progress >/dev/null 2>"$T/prog.err"
@@ -160,6 +167,17 @@ cap --slot s_prog --publication pub_par --snapshot only --quiet >/dev/null 2>"$T
 is "$(cat "$T/quiet.err")" "" "--quiet: nothing on stderr"
 cap --slot s_prog --publication pub_par --snapshot only >/dev/null 2>"$T/auto.err"
 unlike "$(cat "$T/auto.err")" "rows/s" "no progress when stderr is not a terminal"
+
+if command -v script >/dev/null; then
+	# stderr on a pseudo-terminal: the line is redrawn in place.
+	script -qec "\"$CAP\" -d \"$PGTEST_DSN\" --slot s_tty --publication pub_par --snapshot only >\"$T/tty.ndjson\"" \
+		"$T/tty.typescript" >/dev/null 2>&1
+	like "$(tr '\r\033' 'RE' <"$T/tty.typescript")" "Rcdc-capture: snapshot: 60150 of ~60[0-9]+ rows \(100%\), 3/3 tables, [0-9]+ rows/s, doneE\[K" \
+		"stderr on a terminal: progress by default, redrawn in place"
+	is "$(grep -c '"op":"r"' "$T/tty.ndjson")" 60150 "... and the events still on stdout"
+else
+	skip "script(1) is not installed" 2
+fi
 
 # ---------------------------------------------------------------- initial, state file, restarts
 

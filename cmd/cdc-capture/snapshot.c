@@ -741,7 +741,7 @@ copy_all(struct snap *s)
 		if (poll(pfd, (nfds_t)np, s->pg.on ? 250 : -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = error_errno("snapshot: poll");
+			error_errno("snapshot: poll");
 			rc = CDC_EXIT_FAILURE;
 			break;
 		}

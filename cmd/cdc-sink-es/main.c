@@ -38,6 +38,7 @@ static const char usage_text[] =
 	"                             default $CDC_ES_URL (comma-separated)\n"
 	"      --timeout DURATION     time limit of one request (default 60s)\n"
 	"      --max-retries N        retries of a failing request before exit 75 (default 15)\n"
+	"      --backoff DURATION     first retry delay, doubling up to 30s (default 250ms)\n"
 	"      --user NAME            user for basic authentication (or $CDC_ES_USER);\n"
 	"                             the password comes from $CDC_ES_PASSWORD or --password-file\n"
 	"      --password-file FILE   read the password from FILE (mode 0600)\n"
@@ -95,6 +96,7 @@ static const struct option options[] = {
 	{ "url", required_argument, NULL, 'u' },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "max-retries", required_argument, NULL, OPT_MAX_RETRIES },
+	{ "backoff", required_argument, NULL, OPT_BACKOFF },
 	{ "user", required_argument, NULL, OPT_USER },
 	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
 	{ "api-key-file", required_argument, NULL, OPT_API_KEY_FILE },
@@ -116,7 +118,6 @@ static const struct option options[] = {
 	{ "batch-bytes", required_argument, NULL, OPT_BATCH_BYTES },
 	{ "batch-wait", required_argument, NULL, OPT_BATCH_WAIT },
 	{ "workers", required_argument, NULL, 'w' },
-	{ "backoff", required_argument, NULL, OPT_BACKOFF },	/* first retry delay (tests) */
 	/* checkpoint and errors */
 	{ "checkpoint", required_argument, NULL, 'c' },
 	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },

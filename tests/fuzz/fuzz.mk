@@ -14,7 +14,21 @@
 # tests/fuzz/run.sh runs each one on a scratch copy of its seed corpus
 # tests/fuzz/corpus/<name>/ (nothing is written into the tree) and prints
 # executions and crashes per target; reproducers land in
-# $(FUZZ_BUILD)/artifacts/<name>/.
+# $(FUZZ_BUILD)/artifacts/<name>/.  Seeds named regress-* once crashed.
+#
+# Harnesses (what each checks besides ASan/UBSan: see the file's comment):
+#   linereader  lr_next (memfd/pipe, small caps) + lr_check, event_scan,
+#               sel_match, dl_bad_line records decoded back
+#   checkpoint  checkpoint_parse, format/parse round trip
+#   json        json_skip, json_iter, json_span_decode, json_add_str
+#   jqparse     jqp_parse/jqp_print/jqp_format_double against libjq
+#   pgoutput    pgo_decode + change/truncate/message/control_format,
+#               events checked with event_scan (cdc-capture)
+#   types       typemap_value: one JSON value per PostgreSQL text value
+#   bulkresp    bulkresp_parse, mgetresp_parse, errresp_parse,
+#               json_find_strings (cdc-sink-es)
+#   segment     lz4r_read/lz4r_resync/seg_scan_frames on raw and damaged
+#               lz4, seg_index_load/seg_entry_parse, segment names
 
 FUZZ_BUILD   ?= build-fuzz
 FUZZ_CC      ?= clang
@@ -25,10 +39,8 @@ FUZZ_SAN_LINK = -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefi
 FUZZ_CFLAGS   = $(CPPFLAGS_CDC) $(EXTRA_CFLAGS) $(filter-out -Werror,$(WARN)) \
 	-g -O1 -fno-omit-frame-pointer -DCDC_FUZZING $(FUZZ_SAN_CODE)
 
-# Program sources and libraries each harness needs besides libcdc.
-FUZZSRC_linereader =
-FUZZSRC_checkpoint =
-FUZZSRC_json       =
+# Program sources (FUZZSRC_), files that must exist (FUZZNEED_) and
+# libraries (FUZZLIBS_) each harness needs besides libcdc.
 FUZZLIBS_jqparse   = $(JQ_LIBS)
 FUZZSRC_pgoutput   = cmd/cdc-capture/pgoutput.c cmd/cdc-capture/change.c \
 	cmd/cdc-capture/event.c cmd/cdc-capture/types.c

@@ -8,7 +8,7 @@
 # New inputs go to the scratch directory only; nothing is written into the
 # tree.  A crash, leak or timeout leaves its reproducer in
 # $FUZZ_BUILD/artifacts/TARGET/ and makes the script exit 1 (after running
-# the other targets).  FUZZ_JOBS is not used: one process per target, in turn.
+# the other targets).  One target at a time, one process each.
 set -u
 
 secs=${1:?usage: run.sh SECONDS TARGET...}
