@@ -519,6 +519,10 @@ jqp_free(struct jqprog *p)
 	jv_free(p->named);
 	jv_free(p->libdirs);
 	jv_free(p->pending);
+	if (p->need) {
+		jqpaths_free(p->need);
+		free(p->need);
+	}
 	for (int i = 0; i < JQP_KEYCACHE; i++) {
 		if (p->keys[i].bytes) {
 			free(p->keys[i].bytes);
@@ -1047,16 +1051,204 @@ parse_value(struct jqprog *p, struct cur *c, jv *out)
 	}
 }
 
+/* --- building only what the program can observe (jqp_project()) --- */
+
+/* Past the string whose opening quote is at c->p; *escaped: it has escapes. */
+static bool
+skip_string(struct cur *c, bool *escaped)
+{
+	const char *q = c->p + 1;
+
+	*escaped = false;
+	for (;;) {
+		const char *quote = memchr(q, '"', (size_t)(c->end - q));
+		const char *bs;
+
+		if (quote == NULL)
+			return false;
+		bs = memchr(q, '\\', (size_t)(quote - q));
+		if (bs == NULL) {
+			c->p = quote + 1;
+			return true;
+		}
+		*escaped = true;
+		q = bs + 2;
+		if (q > c->end)
+			return false;
+	}
+}
+
+/*
+ * Past one value, building nothing; numbers are still checked when
+ * p->check_numbers (so that leaving a part out changes no verdict).
+ */
+static bool
+skip_value(struct jqprog *p, struct cur *c)
+{
+	int depth = 0;
+
+	do {
+		bool escaped;
+
+		skip_ws(c);
+		if (c->p >= c->end)
+			return false;
+		switch (*c->p) {
+		case '"':
+			if (!skip_string(c, &escaped))
+				return false;
+			break;
+		case '{':
+		case '[':
+			depth++;
+			c->p++;
+			break;
+		case '}':
+		case ']':
+			if (--depth < 0)
+				return false;
+			c->p++;
+			break;
+		case ',':
+		case ':':
+			if (depth == 0)
+				return false;
+			c->p++;
+			break;
+		case 't':
+		case 'n':
+			c->p += 4;
+			break;
+		case 'f':
+			c->p += 5;
+			break;
+		default:
+			if (p->check_numbers) {
+				jv num;
+
+				if (!parse_number(p, c, &num))
+					return false;
+				jv_free(num);
+			} else {
+				const char *q = c->p;
+
+				while (q < c->end && ((*q >= '0' && *q <= '9') || *q == '-' ||
+						      *q == '.' || *q == 'e' || *q == 'E' || *q == '+'))
+					q++;
+				if (q == c->p)
+					return false;
+				c->p = q;
+			}
+			break;
+		}
+	} while (depth > 0);
+	return c->p <= c->end;
+}
+
+/* The value at c->p with only the members of node (not full) it names. */
+static bool
+parse_pruned(struct jqprog *p, struct cur *c, int node, jv *out)
+{
+	const struct jqpaths *t = p->need;
+	jv o;
+
+	skip_ws(c);
+	if (c->p >= c->end || *c->p != '{')
+		return parse_value(p, c, out);
+	o = jv_object();
+	c->p++;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		*out = o;
+		return true;
+	}
+	for (;;) {
+		const char *s;
+		size_t n;
+		bool escaped;
+		int child;
+
+		skip_ws(c);
+		if (c->p >= c->end || *c->p != '"')
+			break;
+		s = c->p + 1;
+		if (!skip_string(c, &escaped))
+			break;
+		n = (size_t)(c->p - 1 - s);
+		if (escaped) {
+			struct json_span sp = { s, n, true };
+
+			buf_reset(&p->scratch);
+			if (json_span_decode(&sp, &p->scratch) < 0)
+				break;
+			child = jqpaths_child(t, node, p->scratch.data ? p->scratch.data : "",
+					      p->scratch.len);
+		} else {
+			child = jqpaths_child(t, node, s, n);
+		}
+		skip_ws(c);
+		if (c->p >= c->end || *c->p != ':')
+			break;
+		c->p++;
+		if (child < 0) {
+			if (!skip_value(p, c))
+				break;
+		} else {
+			jv k = escaped ? jv_string_sized(p->scratch.data ? p->scratch.data : "",
+							 (int)p->scratch.len)
+				       : key_string(p, s, n);
+			jv v;
+			bool ok = t->node[child].full ? parse_value(p, c, &v)
+						      : parse_pruned(p, c, child, &v);
+
+			if (!ok) {
+				jv_free(k);
+				break;
+			}
+			o = jv_object_set(o, k, v);
+		}
+		skip_ws(c);
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			continue;
+		}
+		if (c->p < c->end && *c->p == '}') {
+			c->p++;
+			*out = o;
+			return true;
+		}
+		break;
+	}
+	jv_free(o);
+	return false;
+}
+
+bool
+jqp_project(struct jqprog *p, const char *program, bool truthy_only)
+{
+	if (p->need == NULL)
+		p->need = xmalloc(sizeof(*p->need));
+	if (jqpaths_analyze(p->need, program, truthy_only))
+		return true;
+	jqpaths_free(p->need);
+	free(p->need);
+	p->need = NULL;
+	return false;
+}
+
 jv
 jqp_parse(struct jqprog *p, const char *text, size_t len)
 {
 	struct cur c = { text, text + len };
 	jv v;
+	bool ok;
 
 	p->inexact = 0;
 	p->inexact_at = 0;
 	p->base = text;
-	if (!parse_value(p, &c, &v))
+	ok = p->need ? parse_pruned(p, &c, 0, &v) : parse_value(p, &c, &v);
+	if (!ok)
 		return jv_invalid();
 	skip_ws(&c);
 	if (c.p != c.end) {

@@ -33,6 +33,7 @@
 #include <jq.h>
 
 #include "buf.h"
+#include "jqpaths.h"
 
 /* jqp_next() results. */
 enum jqp_status {
@@ -71,6 +72,8 @@ struct jqprog {
 	unsigned char value_len[JQP_VALUECACHE];	/* length + 1, 0: empty slot */
 	/* the cdc module's C helpers */
 	jv pending;		/* request seen by the debug hook, or invalid */
+	/* what jqp_parse() builds of an object: NULL, everything */
+	struct jqpaths *need;
 };
 
 /* Set up an empty program context (nothing compiled yet). */
@@ -123,9 +126,20 @@ int jqp_halt_status(struct jqprog *p);
 const char *jqp_error(const struct jqprog *p);
 
 /*
+ * Let jqp_parse() build only what the compiled program can observe of its
+ * input (jqpaths.h): program is its text, truthy_only as for
+ * jqpaths_analyze().  Returns true when parts will be left out, false when
+ * everything is still built.  The numbers of the parts left out are still
+ * checked (p->inexact) when p->check_numbers.
+ */
+bool jqp_project(struct jqprog *p, const char *program, bool truthy_only);
+
+/*
  * Build a jv from text: len bytes of valid JSON (validated before, e.g. by
  * event_scan() or json_skip(); anything else gives an invalid jv).
- * Counts inexact numbers in p->inexact / p->inexact_at.
+ * Counts inexact numbers in p->inexact / p->inexact_at.  After a
+ * successful jqp_project(), an object is built with only the members the
+ * program can observe.
  */
 jv jqp_parse(struct jqprog *p, const char *text, size_t len);
 

@@ -23,7 +23,7 @@ prog=deps.sh
 # The packages of each group.
 group_pkgs() {
 	case $1 in
-	build) echo "build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev" ;;
+	build) echo "build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev zlib1g-dev" ;;
 	test) echo "postgresql lz4 jq curl perl python3 util-linux maven
 		openjdk-17-jdk-headless|default-jdk-headless" ;;
 	fuzz) echo "clang libclang-rt-14-dev|libclang-rt-dev valgrind" ;;

@@ -23,6 +23,11 @@ bad_no_final_newline
 bad_crlf
 cmp -s "$TEST_TMP/out" "$TEST_TMP/crlf.in"
 ok $? "cdc-filter: CRLF lines pass through unchanged (CR kept)"
+BAD_TRICKY_EXACT=1
+bad_tricky
+cdc_filter_op() { printf '%s\n' "$(cat "$CORPUS/tricky/duplicate-op.line")" | "$CDC_BIN/cdc-filter" --op "$1" | wc -l; }
+is "$(cdc_filter_op d)/$(cdc_filter_op c)" 1/0 "cdc-filter --op: with op twice the last one counts (as in jq)"
+BAD_TRICKY_EXACT=0
 
 # The fast path (selection flags, no jq) and the jq path see the same bad lines.
 FILTER_ARGS=(--table orders --op c)

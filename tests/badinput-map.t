@@ -20,6 +20,10 @@ bad_stop_each
 bad_policies_all
 bad_no_final_newline
 bad_crlf
+# Numbers beyond a double are refused without --lossy-numbers (tested below).
+BAD_TRICKY_SKIP=(huge-numbers)
+bad_tricky
+BAD_TRICKY_SKIP=()
 
 MAP_ARGS=(--doc '{id, status}')
 bad_reference

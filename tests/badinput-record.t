@@ -35,6 +35,9 @@ bad_no_final_newline
 bad_crlf
 bad_long_line 3000000 1M 60
 bad_long_line 100000000 "" 150
+BAD_TRICKY_EXACT=1
+bad_tricky
+BAD_TRICKY_EXACT=0
 
 # An event whose source.name holds a newline must not add a line to the
 # checkpoint: "commit_lsn=FFFFFFFF/FFFFFFFF" there would be read back (by

@@ -39,6 +39,10 @@ for REPLAY_MODE in stdin file lz4; do
 	bad_policies_all
 	bad_no_final_newline
 done
+REPLAY_MODE=lz4
+BAD_TRICKY_EXACT=1
+bad_tricky
+BAD_TRICKY_EXACT=0
 REPLAY_MODE=stdin
 bad_crlf
 bad_long_line 3000000 1M 60

@@ -40,6 +40,17 @@ bad_stop_each
 bad_policies_all
 bad_no_final_newline
 bad_long_line 100000000 "" 250
+# OpenSearch itself refuses these documents (nesting over its depth limit,
+# a number beyond a double, an empty field name): tested as rejected items.
+BAD_TRICKY_SKIP=(deep-500 huge-numbers unicode-keys)
+bad_tricky
+BAD_TRICKY_SKIP=()
+for n in deep-500 huge-numbers unicode-keys; do
+	{ cat "$CORPUS/tricky/$n.line"; printf '\n'; } >"$TEST_TMP/refused.in"
+	bad_run "$TEST_TMP/refused.in" "$TEST_TMP/out" "$TEST_TMP/err"
+	is "$RC" 65 "cdc-sink-es: the server refuses $n: exit 65"
+	like "$(cat "$TEST_TMP/err")" "line 1.*id 9.*HTTP 400" "cdc-sink-es: the server refuses $n: message names line, id and status"
+done
 
 # An event the server refuses (a string field given an object): not bad
 # input, but an item that can never be applied: exit 65 under the default

@@ -104,6 +104,20 @@ is $? 0 "--create-publication --tables"
 is "$(psql_t "SELECT string_agg(tablename, ',') FROM pg_publication_tables WHERE pubname = '${pub}_new'")" t \
 	"publication created for the listed table"
 
+# --endpos with nothing to stream: the server's position (a keepalive asked
+# for) says endpos is reached; exit at once, as pg_recvlogical -E does.  An
+# idle server sends no keepalive of its own for wal_sender_timeout / 2.
+psql_t "SELECT pg_replication_slot_advance('$slot', pg_current_wal_lsn())" >/dev/null
+sleep 1
+start=$(date +%s%N)
+timeout 20 "$CAP" -d "$PGTEST_DSN" --slot "$slot" --publication "$pub" --snapshot=never \
+	--endpos "$(psql_t "SELECT pg_current_wal_lsn()")" >"$TEST_TMP/idle.out" 2>"$TEST_TMP/idle.err"
+is $? 0 "--endpos on an idle database: exit 0"
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ "$ms" -lt 5000 ]
+ok $? "... promptly (${ms} ms)"
+is "$(cat "$TEST_TMP/idle.out" "$TEST_TMP/idle.err")" "" "... with no events and no message"
+
 # --drop-slot
 "$CAP" -d "$PGTEST_DSN" --slot "$slot" --drop-slot 2>/dev/null
 is $? 0 "--drop-slot exits 0"

@@ -50,12 +50,14 @@ is "$?" 2 "--snapshot-jobs 0: exit 2"
 cap --slot s_bad --publication pub_all --create-slot >/dev/null 2>"$T/err"
 is "$?" 2 "creating a slot with a snapshot but no --snapshot-state: exit 2"
 like "$(cat "$T/err")" "snapshot-state" "... naming --snapshot-state"
+like "$(cat "$T/err")" "--ack-file FILE .*FILE\.snapshot" "... and --ack-file, which implies a state file"
 is "$(slots)" "" "... and no slot was created"
 
 # ---------------------------------------------------------------- --snapshot only
 
 cap --slot s_only --publication pub_all --snapshot only >"$T/only.ndjson" 2>"$T/only.err"
 is "$?" 0 "--snapshot only: exit 0"
+unlike "$(cat "$T/only.err")" "status update" "--snapshot only: no status update (streaming never started)"
 is "$(slots)" "" "--snapshot only leaves no slot behind"
 n=$(wc -l <"$T/only.ndjson")
 is "$n" 57 "55 rows + snapshot_begin + snapshot_end"
@@ -320,6 +322,54 @@ like "$(cat "$T/bad.err")" "bad.state: line 1: .*not a cdc-capture snapshot stat
 # --snapshot initial on an existing slot cannot be consistent.
 cap --slot s_init --publication pub_all --snapshot initial --snapshot-state "$state" >/dev/null 2>"$T/exists.err"
 is "$?" 1 "--snapshot initial on an existing slot: refused"
+
+# --ack-file without --snapshot-state: the state file is FILE.snapshot.
+psql_t "SELECT pg_drop_replication_slot('s_init')" >/dev/null
+ck=$T/pipe.ckpt
+start_capture def1 --slot s_init --publication pub_all --create-slot --ack-file "$ck"
+wait_for "has_line def1 snapshot_end" 20
+ok $? "--ack-file FILE alone: the slot is created with a snapshot"
+stop_capture
+is "$(state_phase "$ck.snapshot")" done "... its state in FILE.snapshot"
+is "$(stat -c %a "$ck.snapshot")" 600 "... mode 0600"
+# The far end never confirmed the snapshot: the next run takes it again.
+start_capture def2 --slot s_init --publication pub_all --ack-file "$ck"
+wait_for "has_line def2 snapshot_end" 20
+ok $? "... a restart without a checkpoint takes the snapshot again (the state file is found)"
+stop_capture
+like "$(cat "$T/def2.err")" "ack file has no checkpoint: dropping the slot and starting over" "... saying why"
+c=$(head -n1 "$T/def2.ndjson" | jq -r '.source.lsn')
+end=$(tail -n1 "$T/def2.ndjson" | jq -r 'select(.op == "snapshot_end") | .source.seq')
+printf 'version=1\ncommit_lsn=%s\nseq=%s\nsnapshot=false\nname=s_init\n' "$c" "$end" >"$ck"
+start_capture def3 --slot s_init --publication pub_all --ack-file "$ck"
+psql_t "INSERT INTO orders VALUES (1004, 'new', 1, 'x')"
+wait_for "has_line def3 '\"id\":1004'" 20
+ok $? "... with the snapshot confirmed: streams on"
+stop_capture
+is "$(jq -r '.op' "$T/def3.ndjson" | tr '\n' ' ')" "c " "... without a new snapshot"
+
+# A checkpoint of an earlier slot of the same name, beyond the new slot's
+# consistent point (the database was restored from a backup): its positions
+# mean nothing for the new slot.  Taking it would confirm a position the new
+# stream has not reached and make the writers skip the new snapshot.
+psql_t "SELECT pg_drop_replication_slot('s_init')" >/dev/null
+rm -f "$T/stale.ckpt.snapshot"
+printf 'version=1\ncommit_lsn=FF/0\nseq=3\nsnapshot=false\nname=s_init\n' >"$T/stale.ckpt"
+timeout 30 "$CAP" -d "$PGTEST_DSN" --slot s_init --publication pub_all --create-slot --ack-file "$T/stale.ckpt" \
+	--snapshot-state "$T/stale.state" --heartbeat 0 --endpos "$(psql_t "SELECT pg_current_wal_lsn()")" \
+	>"$T/stale.ndjson" 2>"$T/stale.err"
+is "$?" 1 "stale checkpoint beyond the new consistent point: exit 1"
+like "$(cat "$T/stale.err")" "holds position FF/0:3 of an earlier slot \"s_init\", at or beyond the new slot's consistent point" \
+	"... saying why"
+is "$(wc -l <"$T/stale.ndjson")" 0 "... before writing any event"
+is "$(slots)" "" "... and the new slot is dropped again"
+# A checkpoint of an earlier slot behind the new consistent point is harmless.
+printf 'version=1\ncommit_lsn=0/1\nseq=3\nsnapshot=false\nname=s_init\n' >"$T/old.ckpt"
+timeout 30 "$CAP" -d "$PGTEST_DSN" --slot s_init --publication pub_all --create-slot --ack-file "$T/old.ckpt" \
+	--heartbeat 0 --endpos "$(psql_t "SELECT pg_current_wal_lsn()")" >"$T/old.ndjson" 2>"$T/old.err"
+is "$?" 0 "old checkpoint behind the new consistent point: snapshot and stream (exit 0)"
+is "$(grep -c snapshot_end "$T/old.ndjson")" 1 "... with the snapshot"
+psql_t "SELECT pg_drop_replication_slot('s_init')" >/dev/null
 
 # Permission problems surface as errors naming the table.
 role=snap_reader_$$

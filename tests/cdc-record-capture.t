@@ -39,8 +39,10 @@ writer=$!
 pipeline
 wait_for "[ \$(logged) -ge 500 ]" 20
 ok $? "capture | record: events reach the log"
-kill -KILL -- "-$pl"
-wait "$pl" 2>/dev/null
+{
+	kill -KILL -- "-$pl"
+	wait "$pl"
+} 2>/dev/null
 wait "$writer"
 [ -s "$T/ck" ]
 ok $? "the recorder wrote its checkpoint"

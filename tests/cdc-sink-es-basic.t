@@ -202,4 +202,18 @@ CDC_ES_URL="http://elastic:topsecret@127.0.0.1:1" "$SINK" --index x --max-retrie
 is "$?" 75 "server unreachable at start: exit 75"
 unlike "$(cat err.txt)" "topsecret" "credentials from CDC_ES_URL never printed"
 
+printf 'version=1\ncommit_lsn=zz\nseq=1\n' >badck
+ev c '{"id":1}' 100 1 '{"id":1}' | sink -q --index "${P}x" --checkpoint badck 2>err.txt
+is "$?" 1 "a malformed checkpoint file: exit 1"
+like "$(cat err.txt)" "badck" "the message names the file"
+echo '[1,2]' >bad-create.json
+"$SINK" --url "$U" --index x --create-index bad-create.json </dev/null 2>err.txt
+is "$?" 1 "--create-index with a file that is not a JSON object: exit 1"
+printf 'version=1\ncommit_lsn=0/1\nseq=0\nname=otherslot\n' >otherck
+ev c '{"id":1}' 100 1 '{"id":1}' | sink -q --index "${P}x" --checkpoint otherck 2>err.txt
+is "$?" 1 "a checkpoint of another source is refused"
+like "$(cat err.txt)" "otherslot" "naming both sources"
+ev c '{"id":1}' 100 1 '{"id":1}' | "$SINK" --index x --dry-run --workers 0 2>/dev/null
+is "$?" 2 "--workers 0: usage error"
+
 done_testing

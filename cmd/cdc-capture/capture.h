@@ -41,7 +41,8 @@ struct capture_opts {
 	int snapshot_mode;		/* enum snapshot_mode */
 	bool snapshot_mode_given;
 	int snapshot_jobs;
-	const char *snapshot_state;
+	const char *snapshot_state;	/* --snapshot-state, or ack_file + ".snapshot" */
+	char *snapshot_state_alloc;	/* ... when built here */
 	bool progress;
 };
 
@@ -88,6 +89,8 @@ struct capture {
 	uint64_t events, events_at_stats, skipped;
 	int64_t last_commit_ms;
 	bool done;			/* --endpos reached */
+	bool streaming;			/* inside START_REPLICATION's CopyBoth */
+	int64_t last_ka_request;	/* when a keepalive was last asked for (heartbeats) */
 };
 
 /* setup.c */
@@ -144,5 +147,11 @@ enum stream_end capture_stream(struct capture *c);
 void capture_finish(struct capture *c);
 /* Read --ack-file if it changed; at start (initial true) errors are fatal. */
 void ack_check(struct capture *c, bool initial);
+/*
+ * A Relation message arrived: look the relation's primary key up in the
+ * catalog (over the typemap's normal connection) and choose the columns of
+ * the event "key" (pgo_rel_set_key(), cdc-capture(1) "Keys").
+ */
+void capture_relation_key(struct capture *c, struct pgo_rel *rel);
 
 #endif

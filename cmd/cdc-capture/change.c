@@ -55,14 +55,21 @@ col_val(const struct pgo_tuple *tup, const struct pgo_tuple *old, int i)
 	return NULL;
 }
 
+/* Which columns of a tuple add_tuple() writes. */
+enum cols {
+	ALL_COLS,		/* a row image */
+	KEY_COLS,		/* the event "key" (pgo_rel_set_key()) */
+	RI_COLS,		/* an old key 'K' tuple: the replica identity columns the server sent */
+};
+
 /*
- * Append a row image as a JSON object.  keys_only: only replica-identity
- * columns (an old key 'K' tuple, or the "key" object).  toast: where to
- * list columns left out as unchanged TOAST (NULL: just leave them out).
+ * Append a row image as a JSON object, with the columns which says.
+ * toast: where to list columns left out as unchanged TOAST (NULL: just
+ * leave them out).
  */
 static void
 add_tuple(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, const struct pgo_tuple *tup,
-	  const struct pgo_tuple *old, bool keys_only, struct buf *toast)
+	  const struct pgo_tuple *old, enum cols which, struct buf *toast)
 {
 	bool first = true;
 
@@ -71,7 +78,7 @@ add_tuple(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, cons
 		const struct pgo_col *c = &rel->cols[i];
 		const struct pgo_val *v;
 
-		if (keys_only && !c->key)
+		if ((which == KEY_COLS && !c->key) || (which == RI_COLS && !c->ri))
 			continue;
 		v = col_val(tup, old, i);
 		if (!v) {
@@ -110,33 +117,37 @@ change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, co
 	switch (m->type) {
 	case 'I':
 		buf_adds(out, "{\"op\":\"c\",\"before\":null,\"after\":");
-		add_tuple(f, out, rel, &m->newtup, NULL, false, &f->toast);
+		add_tuple(f, out, rel, &m->newtup, NULL, ALL_COLS, &f->toast);
 		buf_adds(out, ",\"key\":");
 		if (rel->has_key)
-			add_tuple(f, out, rel, &m->newtup, NULL, true, NULL);
+			add_tuple(f, out, rel, &m->newtup, NULL, KEY_COLS, NULL);
 		else
 			buf_adds(out, "null");
 		break;
 	case 'U':
+		/* before: the old row (FULL), or the old replica identity when it
+		 * changed ('K'), so a consumer can remove the row's old key. */
 		buf_adds(out, "{\"op\":\"u\",\"before\":");
 		if (old)
-			add_tuple(f, out, rel, old, NULL, m->oldkind == 'K', NULL);
+			add_tuple(f, out, rel, old, NULL, m->oldkind == 'K' ? RI_COLS : ALL_COLS, NULL);
 		else
 			buf_adds(out, "null");
 		buf_adds(out, ",\"after\":");
-		add_tuple(f, out, rel, &m->newtup, full_old, false, &f->toast);
+		add_tuple(f, out, rel, &m->newtup, full_old, ALL_COLS, &f->toast);
+		/* key: the row's key after the update (an unchanged TOASTed key
+		 * value from the old tuple). */
 		buf_adds(out, ",\"key\":");
 		if (rel->has_key)
-			add_tuple(f, out, rel, &m->newtup, old, true, NULL);
+			add_tuple(f, out, rel, &m->newtup, old, KEY_COLS, NULL);
 		else
 			buf_adds(out, "null");
 		break;
 	default: /* 'D' */
 		buf_adds(out, "{\"op\":\"d\",\"before\":");
-		add_tuple(f, out, rel, &m->oldtup, NULL, m->oldkind == 'K', NULL);
+		add_tuple(f, out, rel, &m->oldtup, NULL, m->oldkind == 'K' ? RI_COLS : ALL_COLS, NULL);
 		buf_adds(out, ",\"after\":null,\"key\":");
 		if (rel->has_key)
-			add_tuple(f, out, rel, &m->oldtup, NULL, true, NULL);
+			add_tuple(f, out, rel, &m->oldtup, NULL, KEY_COLS, NULL);
 		else
 			buf_adds(out, "null");
 		break;

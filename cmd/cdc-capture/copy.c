@@ -40,9 +40,32 @@ copy_table_add_col(struct snap_table *t, const char *name, uint32_t typoid, bool
 	buf_addc(&k, ':');
 	c->jkey = buf_detach(&k, &c->jkeylen);
 	c->typoid = typoid;
-	c->is_key = is_key;
+	c->is_key = c->is_ri = is_key;
+	c->is_pk = false;
 	if (is_key)
 		t->nkeys++;
+}
+
+void
+copy_table_choose_key(struct snap_table *t, char replident, int npk)
+{
+	int present = 0, in_ri = 0;
+	bool use_pk;
+
+	for (int i = 0; i < t->ncols; i++) {
+		if (t->cols[i].is_pk) {
+			present++;
+			in_ri += t->cols[i].is_ri;
+		}
+	}
+	use_pk = key_use_pk(replident, npk, present, in_ri);
+	t->nkeys = 0;
+	for (int i = 0; i < t->ncols; i++) {
+		struct snap_col *c = &t->cols[i];
+
+		c->is_key = use_pk ? c->is_pk : c->is_ri;
+		t->nkeys += c->is_key;
+	}
 }
 
 void

@@ -29,7 +29,9 @@ struct snap_col {
 	char *jkey;		/* "name": as JSON, ready to append */
 	size_t jkeylen;
 	uint32_t typoid;
-	bool is_key;		/* part of the replica identity */
+	bool is_key;		/* part of the event "key" (copy_table_choose_key()) */
+	bool is_ri;		/* part of the replica identity (as added) */
+	bool is_pk;		/* part of the primary key (set by the caller) */
 };
 
 struct snap_table {
@@ -52,6 +54,13 @@ struct snap_table {
 void copy_table_init(struct snap_table *t, uint32_t oid, const char *schema, const char *name);
 void copy_table_add_col(struct snap_table *t, const char *name, uint32_t typoid, bool is_key);
 void copy_table_free(struct snap_table *t);
+/*
+ * Choose the event "key" of t once its columns are added (with is_key =
+ * replica identity) and their is_pk flags set: the same rule as the stream
+ * (key_use_pk() in event.h).  replident: pg_class.relreplident; npk: the
+ * number of primary key columns of the table, published or not.
+ */
+void copy_table_choose_key(struct snap_table *t, char replident, int npk);
 
 struct row_formatter {
 	struct typemap *tm;

@@ -42,3 +42,14 @@ event_source(struct buf *out, const struct event_ctx *ctx, const char *schema, c
 	json_add_i64(out, now_ms());
 	buf_addc(out, '}');
 }
+
+bool
+key_use_pk(char replident, int npk, int present, int in_ri)
+{
+	if (npk <= 0 || present < npk)
+		return false;
+	/* USING INDEX: a delete's old key holds the index columns only. */
+	if (replident == 'i' && in_ri < npk)
+		return false;
+	return true;
+}

@@ -43,6 +43,7 @@ static const char usage_text[] =
 	"      --snapshot=MODE        initial (default when creating), never, only\n"
 	"      --snapshot-jobs=N      connections copying tables in parallel (default 1)\n"
 	"      --snapshot-state=FILE  marker that detects an interrupted snapshot\n"
+	"                             (default with --ack-file FILE: FILE.snapshot)\n"
 	"      --progress             show snapshot progress on stderr\n"
 	"\n"
 	"Stream:\n"
@@ -234,6 +235,13 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 		die_usage("--quiet and --progress conflict");
 	if (quiet && o->stats)
 		die_usage("--quiet and --stats conflict");
+	/* The common pipeline names its checkpoint; the state file goes next to it. */
+	if (!o->snapshot_state && o->ack_file) {
+		struct buf b = BUF_INIT;
+
+		buf_addf(&b, "%s.snapshot", o->ack_file);
+		o->snapshot_state = o->snapshot_state_alloc = buf_detach(&b, NULL);
+	}
 }
 
 /* The normal (non-replication) connection string for catalog lookups and the snapshot. */
@@ -251,6 +259,33 @@ nap(int64_t ms)
 
 	nanosleep(&ts, NULL);
 	return !cdc_stop;
+}
+
+/*
+ * A slot this run has just created at consistent point cp starts a new
+ * stream: a checkpoint already in --ack-file belongs to an earlier slot of
+ * the same name.  Behind cp it is harmless (every new position is after
+ * it).  At or beyond cp (the database was restored from a backup, or moved
+ * to another cluster) it would be taken for progress of the new stream: its
+ * position confirmed to the new slot (skipping transactions) and the
+ * writers behind the pipe skipping the new snapshot.  Refuse, dropping the
+ * new slot again.
+ */
+static void
+stale_checkpoint(struct capture *c, const char *slot, uint64_t cp, bool temporary)
+{
+	struct cdc_pos start = { cp, 0 };
+	char b[POS_BUFSZ], l[LSN_BUFSZ];
+
+	/* A temporary slot (--snapshot only) streams nothing and confirms nothing. */
+	if (temporary || !c->ack_have || pos_cmp(&c->ack.pos, &start) < 0)
+		return;
+	error("ack file %s holds position %s of an earlier slot \"%s\", at or beyond the new slot's "
+	      "consistent point %s (database restored, or another cluster?): its positions do not belong "
+	      "to the new slot; remove it and the checkpoints of the programs behind the pipe, then "
+	      "run again", c->o.ack_file, pos_format(&c->ack.pos, b), c->o.slot, lsn_format(cp, l));
+	capture_drop_slot(c, slot);
+	exit(CDC_EXIT_FAILURE);
 }
 
 /*
@@ -283,6 +318,7 @@ create_slot_and_snapshot(struct capture *c, enum snapshot_mode mode)
 
 		info(0, "created replication slot \"%s\" at %s", name, lsn_format(cp, b));
 	}
+	stale_checkpoint(c, name, cp, temporary);
 	if (mode == SNAPSHOT_NEVER) {
 		free(snapname);
 		return true;
@@ -365,8 +401,9 @@ setup(struct capture *c, bool first)
 			if (!o->snapshot_mode_given && verdict != SNAPSHOT_REDO)
 				mode = SNAPSHOT_INITIAL;
 			if (mode == SNAPSHOT_INITIAL && !o->snapshot_state)
-				die_usage("--snapshot initial needs --snapshot-state FILE to detect an interrupted "
-					  "snapshot; or use --snapshot never");
+				die_usage("--snapshot initial needs a state file to detect an interrupted snapshot: "
+					  "give --snapshot-state FILE, or --ack-file FILE (which keeps it in "
+					  "FILE.snapshot); or use --snapshot never");
 			create_slot_and_snapshot(c, mode);
 			capture_slot_info(c, o->slot, &si);
 		} else if (o->snapshot_mode_given && mode == SNAPSHOT_INITIAL) {
@@ -428,6 +465,7 @@ main(int argc, char **argv)
 			wr_die_on_error(&c->w, "standard output");
 		PQfinish(c->conn);
 		c->conn = NULL;
+		c->streaming = false;
 		if (c->o.no_loop) {
 			status = CDC_EXIT_TEMPFAIL;
 			break;
@@ -462,6 +500,7 @@ out:
 	for (int i = 0; i < c->o.npubs; i++)
 		free(c->o.pubs[i]);
 	free(c->o.pubs);
+	free(c->o.snapshot_state_alloc);
 	free(c->db);
 	return status;
 }

@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "event.h"
 #include "json.h"
 
 struct pgoutput {
@@ -274,7 +275,7 @@ decode_relation(struct pgoutput *d, struct rd *r, struct pgo_msg *m)
 		struct pgo_col *c = &rel->cols[i];
 		struct buf k = BUF_INIT;
 
-		c->key = rd_u8(r) & 1;
+		c->ri = c->key = rd_u8(r) & 1;
 		s = rd_str(r);
 		c->name = xstrdup(s);
 		json_add_cstr(&k, s);
@@ -292,6 +293,37 @@ decode_relation(struct pgoutput *d, struct rd *r, struct pgo_msg *m)
 	rel_put(d, rel);
 	m->rel = rel;
 	return 0;
+}
+
+void
+pgo_rel_set_key(struct pgo_rel *rel, const char *const *pk, int npk)
+{
+	int present = 0, in_ri = 0;
+
+	for (int k = 0; k < npk; k++) {
+		for (int i = 0; i < rel->ncols; i++) {
+			if (strcmp(rel->cols[i].name, pk[k]) == 0) {
+				present++;
+				in_ri += rel->cols[i].ri;
+				break;
+			}
+		}
+	}
+	bool use_pk = key_use_pk(rel->replident, npk, present, in_ri);
+
+	rel->has_key = false;
+	for (int i = 0; i < rel->ncols; i++) {
+		struct pgo_col *c = &rel->cols[i];
+
+		c->key = c->ri;
+		if (use_pk) {
+			c->key = false;
+			for (int k = 0; k < npk && !c->key; k++)
+				c->key = strcmp(c->name, pk[k]) == 0;
+		}
+		if (c->key)
+			rel->has_key = true;
+	}
 }
 
 /* The relation of a change message, checked against the tuple's width. */

@@ -26,7 +26,8 @@ struct pgo_col {
 	size_t jkeylen;
 	uint32_t typoid;
 	int32_t typmod;
-	bool key;		/* part of the replica identity */
+	bool ri;		/* flagged as replica identity by the server (in a 'K' old key) */
+	bool key;		/* part of the event "key" (pgo_rel_set_key(); initially ri) */
 };
 
 struct pgo_rel {
@@ -38,6 +39,17 @@ struct pgo_rel {
 	struct pgo_col *cols;
 	bool has_key;		/* any column flagged as key */
 };
+
+/*
+ * Choose the columns of the event "key" of rel (cdc-capture(1) "Keys"):
+ * the primary key when the table has one (pk: its column names, npk of
+ * them) and the server can always send it (every primary key column is
+ * published, and with REPLICA IDENTITY USING INDEX the index covers it);
+ * else the replica identity columns the server flagged (USING INDEX: the
+ * index columns; FULL: every column; DEFAULT without a primary key or
+ * NOTHING: none, key null).  Sets cols[].key and has_key.
+ */
+void pgo_rel_set_key(struct pgo_rel *rel, const char *const *pk, int npk);
 
 /* One column of a TupleData. */
 struct pgo_val {

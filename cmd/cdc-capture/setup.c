@@ -355,3 +355,57 @@ capture_create_slot(struct capture *c, const char *slot, bool temporary, bool ex
 	buf_release(&q);
 	return lsn;
 }
+
+/*
+ * The primary key of a relation, from the catalog as it is now (the stream
+ * may be behind it: a key changed since is seen from the next Relation
+ * message on, which the server sends after every change of the table's
+ * definition).  Key columns only: not INCLUDE columns.  A relation that is
+ * gone has none; its events fall back to the replica identity.
+ */
+void
+capture_relation_key(struct capture *c, struct pgo_rel *rel)
+{
+	PGconn *conn = typemap_conn(c->tm);
+	char oid[16];
+	const char *params[1] = { oid };
+	const char **names;
+	PGresult *res;
+	int n;
+
+	if (!conn)
+		return;
+	snprintf(oid, sizeof(oid), "%u", rel->relid);
+	res = PQexecParams(conn, PQserverVersion(conn) >= 110000
+			   ? "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+			     "ON a.attrelid = i.indrelid WHERE i.indrelid = $1::oid AND i.indisprimary "
+			     "AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) k "
+			     "WHERE i.indkey[k] = a.attnum) ORDER BY a.attnum"
+			   : "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
+			     "ON a.attrelid = i.indrelid WHERE i.indrelid = $1::oid AND i.indisprimary "
+			     "AND a.attnum = ANY (i.indkey) ORDER BY a.attnum",
+			   1, NULL, params, NULL, NULL, 0);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		die_status(CDC_EXIT_TEMPFAIL, "cannot look up the primary key of %s.%s: %s", rel->nspname,
+			   rel->relname, pq_message(PQresultErrorMessage(res)));
+	n = PQntuples(res);
+	names = xcalloc(n > 0 ? (size_t)n : 1, sizeof(*names));
+	for (int i = 0; i < n; i++)
+		names[i] = PQgetvalue(res, i, 0);
+	pgo_rel_set_key(rel, names, n);
+	if (cdc_verbosity >= 2) {
+		struct buf k = BUF_INIT;
+
+		for (int i = 0; i < rel->ncols; i++) {
+			if (!rel->cols[i].key)
+				continue;
+			if (k.len)
+				buf_addc(&k, ',');
+			buf_adds(&k, rel->cols[i].name);
+		}
+		info(2, "relation %s.%s: key (%s)", rel->nspname, rel->relname, k.len ? k.data : "none");
+		buf_release(&k);
+	}
+	free(names);
+	PQclear(res);
+}

@@ -417,21 +417,36 @@ read_catalog(struct snap *s)
 
 	/* Columns, in attnum order, with their replica-identity flag as
 	 * pgoutput computes it (FULL: every column; DEFAULT: the primary key;
-	 * INDEX: the index's columns; NOTHING: none). */
+	 * INDEX: the index's key columns; NOTHING: none), their primary key
+	 * flag, and per table its replica identity and primary key width, for
+	 * the key rule shared with the stream (copy_table_choose_key()). */
 	buf_reset(&q);
 	pub_cte(s, &q);
-	buf_addf(&q, "SELECT a.attrelid, a.attname, a.atttypid, "
-		 "CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false "
-		 "WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
-		 "AND i.indisprimary AND a.attnum = ANY (i.indkey)) "
-		 "ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
-		 "AND i.indisreplident AND a.attnum = ANY (i.indkey)) END "
-		 "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
-		 "WHERE a.attrelid IN (SELECT relid FROM pt) AND a.attnum > 0 AND NOT a.attisdropped %s"
-		 "AND EXISTS (SELECT 1 FROM pt WHERE pt.relid = a.attrelid "
-		 "AND (pt.attnames IS NULL OR a.attname = ANY (pt.attnames))) "
-		 "ORDER BY a.attrelid, a.attnum",
-		 s->server_version >= 120000 ? "AND a.attgenerated = '' " : "");
+	{
+		/* The key columns of an index (not its INCLUDE columns). */
+		const char *nkey = s->server_version >= 110000 ? "i.indnkeyatts" : "i.indnatts";
+
+		buf_addf(&q, "SELECT a.attrelid, a.attname, a.atttypid, "
+			 "CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false "
+			 "WHEN 'd' THEN EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
+			 "AND i.indisprimary AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, %s - 1) k "
+			 "WHERE i.indkey[k] = a.attnum)) "
+			 "ELSE EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
+			 "AND i.indisreplident AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, %s - 1) k "
+			 "WHERE i.indkey[k] = a.attnum)) END, "
+			 "EXISTS (SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
+			 "AND i.indisprimary AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, %s - 1) k "
+			 "WHERE i.indkey[k] = a.attnum)), "
+			 "c.relreplident, "
+			 "COALESCE((SELECT %s FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid "
+			 "AND i.indisprimary), 0) "
+			 "FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid "
+			 "WHERE a.attrelid IN (SELECT relid FROM pt) AND a.attnum > 0 AND NOT a.attisdropped %s"
+			 "AND EXISTS (SELECT 1 FROM pt WHERE pt.relid = a.attrelid "
+			 "AND (pt.attnames IS NULL OR a.attname = ANY (pt.attnames))) "
+			 "ORDER BY a.attrelid, a.attnum",
+			 nkey, nkey, nkey, nkey, s->server_version >= 120000 ? "AND a.attgenerated = '' " : "");
+	}
 	res = PQexecParams(conn, q.data, 1, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		error("snapshot: cannot read the tables' columns: %s", pq_msg(conn, res, msg, sizeof(msg)));
@@ -446,9 +461,14 @@ read_catalog(struct snap *s)
 			cur++;
 		if (cur == s->ntables || s->tables[cur].oid != relid)
 			continue;
-		copy_table_add_col(&s->tables[cur], PQgetvalue(res, i, 1),
-				   (uint32_t)strtoul(PQgetvalue(res, i, 2), NULL, 10),
+		struct snap_table *t = &s->tables[cur];
+
+		copy_table_add_col(t, PQgetvalue(res, i, 1), (uint32_t)strtoul(PQgetvalue(res, i, 2), NULL, 10),
 				   PQgetvalue(res, i, 3)[0] == 't');
+		t->cols[t->ncols - 1].is_pk = PQgetvalue(res, i, 4)[0] == 't';
+		/* Every row of a table has the same replident and key width:
+		 * (re)choose after each column, the last call counts. */
+		copy_table_choose_key(t, PQgetvalue(res, i, 5)[0], (int)strtol(PQgetvalue(res, i, 6), NULL, 10));
 	}
 out:
 	PQclear(res);

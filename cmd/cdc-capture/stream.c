@@ -201,6 +201,14 @@ heartbeat_due(struct capture *c, int64_t now)
 	       c->ka_walend > c->last_pos.commit_lsn;
 }
 
+/* The heartbeat interval has passed, but no keepalive says where the server is. */
+static bool
+heartbeat_waiting(struct capture *c, int64_t now)
+{
+	return c->o.heartbeat_ms > 0 && !c->in_tx && now - c->last_emit >= c->o.heartbeat_ms &&
+	       c->ka_walend <= c->last_pos.commit_lsn;
+}
+
 static void
 stats(struct capture *c, int64_t now)
 {
@@ -233,7 +241,16 @@ housekeeping(struct capture *c, int64_t now)
 		heartbeat(c);
 	if (ack_changed || now - c->last_status >= c->o.status_ms ||
 	    (c->o.has_endpos && now - c->last_status >= 1000)) {
-		if (send_status(c, false) < 0)
+		/* --endpos: ask for a keepalive, whose walEnd tells whether the
+		 * server has anything left before endpos (an idle server sends
+		 * none of its own for wal_sender_timeout / 2). */
+		if (send_status(c, c->o.has_endpos) < 0)
+			return -1;
+	} else if (heartbeat_waiting(c, now) && now - c->last_ka_request >= c->o.heartbeat_ms) {
+		/* A heartbeat is due but no keepalive newer than the last event
+		 * came: ask for one (at most once per heartbeat interval). */
+		c->last_ka_request = now;
+		if (send_status(c, true) < 0)
 			return -1;
 	}
 	if ((c->o.stats || cdc_verbosity >= 1) && now - c->last_stats >= STATS_MS)
@@ -249,13 +266,20 @@ next_timeout(struct capture *c, int64_t now)
 
 	if (c->o.ack_file && c->last_ack_check + ACK_CHECK_MS - now < t)
 		t = c->last_ack_check + ACK_CHECK_MS - now;
-	if (c->o.heartbeat_ms > 0 && c->last_emit + c->o.heartbeat_ms - now < t)
-		t = c->last_emit + c->o.heartbeat_ms - now;
+	if (c->o.heartbeat_ms > 0) {
+		/* A heartbeat waiting for a newer keepalive is woken by the
+		 * keepalive itself; until then only the next request is timed
+		 * (a zero timeout here would spin). */
+		int64_t due = heartbeat_waiting(c, now) ? c->last_ka_request + c->o.heartbeat_ms
+							: c->last_emit + c->o.heartbeat_ms;
+
+		if (due - now < t)
+			t = due - now;
+	}
 	if (c->o.has_endpos && c->last_status + 1000 - now < t)
 		t = c->last_status + 1000 - now;
 	if ((c->o.stats || cdc_verbosity >= 1) && c->last_stats + STATS_MS - now < t)
 		t = c->last_stats + STATS_MS - now;
-	/* A heartbeat that is due but waits for a newer keepalive: look again soon. */
 	if (t < 0)
 		t = 0;
 	if (t > 1000)
@@ -372,6 +396,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 		emit(c, p.commit_lsn, p.seq);
 		return;
 	case 'R':
+		capture_relation_key(c, m->rel);
 		info(2, "relation %s.%s (%d columns)", m->rel->nspname, m->rel->relname, m->rel->ncols);
 		return;
 	default:	/* 'Y' type, 'O' origin: nothing to emit */
@@ -474,10 +499,14 @@ capture_start(struct capture *c)
 	c->in_tx = false;
 	pgo_reset(c->dec);
 	c->last_status = 0;
-	c->last_emit = mono_ms();
-	/* Tell the server where we are right away; a keepalive comes back. */
-	if (send_status(c, false) < 0)
+	c->last_emit = c->last_ka_request = mono_ms();
+	c->streaming = true;
+	/* Tell the server where we are right away; with --endpos ask for a
+	 * keepalive back (its walEnd may already be at endpos). */
+	if (send_status(c, c->o.has_endpos) < 0) {
+		c->streaming = false;
 		return -1;
+	}
 	return 0;
 }
 
@@ -524,9 +553,12 @@ capture_stream(struct capture *c)
 			}
 			continue;
 		}
-		if (n == -1)
+		if (n == -1) {
+			c->streaming = false;
 			return stream_ended(c);
+		}
 		if (n == -2) {
+			c->streaming = false;
 			error("replication connection failed: %s", pq_message(PQerrorMessage(c->conn)));
 			return STREAM_LOST;
 		}
@@ -559,7 +591,8 @@ capture_finish(struct capture *c)
 	if (wr_flush(&c->w) < 0)
 		wr_die_on_error(&c->w, "standard output");
 	c->flushed_lsn = c->written_lsn;
-	if (c->conn && PQstatus(c->conn) == CONNECTION_OK) {
+	/* Only inside START_REPLICATION (not after --snapshot only or --drop-slot). */
+	if (c->conn && c->streaming && PQstatus(c->conn) == CONNECTION_OK) {
 		send_status(c, false);
 		PQputCopyEnd(c->conn, NULL);
 		PQflush(c->conn);

@@ -195,6 +195,30 @@ cache_put(struct typemap *tm, uint32_t oid, const struct tinfo *ti)
 
 static void resolve(struct typemap *tm, uint32_t oid, struct tinfo *ti, int depth);
 
+PGconn *
+typemap_conn(struct typemap *tm)
+{
+	if (!tm->conninfo)
+		return NULL;
+	if (tm->conn && PQstatus(tm->conn) != CONNECTION_OK)
+		PQreset(tm->conn);
+	if (!tm->conn) {
+		const char *keys[] = { "dbname", "fallback_application_name", NULL };
+		const char *vals[] = { tm->conninfo, "cdc-capture", NULL };
+
+		tm->conn = PQconnectdbParams(keys, vals, 1);
+	}
+	if (PQstatus(tm->conn) != CONNECTION_OK) {
+		char *msg = PQerrorMessage(tm->conn);
+		size_t n = strlen(msg);
+
+		while (n > 0 && msg[n - 1] == '\n')
+			n--;
+		die_status(CDC_EXIT_TEMPFAIL, "cannot connect for catalog lookups: %.*s", (int)n, msg);
+	}
+	return tm->conn;
+}
+
 /*
  * Ask pg_type what oid is.  Domains resolve to their base type, arrays
  * (typcategory 'A') to their element type; enums, composites, ranges and
@@ -213,20 +237,7 @@ lookup(struct typemap *tm, uint32_t oid, struct tinfo *ti, int depth)
 	ti->delim = ',';
 	if (!tm->conninfo || depth > 8)
 		return;
-	if (!tm->conn) {
-		const char *keys[] = { "dbname", "fallback_application_name", NULL };
-		const char *vals[] = { tm->conninfo, "cdc-capture", NULL };
-
-		tm->conn = PQconnectdbParams(keys, vals, 1);
-		if (PQstatus(tm->conn) != CONNECTION_OK) {
-			char *msg = PQerrorMessage(tm->conn);
-			size_t n = strlen(msg);
-
-			while (n > 0 && msg[n - 1] == '\n')
-				n--;
-			die_status(CDC_EXIT_TEMPFAIL, "cannot connect to look up type %u: %.*s", oid, (int)n, msg);
-		}
-	}
+	typemap_conn(tm);
 	snprintf(oidtxt, sizeof(oidtxt), "%u", oid);
 	res = PQexecParams(tm->conn,
 			   "SELECT typtype, typbasetype, typelem, typcategory, typdelim"

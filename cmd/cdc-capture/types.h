@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <libpq-fe.h>
+
 #include "buf.h"
 
 struct typemap;
@@ -43,6 +45,13 @@ void typemap_free(struct typemap *tm);
  * written as a JSON string.
  */
 void typemap_value(struct typemap *tm, struct buf *out, uint32_t typoid, const char *text, size_t len);
+
+/*
+ * The lookup connection (opened on first use, reset when broken), for
+ * other catalog lookups of the stream (primary keys).  NULL when the
+ * typemap has no conninfo; exits 75 when the server cannot be reached.
+ */
+PGconn *typemap_conn(struct typemap *tm);
 
 /* Forget cached lookups of non-built-in types (after a schema change). */
 void typemap_invalidate(struct typemap *tm);

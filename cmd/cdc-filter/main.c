@@ -4,7 +4,8 @@
  *
  * The fast flags (--table, --schema, --op) work on event_scan()'s results,
  * without jq.  An expression runs only on the data events the flags let
- * through; the event is built into a jv by jqp_parse() and never printed
+ * through; the event is built into a jv by jqp_parse() (only the members
+ * the expression can read, when jqp_project() can tell) and never printed
  * again.  Control events pass untouched (the ack loop needs them) unless
  * --drop-control.
  */
@@ -257,6 +258,9 @@ main(int argc, char **argv)
 		jqp_default_libdirs(&f.jq);
 		if (jqp_compile(&f.jq, program, origin) < 0)
 			die_status(CDC_EXIT_USAGE, "cannot compile the jq expression");
+		/* Only the first output's truth matters here. */
+		if (jqp_project(&f.jq, program, true))
+			info(2, "the expression reads part of the event: building that part only");
 	}
 	sig_setup();
 	dl_init(&f.dl, dead_letter, skip_bad);

@@ -402,6 +402,9 @@ main(int argc, char **argv)
 	jqp_default_libdirs(&m.jq);
 	if (jqp_compile(&m.jq, program, origin) < 0)
 		die_status(CDC_EXIT_USAGE, "cannot compile the jq program");
+	/* Build only the members the program can read (numbers still checked). */
+	if (jqp_project(&m.jq, program, false))
+		info(2, "the program reads part of its input: building that part only");
 
 	sig_setup();
 	dl_init(&m.dl, dead_letter, skip_bad);

@@ -361,6 +361,11 @@ lanes_kick(struct sink *s)
 static void
 lane_flush_wait(struct sink *s, struct lane *ln)
 {
+	/*
+	 * No input is read while this lane is waited for, so other lanes'
+	 * batches will not grow: let free lanes send theirs now.
+	 */
+	s->input_idle = true;
 	while (ln->busy || ln->work.n > 0) {
 		if (ln->stopped)
 			finish(s, s->fatal ? s->fatal : CDC_EXIT_FAILURE);

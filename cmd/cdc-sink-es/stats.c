@@ -68,17 +68,21 @@ stats_print(struct sink *s)
 	char pos[POS_BUFSZ];
 	int64_t p50 = stats_lag_quantile(st, 0.50), p99 = stats_lag_quantile(st, 0.99);
 
+	char lag[64] = "lag n/a";
+
 	if (secs <= 0)
 		secs = 0.001;
+	if (p50 >= 0)
+		snprintf(lag, sizeof(lag), "lag p50 %lld ms, p99 %lld ms", (long long)p50, (long long)p99);
 	fprintf(stderr,
 		"%s: stats: %llu events (%llu skipped) in %.1f s; %llu docs indexed, %llu deleted "
 		"(%.0f docs/s) in %llu batches; %llu retries; %llu stale (409); %llu dead letters; "
-		"lag p50 %lld ms, p99 %lld ms; checkpoint %s\n",
+		"%s; checkpoint %s\n",
 		cdc_progname, (unsigned long long)st->events, (unsigned long long)st->skipped, secs,
 		(unsigned long long)st->docs, (unsigned long long)st->deletes,
 		(double)(st->docs + st->deletes) / secs, (unsigned long long)st->batches,
 		(unsigned long long)st->retries, (unsigned long long)st->stale,
-		(unsigned long long)st->dead, (long long)p50, (long long)p99,
+		(unsigned long long)st->dead, lag,
 		s->wm_valid ? pos_format(&s->wm, pos) : "none");
 }
 

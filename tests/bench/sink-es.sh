@@ -56,24 +56,20 @@ count() {
 	curl -s "$U/$IDX/_count" | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])'
 }
 now() { date +%s.%N; }
-best=
-# run NAME CMD...: best (min) wall time of RUNS runs into a fresh index; checks the count.
-run() {
-	local name=$1 t0 t1 t c min=
+# once NAME CMD...: one timed run into a fresh index; checks the count; prints seconds.
+once() {
+	local name=$1 t0 t1 c
 	shift
-	for _ in $(seq "$RUNS"); do
-		fresh
-		t0=$(now)
-		"$@"
-		t1=$(now)
-		c=$(count)
-		[ "$c" = "$N" ] || { echo "bench sink-es: $name indexed $c of $N documents" >&2; exit 1; }
-		t=$(echo "$t1 - $t0" | bc -l)
-		if [ -z "$min" ] || [ "$(echo "$t < $min" | bc -l)" = 1 ]; then min=$t; fi
-	done
-	best=$(printf '%.2f' "$min")
-	echo "  $name: best of $RUNS: $best s ($(echo "$N / $min" | bc) docs/s)"
+	fresh
+	t0=$(now)
+	"$@"
+	t1=$(now)
+	c=$(count)
+	[ "$c" = "$N" ] || { echo "bench sink-es: $name indexed $c of $N documents" >&2; exit 1; }
+	echo "$t1 - $t0" | bc -l
 }
+min() { if [ -z "$1" ] || [ "$(echo "$2 < $1" | bc -l)" = 1 ]; then echo "$2"; else echo "$1"; fi; }
+rate() { printf '%.2f s (%d docs/s)' "$1" "$(echo "$N / $1" | bc)"; }
 
 curl_bodies() {
 	ls "$tmp"/bodies/b.* | xargs -P "$W" -I{} curl -sf -o /dev/null \
@@ -107,17 +103,25 @@ for ok, item in helpers.streaming_bulk(client, actions(), chunk_size=chunk,
 PY
 peer() { "$venv/bin/python" "$tmp/peer.py" "$U" "$IDX" "$tmp/events.ndjson" "$B"; }
 
-echo "sink-es: $N documents, $nbodies bodies of $B, $W in flight, $(du -h "$tmp/events.ndjson" | cut -f1) of events"
-run "curl, pre-built _bulk bodies" curl_bodies
-t_curl=$best
-run "cdc-sink-es" ours
-t_ours=$best
-# Throughput ratio: ours / curl in docs/s = t_curl / t_ours (goal >= 0.9).
-echo "bench sink-es: ours $t_ours s, peer(curl bodies) $t_curl s, throughput ratio $(printf '%.2f' "$(echo "$t_curl / $t_ours" | bc -l)") (goal >= 0.90)"
+have_peer=false
 if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import opensearchpy' 2>/dev/null; then
-	run "opensearch-py streaming_bulk" peer
-	t_peer=$best
-	echo "bench sink-es-peer: ours $t_ours s, peer(opensearch-py streaming_bulk) $t_peer s, throughput ratio $(printf '%.2f' "$(echo "$t_peer / $t_ours" | bc -l)")"
+	have_peer=true
+fi
+echo "sink-es: $N documents, $nbodies bodies of $B, $W in flight, $(du -h "$tmp/events.ndjson" | cut -f1) of events"
+# The runs interleave, so that a change of load on the box hits every contender alike.
+t_curl= t_ours= t_peer=
+for r in $(seq "$RUNS"); do
+	t_curl=$(min "$t_curl" "$(once curl curl_bodies)")
+	t_ours=$(min "$t_ours" "$(once cdc-sink-es ours)")
+	if $have_peer; then t_peer=$(min "$t_peer" "$(once opensearch-py peer)"); fi
+done
+echo "  curl, pre-built _bulk bodies: best of $RUNS: $(rate "$t_curl")"
+echo "  cdc-sink-es:                  best of $RUNS: $(rate "$t_ours")"
+$have_peer && echo "  opensearch-py streaming_bulk: best of $RUNS: $(rate "$t_peer")"
+# Throughput ratio: ours / curl in docs/s = t_curl / t_ours (goal >= 0.9).
+echo "bench sink-es: ours $(printf %.2f "$t_ours") s, peer(curl bodies) $(printf %.2f "$t_curl") s, throughput ratio $(printf '%.2f' "$(echo "$t_curl / $t_ours" | bc -l)") (goal >= 0.90)"
+if $have_peer; then
+	echo "bench sink-es-peer: ours $(printf %.2f "$t_ours") s, peer(opensearch-py streaming_bulk) $(printf %.2f "$t_peer") s, throughput ratio $(printf '%.2f' "$(echo "$t_peer / $t_ours" | bc -l)")"
 fi
 
 # ---- latency of the whole pipeline at a steady 2000 changes/s

@@ -17,7 +17,8 @@
 #              | cdc-map | cdc-sink-es --checkpoint es.ckpt
 #
 # The slot is created by the first run of cdc-capture with an initial
-# snapshot (--create-slot --snapshot initial --snapshot-state FILE) of a
+# snapshot (--create-slot --snapshot-state FILE: "initial" is the default
+# for a slot this run creates; later runs find the slot and stream) of a
 # table that already holds --initial rows.  tests/chaos/workload.py runs
 # concurrent transactions for --seconds while a killer sends SIGKILL to a
 # random stage every --kill-min..--kill-max seconds (and waits until the
@@ -55,6 +56,7 @@ RECOVERY_TIMEOUT=120
 WORK=""
 KEEP=0
 REPORT=""
+WL_EXTRA=()
 
 usage() {
 	sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -73,6 +75,7 @@ Options (defaults in brackets):
   --work-dir DIR            keep files there (default: a temporary dir, removed)
   --report FILE             also write the report block to FILE
   --keep                    keep the database, slot, index and work dir
+  --no-pk-toast             primary key updates also rewrite the TOASTed column
 EOF
 }
 
@@ -95,6 +98,7 @@ while [ $# -gt 0 ]; do
 	--work-dir) WORK=$2; shift ;;
 	--report) REPORT=$2; shift ;;
 	--keep) KEEP=1 ;;
+	--no-pk-toast) WL_EXTRA+=(--no-pk-toast) ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -211,12 +215,12 @@ fi
 curl -s -m 10 -o /dev/null -X DELETE "$ES/$INDEX"
 
 CAP=$CDC_BIN/cdc-capture
-CAPTURE_ARGS=(-d "$DSN" --slot "$SLOT" --publication "$PUB" --create-slot --snapshot initial
+CAPTURE_ARGS=(-d "$DSN" --slot "$SLOT" --publication "$PUB" --create-slot
 	--snapshot-state "$W/snap.state" --heartbeat 1 --status-interval 1)
 FILTER_ARGS=(--table public.items '.op != "m"')
 MAP_ARGS=(--doc -f "$HERE/map.jq")
 SINK_ARGS=(--url "$ES" --index "cdcchaos-${ID//_/-}-{table}" --checkpoint "$W/es.ckpt"
-	--batch-wait 100ms --batch-docs 500)
+	--batch-wait 100ms --batch-docs 500 --create-index "$HERE/index.json")
 
 # write_unit NAME: the unit's script, W/unit-NAME.sh.  Each stage leaves its
 # pid in W/pid.STAGE and appends its stderr to W/STAGE.err; the exit
@@ -404,7 +408,7 @@ killer "$end" &
 KILLER=$!
 BG+=("$KILLER")
 python3 "$HERE/workload.py" --psql "$PSQL" --dsn "$DSN" --seconds "$DURATION" --workers "$WORKERS" \
-	--seed "$SEED" --truncate-every "$TRUNCATE_EVERY" >"$W/workload.json" 2>"$W/workload.err"
+	--seed "$SEED" --truncate-every "$TRUNCATE_EVERY" "${WL_EXTRA[@]}" >"$W/workload.json" 2>"$W/workload.err"
 say "workload done: $(cat "$W/workload.json")"
 wait "$KILLER"
 
@@ -481,6 +485,6 @@ if [ "$crc" != 0 ]; then
 	echo "compare: $(cat "$W/compare.json" "$W/compare.err" 2>/dev/null)" | cut -c1-2000 >&2
 fi
 # Messages of the stages that are not the usual ones of a restart.
-grep -h -v -e 'Killed' "$W"/*.err 2>/dev/null | sort | uniq -c | sort -rn | head -n 15 >"$W/messages.top"
+grep -h -v -e Killed -e "^ *[0-9][0-9]* " -e "unit-[a-z]*.sh: line" "$W"/*.err 2>/dev/null | sort | uniq -c | sort -rn | head -n 15 >"$W/messages.top"
 [ -s "$W/messages.top" ] && { echo "most frequent stage messages:" >&2; sed 's/^/  /' "$W/messages.top" >&2; }
 [ "$drained" = 1 ] && [ "$crc" = 0 ]

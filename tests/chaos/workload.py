@@ -2,7 +2,7 @@
 """workload: concurrent transactions on the chaos tables (tests/chaos/schema.sql).
 
     workload.py --dsn CONNINFO --seconds S [--workers N] [--seed N]
-                [--psql PATH] [--truncate-every S] [--initial N]
+                [--psql PATH] [--truncate-every S] [--initial N] [--no-pk-toast]
 
 --initial N inserts N rows and exits (the rows the initial snapshot copies).
 Otherwise N workers run random transactions for S seconds, each through its
@@ -54,8 +54,15 @@ def dele(k):
     return "DELETE FROM items WHERE id IN (%s);" % (PICK % k)
 
 
+PK_TOAST = True
+
+
 def pk(k):
-    return "UPDATE items SET id = nextval('items_id_seq') WHERE id IN (%s);" % (PICK % k)
+    if PK_TOAST:
+        # big stays: the new key's row has an unchanged TOAST value.
+        return "UPDATE items SET id = nextval('items_id_seq') WHERE id IN (%s);" % (PICK % k)
+    return ("UPDATE items SET id = nextval('items_id_seq'), big = big || '' "
+            "WHERE id IN (%s);" % (PICK % k))
 
 
 def big(k):
@@ -144,7 +151,11 @@ def main():
     ap.add_argument("--truncate-every", type=float, default=0)
     ap.add_argument("--initial", type=int, default=0)
     ap.add_argument("--psql", default="psql")
+    ap.add_argument("--no-pk-toast", action="store_true",
+                    help="primary key updates also rewrite big (no unchanged TOAST value under a new key)")
     a = ap.parse_args()
+    global PK_TOAST
+    PK_TOAST = not a.no_pk_toast
     r = Runner(a)
     if a.initial:
         stmts = [ins(500) for _ in range(a.initial // 500)] + [ins(a.initial % 500)]

@@ -75,6 +75,31 @@ CASES = [
      "table", "source.table as an array"),
 ]
 
+# Lines that look odd but are good events: every program must take them
+# (name, line, what it is).
+TRICKY = [
+    ("escaped-nul", ev(b'{"id":9,"t":"a\\u0000b"}'), "a NUL written as \\u0000 (valid JSON)"),
+    ("lone-surrogates", ev(b'{"id":9,"t":"\\ud800x\\udfff"}'), "escaped lone surrogates (valid JSON grammar)"),
+    ("deep-500", ev(b'{"id":9,"d":' + b'[' * 500 + b']' * 500 + b'}'), "nesting 500 deep (the cap is 512)"),
+    ("huge-numbers", ev(b'{"id":9,"n":1e400,"m":-0.0,"k":123456789012345678901234567890}'),
+     "numbers beyond a double"),
+    ("unicode-keys", ev('{"id":9,"ключ":"значение","":1,"😀":"\\ud83d\\ude00"}'.encode()),
+     "non-ASCII and empty keys"),
+    ("escaped-op", ev(b'{"id":9}', op=b'"\\u0063"'), "op written as \\u0063"),
+    ("surrounding-space", b'  \t' + ev(b'{"id":9}') + b' \t ', "blanks around the object"),
+    ("duplicate-op", b'{"op":"c",' + ev(b'{"id":9}', op=b'"d"')[1:], "op twice: the last one counts (as in jq)"),
+]
+
+os.makedirs(os.path.join(HERE, "tricky"), exist_ok=True)
+with open(os.path.join(HERE, "tricky", "MANIFEST"), "w") as m:
+    m.write("# Odd but good events (tests/corpus/gen-lines.py): NAME.line holds the line without its newline.\n")
+    m.write("# NAME<TAB>what it is\n")
+    for name, data, what in TRICKY:
+        assert b'\n' not in data, name
+        with open(os.path.join(HERE, "tricky", name + ".line"), "wb") as f:
+            f.write(data)
+        m.write("%s\t%s\n" % (name, what))
+
 os.makedirs(os.path.join(HERE, "lines"), exist_ok=True)
 with open(os.path.join(HERE, "lines", "MANIFEST"), "w") as m:
     m.write("# Bad input lines (tests/corpus/gen-lines.py): NAME.line holds the line without its newline.\n")

@@ -25,8 +25,10 @@
 #   pgoutput    pgo_decode + change/truncate/message/control_format,
 #               events checked with event_scan (cdc-capture)
 #   types       typemap_value: one JSON value per PostgreSQL text value
+#   parsers     time_parse, duration_parse, lsn/pos parse, opt.h numbers
 #   bulkresp    bulkresp_parse, mgetresp_parse, errresp_parse,
 #               json_find_strings (cdc-sink-es)
+#   docid       docid_from_key/docid_from_image/index_name (cdc-sink-es)
 #   segment     lz4r_read/lz4r_resync/seg_scan_frames on raw and damaged
 #               lz4, seg_index_load/seg_entry_parse, segment names
 
@@ -49,7 +51,8 @@ FUZZSRC_types      = cmd/cdc-capture/types.c
 FUZZLIBS_types     = $(PQ_LIBS)
 # Harnesses of program code see that program's headers.
 $(FUZZ_BUILD)/tests/fuzz/fuzz_pgoutput.o $(FUZZ_BUILD)/tests/fuzz/fuzz_types.o: FUZZ_INC = -Icmd/cdc-capture
-$(FUZZ_BUILD)/tests/fuzz/fuzz_bulkresp.o: FUZZ_INC = -Icmd/cdc-sink-es
+$(FUZZ_BUILD)/tests/fuzz/fuzz_bulkresp.o $(FUZZ_BUILD)/tests/fuzz/fuzz_docid.o: FUZZ_INC = -Icmd/cdc-sink-es
+FUZZSRC_docid      = cmd/cdc-sink-es/docid.c cmd/cdc-sink-es/sha256.c
 FUZZSRC_bulkresp   = cmd/cdc-sink-es/bulkresp.c
 FUZZNEED_bulkresp  = cmd/cdc-sink-es/bulkresp.h
 FUZZNEED_segment   = common/segment.h common/segment.c

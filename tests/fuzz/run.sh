@@ -3,7 +3,7 @@
 # tests/fuzz/fuzz.mk, each for SECONDS on a scratch copy of its seed corpus
 # (tests/fuzz/corpus/TARGET/), and print one line per target:
 #
-#   fuzz json: 1234567 executions in 60 s, 0 crashes
+#   fuzz json: 1234567 executions in 61 s, corpus 678 inputs, 0 crashes
 #
 # New inputs go to the scratch directory only; nothing is written into the
 # tree.  A crash, leak or timeout leaves its reproducer in

@@ -313,11 +313,151 @@ test_decode(void)
 	pgo_free(d);
 }
 
+/* A Relation message: relid, replica identity, ncols columns "name:flag". */
+static void
+m_relation(uint32_t relid, char replident, int ncols, const char *const *names, const int *flags)
+{
+	m_reset('R');
+	m_u32(relid);
+	m_str("public");
+	m_str("k");
+	m_u8((unsigned)replident);
+	m_u16((unsigned)ncols);
+	for (int i = 0; i < ncols; i++) {
+		m_u8((unsigned)flags[i]);
+		m_str(names[i]);
+		m_u32(23);
+		m_u32(0xffffffff);
+	}
+}
+
+/* The event "key": primary key first, then the replica identity (cdc-capture(1) "Keys"). */
+static void
+test_keys(void)
+{
+	struct pgoutput *d = pgo_new();
+	struct pgo_msg m;
+	struct event_ctx ctx = { "shop", "s1" };
+	struct change_fmt f;
+	struct change_pos p = { 100, 200, 1, 758, 1700000000000 };
+	struct buf out = BUF_INIT;
+	const char *err;
+	const char *names[] = { "id", "v", "b" };
+	const int all[] = { 1, 1, 1 }, none[] = { 0, 0, 0 }, bonly[] = { 0, 0, 1 }, idb[] = { 1, 0, 1 };
+	const char *pk_id[] = { "id" }, *pk_gone[] = { "zz" };
+
+	pgo_msg_init(&m);
+	change_fmt_init(&f, tm, &ctx);
+
+	ok(key_use_pk('f', 1, 1, 1), "rule: FULL with a primary key uses it");
+	ok(key_use_pk('d', 1, 1, 1), "rule: DEFAULT with a primary key uses it");
+	ok(key_use_pk('n', 1, 1, 0), "rule: NOTHING with a primary key uses it");
+	ok(!key_use_pk('f', 0, 0, 0), "rule: no primary key: replica identity");
+	ok(!key_use_pk('i', 2, 2, 1), "rule: USING INDEX not covering the primary key: the index");
+	ok(key_use_pk('i', 2, 2, 2), "rule: USING INDEX covering the primary key: the primary key");
+	ok(!key_use_pk('f', 2, 1, 1), "rule: a primary key column not published: replica identity");
+
+	/* FULL with primary key id: the server flags every column. */
+	m_relation(1, 'f', 3, names, all);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "FULL Relation decodes");
+	pgo_rel_set_key(m.rel, pk_id, 1);
+	ok(m.rel->cols[0].key && !m.rel->cols[1].key && !m.rel->cols[2].key && m.rel->has_key,
+	   "FULL with primary key: key = id only");
+	ok(m.rel->cols[1].ri && m.rel->cols[2].ri, "... the replica identity flags stay");
+	/* Update with the old row: key is the new row's id, before the whole old row. */
+	m_reset('U');
+	m_u32(1);
+	m_u8('O');
+	m_u16(3);
+	m_text("1");
+	m_text("old");
+	m_text("5");
+	m_u8('N');
+	m_u16(3);
+	m_text("2");
+	m_text("new");
+	m_text("5");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "FULL update decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"before\":{\"id\":1,\"v\":\"old\",\"b\":5},\"after\":{\"id\":2,\"v\":\"new\",\"b\":5},"
+			    "\"key\":{\"id\":2},") != NULL, "FULL update: key = the new primary key, before = old row");
+	/* Delete with the old row: key from it. */
+	m_reset('D');
+	m_u32(1);
+	m_u8('O');
+	m_u16(3);
+	m_text("2");
+	m_text("new");
+	m_text("5");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "FULL delete decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"after\":null,\"key\":{\"id\":2},") != NULL, "FULL delete: key = old primary key");
+
+	/* FULL without a primary key (or one that is gone): every column. */
+	m_relation(1, 'f', 3, names, all);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Relation again decodes");
+	pgo_rel_set_key(m.rel, pk_gone, 1);
+	ok(m.rel->cols[0].key && m.rel->cols[1].key && m.rel->cols[2].key, "FULL, primary key not published: all");
+	pgo_rel_set_key(m.rel, NULL, 0);
+	ok(m.rel->cols[0].key && m.rel->cols[1].key && m.rel->cols[2].key, "FULL without primary key: all");
+
+	/* USING INDEX (b) with primary key id: the index, as deletes carry only it. */
+	m_relation(2, 'i', 3, names, bonly);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "INDEX Relation decodes");
+	pgo_rel_set_key(m.rel, pk_id, 1);
+	ok(!m.rel->cols[0].key && m.rel->cols[2].key, "USING INDEX not covering the primary key: key = index");
+	m_reset('D');
+	m_u32(2);
+	m_u8('K');
+	m_u16(3);
+	m_u8('n');
+	m_u8('n');
+	m_text("5");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "INDEX delete decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"before\":{\"b\":5},\"after\":null,\"key\":{\"b\":5},") != NULL,
+	   "INDEX delete: before and key = the old index key");
+	/* USING INDEX (id, b): covers the primary key. */
+	m_relation(2, 'i', 3, names, idb);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "covering INDEX Relation decodes");
+	pgo_rel_set_key(m.rel, pk_id, 1);
+	ok(m.rel->cols[0].key && !m.rel->cols[2].key, "USING INDEX covering the primary key: key = primary key");
+	m_reset('D');
+	m_u32(2);
+	m_u8('K');
+	m_u16(3);
+	m_text("3");
+	m_u8('n');
+	m_text("5");
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "covering INDEX delete decodes");
+	buf_reset(&out);
+	change_format(&f, &out, &m, &p);
+	ok(strstr(out.data, "\"before\":{\"id\":3,\"b\":5},\"after\":null,\"key\":{\"id\":3},") != NULL,
+	   "covering INDEX delete: before = old index key, key = primary key");
+
+	/* NOTHING: with a primary key it is the key; without, null. */
+	m_relation(3, 'n', 3, names, none);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "NOTHING Relation decodes");
+	pgo_rel_set_key(m.rel, pk_id, 1);
+	ok(m.rel->has_key && m.rel->cols[0].key, "NOTHING with primary key: key = primary key");
+	pgo_rel_set_key(m.rel, NULL, 0);
+	ok(!m.rel->has_key, "NOTHING without primary key: no key");
+
+	buf_release(&out);
+	change_fmt_release(&f);
+	pgo_msg_release(&m);
+	pgo_free(d);
+}
+
 int
 main(void)
 {
 	test_types();
 	test_decode();
+	test_keys();
 	typemap_free(tm);
 	buf_release(&msg);
 	return tap_done();
