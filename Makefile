@@ -16,7 +16,7 @@ PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay
 LIBS_cdc-capture = $(PQ_LIBS)
 LIBS_cdc-filter  = $(JQ_LIBS)
 LIBS_cdc-map     = $(JQ_LIBS)
-LIBS_cdc-sink-es = $(CURL_LIBS)
+LIBS_cdc-sink-es = $(CURL_LIBS) $(ZLIB_LIBS)
 LIBS_cdc-record  = $(LZ4_LIBS)
 LIBS_cdc-replay  = $(LZ4_LIBS)
 EXTRA_CFLAGS = $(PQ_CFLAGS) $(CURL_CFLAGS) $(LZ4_CFLAGS) $(JQ_CFLAGS)
@@ -60,7 +60,7 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard c
 -include $(wildcard cmd/*/test.mk)
 $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename tests/unit/test_$$*.c $$(TESTSRC_$$*)))) $(LIBCDC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(LZ4_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(LZ4_LIBS) -lm
 
 unit: $(UNIT_BINS)
 

@@ -24,5 +24,6 @@ CURL_CFLAGS := $(shell $(PKG_CONFIG) --cflags libcurl 2>/dev/null)
 CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
 LZ4_CFLAGS  := $(shell $(PKG_CONFIG) --cflags liblz4 2>/dev/null)
 LZ4_LIBS    := $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null || echo -llz4)
+ZLIB_LIBS   := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null || echo -lz)
 JQ_CFLAGS   =
 JQ_LIBS     = -ljq

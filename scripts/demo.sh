@@ -27,8 +27,10 @@ CDC_TEST_STATE=$(mktemp -d "${TMPDIR:-/tmp}/cdc-demo.XXXXXX")
 export CDC_TEST_STATE
 WORK=$CDC_TEST_STATE/work
 mkdir -p "$WORK"
+PIPELINE=
 cleanup() {
 	trap '' INT TERM   # a second ^C must not cut the clean-up short
+	[ -n "$PIPELINE" ] && stop_pipeline
 	step "Stopping the servers"
 	tests/services.sh down --quiet || :
 	rm -rf "$CDC_TEST_STATE"
@@ -65,28 +67,93 @@ INSERT INTO shop.orders (customer, status, amount, items) VALUES
 CREATE PUBLICATION shop FOR TABLE shop.orders;
 SQL
 
-# -----------------------------------------------------------------------------
-# PLACEHOLDER: the pipeline.  To be completed once the programs exist, along
-# the lines of
-#
-#   cdc-capture --dbname "$SHOP_DSN" --slot shop --publication shop \
-#               --ack-file "$WORK/es.ckpt" \
-#     | cdc-filter --table shop.orders '.after.status != "draft"' \
-#     | cdc-map --doc '{id, customer, status, total: (.amount|tonumber)}' \
-#     | cdc-sink-es --url "$ES_URL" --index 'shop-{table}' \
-#                   --checkpoint "$WORK/es.ckpt"
-#
-# then a few UPDATEs and DELETEs in shop.orders while it runs, and the
-# resulting documents from OpenSearch next to the table.  For now it only
-# shows the source table and the empty search side.
-# -----------------------------------------------------------------------------
-run_pipeline() {
-	step "The source: shop.orders in PostgreSQL"
-	"${PSQL[@]}" -d "$SHOP_DSN" -c 'SELECT id, customer, status, amount, items FROM shop.orders ORDER BY id'
+# The pipeline: capture (initial snapshot, then the stream) | filter | map |
+# sink.  The sink's checkpoint is capture's ack file: the slot only moves
+# over what OpenSearch has.
+start_pipeline() {
+	# An explicit mapping: left to dynamic mapping, the first document
+	# decides whether "total" is a long or a float.
+	cat >"$WORK/orders-index.json" <<'JSON'
+{"mappings": {"properties": {
+    "id": {"type": "long"}, "customer": {"type": "keyword"}, "status": {"type": "keyword"},
+    "total": {"type": "scaled_float", "scaling_factor": 100}, "items": {"type": "object"}}}}
+JSON
+	{ cdc-capture --dbname "$SHOP_DSN" --slot shop --publication shop \
+	              --create-slot --ack-file "$WORK/es.ckpt" --heartbeat 1 --quiet &
+	  echo $! >"$WORK/capture.pid"; wait; } \
+	  | cdc-filter --table shop.orders '.after.status != "draft"' \
+	  | cdc-map --doc '{id, customer, status, total: ((.amount | tonumber?) // null), items}' \
+	  | cdc-sink-es --url "$ES_URL" --index 'shop-{table}' \
+	                --create-index "$WORK/orders-index.json" \
+	                --checkpoint "$WORK/es.ckpt" --refresh --quiet &
+	PIPELINE=$!
+}
 
-	step "The destination: OpenSearch at $ES_URL"
-	curl -fsS "$ES_URL/_cat/indices?v"
-	echo "(the pipeline from PostgreSQL to OpenSearch is not wired up yet)"
+stop_pipeline() {
+	# SIGTERM to capture: it sends its last status update and exits 0; the
+	# other stages see end of input, flush, checkpoint and exit.
+	kill -TERM "$(cat "$WORK/capture.pid")" 2>/dev/null || :
+	wait "$PIPELINE" || :
+	PIPELINE=
+}
+
+es_count() {
+	curl -fsS "$ES_URL/shop-orders/_count" 2>/dev/null | sed -n 's/.*"count":\([0-9]*\).*/\1/p'
+}
+
+# Wait until OpenSearch holds as many documents as the table has non-draft rows.
+wait_for_documents() {
+	local want got i
+	want=$("${PSQL[@]}" -At -d "$SHOP_DSN" -c "SELECT count(*) FROM shop.orders WHERE status <> 'draft'")
+	for i in $(seq 1 120); do
+		got=$(es_count || :)
+		[ "${got:-}" = "$want" ] && return 0
+		sleep 0.5
+	done
+	echo "demo: OpenSearch has ${got:-no} documents, expected $want" >&2
+	return 1
+}
+
+show_result() {
+	step "The source: shop.orders in PostgreSQL"
+	"${PSQL[@]}" -d "$SHOP_DSN" -c 'SELECT id, customer, status, amount FROM shop.orders ORDER BY id'
+
+	step "The destination: index shop-orders in OpenSearch (drafts filtered out)"
+	curl -fsS "$ES_URL/shop-orders/_search?size=100&sort=id:asc&filter_path=hits.hits._source" |
+		jq -r '.hits.hits[]._source | [.id, .customer, .status, .total] | @tsv' |
+		awk -F'\t' 'BEGIN { printf "%4s  %-12s  %-8s  %8s\n", "id", "customer", "status", "total" }
+		             { printf "%4s  %-12s  %-8s  %8s\n", $1, $2, $3, $4 }'
+
+	step "A search: paid orders over 20"
+	curl -fsS -H 'Content-Type: application/json' "$ES_URL/shop-orders/_search?filter_path=hits.hits._source" \
+		-d '{"query":{"bool":{"filter":[{"term":{"status":"paid"}},{"range":{"total":{"gt":20}}}]}}}' |
+		jq -c '.hits.hits[]._source'
+
+	step "The ack loop: the sink's checkpoint and the slot's confirmed position"
+	grep -E '^(position|updated)=' "$WORK/es.ckpt"
+	"${PSQL[@]}" -d "$SHOP_DSN" -c "SELECT slot_name, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'shop'"
+}
+
+run_pipeline() {
+	step "Starting: cdc-capture | cdc-filter | cdc-map | cdc-sink-es"
+	start_pipeline
+	wait_for_documents
+	echo "initial snapshot indexed: $(es_count) documents"
+
+	step "Changing the table while the pipeline runs"
+	"${PSQL[@]}" -d "$SHOP_DSN" <<'SQL'
+UPDATE shop.orders SET status = 'paid' WHERE customer = 'brian';
+UPDATE shop.orders SET status = 'new', amount = 6.00 WHERE customer = 'chandra';
+DELETE FROM shop.orders WHERE customer = 'dmitri';
+INSERT INTO shop.orders (customer, status, amount, items)
+    SELECT 'customer ' || i, (ARRAY['new','paid','shipped','draft'])[1 + i % 4], i * 1.25, '[]'
+    FROM generate_series(1, 20) AS i;
+SQL
+	wait_for_documents
+	# Give the heartbeat a moment to carry the checkpoint past the last commit.
+	sleep 2
+	show_result
+	stop_pipeline
 }
 
 run_pipeline

@@ -79,6 +79,13 @@ is "$("$RP" "$T/log" | wc -l)" 40003 "--keep-duplicates: re-delivered events log
 tail -3 "$T/in.json" | "$REC" -n "$T/log"
 is "$("$RP" "$T/log" | wc -l)" 40003 "default: events at or before the end of the log are left out"
 
+# ---- a source that reconnects mid-run re-delivers: logged once
+gen 3000 >"$T/g3"
+{ head -2000 "$T/g3"; sed -n 1500,3000p "$T/g3"; } | "$REC" -c "$T/re.ck" "$T/re" >"$T/re.out"
+is "$(wc -l <"$T/re.out")" 3501 "re-delivered events are passed on"
+"$RP" "$T/re" | cmp -s - "$T/g3"
+ok $? "but logged once"
+
 # ---- garbage after the last frame, and an empty newest segment
 gen 100 | "$REC" -n "$T/g"
 seg=$(ls "$T"/g/cdc-*.lz4)

@@ -367,6 +367,7 @@ void
 capture_relation_key(struct capture *c, struct pgo_rel *rel)
 {
 	PGconn *conn = typemap_conn(c->tm);
+	bool v11;
 	char oid[16];
 	const char *params[1] = { oid };
 	const char **names;
@@ -376,7 +377,8 @@ capture_relation_key(struct capture *c, struct pgo_rel *rel)
 	if (!conn)
 		return;
 	snprintf(oid, sizeof(oid), "%u", rel->relid);
-	res = PQexecParams(conn, PQserverVersion(conn) >= 110000
+	v11 = PQserverVersion(conn) == 0 || PQserverVersion(conn) >= 110000;
+	res = typemap_query(c->tm, v11
 			   ? "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
 			     "ON a.attrelid = i.indrelid WHERE i.indrelid = $1::oid AND i.indisprimary "
 			     "AND EXISTS (SELECT 1 FROM pg_catalog.generate_series(0, i.indnkeyatts - 1) k "
@@ -384,7 +386,7 @@ capture_relation_key(struct capture *c, struct pgo_rel *rel)
 			   : "SELECT a.attname FROM pg_catalog.pg_index i JOIN pg_catalog.pg_attribute a "
 			     "ON a.attrelid = i.indrelid WHERE i.indrelid = $1::oid AND i.indisprimary "
 			     "AND a.attnum = ANY (i.indkey) ORDER BY a.attnum",
-			   1, NULL, params, NULL, NULL, 0);
+			   1, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		die_status(CDC_EXIT_TEMPFAIL, "cannot look up the primary key of %s.%s: %s", rel->nspname,
 			   rel->relname, pq_message(PQresultErrorMessage(res)));

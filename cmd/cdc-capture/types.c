@@ -195,6 +195,20 @@ cache_put(struct typemap *tm, uint32_t oid, const struct tinfo *ti)
 
 static void resolve(struct typemap *tm, uint32_t oid, struct tinfo *ti, int depth);
 
+PGresult *
+typemap_query(struct typemap *tm, const char *sql, int nparams, const char *const *params)
+{
+	PGresult *res = PQexecParams(typemap_conn(tm), sql, nparams, NULL, params, NULL, NULL, 0);
+
+	/* An idle connection learns only now that the server restarted (or
+	 * dropped it): connect again and ask once more. */
+	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQstatus(tm->conn) != CONNECTION_OK) {
+		PQclear(res);
+		res = PQexecParams(typemap_conn(tm), sql, nparams, NULL, params, NULL, NULL, 0);
+	}
+	return res;
+}
+
 PGconn *
 typemap_conn(struct typemap *tm)
 {
@@ -237,12 +251,9 @@ lookup(struct typemap *tm, uint32_t oid, struct tinfo *ti, int depth)
 	ti->delim = ',';
 	if (!tm->conninfo || depth > 8)
 		return;
-	typemap_conn(tm);
 	snprintf(oidtxt, sizeof(oidtxt), "%u", oid);
-	res = PQexecParams(tm->conn,
-			   "SELECT typtype, typbasetype, typelem, typcategory, typdelim"
-			   " FROM pg_catalog.pg_type WHERE oid = $1::oid",
-			   1, NULL, params, NULL, NULL, 0);
+	res = typemap_query(tm, "SELECT typtype, typbasetype, typelem, typcategory, typdelim"
+			    " FROM pg_catalog.pg_type WHERE oid = $1::oid", 1, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		char *msg = PQresultErrorMessage(res);
 		size_t n = strlen(msg);

@@ -52,6 +52,12 @@ void typemap_value(struct typemap *tm, struct buf *out, uint32_t typoid, const c
  * typemap has no conninfo; exits 75 when the server cannot be reached.
  */
 PGconn *typemap_conn(struct typemap *tm);
+/*
+ * Run a catalog query with text parameters on that connection; when it
+ * fails because the connection broke (server restart), reconnect and run
+ * it once more.  Returns the result (caller clears; check its status).
+ */
+PGresult *typemap_query(struct typemap *tm, const char *sql, int nparams, const char *const *params);
 
 /* Forget cached lookups of non-built-in types (after a schema change). */
 void typemap_invalidate(struct typemap *tm);

@@ -242,17 +242,21 @@ rec_append(struct recorder *r, const char *line, size_t len, const struct event_
 	const struct event_info *pev = ev && ev->has_pos ? ev : NULL;
 	int64_t now;
 
-	if (r->skipping_dups) {
-		/* A restarted source re-delivers from its checkpoint: keep the log free of repeats. */
-		if (pev && pos_cmp(&pev->pos, &r->log_max) <= 0) {
+	if (pev) {
+		/*
+		 * A restarted or reconnected source re-delivers from its
+		 * checkpoint: what is at or before the greatest position
+		 * logged is already here.
+		 */
+		if (r->o.dedupe && r->have_max && pos_cmp(&pev->pos, &r->log_max) <= 0) {
 			r->dups++;
 			return 0;
 		}
-		if (pev)
-			r->skipping_dups = false;
-	}
-	if (pev)
+		if (!r->have_max || pos_cmp(&pev->pos, &r->log_max) > 0)
+			r->log_max = pev->pos;
+		r->have_max = true;
 		r->last_lsn = pev->pos.commit_lsn;
+	}
 	now = mono_ms();
 	/* A segment that got old while the input was quiet rotates before new data. */
 	if (r->fd >= 0 && r->o.segment_age_ms > 0 && now - r->seg_opened >= r->o.segment_age_ms &&
@@ -508,7 +512,7 @@ rec_open(struct recorder *r, const struct rec_opts *o)
 		char a[POS_BUFSZ], b[POS_BUFSZ];
 
 		r->last_lsn = r->log_max.commit_lsn;
-		r->skipping_dups = o->dedupe;
+		r->have_max = true;
 		info(1, "the log ends at position %s", pos_format(&r->log_max, a));
 		if (r->have_cp && pos_cmp(&r->cp.pos, &r->log_max) > 0)
 			warning("checkpoint %s is at %s, past the end of the log in %s (%s)",

@@ -32,7 +32,7 @@ struct rec_opts {
 	uint64_t retain_bytes;		/* 0: keep everything */
 	int64_t retain_age_ms;		/* 0: keep everything */
 	int level;			/* lz4 compression level (0..12) */
-	bool dedupe;			/* at start, leave out events the log already holds */
+	bool dedupe;			/* leave out events at or before the greatest position logged */
 };
 
 /* The last positioned event of some data, as the checkpoint records it. */
@@ -65,8 +65,8 @@ struct recorder {
 	struct rec_last written;	/* last positioned event in written frames */
 	struct checkpoint cp;
 	bool have_cp;
-	/* restart */
-	bool skipping_dups;
+	/* the greatest position in the log, to leave out re-delivered events */
+	bool have_max;
 	struct cdc_pos log_max;
 	uint64_t last_lsn;		/* for naming segments whose first line has no position */
 	/* counters */

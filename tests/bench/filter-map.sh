@@ -6,6 +6,13 @@
 #
 #   CDC_BIN=build/bin tests/bench/filter-map.sh [EVENTS] [RUNS]
 #
+# Each `bench` line gives the wall-clock figures first (ratio = ours / peer
+# wall time, the figure the goal is checked against), then the CPU time
+# (user + system) of the same runs, the steadier figure on a loaded
+# machine.  CALLGRIND=N (e.g. 20000) adds the instruction counts of ours
+# and the peer on the first N events under valgrind --tool=callgrind, which
+# do not depend on the machine's load at all (slow: about a minute).
+#
 # Goals (issue 5): cdc-filter 'EXPR' >= 2x faster than jq -c 'select(EXPR)';
 # cdc-filter --op u --table orders >= 10x faster than the jq select keeping
 # the same events; cdc-map PROGRAM >= 1.2x faster than jq -c PROGRAM.
@@ -52,8 +59,28 @@ peak_rss() {
 # report NAME GOAL OURS PEER OURS_CPU PEER_CPU
 report() {
 	awk -v n="$1" -v g="$2" -v o="$3" -v p="$4" -v oc="$5" -v pc="$6" 'BEGIN {
-		printf "bench %s: ours %.2f s, peer %.2f s, ratio %.3f (goal <= %.3f, %sx faster); cpu: ours %.2f s, peer %.2f s, ratio %.3f\n",
-			n, o, p, o / p, 1 / g, g, oc, pc, oc / pc }'
+		printf "bench %s: ours %.2f s, peer %.2f s, ratio %.3f (wall; goal <= %.3f, %sx faster); cpu (user+sys): ours %.2f s, peer %.2f s, ratio %.3f, %.2fx faster\n",
+			n, o, p, o / p, 1 / g, g, oc, pc, oc / pc, pc / oc }'
+}
+
+# instructions NAME OURS_CMD... -- PEER_CMD...: callgrind instruction counts
+# on the first $CALLGRIND events (only when CALLGRIND is set)
+instructions() {
+	local name=$1 ours=() peer=() o p
+	shift
+	[ -n "${CALLGRIND:-}" ] || return 0
+	command -v valgrind >/dev/null || { echo "instructions $name: valgrind is not installed"; return 0; }
+	while [ "$1" != -- ]; do ours+=("$1"); shift; done
+	shift
+	peer=("$@")
+	head -n "$CALLGRIND" "$events" >"$work/small"
+	o=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "${ours[@]}" <"$work/small" 2>&1 >/dev/null |
+		awk '/refs:/ { gsub(",", "", $NF); print $NF }')
+	p=$(valgrind --tool=callgrind --callgrind-out-file=/dev/null "${peer[@]}" <"$work/small" 2>&1 >/dev/null |
+		awk '/refs:/ { gsub(",", "", $NF); print $NF }')
+	awk -v n="$name" -v e="$CALLGRIND" -v o="$o" -v p="$p" 'BEGIN {
+		printf "instructions %s (%d events, callgrind): ours %.0f M, peer %.0f M, ratio %.3f, %.2fx fewer\n",
+			n, e, o / 1e6, p / 1e6, o / p, p / o }'
 }
 
 # 1. a jq expression
@@ -64,6 +91,7 @@ cmp <("$BIN/cdc-filter" "$expr" <"$events" | grep -v '"op":"heartbeat"') \
 best_of "$RUNS" "$BIN/cdc-filter" "$expr"; ours=$BEST; ours_cpu=$BEST_CPU
 best_of "$RUNS" jq -c "select($expr)"; peer=$BEST; peer_cpu=$BEST_CPU
 report filter-expr 2 "$ours" "$peer" "$ours_cpu" "$peer_cpu"
+instructions filter-expr "$BIN/cdc-filter" "$expr" -- jq -c "select($expr)"
 echo "peak RSS cdc-filter EXPR: $(peak_rss "$BIN/cdc-filter" "$expr") KiB"
 
 # 2. fast flags; the jq select keeping the same events (control events too)
@@ -73,6 +101,7 @@ cmp <("$BIN/cdc-filter" --op u --table orders <"$events") <(jq -c "$sel" <"$even
 best_of "$RUNS" "$BIN/cdc-filter" --op u --table orders; ours=$BEST; ours_cpu=$BEST_CPU
 best_of "$RUNS" jq -c "$sel"; peer=$BEST; peer_cpu=$BEST_CPU
 report filter-flags 10 "$ours" "$peer" "$ours_cpu" "$peer_cpu"
+instructions filter-flags "$BIN/cdc-filter" --op u --table orders -- jq -c "$sel"
 echo "peak RSS cdc-filter --op u --table orders: $(peak_rss "$BIN/cdc-filter" --op u --table orders) KiB"
 
 # 3. a mapping program (control events left out on both sides)
@@ -82,5 +111,6 @@ cmp <("$BIN/cdc-map" --drop-control "$prog" <"$events") <(jq -c "$prog" <"$event
 best_of "$RUNS" "$BIN/cdc-map" --drop-control "$prog"; ours=$BEST; ours_cpu=$BEST_CPU
 best_of "$RUNS" jq -c "$prog"; peer=$BEST; peer_cpu=$BEST_CPU
 report map 1.2 "$ours" "$peer" "$ours_cpu" "$peer_cpu"
+instructions map "$BIN/cdc-map" --drop-control "$prog" -- jq -c "$prog"
 echo "peak RSS cdc-map PROGRAM: $(peak_rss "$BIN/cdc-map" --drop-control "$prog") KiB"
 echo "peak RSS jq -c PROGRAM: $(peak_rss jq -c "$prog") KiB"

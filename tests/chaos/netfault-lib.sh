@@ -43,7 +43,7 @@ nf_zero_loss() {
 	local name=$1 target out
 	target=$(nf_lsn2int "$(psql_t "SELECT pg_current_wal_lsn()")")
 	psql_t "SELECT pg_logical_emit_message(false, 'drain', 'x')" >/dev/null
-	if ! wait_for "[ \$(nf_ck_lsn) -ge $target ]" 90; then
+	if ! wait_for "[ \$(nf_ck_lsn) -ge $target ]" 45; then
 		ok 1 "$name: the pipeline drains (checkpoint $(sed -n 's/^position=//p' "$CK"))"
 		return
 	fi
@@ -53,3 +53,26 @@ nf_zero_loss() {
 		diag "$out"
 }
 
+
+# nf_start_pipeline CONNINFO -- SINK-ARGS...: cdc-capture -d CONNINFO
+# --ack-file $CK | cdc-sink-es --checkpoint $CK SINK-ARGS, restarted after
+# 1 s whenever it ends (as systemd's Restart=always would).  Each start
+# appends a line to $TEST_TMP/runs; stderr goes to $TEST_TMP/*.err.
+nf_start_pipeline() {
+	local dsn=$1
+	shift 2
+	: >"$TEST_TMP/runs"
+	spawn bash -c '
+		t=$1 cap=$2 dsn=$3 slot=$4 pub=$5 ck=$6 sink=$7
+		shift 7
+		while [ ! -e "$t/stop" ]; do
+			echo start >>"$t/runs"
+			"$cap" -d "$dsn" --slot "$slot" --publication "$pub" --create-slot \
+				--create-publication --tables items --snapshot-state "$t/snap.state" \
+				--ack-file "$ck" --heartbeat 1 --status-interval 1 2>>"$t/capture.err" |
+				"$sink" --index "${NF_PREFIX}{table}" --checkpoint "$ck" --batch-wait 100ms "$@" 2>>"$t/sink.err"
+			echo "exit ${PIPESTATUS[*]}" >>"$t/runs"
+			sleep 1
+		done' nf "$TEST_TMP" "$CDC_BIN/cdc-capture" "$dsn" "$slot" "$pub" "$CK" "$CDC_BIN/cdc-sink-es" "$@"
+}
+nf_runs() { grep -c '^start' "$TEST_TMP/runs"; }

@@ -1,0 +1,360 @@
+/*
+ * Unit tests for common/jqpaths.c and the partial build in jqp_parse():
+ * which programs may leave parts of the input out (and which must not),
+ * the tree they keep, and, with libjq as the oracle, that every program
+ * gives the same outputs, errors and number verdicts on the partial input
+ * as on the whole one, over the case events and random objects.
+ */
+#include "jqpaths.h"
+#include "jqprog.h"
+#include "tap.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The kept tree as text, children sorted: a{b,c*} (* full). */
+static void
+tree_text(const struct jqpaths *t, int i, struct buf *b)
+{
+	const char *names[JQPATHS_MAX];
+	int idx[JQPATHS_MAX], n = 0;
+
+	for (int c = t->node[i].child; c >= 0; c = t->node[c].next) {
+		int j = n++;
+
+		while (j > 0 && strcmp(names[j - 1], t->node[c].name) > 0) {
+			names[j] = names[j - 1];
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		names[j] = t->node[c].name;
+		idx[j] = c;
+	}
+	for (int k = 0; k < n; k++) {
+		if (k)
+			buf_addc(b, ',');
+		buf_adds(b, names[k]);
+		if (t->node[idx[k]].full) {
+			buf_addc(b, '*');
+		} else {
+			buf_addc(b, '{');
+			tree_text(t, idx[k], b);
+			buf_addc(b, '}');
+		}
+	}
+}
+
+static const struct {
+	const char *prog;
+	bool truthy_only;
+	const char *want;	/* the kept tree, NULL: everything */
+} verdicts[] = {
+	{ ".after.status == \"paid\" and (.after.items > 3)", true, "after{items*,status*}" },
+	{ ".op == \"u\" and .after.status == \"paid\"", true, "after{status*},op*" },
+	{ "select(.op != \"heartbeat\") | {id: .key.id, op, table: .source.table, doc: .after}",
+	  false, "after*,key{id*},op*,source{table*}" },
+	{ ".source.table | test(\"^order\")", true, "source{table*}" },
+	{ ".after | keys | length > 3", true, "after*" },
+	{ ".[\"op\"] == \"u\" and .\"key\".id == 1", true, "key{id*},op*" },
+	{ ".a[0].b", false, "a*" },
+	{ ".a?.b? // 1", false, "a{b*}" },
+	{ "if .op == \"u\" then .after.x else .before end", false, "after{x*},before*,op*" },
+	{ ".op as $o | .after | [$o, .]", false, "after*,op*" },
+	{ "{(.k): .v, l: $__loc__}", false, "k*,v*" },
+	{ "type, not, $__loc__, env.HOME", false, "" },
+	{ "select(.op == \"u\")", true, "op*" },
+	/* whole input needed */
+	{ "select(.op == \"u\")", false, NULL },
+	{ "select(.op == \"u\") == {}", true, NULL },
+	{ "(select(.a))", true, NULL },
+	{ ".", true, NULL },
+	{ "keys", true, NULL },
+	{ "length > 2", true, NULL },
+	{ "has(\"after\")", true, NULL },
+	{ "tojson | length", true, NULL },
+	{ ".[]", true, NULL },
+	{ ".[\"a\\u0062\"]", true, NULL },
+	{ "..", true, NULL },
+	{ "\"\\(.after)\"", true, NULL },
+	{ "@json", true, NULL },
+	{ "def f: .; f.after", true, NULL },
+	{ "include \"cdc\"; unwrap", true, NULL },
+	{ "(.a | keys), keys", true, NULL },
+	{ "{a: .x | length, b: keys}", false, NULL },
+	{ ".x = 1", false, NULL },
+	{ ".x |= 1", false, NULL },
+	{ "reduce .a[] as $x (0; . + $x)", false, NULL },
+	{ "try .a catch .", false, NULL },
+	{ ". as $e | $e.after", false, NULL },
+	{ "to_entries", false, NULL },
+	{ "del(.before)", false, NULL },
+	{ "getpath([\"after\"])", false, NULL },
+	{ "input", false, NULL },
+	{ "debug | .a", false, NULL },
+	{ ".a // select(.b)", true, NULL },
+	{ "[.a, .b] | length", false, NULL },
+};
+
+static void
+test_verdicts(void)
+{
+	for (size_t i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++) {
+		struct jqpaths t;
+		struct buf b = BUF_INIT;
+		bool pruned = jqpaths_analyze(&t, verdicts[i].prog, verdicts[i].truthy_only);
+		char name[200];
+
+		snprintf(name, sizeof(name), "%s%s: %s", verdicts[i].truthy_only ? "[truth] " : "",
+			 verdicts[i].prog, verdicts[i].want ? "pruned" : "whole input");
+		if (verdicts[i].want == NULL) {
+			ok(!pruned && t.node[0].full, name);
+		} else {
+			tree_text(&t, 0, &b);
+			ok(pruned && !t.node[0].full, name);
+			is_str(b.data ? b.data : "", verdicts[i].want, "  keeps the expected members");
+		}
+		buf_release(&b);
+		jqpaths_free(&t);
+	}
+}
+
+/* --- equivalence with the whole input, libjq as the oracle --- */
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+
+static uint64_t
+next64(void)
+{
+	rng ^= rng >> 12;
+	rng ^= rng << 25;
+	rng ^= rng >> 27;
+	return rng * 2685821657736338717ull;
+}
+
+static void
+random_value(struct buf *b, int depth)
+{
+	static const char *const keys[] = {
+		"op", "after", "before", "key", "source", "status", "items", "a", "b", "c",
+		"x", "\\u006fp", "aft\\u0065r", "", "table", "id",
+	};
+	static const char *const scalars[] = {
+		"null", "true", "false", "0", "-1", "3", "1.5", "1e3", "12345678901234567890",
+		"0.1000000000000000055511151231257827", "\"paid\"", "\"u\"", "\"x\\ny\"",
+		"\"\\u00e9t\\u00e9\"", "\"order\"", "\"\"", "2.50",
+	};
+	unsigned r = (unsigned)(next64() % 10);
+
+	if (depth < 3 && r < 3) {
+		int n = (int)(next64() % 6);
+
+		buf_addc(b, '{');
+		for (int i = 0; i < n; i++) {
+			if (i)
+				buf_adds(b, next64() % 4 ? "," : " , ");
+			buf_addf(b, "\"%s\":", keys[next64() % (sizeof(keys) / sizeof(keys[0]))]);
+			random_value(b, depth + 1);
+		}
+		buf_addc(b, '}');
+	} else if (depth < 3 && r < 5) {
+		int n = (int)(next64() % 4);
+
+		buf_addc(b, '[');
+		for (int i = 0; i < n; i++) {
+			if (i)
+				buf_addc(b, ',');
+			random_value(b, depth + 1);
+		}
+		buf_addc(b, ']');
+	} else {
+		buf_adds(b, scalars[next64() % (sizeof(scalars) / sizeof(scalars[0]))]);
+	}
+}
+
+/* Programs run both ways; the first ones are pruned, the rest are not. */
+static const char *const programs[] = {
+	".after.status == \"paid\" and (.after.items > 3)",
+	".op == \"u\" and .after.status == \"paid\"",
+	"select(.op != \"heartbeat\") | {id: .key.id, op, table: .source.table, doc: .after}",
+	".source.table | test(\"^order\")",
+	".after | keys | length > 3",
+	".[\"op\"], .\"key\".id, .after[\"status\"]",
+	".a[0].b, .a[1:], .a[]?",
+	".a?.b? // 1",
+	".a.b.c",
+	"if .op == \"u\" then .after.x else .before end",
+	".op as $o | .after | [$o, .]",
+	"{(.status // \"k\" | tostring): .a, l: $__loc__}",
+	"type, not, (.a | type)",
+	"select(.op == \"u\") | .after.status",
+	"select(.a) | select(.b) | [.a, .b.c]",
+	".after.items + 1",
+	".a | .. | numbers",
+	".after | to_entries | map(.key)",
+	".a.b | tostring",
+	".a.b.c | @json",
+	"try .a.b catch \"err\"",
+	"{x: .a.b, y: (.after | length)}",
+	".a as [$x, $y] | $y",
+	".key | .id = 5",
+	/* not pruned */
+	"keys",
+	".",
+	"[.a, .b] | length",
+	"del(.before) | length",
+};
+
+static const char *const truthy_programs[] = {
+	"select(.op == \"u\")",
+	"select(.after.status == \"paid\") | select(.a)",
+};
+
+struct outcome {
+	struct buf text;
+};
+
+/* Run prog on text with p; everything it gave as text into out. */
+static void
+run(struct jqprog *p, const char *text, size_t len, bool first_truth, struct buf *out)
+{
+	jv in = jqp_parse(p, text, len), v;
+
+	buf_reset(out);
+	buf_addf(out, "inexact %llu at %zu\n", (unsigned long long)p->inexact, p->inexact_at);
+	if (!jv_is_valid(in)) {
+		buf_adds(out, "invalid\n");
+		jv_free(in);
+		return;
+	}
+	jqp_start(p, in);
+	for (int n = 0; n < 50; n++) {
+		enum jqp_status st = jqp_next(p, &v);
+
+		if (st == JQP_VALUE) {
+			if (first_truth) {
+				buf_adds(out, jqp_truthy(v) ? "true\n" : "false\n");
+				jv_free(v);
+				return;
+			}
+			jqp_print(out, v);
+			buf_addc(out, '\n');
+			jv_free(v);
+			continue;
+		}
+		if (st == JQP_ERROR)
+			buf_addf(out, "error: %s\n", jqp_error(p));
+		else
+			buf_addf(out, "status %d\n", (int)st);
+		return;
+	}
+}
+
+static void
+equivalence(const char *prog, bool truthy_only, char **events, int nevents)
+{
+	struct jqprog whole, part;
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	int same = 0, first_bad = -1;
+	bool pruned;
+
+	jqp_init(&whole);
+	jqp_init(&part);
+	whole.allow_env = part.allow_env = true;
+	whole.check_numbers = part.check_numbers = true;
+	if (jqp_compile(&whole, prog, NULL) < 0 || jqp_compile(&part, prog, NULL) < 0) {
+		ok(0, prog);
+		diag("does not compile");
+		return;
+	}
+	pruned = jqp_project(&part, prog, truthy_only);
+	for (int i = 0; i < nevents; i++) {
+		size_t len = strlen(events[i]);
+
+		run(&whole, events[i], len, truthy_only, &a);
+		run(&part, events[i], len, truthy_only, &b);
+		if (a.len == b.len && memcmp(a.data, b.data, a.len) == 0)
+			same++;
+		else if (first_bad < 0)
+			first_bad = i;
+	}
+	{
+		char name[240];
+
+		snprintf(name, sizeof(name), "%s%s (%s): same results on %d events",
+			 truthy_only ? "[truth] " : "", prog, pruned ? "pruned" : "whole", nevents);
+		is_int(same, nevents, name);
+	}
+	if (first_bad >= 0) {
+		size_t len = strlen(events[first_bad]);
+
+		run(&whole, events[first_bad], len, truthy_only, &a);
+		run(&part, events[first_bad], len, truthy_only, &b);
+		diag("event %s\nwhole: %s\npart: %s", events[first_bad], a.data, b.data);
+	}
+	buf_release(&a);
+	buf_release(&b);
+	jqp_free(&whole);
+	jqp_free(&part);
+}
+
+static int
+load_events(const char *argv0, char **ev, int max)
+{
+	const char *tries[] = { "tests/cases/events.ndjson", NULL };
+	char path[4096];
+	FILE *f = NULL;
+	char line[65536];
+	int n = 0;
+
+	for (int i = 0; tries[i] && f == NULL; i++)
+		f = fopen(tries[i], "r");
+	if (f == NULL) {
+		const char *slash = strrchr(argv0, '/');
+
+		snprintf(path, sizeof(path), "%.*s/../../tests/cases/events.ndjson",
+			 slash ? (int)(slash - argv0) : 1, slash ? argv0 : ".");
+		f = fopen(path, "r");
+	}
+	if (f == NULL)
+		return 0;
+	while (n < max && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			ev[n++] = xstrdup(line);
+	}
+	fclose(f);
+	return n;
+}
+
+int
+main(int argc, char **argv)
+{
+	enum { NRANDOM = 600 };
+	char *events[64 + NRANDOM];
+	int n;
+
+	(void)argc;
+	test_verdicts();
+	n = load_events(argv[0], events, 64);
+	ok(n >= 20, "the case events are there");
+	for (int i = 0; i < NRANDOM; i++) {
+		struct buf b = BUF_INIT;
+
+		/* an object at the top, as every event is */
+		do {
+			buf_reset(&b);
+			random_value(&b, 0);
+		} while (b.data[0] != '{');
+		events[n++] = buf_detach(&b, NULL);
+	}
+	for (size_t i = 0; i < sizeof(programs) / sizeof(programs[0]); i++) {
+		equivalence(programs[i], false, events, n);
+		equivalence(programs[i], true, events, n);
+	}
+	for (size_t i = 0; i < sizeof(truthy_programs) / sizeof(truthy_programs[0]); i++)
+		equivalence(truthy_programs[i], true, events, n);
+	for (int i = 0; i < n; i++)
+		free(events[i]);
+	return tap_done();
+}
