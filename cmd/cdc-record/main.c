@@ -162,6 +162,15 @@ finish(struct ctx *c, struct deadletter *dl, int status)
 	exit(status);
 }
 
+/* One line for a command-line option getopt_long() refused (opterr is off via ":"). */
+static noreturn void
+bad_option(char **argv, const char *what)
+{
+	if (optopt > 0 && optopt < 256)
+		die_usage("option '-%c' %s", optopt, what);
+	die_usage("option '%s' %s", argv[optind - 1], what);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -184,7 +193,7 @@ main(int argc, char **argv)
 	log_init(argv[0]);
 	memset(&c, 0, sizeof(c));
 	c.output = true;
-	while ((opt = getopt_long(argc, argv, "s:l:c:nvqhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":s:l:c:nvqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			if (parse_size(optarg, 4096, UINT64_MAX, &o.segment_bytes) < 0)
@@ -244,8 +253,10 @@ main(int argc, char **argv)
 			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
 		case 'V':
 			print_version();
+		case ':':
+			bad_option(argv, "needs an argument");
 		default:
-			die_usage("unknown option");
+			bad_option(argv, "is not known");
 		}
 	}
 	if (optind >= argc)

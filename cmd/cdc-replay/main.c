@@ -128,6 +128,15 @@ time_arg(const char *opt, const char *s)
 	return ms;
 }
 
+/* One line for a command-line option getopt_long() refused (opterr is off via ":"). */
+static noreturn void
+bad_option(char **argv, const char *what)
+{
+	if (optopt > 0 && optopt < 256)
+		die_usage("option '-%c' %s", optopt, what);
+	die_usage("option '%s' %s", argv[optind - 1], what);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -145,7 +154,7 @@ main(int argc, char **argv)
 	sel_init(&em.sel);
 	em.max_line = LR_DEFAULT_MAX_LINE;
 	rd.poll_ms = 200;
-	while ((opt = getopt_long(argc, argv, "fvqhV", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, ":fvqhV", longopts, NULL)) != -1) {
 		switch (opt) {
 		case OPT_FROM:
 			pos_arg("--from", optarg, false, &em.range.from);
@@ -219,8 +228,10 @@ main(int argc, char **argv)
 			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
 		case 'V':
 			print_version();
+		case ':':
+			bad_option(argv, "needs an argument");
 		default:
-			die_usage("unknown option");
+			bad_option(argv, "is not known");
 		}
 	}
 	if (skip_bad && dead_letter)

@@ -31,6 +31,16 @@ best() {
 	done
 	awk -v us="$min" 'BEGIN { printf "%.3f", us / 1e6 }'
 }
+# cpu CMD: the least user+sys CPU time of RUNS runs, in seconds (needs GNU time; "?" without).
+cpu() {
+	local i t min=""
+	[ -x /usr/bin/time ] || { echo "?"; return; }
+	for ((i = 0; i < RUNS; i++)); do
+		t=$(/usr/bin/time -f '%U %S' bash -c "$1" 2>&1 >/dev/null | tail -1 | awk '{ printf "%.2f", $1 + $2 }')
+		if [ -z "$min" ] || awk -v a="$t" -v b="$min" 'BEGIN { exit !(a < b) }'; then min=$t; fi
+	done
+	echo "$min"
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 mbps() { awk -v bytes="$1" -v s="$2" 'BEGIN { printf "%.0f", bytes / 1048576 / s }'; }
 
@@ -61,6 +71,9 @@ echo "bench replay-tail: ours $tail_s s ($n events from $from), full replay $ful
 peer=$(best "lz4 -q -1 -c '$tmp/in.json' >/dev/null")
 ours=$(best "rm -rf '$tmp/r'; '$REC' -n '$tmp/r' <'$tmp/in.json'")
 echo "bench record: ours $ours s ($(mbps "$bytes" "$ours") MiB/s), peer $peer s (lz4 -1, $(mbps "$bytes" "$peer") MiB/s), ratio $(ratio "$ours" "$peer") (reported)"
+cpu_ours=$(cpu "rm -rf '$tmp/r'; exec '$REC' -n '$tmp/r' <'$tmp/in.json'")
+cpu_peer=$(cpu "exec lz4 -q -1 -c '$tmp/in.json' >/dev/null")
+echo "bench record-cpu: ours $cpu_ours s, peer $cpu_peer s (lz4 -1), user+sys CPU (reported; ours checks every line as JSON)"
 pipe=$(best "rm -rf '$tmp/r'; '$REC' '$tmp/r' <'$tmp/in.json' >/dev/null")
 cat_s=$(best "cat '$tmp/in.json' >/dev/null")
 echo "bench record-pipe: ours $pipe s ($(mbps "$bytes" "$pipe") MiB/s, passing events on), peer $peer s (lz4 -1), ratio $(ratio "$pipe" "$peer") (reported; cat alone $cat_s s)"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # tests/chaos/netfault-lib.sh: shared by tests/netfault-*.t (sourced after
 # tests/lib.sh, pg_new_db, with CHAOS, CK (the sink's checkpoint) and INDEX
 # set).

@@ -133,7 +133,7 @@ class Runner:
         while time.time() < deadline:
             if i == 0 and next_trunc and time.time() >= next_trunc:
                 next_trunc = time.time() + self.a.truncate_every
-                self.run("truncate", ["TRUNCATE items;", ins(50), ins(50)])
+                self.run("truncate", ["TRUNCATE items;", ins(500), ins(500)])
                 continue
             kind, stmts = one(rng)
             if not self.run(kind, stmts):
