@@ -351,6 +351,10 @@ skip_value(const char *p, const char *end, int depth, const char **err)
 	case 'n':
 		return skip_literal(p, end, "null", err);
 	default:
+		if (*p != '-' && (*p < '0' || *p > '9')) {
+			*err = "unexpected character";
+			return NULL;
+		}
 		return skip_number(p, end, err);
 	}
 }

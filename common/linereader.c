@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -301,4 +302,10 @@ lr_problem_str(enum line_problem p)
 		return "invalid UTF-8";
 	}
 	return "?";
+}
+
+void
+lr_problem_describe(enum line_problem p, size_t where, char *out, size_t size)
+{
+	snprintf(out, size, "%s at byte %zu", lr_problem_str(p), where + 1);
 }

@@ -74,8 +74,13 @@ enum line_problem {
  * problem, with its byte offset in *where.
  */
 enum line_problem lr_check(const char *line, size_t len, size_t *where);
-/* "NUL byte at byte 12" style text for a problem. */
+/* The problem's name: "NUL byte", "invalid UTF-8". */
 const char *lr_problem_str(enum line_problem p);
+/*
+ * The reason every program reports for a problem lr_check() found:
+ * "invalid UTF-8 at byte 42", counting bytes from 1 as editors do.
+ */
+void lr_problem_describe(enum line_problem p, size_t where, char *out, size_t size);
 
 /* Validate UTF-8 (NUL allowed).  Returns true if valid; else *bad = offset. */
 bool utf8_valid(const char *s, size_t len, size_t *bad);

@@ -87,7 +87,6 @@ orders | "$M" --doc 'include "cdc"; redact(["email"])' >"$TEST_TMP/doc"
 is "$(jq -c 'del(.after, .before)' <"$TEST_TMP/doc")" "$(orders | jq -c 'del(.after, .before)')" "--doc: the envelope is unchanged"
 is "$(jq -r '[.after.email, .before.email] | map(. // "-") | join(",")' <"$TEST_TMP/doc" | tr '\n' ' ')" \
 	'[redacted],- [redacted],- [redacted],[redacted] [redacted],[redacted] -,[redacted] ' "--doc: both images redacted"
-is "$(grep -c '"key":{"id":1,"status":"new","amount":"10.50","email":"ann@example.com"' "$TEST_TMP/doc")" 1 \
-	"--doc: the key is left alone"
+is "$(jq -c .key <"$TEST_TMP/doc")" "$(orders | jq -c .key)" "--doc: the key is left alone"
 
 done_testing

@@ -130,7 +130,7 @@ is "$(docs "${P}bad" | cut -d' ' -f1 | tr '\n' ' ')" "20 21 " "--skip-bad goes o
 rm -f ck3 dl.ndjson
 sink -q --index "${P}bad" --dead-letter dl.ndjson --checkpoint ck3 <bad2.ndjson
 ok $? "--dead-letter: exit 0"
-is "$(jq -r '"\(.line) \(.reason)"' dl.ndjson | tr '\n' '|')" "2 no key|3 invalid UTF-8 at byte 24|" \
+is "$(jq -r '"\(.line) \(.reason)"' dl.ndjson | tr '\n' '|')" "2 no key|3 invalid UTF-8 at byte 25|" \
 	"dead letters: no key, invalid UTF-8"
 is "$(jq -r 'has("input_base64")' dl.ndjson | tr '\n' ' ')" "false true " "invalid UTF-8 kept as base64"
 is "$(grep ^position= ck3)" "position=0/388:1" "the checkpoint passes dead-lettered events"

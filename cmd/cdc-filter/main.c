@@ -293,7 +293,7 @@ main(int argc, char **argv)
 		}
 		prob = lr_check(line, len, &where);
 		if (prob != LINE_OK) {
-			snprintf(reason, sizeof(reason), "%s at byte %zu", lr_problem_str(prob), where + 1);
+			lr_problem_describe(prob, where, reason, sizeof(reason));
 			if (dl_bad_line(&f.dl, lr.lineno, NULL, reason, line, len, 0, NULL) < 0)
 				goto bad_stop;
 			continue;

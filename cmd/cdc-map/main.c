@@ -437,8 +437,7 @@ main(int argc, char **argv)
 		}
 		prob = lr_check(line, len, &where);
 		if (prob != LINE_OK) {
-			snprintf(m.reason, sizeof(m.reason), "%s at byte %zu", lr_problem_str(prob),
-				 where + 1);
+			lr_problem_describe(prob, where, m.reason, sizeof(m.reason));
 			if (dl_bad_line(&m.dl, lr.lineno, NULL, m.reason, line, len, 0, NULL) < 0)
 				goto bad_stop;
 			continue;

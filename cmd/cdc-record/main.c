@@ -312,7 +312,7 @@ main(int argc, char **argv)
 		if (prob != LINE_OK) {
 			char reason[80];
 
-			snprintf(reason, sizeof(reason), "%s at byte %zu", lr_problem_str(prob), where);
+			lr_problem_describe(prob, where, reason, sizeof(reason));
 			if (dl_bad_line(&dl, lr.lineno, NULL, reason, line, len, 0, NULL) < 0)
 				finish(&c, &dl, CDC_EXIT_DATAERR);
 			continue;

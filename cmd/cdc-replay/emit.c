@@ -215,7 +215,7 @@ one_line(struct emitter *e, const char *line, size_t len)
 		if (prob != LINE_OK) {
 			char reason[80];
 
-			snprintf(reason, sizeof(reason), "%s at byte %zu", lr_problem_str(prob), where);
+			lr_problem_describe(prob, where, reason, sizeof(reason));
 			return bad_line(e, reason, line, len, 0);
 		}
 	}

@@ -814,7 +814,7 @@ handle_line(struct sink *s, const char *line, size_t len, uint64_t lineno)
 	if (prob != LINE_OK) {
 		char reason[96];
 
-		snprintf(reason, sizeof(reason), "%s at byte %zu", lr_problem_str(prob), where);
+		lr_problem_describe(prob, where, reason, sizeof(reason));
 		bad_line(s, lineno, NULL, reason, line, len, 0);
 		return;
 	}
