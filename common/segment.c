@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -367,6 +368,27 @@ lz4r_free(struct lz4r *r)
 	r->in = NULL;
 }
 
+void
+lz4r_set_idle(struct lz4r *r, void (*fn)(void *), void *arg)
+{
+	r->idle = fn;
+	r->idle_arg = arg;
+}
+
+int
+lz4r_frame_checks(struct lz4r *r, bool *content, bool *block)
+{
+	LZ4F_frameInfo_t info;
+	size_t none = 0;
+
+	memset(&info, 0, sizeof(info));
+	if (LZ4F_isError(LZ4F_getFrameInfo(r->dctx, &info, NULL, &none)))
+		return -1;
+	*content = info.contentChecksumFlag == LZ4F_contentChecksumEnabled;
+	*block = info.blockChecksumFlag == LZ4F_blockChecksumEnabled;
+	return 0;
+}
+
 uint64_t
 lz4r_offset(const struct lz4r *r)
 {
@@ -399,6 +421,12 @@ refill(struct lz4r *r)
 		r->base_off += r->in_pos;
 		r->in_end -= r->in_pos;
 		r->in_pos = 0;
+	}
+	if (r->idle) {
+		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 0)
+			r->idle(r->idle_arg);
 	}
 	n = read(r->fd, r->in + r->in_end, r->in_cap - r->in_end);
 	if (n > 0)

@@ -24,8 +24,10 @@
  * decompressed size; LINES: lines in it; MINPOS/MAXPOS: the least and
  * greatest event position ("X/X:seq") among its lines that have one, and
  * MINTS/MAXTS the same for source.ts_ms; "-" when no line has one.  The
- * index is only an accelerator: a reader trusts its entries while they
- * chain (each OFFSET is the previous OFFSET + CLEN, within the file) and
+ * index is only an accelerator: a reader uses its entries while they
+ * chain (each OFFSET is the previous OFFSET + CLEN, within the file),
+ * checks that each frame it reads through them is the one described
+ * (cdc-replay reads the segment from the start when one is not), and
  * reads the rest of the segment frame by frame.  A torn last line is
  * ignored.
  *
@@ -139,12 +141,26 @@ struct lz4r {
 	bool in_frame;		/* some of the current frame was consumed */
 	const char *err;	/* what was wrong (static text) */
 	uint64_t err_off;	/* offset of the damaged frame */
+	void (*idle)(void *arg);	/* called before a read that would block */
+	void *idle_arg;
 };
 
 /* Set up a reader on fd at file offset off; prefix (n bytes) was already read from fd there. */
 void lz4r_init(struct lz4r *r, int fd, uint64_t off, const void *prefix, size_t n);
 /* Reposition at offset off (lseek) and forget any partial frame.  Returns 0 or -1. */
 int lz4r_seek(struct lz4r *r, uint64_t off);
+/*
+ * Call fn(arg) before any read that would block (a pipe with nothing
+ * ready): where the caller flushes its output, as with lr_set_idle().
+ */
+void lz4r_set_idle(struct lz4r *r, void (*fn)(void *), void *arg);
+/*
+ * Which checksums protect the frame being decoded (once its header was
+ * read): *content, the whole frame's content (checked at its end);
+ * *block, each block (checked before the block is decoded).  Returns 0,
+ * or -1 when no frame header has been decoded yet.
+ */
+int lz4r_frame_checks(struct lz4r *r, bool *content, bool *block);
 /* Offset of the next input byte not yet consumed. */
 uint64_t lz4r_offset(const struct lz4r *r);
 /* Decode on, appending to out, until one of the statuses above (MORE after max_out bytes). */

@@ -71,7 +71,7 @@ is "$(jq -r '[.source.lsn, .source.commit_lsn] | @tsv' "$T/only.ndjson" | sort -
 	"one lsn = commit_lsn for every snapshot event"
 c=$(head -n1 "$T/only.ndjson" | jq -r '.source.lsn')
 [ "$(head -n1 "$T/only.ndjson" | jq -r '.source.commit_lsn == .source.lsn')" = true ] && [ "$c" -gt 0 ]
-ok $? "snapshot_begin's lsn is the consistent point ($c)"
+ok $? "snapshot_begin's lsn is just before the consistent point ($c)"
 is "$(jq -r 'select(.op == "r") | [.source.snapshot, (.before == null), (.source.txId == null), .source.db, .source.name] | @tsv' "$T/only.ndjson" | sort -u)" \
 	"$(printf 'true\ttrue\ttrue\t%s\ts_only' "$PGTEST_DB")" "rows: snapshot true, before null, txId null, db and slot name"
 is "$(jq -r 'select(.op == "r") | .source.ts_ms' "$T/only.ndjson" | sort -u | wc -l)" 1 \

@@ -32,7 +32,7 @@ ok $? "and are intact"
 "$RP" --skip-corrupt "$T/log" >"$T/out" 2>"$T/err"
 ok $? "--skip-corrupt: exit 0"
 like "$(cat "$T/err")" "offset $off: .*frame skipped" "--skip-corrupt: the frame is reported"
-like "$(cat "$T/err")" "1 damaged frames skipped" "--skip-corrupt: the count at the end"
+like "$(cat "$T/err")" "1 damaged frame skipped" "--skip-corrupt: the count at the end"
 is "$(wc -l <"$T/out")" $((5000 - lines)) "--skip-corrupt: every other frame is replayed"
 cmp -s "$T/out" <(sed "$((before + 1)),$((before + lines))d" "$T/in.json")
 ok $? "--skip-corrupt: exactly the damaged frame's lines are missing"

@@ -94,4 +94,30 @@ ok $? "--follow with two inputs: the first is read to its end"
 kill %% 2>/dev/null
 wait 2>/dev/null
 
+# ---- a log directory that does not exist yet is waited for (like tail -F)
+spawn "$RP" -v -f --poll-interval 50ms "$T/later/log" >"$T/later.out" 2>"$T/later.err"
+pl=$SPAWNED_PID
+sleep 0.5
+kill -0 "$pl" 2>/dev/null
+ok $? "--follow on a directory that does not exist: still waiting after 0.5 s"
+like "$(cat "$T/later.err")" "later/log does not exist yet: waiting for it" "and says so at -v"
+mkdir "$T/later"
+head -100 "$T/in.json" | "$REC" -n "$T/later/log"
+wait_for "[ \$(lines $T/later.out) -ge 100 ]" 5
+ok $? "once it is created, the events recorded into it come out"
+cmp -s "$T/later.out" <(head -100 "$T/in.json")
+ok $? "byte-identical"
+kill -TERM "$pl"
+wait "$pl"
+is $? 0 "exit 0 on SIGTERM"
+spawn "$RP" -f --poll-interval 50ms "$T/never" >/dev/null 2>"$T/never.err"
+pn=$SPAWNED_PID
+sleep 0.3
+kill -TERM "$pn"
+wait "$pn"
+is $? 0 "waiting for a directory that never comes: exit 0 on SIGTERM"
+"$RP" "$T/never" >/dev/null 2>"$T/never.err"
+is $? 1 "without --follow a missing directory is an error (exit 1)"
+like "$(cat "$T/never.err")" "cannot open .*never" "naming it"
+
 done_testing

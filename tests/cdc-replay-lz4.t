@@ -67,4 +67,60 @@ ok $? "cdc-replay reads the segments as lz4 files too"
 "$RP" "$T/odd" | cmp -s - "$T/odd.json"
 ok $? "escapes, UTF-8 and a 300 KB line are byte-identical"
 
+# ---- a frame bigger than what is held in memory (8 MiB) is still
+# verified before any of its bytes is written: held in a temporary file.
+awk -v n=30000 -v pad=200 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/big.json"
+lz4 -q -c "$T/big.json" >"$T/big.lz4"
+"$RP" "$T/big.lz4" | cmp -s - "$T/big.json"
+ok $? "a $(($(wc -c <"$T/big.json") >> 20)) MiB single-frame file: byte-identical"
+# change one byte at 70% of the frame: a literal, or what decodes it
+flip() {	# flip FILE OFFSET
+	local b
+	b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
+	printf "\\$(printf %03o $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
+}
+cp "$T/big.lz4" "$T/bigbad.lz4"
+flip "$T/bigbad.lz4" $(($(wc -c <"$T/big.lz4") * 7 / 10))
+"$RP" "$T/bigbad.lz4" >"$T/got" 2>"$T/err"
+is $? 65 "the big frame with a changed byte: exit 65"
+is "$(wc -c <"$T/got")" 0 "and not one byte of it was written"
+like "$(cat "$T/err")" "offset 0: " "the message names the frame"
+"$RP" --skip-corrupt "$T/bigbad.lz4" >"$T/got" 2>"$T/err"
+is $? 0 "--skip-corrupt: exit 0"
+is "$(wc -c <"$T/got")" 0 "--skip-corrupt: nothing of the damaged frame written"
+unlike "$(cat "$T/err")" "already output" "--skip-corrupt: no part of it went out"
+"$RP" - <"$T/bigbad.lz4" >"$T/got" 2>/dev/null
+is "$? $(wc -c <"$T/got")" "65 0" "the same through standard input: exit 65, nothing written"
+cat "$T/big.lz4" "$T/bigbad.lz4" | "$RP" --skip-corrupt - >"$T/got" 2>/dev/null
+cmp -s "$T/got" "$T/big.json"
+ok $? "a good big frame then a damaged one: exactly the good one"
+TMPDIR=$T/no-such-dir "$RP" "$T/big.lz4" >"$T/got" 2>"$T/err"
+is "$? $(wc -c <"$T/got")" "1 0" "no room for the temporary file: exit 1, nothing written"
+like "$(cat "$T/err")" "temporary file in $T/no-such-dir" "and the message names TMPDIR"
+"$RP" "$T/default.lz4" >/dev/null 2>"$T/err"
+is "$?" 0 "frames that fit in memory need no temporary file"
+# With block checksums each block is verified before it is decoded: what
+# goes out before the damage is whole, verified lines.
+lz4 -q -c -BX "$T/big.json" >"$T/bigbx.lz4"
+flip "$T/bigbx.lz4" $(($(wc -c <"$T/bigbx.lz4") * 7 / 10))
+"$RP" "$T/bigbx.lz4" >"$T/got" 2>"$T/err"
+is $? 65 "block checksums, a changed byte: exit 65"
+cmp -s "$T/got" <(head -c "$(wc -c <"$T/got")" "$T/big.json") && [ "$(tail -c 1 "$T/got" | od -An -c | tr -d ' ')" = '\n' ]
+ok $? "block checksums: what was written ($(wc -l <"$T/got") lines) is whole lines of the input"
+rm -f "$T"/big*
+
+# ---- lz4 through a pipe: a frame's events go out while the input is idle,
+# before the next frame arrives.
+head -5 "$T/in.json" | lz4 -q -c >"$T/f1.lz4"
+sed -n 6,10p "$T/in.json" | lz4 -q -c >"$T/f2.lz4"
+: >"$T/slow.out"
+{
+	cat "$T/f1.lz4"
+	if wait_for "[ \$(wc -l <$T/slow.out) -ge 5 ]" 5; then echo seen; else echo late; fi >"$T/slow.flag"
+	cat "$T/f2.lz4"
+} | "$RP" - >"$T/slow.out"
+is "$(cat "$T/slow.flag")" seen "lz4 on a pipe: the first frame's events are out before the second frame is sent"
+cmp -s "$T/slow.out" <(head -10 "$T/in.json")
+ok $? "lz4 on a pipe: then all of them"
+
 done_testing

@@ -206,7 +206,7 @@ snapshot_state_check(const char *path, const char *slot, bool ack_given, const s
 			"dropping the slot and starting over", slot, lsn);
 		return SNAPSHOT_REDO;
 	}
-	struct cdc_pos end = { st.consistent_lsn, st.rows + 1 };
+	struct cdc_pos end = { snapshot_lsn(st.consistent_lsn), st.rows + 1 };
 
 	if (ack->snapshot || pos_cmp(&ack->pos, &end) < 0) {
 		error("the snapshot of slot \"%s\" at %s ended at %s but the ack file's checkpoint is at %s%s: "
@@ -591,7 +591,8 @@ emit_control(struct snap *s, const char *op, uint64_t seq, const char *snapshot)
 		json_add_u64(b, s->rows);
 		buf_addc(b, '}');
 	}
-	event_source(b, a->ctx, NULL, NULL, a->consistent_lsn, a->consistent_lsn, seq, 0, s->fmt.ts_ms, snapshot);
+	event_source(b, a->ctx, NULL, NULL, snapshot_lsn(a->consistent_lsn),
+		     snapshot_lsn(a->consistent_lsn), seq, 0, s->fmt.ts_ms, snapshot);
 	if (wr_line(a->out, b->data, b->len) < 0)
 		wr_die_on_error(a->out, "standard output");
 }
@@ -801,7 +802,7 @@ snapshot_run(const struct snapshot_args *a)
 
 	memset(&s, 0, sizeof(s));
 	s.a = a;
-	rowfmt_init(&s.fmt, a->tm, a->ctx, a->consistent_lsn, now_ms());
+	rowfmt_init(&s.fmt, a->tm, a->ctx, snapshot_lsn(a->consistent_lsn), now_ms());
 
 	if (a->state_path) {
 		memset(&st, 0, sizeof(st));

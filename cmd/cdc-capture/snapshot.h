@@ -12,9 +12,13 @@
  * STDOUT, and writes the rows as op "r" events through the same type
  * mapping (types.h) and envelope (event.h) as the stream:
  *
- *     snapshot_begin  at (C, 0)       source.snapshot "true"
- *     rows (op r)     at (C, 1..N)    source.snapshot "true", in emission order
- *     snapshot_end    at (C, N+1)     source.snapshot "last", "snapshot":{"rows":N}
+ *     snapshot_begin  at (S, 0)       source.snapshot "true"
+ *     rows (op r)     at (S, 1..N)    source.snapshot "true", in emission order
+ *     snapshot_end    at (S, N+1)     source.snapshot "last", "snapshot":{"rows":N}
+ *
+ * where S = C - 1 (snapshot_lsn()): the commit record of the first streamed
+ * transaction can start exactly at C, so the snapshot must sort before
+ * (C, 1), not share commit LSN C with that transaction.
  *
  * Every row is read inside the snapshot, so a write committed before C is
  * in the snapshot and one committed after C is in the stream: never both,
@@ -35,6 +39,13 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+/* The commit LSN of every snapshot event: just before the consistent point. */
+static inline uint64_t
+snapshot_lsn(uint64_t consistent_lsn)
+{
+	return consistent_lsn - 1;
+}
 
 #include "checkpoint.h"
 #include "event.h"

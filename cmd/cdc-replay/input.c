@@ -12,8 +12,13 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Hold a frame's lines until its checksum is verified, up to this much. */
+/*
+ * A frame's decoded bytes are held until its checksum is verified: in
+ * memory up to HOLD_MAX, beyond that in an unlinked temporary file read
+ * back in SPILL_CHUNK pieces once the frame is verified.
+ */
 #define HOLD_MAX ((size_t)8 << 20)
+#define SPILL_CHUNK ((size_t)1 << 20)
 #define PLAIN_CHUNK (256 * 1024)
 
 enum pump {
@@ -21,12 +26,26 @@ enum pump {
 	PUMP_EOF,		/* input ended at a frame boundary */
 	PUMP_PARTIAL,		/* input ended inside a frame */
 	PUMP_STOP,		/* stop replay (em->status) */
+	PUMP_MISMATCH,		/* (rd->expect) not the frame the index describes: nothing emitted */
 };
+
+void
+reader_init(struct reader *rd)
+{
+	rd->spill_fd = -1;
+}
 
 void
 reader_free(struct reader *rd)
 {
 	buf_release(&rd->data);
+	buf_release(&rd->tail);
+	buf_release(&rd->partial);
+	if (rd->spill_fd >= 0)
+		close(rd->spill_fd);
+	rd->spill_fd = -1;
+	free(rd->done);
+	rd->done = NULL;
 }
 
 static int
@@ -34,6 +53,16 @@ stop(struct reader *rd, int status)
 {
 	rd->em->status = status;
 	return -1;
+}
+
+/* The writer flushes when the input is idle (the lz4 reader's hook). */
+static void
+idle_flush(void *arg)
+{
+	struct reader *rd = arg;
+
+	/* A failed write is sticky: the next emit reports it. */
+	emit_flush(rd->em);
 }
 
 /* Sleep for --poll-interval; -1 when a signal asks us to stop. */
@@ -50,6 +79,262 @@ poll_sleep(struct reader *rd)
 	return 0;
 }
 
+/* --- holding a frame until it is verified --- */
+
+static void
+spill_drop(struct reader *rd)
+{
+	if (rd->spill_len > 0 && ftruncate(rd->spill_fd, 0) == 0)
+		rd->spill_len = 0;
+	rd->spill_len = 0;
+}
+
+/* Forget the current frame and any unfinished line (a seek, a damaged frame, a truncated file). */
+static void
+forget(struct reader *rd)
+{
+	emit_drop_partial(rd->em, &rd->data);
+	spill_drop(rd);
+	rd->hold_from = 0;
+	rd->frame_emitted = false;
+	buf_reset(&rd->partial);
+}
+
+static int
+write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static const char *
+tmp_dir(void)
+{
+	const char *d = getenv("TMPDIR");
+
+	return d && *d ? d : "/tmp";
+}
+
+/* Move what data holds to the temporary file (made on first use). */
+static int
+spill(struct reader *rd)
+{
+	if (rd->spill_fd < 0) {
+		struct buf path = BUF_INIT;
+
+		buf_addf(&path, "%s/cdc-replay.XXXXXX", tmp_dir());
+		rd->spill_fd = mkstemp(path.data);
+		if (rd->spill_fd < 0) {
+			error_errno("cannot create a temporary file in %s to hold a large lz4 frame "
+				    "until its checksum is verified", tmp_dir());
+			buf_release(&path);
+			return stop(rd, CDC_EXIT_FAILURE);
+		}
+		unlink(path.data);
+		buf_release(&path);
+		fcntl(rd->spill_fd, F_SETFD, FD_CLOEXEC);
+	}
+	if (rd->spill_len == 0 && lseek(rd->spill_fd, 0, SEEK_SET) < 0)
+		goto fail;
+	if (write_all(rd->spill_fd, rd->data.data, rd->data.len) < 0)
+		goto fail;
+	rd->spill_len += rd->data.len;
+	buf_reset(&rd->data);
+	rd->hold_from = 0;
+	return 0;
+fail:
+	error_errno("cannot write the temporary file in %s holding a large lz4 frame", tmp_dir());
+	return stop(rd, CDC_EXIT_FAILURE);
+}
+
+/* The held frame is verified: emit it, its part in the temporary file first. */
+static int
+release(struct reader *rd)
+{
+	if (rd->spill_len > 0) {
+		uint64_t left = rd->spill_len;
+
+		buf_reset(&rd->tail);
+		buf_add(&rd->tail, rd->data.data, rd->data.len);
+		buf_reset(&rd->data);
+		if (lseek(rd->spill_fd, 0, SEEK_SET) < 0) {
+			error_errno("cannot read back the temporary file in %s", tmp_dir());
+			return stop(rd, CDC_EXIT_FAILURE);
+		}
+		while (left > 0) {
+			size_t want = left < SPILL_CHUNK ? (size_t)left : SPILL_CHUNK;
+			ssize_t n;
+
+			buf_grow(&rd->data, want);
+			n = read(rd->spill_fd, rd->data.data + rd->data.len, want);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				if (n == 0)
+					errno = EIO;
+				error_errno("cannot read back the temporary file in %s", tmp_dir());
+				return stop(rd, CDC_EXIT_FAILURE);
+			}
+			buf_setlen(&rd->data, rd->data.len + (size_t)n);
+			left -= (uint64_t)n;
+			if (emit_lines(rd->em, &rd->data, false) < 0)
+				return -1;
+		}
+		spill_drop(rd);
+		buf_add(&rd->data, rd->tail.data, rd->tail.len);
+	}
+	if (emit_lines(rd->em, &rd->data, false) < 0)
+		return -1;
+	rd->hold_from = rd->data.len;
+	rd->frame_emitted = false;
+	return 0;
+}
+
+/* Drop the held frame unseen (it is not the one the index promised, or it went out before). */
+static void
+drop_held(struct reader *rd)
+{
+	if (rd->spill_len > 0) {
+		spill_drop(rd);
+		buf_reset(&rd->data);
+	} else {
+		buf_setlen(&rd->data, rd->hold_from);
+	}
+	rd->hold_from = rd->data.len;
+	rd->frame_emitted = false;
+	buf_reset(&rd->partial);
+}
+
+/*
+ * Must the frame being decoded be held until its end?  Yes when its
+ * content checksum is the only check; with block checksums each block is
+ * verified before it is decoded, and without any checksum there is
+ * nothing to wait for.
+ */
+static bool
+must_hold(struct lz4r *r)
+{
+	bool content, block;
+
+	if (lz4r_frame_checks(r, &content, &block) < 0)
+		return true;
+	return content && !block;
+}
+
+/* --- checking a frame read through the index against its entry --- */
+
+static void
+see_line(struct reader *rd, const char *line, size_t len)
+{
+	struct event_info ev;
+	const char *err;
+	bool scanned = event_scan(line, len, &ev, &err) == 0;
+
+	seg_entry_add(&rd->seen, len + 1, scanned ? &ev : NULL);
+}
+
+/* Account the lines of the held part [p, p + n) of the frame; final: the frame ends there. */
+static void
+see_lines(struct reader *rd, const char *p, size_t n, bool final)
+{
+	const char *end = p + n, *nl;
+
+	if (rd->partial.len > 0) {
+		size_t k;
+
+		nl = memchr(p, '\n', n);
+		k = nl ? (size_t)(nl - p) : n;
+		if (rd->partial.len + k <= rd->expect->ulen)
+			buf_add(&rd->partial, p, k);
+		else
+			rd->seen_bad = true;
+		p += k;
+		if (nl == NULL && !final)
+			return;
+		see_line(rd, rd->partial.data, rd->partial.len);
+		buf_reset(&rd->partial);
+		if (nl)
+			p++;
+	}
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (nl == NULL) {
+			if (final)
+				see_line(rd, p, (size_t)(end - p));
+			else if ((size_t)(end - p) <= rd->expect->ulen)
+				buf_add(&rd->partial, p, (size_t)(end - p));
+			else
+				rd->seen_bad = true;	/* a line longer than the whole frame */
+			break;
+		}
+		see_line(rd, p, (size_t)(nl - p));
+		p = nl + 1;
+	}
+}
+
+static bool
+pos_within(const struct cdc_pos *p, const struct seg_entry *e)
+{
+	return pos_cmp(p, &e->min_pos) >= 0 && pos_cmp(p, &e->max_pos) <= 0;
+}
+
+/* Is the frame just decoded (at r->frame_off, ending at the reader's offset) the indexed one? */
+static bool
+frame_as_indexed(struct reader *rd, struct lz4r *r)
+{
+	const struct seg_entry *x = rd->expect, *s = &rd->seen;
+
+	if (rd->seen_bad || r->frame_off != x->off || lz4r_offset(r) - x->off != x->clen)
+		return false;
+	if (s->ulen != x->ulen || s->lines != x->lines)
+		return false;
+	if (s->has_pos && (!x->has_pos || !pos_within(&s->min_pos, x) || !pos_within(&s->max_pos, x)))
+		return false;
+	if (s->has_ts && (!x->has_ts || s->min_ts < x->min_ts || s->max_ts > x->max_ts))
+		return false;
+	return true;
+}
+
+/* --- frames already emitted from this segment --- */
+
+static void
+done_add(struct reader *rd, uint64_t off)
+{
+	if (rd->ndone == rd->done_cap) {
+		rd->done_cap = rd->done_cap ? rd->done_cap * 2 : 64;
+		rd->done = xrealloc(rd->done, rd->done_cap * sizeof(*rd->done));
+	}
+	rd->done[rd->ndone++] = off;
+}
+
+static bool
+is_done(const struct reader *rd, uint64_t off)
+{
+	size_t lo = 0, hi = rd->ndone;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (rd->done[mid] == off)
+			return true;
+		if (rd->done[mid] < off)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
 /* A damaged or truncated frame: stop (exit 65), or with --skip-corrupt report it and drop it. */
 static int
 damaged(struct reader *rd, const char *name, uint64_t off, const char *what)
@@ -63,30 +348,66 @@ damaged(struct reader *rd, const char *name, uint64_t off, const char *what)
 	warning("%s: offset %llu: %s: frame skipped%s", name, (unsigned long long)off, what,
 		rd->frame_emitted ? " (its first part was already output)" : "");
 	rd->damaged++;
-	rd->frame_emitted = false;
-	emit_drop_partial(rd->em, &rd->data);
+	forget(rd);
 	return 0;
 }
 
-/* Decode frames from r and emit their lines: one frame, or up to the end of the input. */
+/* A frame ended, verified: check it against the index, or skip it, or emit it. */
+static enum pump
+frame_done(struct reader *rd, struct lz4r *r)
+{
+	if (rd->expect) {
+		see_lines(rd, rd->data.data + rd->hold_from, rd->data.len - rd->hold_from, true);
+		if (!frame_as_indexed(rd, r)) {
+			drop_held(rd);
+			return PUMP_MISMATCH;
+		}
+	}
+	if (rd->skip_done && is_done(rd, r->frame_off)) {
+		drop_held(rd);
+		return PUMP_FRAME;
+	}
+	return release(rd) < 0 ? PUMP_STOP : PUMP_FRAME;
+}
+
+/* Part of a big frame is decoded: hold it (temporary file) or, if nothing will verify it later, emit it. */
+static int
+frame_more(struct reader *rd, struct lz4r *r)
+{
+	if (rd->expect) {
+		see_lines(rd, rd->data.data + rd->hold_from, rd->data.len - rd->hold_from, false);
+		rd->hold_from = rd->data.len;
+	}
+	if (rd->expect || rd->skip_done || must_hold(r))
+		return spill(rd);
+	rd->frame_emitted = true;
+	if (emit_lines(rd->em, &rd->data, false) < 0)
+		return -1;
+	rd->hold_from = rd->data.len;
+	return 0;
+}
+
+/*
+ * Decode frames from r and emit their lines: one frame, or up to the end
+ * of the input.  With rd->expect (one_frame), a frame that is damaged or
+ * not as indexed is PUMP_MISMATCH, reported by nobody: the caller reads
+ * the segment from the start instead.
+ */
 static enum pump
 pump(struct reader *rd, struct lz4r *r, const char *name, bool one_frame)
 {
 	for (;;) {
 		enum lz4r_status st = lz4r_read(r, &rd->data, HOLD_MAX);
+		enum pump p;
 
 		switch (st) {
 		case LZ4R_FRAME:
-			rd->frame_emitted = false;
-			if (emit_lines(rd->em, &rd->data, false) < 0)
-				return PUMP_STOP;
-			if (one_frame)
-				return PUMP_FRAME;
+			p = frame_done(rd, r);
+			if (p != PUMP_FRAME || one_frame)
+				return p;
 			break;
 		case LZ4R_MORE:
-			/* A big frame: its lines go out before its checksum is seen. */
-			rd->frame_emitted = true;
-			if (emit_lines(rd->em, &rd->data, false) < 0)
+			if (frame_more(rd, r) < 0)
 				return PUMP_STOP;
 			break;
 		case LZ4R_EOF:
@@ -104,6 +425,10 @@ pump(struct reader *rd, struct lz4r *r, const char *name, bool one_frame)
 			stop(rd, CDC_EXIT_FAILURE);
 			return PUMP_STOP;
 		case LZ4R_CORRUPT:
+			if (rd->expect) {
+				drop_held(rd);
+				return PUMP_MISMATCH;
+			}
 			if (damaged(rd, name, r->err_off, r->err) < 0)
 				return PUMP_STOP;
 			do {
@@ -173,7 +498,7 @@ replay_plain(struct reader *rd, int fd, const char *name, bool follow)
 			warning("%s: file truncated, reading it from the start", name);
 			lseek(fd, 0, SEEK_SET);
 			off = 0;
-			emit_drop_partial(rd->em, &rd->data);
+			forget(rd);
 		}
 		if (poll_sleep(rd) < 0)
 			return -1;
@@ -190,6 +515,7 @@ replay_lz4(struct reader *rd, int fd, const char *name, bool follow, const void 
 	int ret = 0;
 
 	lz4r_init(&r, fd, 0, head, n);
+	lz4r_set_idle(&r, idle_flush, rd);
 	for (;;) {
 		enum pump p = pump(rd, &r, name, false);
 
@@ -203,7 +529,7 @@ replay_lz4(struct reader *rd, int fd, const char *name, bool follow, const void 
 			if (fstat(fd, &st) == 0 && (uint64_t)st.st_size < lz4r_offset(&r)) {
 				warning("%s: file truncated, reading it from the start", name);
 				lz4r_seek(&r, 0);
-				emit_drop_partial(rd->em, &rd->data);
+				forget(rd);
 			}
 			if (poll_sleep(rd) < 0) {
 				ret = -1;
@@ -280,8 +606,9 @@ segment_open(struct reader *rd, struct segment *s, const char *dir, const struct
 	s->seq = f->seq;
 	lz4r_init(&s->r, s->fd, 0, NULL, 0);
 	emit_begin_input(rd->em, s->path.data, true);
+	forget(rd);
 	buf_reset(&rd->data);
-	rd->frame_emitted = false;
+	rd->ndone = 0;
 	return 0;
 }
 
@@ -298,13 +625,20 @@ segment_close(struct segment *s)
 /*
  * Read a segment from the start: with a range, the indexed frames that may
  * match it and then the part the index does not cover; else all of it.
+ * The index is only an accelerator: every frame read through it must be
+ * the frame its entry describes (offsets, sizes, line count, positions
+ * and times within its bounds), and its last entry is always read so that
+ * the rest is read from a true frame boundary.  When a frame is not as
+ * indexed, the segment is read again from the start, without the frames
+ * already emitted.
  */
 static enum pump
 segment_read(struct reader *rd, struct segment *s)
 {
 	struct seg_entry *v = NULL;
 	struct stat st;
-	long n = 0;
+	long n = 0, i;
+	enum pump p;
 
 	if (rd->use_index && fstat(s->fd, &st) == 0) {
 		struct buf idx = BUF_INIT;
@@ -315,32 +649,45 @@ segment_read(struct reader *rd, struct segment *s)
 		if (n < 0)
 			n = 0;
 	}
-	for (long i = 0; i < n; i++) {
-		enum pump p;
-
-		if (!seg_entry_may_match(&v[i], &rd->em->range)) {
+	for (i = 0; i < n; i++) {
+		if (i < n - 1 && !seg_entry_may_match(&v[i], &rd->em->range)) {
 			rd->frames_skipped++;
 			continue;
 		}
-		if (lz4r_offset(&s->r) != v[i].off && lz4r_seek(&s->r, v[i].off) < 0)
-			break;
+		if (lz4r_offset(&s->r) != v[i].off) {
+			if (lz4r_seek(&s->r, v[i].off) < 0)
+				break;
+			forget(rd);
+		}
+		rd->expect = &v[i];
+		seg_entry_clear(&rd->seen);
+		rd->seen_bad = false;
+		buf_reset(&rd->partial);
 		p = pump(rd, &s->r, s->path.data, true);
+		rd->expect = NULL;
 		if (p == PUMP_STOP) {
 			free(v);
 			return PUMP_STOP;
 		}
 		if (p != PUMP_FRAME)
 			break;
+		done_add(rd, v[i].off);
 	}
-	if (n > 0) {
-		uint64_t end = v[n - 1].off + v[n - 1].clen;
-
-		if (lz4r_offset(&s->r) < end && lz4r_seek(&s->r, end) < 0) {
-			free(v);
+	if (i < n) {
+		info(1, "%s: the index does not match the segment at offset %llu: "
+		     "reading the segment from the start", s->path.data, (unsigned long long)v[i].off);
+		free(v);
+		rd->index_fallbacks++;
+		if (lz4r_seek(&s->r, 0) < 0) {
 			error_errno("cannot seek in %s", s->path.data);
 			stop(rd, CDC_EXIT_FAILURE);
 			return PUMP_STOP;
 		}
+		forget(rd);
+		rd->skip_done = true;
+		p = pump(rd, &s->r, s->path.data, false);
+		rd->skip_done = false;
+		return p;
 	}
 	free(v);
 	return pump(rd, &s->r, s->path.data, false);
@@ -413,7 +760,7 @@ replay_dir(struct reader *rd, const char *dir, bool follow)
 				ret = -1;
 				break;
 			}
-			emit_drop_partial(rd->em, &rd->data);
+			forget(rd);
 		}
 		if (nx > 0) {
 			if (have && emit_lines(rd->em, &rd->data, true) < 0) {
@@ -453,14 +800,25 @@ int
 replay_arg(struct reader *rd, const char *arg, bool follow)
 {
 	struct stat st;
+	bool waited = false;
 	int fd, ret;
 
 	if (strcmp(arg, "-") == 0)
 		return replay_fd(rd, STDIN_FILENO, "standard input", false);
-	if (stat(arg, &st) < 0) {
-		error_errno("cannot open %s", arg);
-		return stop(rd, CDC_EXIT_FAILURE);
+	while (stat(arg, &st) < 0) {
+		if (!follow || errno != ENOENT) {
+			error_errno("cannot open %s", arg);
+			return stop(rd, CDC_EXIT_FAILURE);
+		}
+		/* Like tail -F: a log that is not there yet is waited for. */
+		if (!waited)
+			info(1, "%s does not exist yet: waiting for it", arg);
+		waited = true;
+		if (poll_sleep(rd) < 0)
+			return -1;
 	}
+	if (waited)
+		info(1, "%s appeared", arg);
 	if (S_ISDIR(st.st_mode))
 		return replay_dir(rd, arg, follow);
 	fd = open(arg, O_RDONLY | O_CLOEXEC);

@@ -12,6 +12,7 @@
 
 #include "buf.h"
 #include "emit.h"
+#include "segment.h"
 
 struct reader {
 	struct emitter *em;
@@ -22,6 +23,24 @@ struct reader {
 	bool frame_emitted;	/* part of the current frame went out already */
 	uint64_t damaged;	/* frames skipped */
 	uint64_t frames_skipped; /* frames the index let us pass over */
+	uint64_t index_fallbacks; /* segments read from the start: their index was wrong */
+	/*
+	 * A frame's decoded bytes are held until its checksum is verified:
+	 * in data, and past HOLD_MAX bytes in an unlinked temporary file.
+	 */
+	size_t hold_from;	/* where the current frame's bytes start in data */
+	int spill_fd;		/* the temporary file (-1: none yet) */
+	uint64_t spill_len;	/* bytes of the current frame in it */
+	struct buf tail;	/* the frame's last part while the spill is replayed */
+	/* A frame read through the index: what its entry says, what it holds. */
+	const struct seg_entry *expect;
+	struct seg_entry seen;
+	bool seen_bad;		/* a line longer than the frame's indexed size */
+	struct buf partial;	/* a line split between two held parts */
+	/* Frames already emitted in this segment (offsets, ascending): skipped by a rescan. */
+	uint64_t *done;
+	size_t ndone, done_cap;
+	bool skip_done;
 };
 
 /*
@@ -30,6 +49,8 @@ struct reader {
  * or -1 when replay must stop (exit status in em->status; 0 on a signal).
  */
 int replay_arg(struct reader *rd, const char *arg, bool follow);
+/* Ready a zeroed reader (after the caller set em and the options). */
+void reader_init(struct reader *rd);
 void reader_free(struct reader *rd);
 
 #endif

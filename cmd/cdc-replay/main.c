@@ -151,6 +151,7 @@ main(int argc, char **argv)
 	log_init(argv[0]);
 	memset(&em, 0, sizeof(em));
 	memset(&rd, 0, sizeof(rd));
+	reader_init(&rd);
 	sel_init(&em.sel);
 	em.max_line = LR_DEFAULT_MAX_LINE;
 	rd.poll_ms = 200;
@@ -285,9 +286,14 @@ main(int argc, char **argv)
 	em.status = status;
 	status = emit_finish(&em);
 	if (rd.frames_skipped)
-		info(1, "the index let %llu frames go unread", (unsigned long long)rd.frames_skipped);
+		info(1, "the index let %llu frame%s go unread", (unsigned long long)rd.frames_skipped,
+		     rd.frames_skipped == 1 ? "" : "s");
+	if (rd.index_fallbacks)
+		info(1, "%llu segment%s read from the start: the index did not match",
+		     (unsigned long long)rd.index_fallbacks, rd.index_fallbacks == 1 ? "" : "s");
 	if (rd.damaged)
-		warning("%llu damaged frames skipped", (unsigned long long)rd.damaged);
+		warning("%llu damaged frame%s skipped", (unsigned long long)rd.damaged,
+			rd.damaged == 1 ? "" : "s");
 	dl_finish(&dl);
 	info(1, "%llu events, %llu bytes written", (unsigned long long)em.events,
 	     (unsigned long long)em.bytes);
