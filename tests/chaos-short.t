@@ -9,6 +9,8 @@
 # restart; then drain and compare every row with every document: nothing
 # lost, stale or extra.
 #
+# CHAOS_SHORT_ARGS: more chaos.sh options (word-split), e.g. --no-pk-toast.
+#
 # Server restarts disturb other users of the same servers: they happen only
 # when tests/services.sh manages them (CDC_TEST_PG_MANAGED/ES_MANAGED = 1)
 # and CDC_CHAOS_RESTARTS is not 0.  Set CDC_CHAOS_RESTARTS=0 when running
@@ -36,7 +38,8 @@ run() {
 	local variant=$1 pgn=$2 osn=$3 out rc
 	out=$("$TEST_ROOT/tests/chaos/chaos.sh" --variant "$variant" --seconds "$SECS" \
 		--kill-min 2 --kill-max 6 --pg-restarts "$pgn" --os-restarts "$osn" --workers 3 \
-		--initial 1000 --truncate-every 20 --work-dir "$TEST_TMP/$variant" 2>"$TEST_TMP/$variant.log")
+		--initial 1000 --truncate-every 20 --drain-timeout 90 --recovery-timeout 45 \
+		--work-dir "$TEST_TMP/$variant" ${CHAOS_SHORT_ARGS:-} 2>"$TEST_TMP/$variant.log")
 	rc=$?
 	note "$out"
 	ok "$rc" "chaos run ($variant): drained, nothing lost, stale or extra" ||

@@ -265,13 +265,14 @@ decode_relation(struct pgoutput *d, struct rd *r, struct pgo_msg *m)
 	rel->relname = xstrdup(rd_str(r));
 	rel->replident = (char)rd_u8(r);
 	rel->ncols = rd_u16(r);
-	if (r->bad) {
+	/* A column takes at least 10 bytes (flags, name, type OID, typmod). */
+	if (r->bad || (size_t)rel->ncols * 10 > (size_t)(r->end - r->p)) {
 		rel->ncols = 0;
 		rel_free(rel);
 		return -1;
 	}
 	rel->cols = xcalloc(rel->ncols ? (size_t)rel->ncols : 1, sizeof(*rel->cols));
-	for (int i = 0; i < rel->ncols; i++) {
+	for (int i = 0; i < rel->ncols && !r->bad; i++) {
 		struct pgo_col *c = &rel->cols[i];
 		struct buf k = BUF_INIT;
 

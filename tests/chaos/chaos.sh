@@ -71,6 +71,8 @@ Options (defaults in brackets):
   --initial N               rows before the slot exists (the snapshot) [$INITIAL]
   --truncate-every S        a truncate every S seconds, 0: none [$TRUNCATE_EVERY]
   --restart-sec S           RestartSec of the units [$RESTART_SEC]
+  --drain-timeout S         give up draining after S seconds [$DRAIN_TIMEOUT]
+  --recovery-timeout S      stop waiting for a recovery after S seconds [$RECOVERY_TIMEOUT]
   --seed N                  workload seed [random]
   --work-dir DIR            keep files there (default: a temporary dir, removed)
   --report FILE             also write the report block to FILE
@@ -94,6 +96,8 @@ while [ $# -gt 0 ]; do
 	--initial) INITIAL=$2; shift ;;
 	--truncate-every) TRUNCATE_EVERY=$2; shift ;;
 	--restart-sec) RESTART_SEC=$2; shift ;;
+	--drain-timeout) DRAIN_TIMEOUT=$2; shift ;;
+	--recovery-timeout) RECOVERY_TIMEOUT=$2; shift ;;
 	--seed) SEED=$2; shift ;;
 	--work-dir) WORK=$2; shift ;;
 	--report) REPORT=$2; shift ;;

@@ -127,6 +127,16 @@ test_decode(void)
 	m_text("1");
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "Insert without Relation refused");
 
+	/* A truncated Relation that claims 65535 columns is refused at once. */
+	m_reset('R');
+	m_u32(16385);
+	m_str("public");
+	m_str("huge");
+	m_u8('d');
+	m_u16(65535);
+	m_u8(1); m_str("id"); m_u32(20); m_u32(0xffffffff);
+	ok(pgo_decode(d, msg.data, msg.len, &m, &err) < 0, "Relation with more columns than bytes refused");
+
 	/* Relation: id int8 key, note text, big text */
 	m_reset('R');
 	m_u32(16384);
