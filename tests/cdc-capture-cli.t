@@ -25,6 +25,8 @@ usage_error "missing argument" --slot s --publication
 usage_error "stray argument" --slot s --publication p extra
 usage_error "bad --heartbeat" --slot s --publication p --heartbeat ten
 usage_error "bad --status-interval" --slot s --publication p --status-interval 0
+usage_error "bad --receive-timeout" --slot s --publication p --receive-timeout 0.2
+usage_error "--receive-timeout not a number" --slot s --publication p --receive-timeout soon
 usage_error "bad --endpos" --slot s --publication p --endpos 12/XYZ
 usage_error "bad --numeric" --slot s --publication p --numeric=float
 usage_error "bad --snapshot" --slot s --publication p --snapshot sometimes

@@ -176,6 +176,25 @@ is "$(es_curl GET "/${P}created/_mapping" | jq -r '.[].mappings.properties.s.typ
 like "$(cat m.prom)" "cdc_sink_es_docs_indexed_total 1" "metrics file in Prometheus text format"
 like "$(cat m.prom)" 'cdc_sink_es_checkpoint_lsn 3000' "metrics carry the checkpoint"
 
+# ---- index.gc_deletes: warned about once per index, only when short
+echo '{"settings":{"index.gc_deletes":"30m"}}' >gc30m.json
+{
+	ev c '{"id":1}' 100 1 '{"id":1}' '{}' a
+	ev c '{"id":2}' 100 2 '{"id":2}' '{}' a
+	ev c '{"id":1}' 100 3 '{"id":1}' '{}' b
+} >gc.ndjson
+sink --index "${P}gc30-{table}" --create-index gc30m.json <gc.ndjson 2>err.txt
+ok $? "--create-index with gc_deletes 30m: exit 0"
+is "$(es_curl GET "/${P}gc30-a/_settings" | jq -r '.[].settings.index.gc_deletes')" 30m "the index has 30m"
+unlike "$(cat err.txt)" "gc_deletes" "no gc_deletes warning for 30m (nor the default before creating)"
+sink --index "${P}gc30-{table}" <gc.ndjson 2>err.txt
+unlike "$(cat err.txt)" "gc_deletes" "nor when the existing index has 30m"
+sink --index "${P}gc60-{table}" <gc.ndjson 2>err.txt
+is "$(grep -c 'gc_deletes is 60s' err.txt)" 2 "the default 60s: one warning per index"
+like "$(cat err.txt)" "index ${P}gc60-a: index.gc_deletes is 60s" "naming the index"
+sink --index "${P}gc60-{table}" --soft-delete <gc.ndjson 2>err.txt
+unlike "$(cat err.txt)" "gc_deletes" "no warning with --soft-delete"
+
 # ---- dry run
 out=$(ev c '{"id":1}' 4000 1 '{"id":1}' | "$SINK" --index "x-{table}" --dry-run)
 is "$out" '{"index":{"_index":"x-t","_id":"1","version":4000,"version_type":"external_gte"}}
@@ -193,7 +212,26 @@ is "$?" 2 "unknown option: exit 2"
 "$SINK" --url "http://u:secret@127.0.0.1:1" --index x </dev/null 2>err.txt
 is "$?" 2 "credentials in --url refused"
 unlike "$(cat err.txt)" "secret" "and not echoed"
+# getopt_long would take "--password X" as --password-file X: every
+# abbreviation of a credential-file option is refused, the value not shown.
+for a in "--password=Sekr3t-v" "--password Sekr3t-v" "--pass Sekr3t-v" "--password-f Sekr3t-v" \
+	"--api-key Sekr3t-v" "--api-key=Sekr3t-v" "--api-key-f Sekr3t-v" "--netrc Sekr3t-v"; do
+	# shellcheck disable=SC2086
+	"$SINK" --url http://127.0.0.1:1 --index x $a </dev/null >out.txt 2>err.txt
+	is "$?" 2 "$a: usage error"
+	unlike "$(cat err.txt)" "Sekr3t" "$a: the value is not repeated"
+done
+"$SINK" --url http://127.0.0.1:1 --index x --password Sekr3t-v </dev/null 2>err.txt
+like "$(cat err.txt)" 'CDC_ES_PASSWORD or --password-file FILE' "--password: names the right way"
+"$SINK" --url http://127.0.0.1:1 --index x --api-key Sekr3t-v </dev/null 2>err.txt
+like "$(cat err.txt)" 'CDC_ES_API_KEY or --api-key-file FILE' "--api-key: names the right way"
+"$SINK" --url http://127.0.0.1:1 --index x --es-password=Sekr3t-v </dev/null 2>err.txt
+is "$?" 2 "an unknown --opt=VALUE: usage error"
+unlike "$(cat err.txt)" "Sekr3t" "... without repeating the value"
 echo pw >pw.txt
+chmod 600 pw.txt
+CDC_ES_USER=u "$SINK" -n --index x --password-file=pw.txt </dev/null
+is "$?" 0 "--password-file=FILE spelled out is accepted"
 chmod 644 pw.txt
 CDC_ES_USER=u "$SINK" --url "$U" --index x --password-file pw.txt </dev/null 2>err.txt
 is "$?" 1 "a password file readable by others is refused"

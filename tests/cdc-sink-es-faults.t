@@ -97,6 +97,51 @@ ev u '{"id":7}' 500 1 '{"id":7,"n":1}' '{"unchanged_toast":["big"]}' |
 is "$?" 65 "TOAST event for a document the index does not have: stop"
 like "$(cat err.txt)" "no stored document" "with the reason"
 
+# ---- a key change keeps unchanged TOAST columns: they come from the OLD id's document
+# (PostgreSQL: UPDATE t SET id = ... on a row whose TOASTed column is unchanged;
+# "before" holds the old key only.)
+mv() { ev u "{\"id\":$2}" "$3" 1 "{\"id\":$2,\"n\":$3}" "{\"before\":{\"id\":$1},\"unchanged_toast\":[\"big\"]}"; }
+{
+	ev c '{"id":1}' 100 1 '{"id":1,"v":"a","big":"BIGVALUE"}'
+	ev u '{"id":5}' 300 1 '{"id":5,"v":"a"}' '{"before":{"id":1},"unchanged_toast":["big"]}'
+} >moved1.ndjson
+"$SINK" -q --url "$U" --index "${P}moved" <moved1.ndjson 2>err.txt
+ok $? "key change with an unchanged TOAST column, old document in the same batch: exit 0"
+is "$(docs "${P}moved")" '5 {"id":5,"v":"a","big":"BIGVALUE"}' \
+	"the new id has the old document's TOAST value; the old id is deleted"
+# Stored in an earlier run; several lanes; moved twice and updated in one input.
+for i in $(seq 10 29); do ev c "{\"id\":$i}" 1000 "$i" "{\"id\":$i,\"n\":0,\"big\":\"B$i\"}"; done >moved2a.ndjson
+"$SINK" -q --url "$U" --index "${P}moved2" <moved2a.ndjson
+{
+	for i in $(seq 10 29); do mv "$i" $((i + 100)) $((2000 + i)); done
+	for i in $(seq 10 29); do mv $((i + 100)) $((i + 200)) $((3000 + i)); done
+	for i in $(seq 10 29); do
+		ev u "{\"id\":$((i + 200))}" $((4000 + i)) 1 "{\"id\":$((i + 200)),\"n\":$((4000 + i))}" \
+			'{"unchanged_toast":["big"]}'
+	done
+} >moved2b.ndjson
+"$SINK" -q --url "$U" --index "${P}moved2" --workers 4 --batch-docs 7 <moved2b.ndjson 2>err.txt
+ok $? "keys changed twice across lanes, then updated: exit 0"
+want=$(for i in $(seq 10 29); do printf '%s {"id":%s,"n":%s,"big":"B%s"}\n' $((i + 200)) $((i + 200)) $((4000 + i)) "$i"; done)
+is "$(docs "${P}moved2")" "$want" "every row ends under its last key with its TOAST value, no old ids left"
+"$SINK" -q --url "$U" --index "${P}moved2" --workers 4 <moved2b.ndjson 2>err.txt
+ok $? "the same input again (a re-delivery after the old ids are gone): exit 0"
+is "$(docs "${P}moved2")" "$want" "and changes nothing"
+# Neither the old nor the new id has a document (the old one was filtered out).
+mv 66 77 500 >moved3.ndjson
+"$SINK" -q --url "$U" --index "${P}moved" <moved3.ndjson 2>err.txt
+is "$?" 65 "key change, no stored document under either id: stop"
+like "$(cat err.txt)" "line 1 .*key changed and neither the old nor the new id has a stored document" \
+	"with a reason naming the key change"
+"$SINK" -q --url "$U" --index "${P}moved" --dead-letter moved.dl <moved3.ndjson 2>err.txt
+ok $? "... with --dead-letter: exit 0"
+is "$(jq -c '[.line,(.reason|test("key changed"))]' moved.dl)" '[1,true]' "and the event is dead-lettered"
+# --soft-delete: the old id gets the marker, the new one the merged document.
+"$SINK" -q --url "$U" --index "${P}movedsoft" --soft-delete <moved1.ndjson
+ok $? "key change with TOAST under --soft-delete: exit 0"
+is "$(docs "${P}movedsoft")" '1 {"id":1,"__deleted":true}
+5 {"id":5,"v":"a","big":"BIGVALUE"}' "old id marked deleted, new id merged"
+
 # ---- 429 items, 503 and reset requests, slow answers: nothing lost, nothing doubled
 gen 3000 >many.ndjson
 expected many.ndjson >want.txt

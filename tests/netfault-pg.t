@@ -42,6 +42,9 @@ WST=3
 PROXY_DSN="$PGTEST_DSN host=127.0.0.1 port=$PPORT options='-c wal_sender_timeout=${WST}s'"
 
 export NF_PREFIX=$P
+# A half-open connection is noticed after --receive-timeout (default 60 s,
+# the server's default wal_sender_timeout); 10 s keeps test 4 short.
+NF_CAPTURE_ARGS="--receive-timeout 10"
 nf_start_pipeline "$PROXY_DSN" -- -q --url "$CDC_TEST_ES_URL"
 
 wait_for "[ \"\$(es_count $INDEX 2>/dev/null)\" = 300 ]" 60

@@ -128,13 +128,20 @@ if [ -n "${CDC_TEST_PG:-}" ]; then
 	fi
 	"$B/cdc-capture" -d "$PGTEST_DSN sslmode=verify-full sslrootcert=$TEST_TMP/none.crt" --slot "s2_$TEST_ID" --publication sp --snapshot only >out 2>err
 	isnt "$?" 0 "sslmode=verify-full without a usable root certificate is refused"
-	# A TCP connection (host=127.0.0.1) without sslmode verify-ca/verify-full.
+	# A TCP connection without sslmode verify-ca/verify-full.  Traffic to a
+	# loopback name (localhost, 127.0.0.0/8, ::1) never leaves the machine
+	# and gets no warning (cdc-capture(1) SECURITY): the warning is tested
+	# with another host name, connected through hostaddr to the server.
 	case " $PGTEST_DSN " in
-	*" host=/"* | *" host=@"*) skip "the test PostgreSQL is reached over a Unix socket" 2 ;;
+	*" host=/"* | *" host=@"*) skip "the test PostgreSQL is reached over a Unix socket" 4 ;;
 	*)
-		"$B/cdc-capture" -d "$PGTEST_DSN sslmode=prefer" --slot "s3_$TEST_ID" --publication sp --snapshot only >out 2>err
+		addr=$(psql_t "SELECT coalesce(host(inet_server_addr()), '127.0.0.1')")
+		"$B/cdc-capture" -d "$PGTEST_DSN host=db.example.invalid hostaddr=$addr sslmode=prefer" --slot "s3_$TEST_ID" --publication sp --snapshot only >out 2>err
 		is "$?" 0 "capture works over TCP without a verified certificate"
 		like "$(cat err)" "(certificate|verif|SSL|TLS|sslmode)" "... and warns that the server is not verified"
+		"$B/cdc-capture" -d "$PGTEST_DSN host=127.0.0.1 hostaddr=$addr sslmode=prefer" --slot "s5_$TEST_ID" --publication sp --snapshot only >out 2>err
+		is "$?" 0 "capture over TCP to a loopback address"
+		unlike "$(cat err)" "(certificate|verif|sslmode)" "... gets no TLS warning (traffic stays on the machine)"
 		;;
 	esac
 	if [ -n "${CDC_TEST_PG_SOCKDIR:-}" ] && [ -d "$CDC_TEST_PG_SOCKDIR" ]; then
@@ -146,7 +153,7 @@ if [ -n "${CDC_TEST_PG:-}" ]; then
 	fi
 	unlike "$(cat err out 2>/dev/null | grep -v '^{')" "$VALUE" "capture's messages hold no row value"
 else
-	skip "no test PostgreSQL" 8
+	skip "no test PostgreSQL" 10
 fi
 
 # ---- files created 0600 (umask 022)

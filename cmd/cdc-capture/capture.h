@@ -33,6 +33,7 @@ struct capture_opts {
 	const char *ack_file;
 	int64_t heartbeat_ms;		/* 0: off */
 	int64_t status_ms;
+	int64_t receive_timeout_ms;	/* --receive-timeout; 0: off */
 	bool has_endpos;
 	uint64_t endpos;
 	bool no_loop;
@@ -90,7 +91,10 @@ struct capture {
 	int64_t last_commit_ms;
 	bool done;			/* --endpos reached */
 	bool streaming;			/* inside START_REPLICATION's CopyBoth */
+	bool reconnecting;		/* setup after a lost connection */
 	int64_t last_ka_request;	/* when a keepalive was last asked for (heartbeats) */
+	int64_t last_recv;		/* when the server's latest message arrived */
+	bool reply_pending;		/* a reply was asked for and nothing came since */
 };
 
 /* setup.c */
@@ -99,6 +103,11 @@ struct capture {
  * message when the server cannot be reached (worth retrying).  Dies on
  * errors a retry cannot fix (authentication, privileges, missing database). */
 int capture_connect(struct capture *c);
+/*
+ * Warn once per process when c->conn runs over TCP to a host that is not
+ * a loopback name without a verified server certificate.
+ */
+void capture_check_tls(struct capture *c);
 /* Check server version and wal_level; dies with the fix when unsuitable. */
 void capture_check_server(struct capture *c);
 /* Check (or create with --create-publication) the publications. */
@@ -116,8 +125,11 @@ struct slot_info {
 /* Look the slot up in pg_replication_slots.  Dies on query errors. */
 void capture_slot_info(struct capture *c, const char *slot, struct slot_info *si);
 /* Die unless the existing slot is usable (pgoutput, this database, not
- * lost); wait up to 10 s while another process holds it. */
-void capture_check_slot(struct capture *c, struct slot_info *si);
+ * lost); wait up to 10 s while another process holds it.  Then: when
+ * c->reconnecting returns -1 (the holder is likely the walsender of our
+ * lost connection, until the server's wal_sender_timeout; worth
+ * retrying), else exits 75. */
+int capture_check_slot(struct capture *c, struct slot_info *si);
 /* DROP_REPLICATION_SLOT; dies on failure. */
 void capture_drop_slot(struct capture *c, const char *slot);
 /*

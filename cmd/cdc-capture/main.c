@@ -53,6 +53,9 @@ static const char usage_text[] =
 	"                             (default 10, 0: off)\n"
 	"      --status-interval=SECONDS  standby status updates (default 10)\n"
 	"  -E, --endpos=LSN           stop once everything up to LSN has been written\n"
+	"      --receive-timeout=SECONDS  the connection is lost when the server sends\n"
+	"                             nothing for SECONDS although asked to reply\n"
+	"                             (default 60, 0: off)\n"
 	"      --no-loop              exit 75 when the connection is lost (default:\n"
 	"                             reconnect)\n"
 	"      --tx-events            emit begin and commit control events\n"
@@ -70,7 +73,8 @@ static const char usage_text[] =
 
 enum {
 	OPT_CREATE_SLOT = 256, OPT_DROP_SLOT, OPT_CREATE_PUB, OPT_TABLES, OPT_SNAPSHOT, OPT_SNAPSHOT_JOBS,
-	OPT_SNAPSHOT_STATE, OPT_PROGRESS, OPT_ACK_FILE, OPT_HEARTBEAT, OPT_STATUS_INTERVAL, OPT_NO_LOOP,
+	OPT_SNAPSHOT_STATE, OPT_PROGRESS, OPT_ACK_FILE, OPT_HEARTBEAT, OPT_STATUS_INTERVAL, OPT_RECEIVE_TIMEOUT,
+	OPT_NO_LOOP,
 	OPT_TX_EVENTS, OPT_NUMERIC, OPT_STATS, OPT_HELP, OPT_VERSION,
 };
 
@@ -93,6 +97,7 @@ static const struct option longopts[] = {
 	{ "ack-file", required_argument, NULL, OPT_ACK_FILE },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
 	{ "status-interval", required_argument, NULL, OPT_STATUS_INTERVAL },
+	{ "receive-timeout", required_argument, NULL, OPT_RECEIVE_TIMEOUT },
 	{ "endpos", required_argument, NULL, 'E' },
 	{ "no-loop", no_argument, NULL, OPT_NO_LOOP },
 	{ "tx-events", no_argument, NULL, OPT_TX_EVENTS },
@@ -138,6 +143,33 @@ split_pubs(struct capture_opts *o, const char *arg)
 		die_usage("empty --publication");
 }
 
+/*
+ * Everything on the command line is visible to every user (ps,
+ * /proc/PID/cmdline): a password in --dbname (keyword password= or a URI's
+ * user:password@) is refused, without repeating it.
+ */
+static void
+refuse_password(const char *conninfo)
+{
+	char *err = NULL;
+	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	bool found = false;
+
+	if (!opts) {
+		/* libpq's reason may quote a piece of the string: not when it may hold a secret. */
+		if (strstr(conninfo, "pass") || strchr(conninfo, '@'))
+			die_usage("invalid --dbname (not a valid connection string or URI)");
+		die_usage("invalid --dbname: %s", pq_message(err));
+	}
+	for (PQconninfoOption *opt = opts; opt->keyword; opt++)
+		if (strcmp(opt->keyword, "password") == 0 && opt->val && *opt->val)
+			found = true;
+	PQconninfoFree(opts);
+	if (found)
+		die_usage("--dbname holds a password, which other users can read on the command line: remove it "
+			  "and use ~/.pgpass, a password file named by PGPASSFILE, a service file, or PGPASSWORD");
+}
+
 static void
 parse_options(struct capture_opts *o, int argc, char **argv)
 {
@@ -147,6 +179,7 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 
 	o->heartbeat_ms = 10000;
 	o->status_ms = 10000;
+	o->receive_timeout_ms = 60000;
 	o->snapshot_jobs = 1;
 	while ((ch = getopt_long(argc, argv, "d:S:P:E:vq", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -186,6 +219,11 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 		case OPT_STATUS_INTERVAL:
 			o->status_ms = seconds_arg("--status-interval", optarg, 100);
 			break;
+		case OPT_RECEIVE_TIMEOUT:
+			o->receive_timeout_ms = seconds_arg("--receive-timeout", optarg, 0);
+			if (o->receive_timeout_ms > 0 && o->receive_timeout_ms < 1000)
+				die_usage("invalid --receive-timeout: '%s' (0, or at least 1 second)", optarg);
+			break;
 		case 'E':
 			if (lsn_parse(optarg, &o->endpos) < 0)
 				die_usage("invalid --endpos: '%s' (an LSN like 0/16B3748)", optarg);
@@ -217,6 +255,8 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 		cdc_verbosity = -1;
 	if (optind < argc)
 		die_usage("unexpected argument '%s'", argv[optind]);
+	if (o->conninfo)
+		refuse_password(o->conninfo);
 	if (!o->slot)
 		die_usage("--slot is required");
 	if (o->drop_slot) {
@@ -414,7 +454,8 @@ setup(struct capture *c, bool first)
 	if (!si.exists)
 		die("replication slot \"%s\" does not exist (dropped while capture was away?): changes may "
 		    "have been lost; create a new one with --create-slot and take a new snapshot", o->slot);
-	capture_check_slot(c, &si);
+	if (capture_check_slot(c, &si) < 0)
+		return -1;
 	c->start_confirmed = si.confirmed_flush;
 	if (capture_start(c) < 0)
 		return -1;
@@ -440,6 +481,7 @@ main(int argc, char **argv)
 	c->dec = pgo_new();
 	pgo_msg_init(&c->msg);
 	c->tm = typemap_new(plain_conninfo(&c->o), c->o.numeric_number);
+	typemap_set_timeout(c->tm, c->o.receive_timeout_ms);
 	c->ctx.slot = c->o.slot;
 	c->ctx.db = "";
 	change_fmt_init(&c->fmt, c->tm, &c->ctx);
@@ -466,6 +508,9 @@ main(int argc, char **argv)
 		PQfinish(c->conn);
 		c->conn = NULL;
 		c->streaming = false;
+		/* The catalog connection went the same way (or is half-open):
+		 * the next lookup opens a new one. */
+		typemap_reset(c->tm);
 		if (c->o.no_loop) {
 			status = CDC_EXIT_TEMPFAIL;
 			break;
@@ -476,9 +521,14 @@ main(int argc, char **argv)
 				goto out;
 			if (backoff < 30000)
 				backoff *= 2;
+			c->reconnecting = true;
 			rc = setup(c, false);
+			c->reconnecting = false;
 			if (rc >= 0)
 				break;
+			if (c->conn)
+				PQfinish(c->conn);
+			c->conn = NULL;
 		}
 		info(0, "reconnected");
 		backoff = 1000;

@@ -8,9 +8,13 @@
  */
 #include "capture.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "log.h"
@@ -60,6 +64,59 @@ session_options(const char *conninfo)
 	return buf_detach(&b, NULL);
 }
 
+/* Is h a name of this machine's loopback interface (localhost, 127/8, ::1)? */
+static bool
+loopback_host(const char *h)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcasecmp(h, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, h, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, h, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+/*
+ * Traffic over TCP to another machine can be read or redirected on the way
+ * unless the server's certificate is checked (sslmode verify-ca or
+ * verify-full).  A Unix socket and the loopback interface never leave the
+ * machine.  The host is the name given (PQhost()): with host=NAME
+ * hostaddr=ADDR it is NAME, whatever ADDR is.
+ */
+void
+capture_check_tls(struct capture *c)
+{
+	static bool checked;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const char *host = PQhost(c->conn);
+	char mode[32] = "prefer";
+	PQconninfoOption *opts;
+	bool ssl = PQsslInUse(c->conn);
+
+	if (checked)
+		return;
+	checked = true;
+	if (getsockname(PQsocket(c->conn), (struct sockaddr *)&ss, &len) < 0 || ss.ss_family == AF_UNIX)
+		return;
+	if (host && loopback_host(host))
+		return;
+	opts = PQconninfo(c->conn);
+	for (PQconninfoOption *o = opts; o && o->keyword; o++)
+		if (strcmp(o->keyword, "sslmode") == 0 && o->val && *o->val)
+			snprintf(mode, sizeof(mode), "%s", o->val);
+	PQconninfoFree(opts);
+	if (ssl && (strcmp(mode, "verify-ca") == 0 || strcmp(mode, "verify-full") == 0))
+		return;
+	warning("the connection to %s is %s (sslmode=%s): use sslmode=verify-full", host ? host : "?",
+		ssl ? "encrypted but the server's certificate is not verified" : "neither encrypted nor verified",
+		mode);
+}
+
 /* Is this a failure to reach the server (worth retrying)? */
 static bool
 unreachable(const char *msg)
@@ -76,8 +133,10 @@ int
 capture_connect(struct capture *c)
 {
 	char *options = session_options(c->o.conninfo);
-	const char *keys[] = { "dbname", "replication", "options", "fallback_application_name", NULL };
-	const char *vals[] = { c->o.conninfo ? c->o.conninfo : "", "database", options, "cdc-capture", NULL };
+	const char *keys[] = { CAPTURE_KEEPALIVE_KEYS, "dbname", "replication", "options",
+			       "fallback_application_name", NULL };
+	const char *vals[] = { CAPTURE_KEEPALIVE_VALS, c->o.conninfo ? c->o.conninfo : "", "database", options,
+			       "cdc-capture", NULL };
 	const char *msg;
 
 	c->conn = PQconnectdbParams(keys, vals, 1);
@@ -86,6 +145,7 @@ capture_connect(struct capture *c)
 		c->server_version = PQserverVersion(c->conn);
 		free(c->db);
 		c->db = xstrdup(PQdb(c->conn));
+		capture_check_tls(c);
 		return 0;
 	}
 	msg = PQerrorMessage(c->conn);
@@ -265,7 +325,7 @@ capture_slot_info(struct capture *c, const char *slot, struct slot_info *si)
 	buf_release(&q);
 }
 
-void
+int
 capture_check_slot(struct capture *c, struct slot_info *si)
 {
 	const char *slot = c->o.slot;
@@ -291,10 +351,16 @@ capture_check_slot(struct capture *c, struct slot_info *si)
 		if (!si->exists)
 			die("replication slot \"%s\" was dropped while waiting for it", slot);
 	}
+	if (si->active_pid && c->reconnecting) {
+		error("replication slot \"%s\" is still held by server process %d (the walsender of the lost "
+		      "connection, until the server's wal_sender_timeout?)", slot, si->active_pid);
+		return -1;
+	}
 	if (si->active_pid)
 		die_status(CDC_EXIT_TEMPFAIL, "replication slot \"%s\" is in use by server process %d "
 			   "(another cdc-capture or consumer?): stop it, or use another --slot", slot,
 			   si->active_pid);
+	return 0;
 }
 
 static void

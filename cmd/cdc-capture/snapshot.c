@@ -283,8 +283,9 @@ pq_msg(PGconn *conn, const PGresult *res, char *out, size_t size)
 static int
 worker_connect(struct snap *s, struct worker *w)
 {
-	const char *keys[] = { "dbname", "options", "fallback_application_name", NULL };
-	const char *vals[] = { s->a->conninfo, capture_session_options, "cdc-capture snapshot", NULL };
+	const char *keys[] = { CAPTURE_KEEPALIVE_KEYS, "dbname", "options", "fallback_application_name", NULL };
+	const char *vals[] = { CAPTURE_KEEPALIVE_VALS, s->a->conninfo, capture_session_options,
+			       "cdc-capture snapshot", NULL };
 	char msg[512];
 	char *lit;
 	PGresult *res;

@@ -150,6 +150,8 @@ send_status(struct capture *c, bool reply)
 	put64(msg + 25, (uint64_t)now_us);
 	msg[33] = reply ? 1 : 0;
 	c->last_status = mono_ms();
+	if (reply)
+		c->reply_pending = true;
 	if (PQputCopyData(c->conn, msg, sizeof(msg)) <= 0 || PQflush(c->conn) != 0) {
 		error("cannot send status update: %s", pq_message(PQerrorMessage(c->conn)));
 		return -1;
@@ -225,11 +227,44 @@ stats(struct capture *c, int64_t now)
 	c->last_stats = now;
 }
 
+/*
+ * A half-open connection (the server, or a middlebox, gone without a FIN
+ * or RST) takes status updates without a word.  The server answers a
+ * status update asking for a reply at once, and sends keepalives of its
+ * own: after half of --receive-timeout without a message capture asks,
+ * and after all of it, with the question unanswered, the connection is
+ * lost.  Returns -1 then.
+ */
+static int
+receive_check(struct capture *c, int64_t now)
+{
+	int64_t t = c->o.receive_timeout_ms, quiet = now - c->last_recv;
+
+	if (t <= 0 || quiet < t / 2)
+		return 0;
+	if (!c->reply_pending)
+		return send_status(c, true);
+	if (quiet >= t) {
+		struct pollfd pfd = { PQsocket(c->conn), POLLIN, 0 };
+
+		/* Data waiting unread (stdout blocked us) is no silence. */
+		if (poll(&pfd, 1, 0) > 0)
+			return 0;
+		error("no message from the server for %lld s although asked for one (--receive-timeout): "
+		      "the connection is lost", (long long)(quiet / 1000));
+		return -1;
+	}
+	return 0;
+}
+
 /* Timed work: ack file, heartbeats, status updates, statistics. */
 static int
 housekeeping(struct capture *c, int64_t now)
 {
 	bool ack_changed = false;
+
+	if (receive_check(c, now) < 0)
+		return -1;
 
 	if (c->o.ack_file && now - c->last_ack_check >= ACK_CHECK_MS) {
 		uint64_t before = flush_position(c);
@@ -278,6 +313,13 @@ next_timeout(struct capture *c, int64_t now)
 	}
 	if (c->o.has_endpos && c->last_status + 1000 - now < t)
 		t = c->last_status + 1000 - now;
+	if (c->o.receive_timeout_ms > 0) {
+		int64_t due = c->last_recv + (c->reply_pending ? c->o.receive_timeout_ms
+							       : c->o.receive_timeout_ms / 2);
+
+		if (due - now < t)
+			t = due - now;
+	}
 	if ((c->o.stats || cdc_verbosity >= 1) && c->last_stats + STATS_MS - now < t)
 		t = c->last_stats + STATS_MS - now;
 	if (t < 0)
@@ -487,6 +529,11 @@ capture_start(struct capture *c)
 			PQclear(res);
 			return -1;
 		}
+		if (strstr(msg, "is active for PID") && c->reconnecting) {
+			error("replication slot \"%s\" is still in use: %s", c->o.slot, pq_message(msg));
+			PQclear(res);
+			return -1;
+		}
 		if (strstr(msg, "is active for PID"))
 			die_status(CDC_EXIT_TEMPFAIL, "replication slot \"%s\" is in use by another process "
 				   "(another cdc-capture or consumer?): %s", c->o.slot, pq_message(msg));
@@ -499,7 +546,8 @@ capture_start(struct capture *c)
 	c->in_tx = false;
 	pgo_reset(c->dec);
 	c->last_status = 0;
-	c->last_emit = c->last_ka_request = mono_ms();
+	c->last_emit = c->last_ka_request = c->last_recv = mono_ms();
+	c->reply_pending = false;
 	c->streaming = true;
 	/* Tell the server where we are right away; with --endpos ask for a
 	 * keepalive back (its walEnd may already be at endpos). */
@@ -544,9 +592,11 @@ capture_stream(struct capture *c)
 			return STREAM_STOPPED;
 		n = PQgetCopyData(c->conn, &buf, 1);
 		if (n > 0) {
+			/* Any message answers a request for a reply. */
+			c->reply_pending = false;
 			copydata(c, buf, n);
 			PQfreemem(buf);
-			now = mono_ms();
+			now = c->last_recv = mono_ms();
 			if (now - c->last_status >= c->o.status_ms || now - c->last_ack_check >= ACK_CHECK_MS) {
 				if (housekeeping(c, now) < 0)
 					return STREAM_LOST;

@@ -11,7 +11,9 @@
  */
 #include "types.h"
 
+#include <errno.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +21,7 @@
 
 #include "json.h"
 #include "log.h"
+#include "timeutil.h"
 
 const char *const capture_session_options =
 	"-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 "
@@ -54,6 +57,7 @@ struct typemap {
 	char *conninfo;
 	bool numeric_as_number;
 	PGconn *conn;		/* lazily opened lookup connection */
+	int64_t timeout_ms;	/* typemap_set_timeout(); 0: none */
 	struct tslot *tab;	/* open addressing, power-of-two size */
 	size_t tabsz, tabused;
 	struct buf scratch;	/* one value being rewritten */
@@ -195,16 +199,78 @@ cache_put(struct typemap *tm, uint32_t oid, const struct tinfo *ti)
 
 static void resolve(struct typemap *tm, uint32_t oid, struct tinfo *ti, int depth);
 
+void
+typemap_reset(struct typemap *tm)
+{
+	if (tm->conn)
+		PQfinish(tm->conn);
+	tm->conn = NULL;
+}
+
+void
+typemap_set_timeout(struct typemap *tm, int64_t ms)
+{
+	tm->timeout_ms = ms;
+}
+
+/*
+ * One query, waiting at most tm->timeout_ms for the answer.  A server that
+ * stays silent (a half-open connection: gone without a FIN or RST) drops
+ * the connection: the result is then NULL, with tm->conn NULL.
+ */
+static PGresult *
+query_once(struct typemap *tm, const char *sql, int nparams, const char *const *params)
+{
+	PGconn *conn = typemap_conn(tm);
+	PGresult *res, *last = NULL;
+	int64_t deadline;
+
+	if (tm->timeout_ms <= 0)
+		return PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!PQsendQueryParams(conn, sql, nparams, NULL, params, NULL, NULL, 0))
+		return PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+	deadline = mono_ms() + tm->timeout_ms;
+	for (;;) {
+		struct pollfd pfd = { PQsocket(conn), POLLIN, 0 };
+		int64_t left;
+		int rc;
+
+		if (!PQisBusy(conn)) {
+			res = PQgetResult(conn);
+			if (!res)
+				return last ? last : PQmakeEmptyPGresult(conn, PGRES_FATAL_ERROR);
+			PQclear(last);
+			last = res;
+			continue;
+		}
+		left = deadline - mono_ms();
+		rc = left > 0 ? poll(&pfd, 1, (int)(left > 1000 ? 1000 : left)) : 0;
+		if (rc < 0 && errno != EINTR)
+			die_errno("poll");
+		if (rc > 0 && !PQconsumeInput(conn))
+			continue;	/* PQgetResult() now returns the error */
+		if (rc == 0 && left <= 0) {
+			warning("no answer to a catalog query for %lld s: dropping the catalog connection",
+				(long long)(tm->timeout_ms / 1000));
+			PQclear(last);
+			typemap_reset(tm);
+			return NULL;
+		}
+	}
+}
+
 PGresult *
 typemap_query(struct typemap *tm, const char *sql, int nparams, const char *const *params)
 {
-	PGresult *res = PQexecParams(typemap_conn(tm), sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *res = query_once(tm, sql, nparams, params);
 
 	/* An idle connection learns only now that the server restarted (or
 	 * dropped it): connect again and ask once more. */
 	if (PQresultStatus(res) != PGRES_TUPLES_OK && PQstatus(tm->conn) != CONNECTION_OK) {
 		PQclear(res);
-		res = PQexecParams(typemap_conn(tm), sql, nparams, NULL, params, NULL, NULL, 0);
+		res = query_once(tm, sql, nparams, params);
+		if (!res)
+			die_status(CDC_EXIT_TEMPFAIL, "the server does not answer catalog queries");
 	}
 	return res;
 }
@@ -217,8 +283,8 @@ typemap_conn(struct typemap *tm)
 	if (tm->conn && PQstatus(tm->conn) != CONNECTION_OK)
 		PQreset(tm->conn);
 	if (!tm->conn) {
-		const char *keys[] = { "dbname", "fallback_application_name", NULL };
-		const char *vals[] = { tm->conninfo, "cdc-capture", NULL };
+		const char *keys[] = { CAPTURE_KEEPALIVE_KEYS, "dbname", "fallback_application_name", NULL };
+		const char *vals[] = { CAPTURE_KEEPALIVE_VALS, tm->conninfo, "cdc-capture", NULL };
 
 		tm->conn = PQconnectdbParams(keys, vals, 1);
 	}

@@ -59,6 +59,19 @@ PGconn *typemap_conn(struct typemap *tm);
  */
 PGresult *typemap_query(struct typemap *tm, const char *sql, int nparams, const char *const *params);
 
+/*
+ * Drop the lookup connection (the next lookup opens a new one): after the
+ * replication connection was lost, the catalog connection went the same
+ * way, or is half-open and would never answer.
+ */
+void typemap_reset(struct typemap *tm);
+/*
+ * Give up on a catalog query the server does not answer within ms
+ * milliseconds (0: wait for ever): the connection is dropped and the
+ * query tried once more on a new one.  Default 0.
+ */
+void typemap_set_timeout(struct typemap *tm, int64_t ms);
+
 /* Forget cached lookups of non-built-in types (after a schema change). */
 void typemap_invalidate(struct typemap *tm);
 
@@ -67,5 +80,14 @@ void typemap_invalidate(struct typemap *tm);
  * predictable: the conninfo "options" value.
  */
 extern const char *const capture_session_options;
+
+/*
+ * libpq TCP keepalive defaults for every capture connection: the first
+ * keywords of a PQconnectdbParams() array, before "dbname", so that a
+ * connection string setting them wins (keywords after the expanded
+ * dbname override it, keywords before are overridden).
+ */
+#define CAPTURE_KEEPALIVE_KEYS "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"
+#define CAPTURE_KEEPALIVE_VALS "1", "30", "10", "3"
 
 #endif

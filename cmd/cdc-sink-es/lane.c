@@ -230,8 +230,7 @@ send_bulk(struct sink *s, struct lane *ln)
 	start_transfer(s, ln, bulk_path.data, body, len, true);
 }
 
-/* Append the raw value of member name of a JSON object (or nothing). */
-static bool
+bool
 raw_member(const char *obj, size_t olen, const char *name, const char **v, size_t *vlen)
 {
 	struct json_iter it;
@@ -382,9 +381,32 @@ lane_flush_wait(struct sink *s, struct lane *ln)
 }
 
 void
+lane_wait_doc(struct sink *s, struct lane *ln, uint64_t dochash)
+{
+	/* No input is read meanwhile: let every lane send what it holds. */
+	s->input_idle = true;
+	for (;;) {
+		bool pending = batch_has_doc(&ln->fill, dochash);
+
+		/* A failed action on a stopped lane counts as done: stop first. */
+		if (ln->stopped)
+			finish(s, s->fatal ? s->fatal : CDC_EXIT_FAILURE);
+		for (size_t i = 0; i < ln->work.n && !pending; i++)
+			pending = ln->work.items[i].dochash == dochash && !ln->work.items[i].done;
+		if (!pending)
+			return;
+		pump(s, 100, false, NULL);
+		if (s->fatal)
+			finish(s, s->fatal);
+		if (cdc_stop)
+			finish(s, CDC_EXIT_OK);
+	}
+}
+
+void
 lane_add(struct sink *s, struct lane *ln, uint64_t ord, uint64_t lineno, const char *line,
 	 size_t len, const struct buf *action, const char *doc, size_t doclen,
-	 uint64_t dochash, uint64_t version, bool is_delete, bool toast)
+	 uint64_t dochash, uint64_t version, bool is_delete, enum toast_kind toast)
 {
 	struct batch *f = &ln->fill;
 	size_t add = action->len + (doc ? doclen + 1 : 0);
@@ -406,7 +428,7 @@ lane_add(struct sink *s, struct lane *ln, uint64_t ord, uint64_t lineno, const c
 	it->dochash = dochash;
 	it->version = version;
 	it->is_delete = is_delete;
-	it->toast = toast;
+	it->toast = toast != TOAST_NONE;
 	it->body_off = f->body.len;
 	buf_add(&f->body, action->data, action->len);
 	if (doc) {
@@ -688,55 +710,63 @@ request_failed(struct sink *s, struct lane *ln, long status)
 	buf_release(&why);
 }
 
+void
+toast_merge(struct buf *out, const char *after, size_t alen, const char *cols, size_t clen,
+	    const char *src, size_t srclen)
+{
+	struct json_iter it;
+	struct json_span col;
+	const char *cv, *err;
+	size_t cvlen;
+	bool empty;
+
+	while (alen > 0 && after[alen - 1] != '}')
+		alen--;
+	empty = json_ws(after + 1, after + alen - 1) == after + alen - 1;
+	buf_add(out, after, alen - 1);
+	if (cols && json_iter_begin(&it, cols, clen) == 0) {
+		struct buf cname = BUF_INIT;
+		const char *v;
+		size_t vlen;
+
+		while (json_iter_next(&it, NULL, &cv, &cvlen, &err) == 1) {
+			if (cvlen < 2 || cv[0] != '"')
+				continue;
+			buf_reset(&cname);
+			col = (struct json_span){ cv + 1, cvlen - 2, memchr(cv, '\\', cvlen) != NULL };
+			json_span_decode(&col, &cname);
+			if (raw_member(src, srclen, cname.data ? cname.data : "", &v, &vlen)) {
+				if (!empty)
+					buf_addc(out, ',');
+				empty = false;
+				buf_add(out, cv, cvlen);
+				buf_addc(out, ':');
+				buf_add(out, v, vlen);
+			}
+		}
+		buf_release(&cname);
+	}
+	buf_addc(out, '}');
+}
+
 /* Write the merged document of a TOAST item: after + the stored columns. */
 static void
-merge_item(struct sink *s, struct batch *b, struct item *it, const struct mget_doc *d)
+merge_item(struct batch *b, struct item *it, const struct mget_doc *d)
 {
 	const char *line = b->lines.data + it->line_off, *err, *body = item_body(b, it);
 	const char *nl = memchr(body, '\n', it->body_len);
 	struct event_info ev;
-	struct json_iter cols;
-	struct json_span col;
-	const char *cv, *after;
-	size_t cvlen, alen, off = b->merged.len;
-	bool empty;
+	size_t off = b->merged.len;
 
 	if (event_scan(line, it->line_len, &ev, &err) < 0 || nl == NULL)
 		die("internal error: cannot re-read a queued event");
 	buf_add(&b->merged, body, (size_t)(nl - body) + 1);
-	after = ev.after;
-	alen = ev.after_len;
-	while (alen > 0 && after[alen - 1] != '}')
-		alen--;
-	empty = json_ws(after + 1, after + alen - 1) == after + alen - 1;
-	buf_add(&b->merged, after, alen - 1);
-	if (json_iter_begin(&cols, ev.unchanged_toast, ev.unchanged_toast_len) == 0) {
-		const char *v;
-		size_t vlen;
-
-		while (json_iter_next(&cols, NULL, &cv, &cvlen, &err) == 1) {
-			if (cvlen < 2 || cv[0] != '"')
-				continue;
-			struct buf cname = BUF_INIT;
-
-			col = (struct json_span){ cv + 1, cvlen - 2, memchr(cv, '\\', cvlen) != NULL };
-			json_span_decode(&col, &cname);
-			if (raw_member(d->source, d->source_len, cname.data ? cname.data : "", &v, &vlen)) {
-				if (!empty)
-					buf_addc(&b->merged, ',');
-				empty = false;
-				buf_add(&b->merged, cv, cvlen);
-				buf_addc(&b->merged, ':');
-				buf_add(&b->merged, v, vlen);
-			}
-			buf_release(&cname);
-		}
-	}
-	buf_adds(&b->merged, "}\n");
+	toast_merge(&b->merged, ev.after, ev.after_len, ev.unchanged_toast, ev.unchanged_toast_len,
+		    d->source, d->source_len);
+	buf_addc(&b->merged, '\n');
 	it->merged = true;
 	it->body_off = off;
 	it->body_len = b->merged.len - off;
-	(void)s;
 }
 
 static void
@@ -800,7 +830,7 @@ mget_done(struct sink *s, struct lane *ln)
 			item_failed(s, ln, it, 404, &t, &r);
 			continue;
 		}
-		merge_item(s, b, it, d);
+		merge_item(b, it, d);
 	}
 	b->toast_merged = true;
 	ln->attempts = 0;

@@ -136,7 +136,7 @@ static const struct option options[] = {
 static struct sink S;
 static struct config C;
 static struct buf scratch_index = BUF_INIT, scratch_id = BUF_INIT, scratch_old = BUF_INIT;
-static struct buf scratch_action = BUF_INIT, scratch_doc = BUF_INIT;
+static struct buf scratch_action = BUF_INIT, scratch_doc = BUF_INIT, scratch_toast = BUF_INIT;
 
 /* --- configuration --- */
 
@@ -219,6 +219,51 @@ add_node(const char *url, size_t len, bool from_env)
 	C.nodes[C.nnodes++].url = u;
 }
 
+/*
+ * getopt_long takes any unambiguous prefix of a long option, so
+ * "--password SECRET" would be --password-file with a password typed on
+ * the command line as its file name.  The credential-file options must be
+ * spelled out; anything shorter is refused without repeating its value.
+ */
+static void
+check_spelled_out(char **argv, const char *full, const char *hint)
+{
+	const char *el = argv[optind - 1], *eq = strchr(el, '=');
+	size_t n;
+
+	/* "--opt=VALUE" is one element; "--opt VALUE" two. */
+	if (!(strncmp(el, "--", 2) == 0 && eq && optarg == eq + 1))
+		el = argv[optind - 2];
+	el += strspn(el, "-");
+	n = strcspn(el, "=");
+	if (n == strlen(full) && memcmp(el, full, n) == 0)
+		return;
+	die_usage("--%.*s: %s", (int)(n > 40 ? 40 : n), el, hint);
+}
+
+/* The name of the option getopt_long refused (without a value after '='). */
+static void
+bad_option(char **argv)
+{
+	const char *el = optind > 0 ? argv[optind - 1] : "";
+
+	size_t n = strcspn(el, "=");
+	bool is_long = strncmp(el, "--", 2) == 0 && n > 2;
+
+	/* A short option refused inside "-xyz" leaves optind at that element. */
+	if (is_long && optopt > ' ' && optopt < 127) {
+		is_long = false;
+		for (const struct option *o = options; o->name; o++)
+			if (o->val == optopt && strncmp(o->name, el + 2, n - 2) == 0)
+				is_long = true;
+	}
+	if (is_long)
+		die_usage("unknown or ambiguous option, or missing argument: %.*s", (int)n, el);
+	if (optopt > ' ' && optopt < 127)
+		die_usage("unknown option or missing argument: -%c", optopt);
+	die_usage("unknown option or missing argument");
+}
+
 static void
 parse_args(int argc, char **argv)
 {
@@ -236,6 +281,7 @@ parse_args(int argc, char **argv)
 	C.backoff_ms = 250;
 	C.backoff_max_ms = 30000;
 	C.truncate = TRUNC_DELETE;
+	opterr = 0;		/* its messages would repeat "--opt=VALUE" whole */
 	while ((c = getopt_long(argc, argv, "u:i:w:c:nvq", options, NULL)) != -1) {
 		switch (c) {
 		case 'u':
@@ -257,12 +303,18 @@ parse_args(int argc, char **argv)
 			C.user = xstrdup(optarg);
 			break;
 		case OPT_PASSWORD_FILE:
+			check_spelled_out(argv, "password-file", "a password never goes on the command "
+					  "line: use $CDC_ES_PASSWORD or --password-file FILE (spelled out)");
 			password_file = optarg;
 			break;
 		case OPT_API_KEY_FILE:
+			check_spelled_out(argv, "api-key-file", "an API key never goes on the command "
+					  "line: use $CDC_ES_API_KEY or --api-key-file FILE (spelled out)");
 			api_key_file = optarg;
 			break;
 		case OPT_NETRC_FILE:
+			check_spelled_out(argv, "netrc-file", "credentials never go on the command line: "
+					  "write --netrc-file FILE in full");
 			C.netrc_file = optarg;
 			break;
 		case OPT_CACERT:
@@ -377,7 +429,7 @@ parse_args(int argc, char **argv)
 		case OPT_VERSION:
 			print_version();
 		default:
-			die_usage("unknown option or missing argument");
+			bad_option(argv);
 		}
 	}
 	if (optind < argc)
@@ -663,11 +715,79 @@ bad_line(struct sink *s, uint64_t lineno, const struct event_info *ev, const cha
 }
 
 static void
-ensure_index(struct sink *s, const char *name)
+on_gc_deletes(const struct json_span *v, void *arg)
 {
+	int64_t *min = arg, ms;
+	char tmp[32];
+
+	if (v->len == 0 || v->len >= sizeof(tmp))
+		return;
+	memcpy(tmp, v->p, v->len);
+	tmp[v->len] = '\0';
+	if (duration_parse(tmp, &ms) == 0 && (*min < 0 || ms < *min))
+		*min = ms;
+}
+
+/* index.gc_deletes shorter than this gets a warning (man page: ten minutes). */
+#define GC_DELETES_MIN_MS (10 * 60 * 1000)
+
+/*
+ * Warn (once per index) when the index forgets a delete's version soon.
+ * An index that does not exist yet is created by the first request with
+ * what its index templates give, or the server's default of 60s.
+ */
+static void
+check_gc_deletes(struct sink *s, const char *name)
+{
+	int64_t gc = -1;
 	long st;
 	struct buf path = BUF_INIT;
 
+	buf_addf(&path, "/%s/_settings/index.gc_deletes?include_defaults=true", name);
+	st = http_sync(s, "GET", path.data, NULL);
+	if (st == 404) {
+		buf_reset(&path);
+		buf_addf(&path, "/_index_template/_simulate_index/%s", name);
+		st = http_sync(s, "POST", path.data, NULL);
+		if (st >= 0 && st != 200) {
+			info(1, "index %s: cannot see the settings it will be created with (HTTP %ld)",
+			     name, st);
+			st = 200;
+			buf_reset(&s->sync_resp);
+		}
+	}
+	if (st == -1)
+		finish(s, CDC_EXIT_TEMPFAIL);
+	if (st == -2)
+		finish(s, CDC_EXIT_FAILURE);
+	if (st == 200) {
+		if (s->sync_resp.len > 0)
+			json_find_strings(s->sync_resp.data, s->sync_resp.len, "gc_deletes",
+					  on_gc_deletes, &gc);
+		if (gc < 0)
+			gc = 60000;	/* the server's default */
+		if (gc < GC_DELETES_MIN_MS)
+			warning("index %s: index.gc_deletes is %llds: a delete's version is forgotten "
+				"after that, and an older event replayed later brings the document "
+				"back; use --soft-delete or raise index.gc_deletes", name,
+				(long long)(gc / 1000));
+		else
+			info(2, "index %s: index.gc_deletes is %llds", name, (long long)(gc / 1000));
+	} else {
+		info(1, "index %s: cannot read index.gc_deletes (HTTP %ld)", name, st);
+	}
+	buf_release(&path);
+}
+
+static void create_index(struct sink *s, const char *name);
+
+/*
+ * The first event for an index: create it (--create-index) and check how
+ * long it remembers deletes.
+ */
+static void
+ensure_index(struct sink *s, const char *name)
+{
 	for (size_t i = 0; i < s->nindexes; i++)
 		if (strcmp(s->indexes[i], name) == 0)
 			return;
@@ -676,6 +796,19 @@ ensure_index(struct sink *s, const char *name)
 		s->indexes = xrealloc(s->indexes, s->capindexes * sizeof(*s->indexes));
 	}
 	s->indexes[s->nindexes++] = xstrdup(name);
+	if (C.create_body)
+		create_index(s, name);
+	if (!C.soft_delete)
+		check_gc_deletes(s, name);
+}
+
+/* PUT the index with the --create-index body; an existing one is fine. */
+static void
+create_index(struct sink *s, const char *name)
+{
+	long st;
+	struct buf path = BUF_INIT;
+
 	buf_addf(&path, "/%s", name);
 	st = http_sync(s, "PUT", path.data, C.create_body);
 	if (st == 200) {
@@ -772,7 +905,7 @@ is_object(const char *v, size_t len)
 static void
 queue(struct sink *s, uint64_t ord, uint64_t lineno, const char *line, size_t len,
       const struct buf *id, uint64_t version, bool del, const char *doc, size_t doclen,
-      bool toast)
+      enum toast_kind toast)
 {
 	uint64_t h = doc_hash(scratch_index.data, scratch_index.len, id->data, id->len);
 	struct lane *ln = &s->lanes[h % (uint64_t)C.workers];
@@ -797,6 +930,152 @@ soft_delete_doc(const struct event_info *ev, struct buf *doc)
 	if (json_ws(k + 1, k + n - 1) != k + n - 1)
 		buf_addc(doc, ',');
 	buf_adds(doc, "\"" SOFT_DELETE_FIELD "\":true}");
+}
+
+/* A row whose key changed: its old document goes (or gets the soft-delete marker). */
+static void
+queue_old(struct sink *s, uint64_t ord, uint64_t lineno, const char *line, size_t len,
+	  const struct event_info *ev)
+{
+	if (C.soft_delete) {
+		/* The old key's marker document holds the old key columns. */
+		struct event_info old = *ev;
+
+		old.key = ev->before;
+		old.key_len = ev->before_len;
+		soft_delete_doc(&old, &scratch_doc);
+		queue(s, ord, lineno, line, len, &scratch_old, ev->pos.commit_lsn, false,
+		      scratch_doc.data, scratch_doc.len, false);
+	} else {
+		queue(s, ord, lineno, line, len, &scratch_old, ev->pos.commit_lsn, true, NULL, 0,
+		      false);
+	}
+}
+
+enum moved_toast { MT_MERGED, MT_STALE, MT_MISSING };
+
+/* Whether a stored document (from _mget) can give values for an event of version v. */
+static bool
+doc_usable(const struct mget_doc *d, uint64_t v)
+{
+	const char *m;
+	size_t mlen;
+
+	if (d->err_type.p || !d->found || d->source == NULL)
+		return false;
+	if (C.soft_delete && raw_member(d->source, d->source_len, SOFT_DELETE_FIELD, &m, &mlen) &&
+	    mlen == 4 && memcmp(m, "true", 4) == 0)
+		return false;
+	return !(d->has_version && d->version > v);
+}
+
+/* Append one {"_index":..,"_id":..,"_source":[cols]} of an _mget body. */
+static void
+mget_entry(struct buf *body, const struct buf *id, const char *cols, size_t clen)
+{
+	buf_adds(body, "{\"_index\":");
+	json_add_str(body, scratch_index.data, scratch_index.len);
+	buf_adds(body, ",\"_id\":");
+	json_add_str(body, id->data, id->len);
+	buf_adds(body, ",\"_source\":");
+	while (clen > 0 && cols[clen - 1] != ']')
+		clen--;
+	buf_add(body, cols, clen - 1);
+	if (C.soft_delete)
+		buf_adds(body, ",\"" SOFT_DELETE_FIELD "\"");
+	buf_adds(body, "]}");
+}
+
+/*
+ * A row whose key changed keeps unchanged TOAST columns: their values are
+ * in the document under the OLD id; the new id has none yet.  Once every
+ * earlier action for either id is applied, read both and append after +
+ * the columns to doc, taken from the old document or, when it is gone
+ * (a re-delivery after this event was applied), from the new one.
+ * MT_STALE: the new document is newer than the event, or the new id was
+ * deleted by a later event (a delete at this version is refused), so the
+ * event is already overtaken.  MT_MISSING: neither id has a document.
+ */
+static enum moved_toast
+toast_moved(struct sink *s, const struct event_info *ev, const struct buf *old_id,
+	    const struct buf *new_id, struct buf *doc)
+{
+	uint64_t v = ev->pos.commit_lsn;
+	uint64_t ho = doc_hash(scratch_index.data, scratch_index.len, old_id->data, old_id->len);
+	uint64_t hn = doc_hash(scratch_index.data, scratch_index.len, new_id->data, new_id->len);
+	struct buf body = BUF_INIT;
+	struct mget_doc d[2];
+	const struct mget_doc *from = NULL;
+	enum moved_toast r = MT_MISSING;
+	const char *err;
+	long st;
+
+	lane_wait_doc(s, &s->lanes[ho % (uint64_t)C.workers], ho);
+	lane_wait_doc(s, &s->lanes[hn % (uint64_t)C.workers], hn);
+	buf_adds(&body, "{\"docs\":[");
+	mget_entry(&body, old_id, ev->unchanged_toast, ev->unchanged_toast_len);
+	buf_addc(&body, ',');
+	mget_entry(&body, new_id, ev->unchanged_toast, ev->unchanged_toast_len);
+	buf_adds(&body, "]}");
+	for (int attempt = 1;; attempt++) {
+		bool again = false;
+
+		st = http_sync(s, "POST", "/_mget", body.data);
+		if (st < 0)
+			finish(s, st == -1 ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE);
+		if (st != 200) {
+			error("%s: _mget for a row whose key changed: HTTP %ld", C.nodes[s->node].url, st);
+			finish(s, CDC_EXIT_FAILURE);
+		}
+		if (mgetresp_parse(s->sync_resp.data, s->sync_resp.len, d, 2, &err) != 2) {
+			error("%s: malformed _mget response", C.nodes[s->node].url);
+			finish(s, CDC_EXIT_TEMPFAIL);
+		}
+		/* A document the server could not read (other than a missing index): ask again. */
+		for (int i = 0; i < 2; i++)
+			again |= d[i].err_type.p && !json_span_eq(&d[i].err_type, "index_not_found_exception");
+		if (!again)
+			break;
+		if (C.max_retries >= 0 && attempt > C.max_retries) {
+			error("%s: _mget for a row whose key changed failed; giving up after %d retries",
+			      C.nodes[s->node].url, attempt - 1);
+			finish(s, CDC_EXIT_TEMPFAIL);
+		}
+		if (cdc_stop)
+			finish(s, CDC_EXIT_OK);
+		usleep((useconds_t)(backoff_delay(&C, attempt) * 1000));
+	}
+	if (doc_usable(&d[0], v))
+		from = &d[0];
+	else if (doc_usable(&d[1], v))
+		from = &d[1];
+	else if (!d[1].err_type.p && d[1].found && d[1].has_version && d[1].version > v)
+		r = MT_STALE;
+	if (from) {
+		buf_reset(doc);
+		toast_merge(doc, ev->after, ev->after_len, ev->unchanged_toast,
+			    ev->unchanged_toast_len, from->source, from->source_len);
+		r = MT_MERGED;
+	} else if (r == MT_MISSING && !C.soft_delete) {
+		/*
+		 * The new id's delete tombstone tells a re-delivery whose row was
+		 * deleted or moved on later (409) from a row never indexed.
+		 */
+		char *eid = curl_easy_escape(NULL, new_id->data, (int)new_id->len);
+		struct buf path = BUF_INIT;
+
+		buf_addf(&path, "/%s/_doc/%s?version=%llu&version_type=external_gte", scratch_index.data,
+			 eid, (unsigned long long)v);
+		curl_free(eid);
+		st = http_sync(s, "DELETE", path.data, NULL);
+		if (st < 0)
+			finish(s, st == -1 ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE);
+		if (st == 409)
+			r = MT_STALE;
+		buf_release(&path);
+	}
+	buf_release(&body);
+	return r;
 }
 
 static void
@@ -887,24 +1166,41 @@ handle_line(struct sink *s, const char *line, size_t len, uint64_t lineno)
 		     memcmp(scratch_old.data, scratch_id.data, scratch_id.len) != 0))
 			moved = true;
 	}
-	if (C.create_body && !C.dry_run)
+	if (!C.dry_run && (C.create_body || !C.soft_delete))
 		ensure_index(s, scratch_index.data);
-	ord = ring_push(s, &ev, moved ? 2 : 1);
-	if (moved) {
-		if (C.soft_delete) {
-			/* The old key's marker document holds the old key columns. */
-			struct event_info old = ev;
+	if (moved && toast && !C.dry_run) {
+		uint64_t h = doc_hash(scratch_index.data, scratch_index.len, scratch_id.data,
+				      scratch_id.len);
 
-			old.key = ev.before;
-			old.key_len = ev.before_len;
-			soft_delete_doc(&old, &scratch_doc);
-			queue(s, ord, lineno, line, len, &scratch_old, ev.pos.commit_lsn, false,
-			      scratch_doc.data, scratch_doc.len, false);
-		} else {
-			queue(s, ord, lineno, line, len, &scratch_old, ev.pos.commit_lsn, true, NULL, 0,
-			      false);
+		switch (toast_moved(s, &ev, &scratch_old, &scratch_id, &scratch_toast)) {
+		case MT_STALE:
+			s->st.stale++;
+			ring_push(s, &ev, 0);
+			return;
+		case MT_MISSING:
+			bad_line(s, lineno, &ev, "the key changed and neither the old nor the new id has "
+				 "a stored document to take the unchanged TOAST columns from", line, len, 0);
+			return;
+		case MT_MERGED:
+			break;
 		}
+		/*
+		 * The new id's document is written first; the old one goes only
+		 * once it is applied, so a stop in between leaves the old
+		 * document for the re-delivered event to read again.
+		 */
+		ord = ring_push(s, &ev, 2);
+		queue(s, ord, lineno, line, len, &scratch_id, ev.pos.commit_lsn, false,
+		      scratch_toast.data, scratch_toast.len, TOAST_NONE);
+		lane_wait_doc(s, &s->lanes[h % (uint64_t)C.workers], h);
+		if (s->fatal)
+			finish(s, s->fatal);
+		queue_old(s, ord, lineno, line, len, &ev);
+		return;
 	}
+	ord = ring_push(s, &ev, moved ? 2 : 1);
+	if (moved)
+		queue_old(s, ord, lineno, line, len, &ev);
 	if (op == 'd') {
 		if (C.soft_delete) {
 			soft_delete_doc(&ev, &scratch_doc);
@@ -916,7 +1212,7 @@ handle_line(struct sink *s, const char *line, size_t len, uint64_t lineno)
 		}
 	} else {
 		queue(s, ord, lineno, line, len, &scratch_id, ev.pos.commit_lsn, false, ev.after,
-		      ev.after_len, toast);
+		      ev.after_len, toast ? TOAST_SAME : TOAST_NONE);
 	}
 }
 
@@ -960,25 +1256,10 @@ on_max_content(const struct json_span *v, void *arg)
 }
 
 static void
-on_gc_deletes(const struct json_span *v, void *arg)
-{
-	int64_t *min = arg, ms;
-	char tmp[32];
-
-	if (v->len == 0 || v->len >= sizeof(tmp))
-		return;
-	memcpy(tmp, v->p, v->len);
-	tmp[v->len] = '\0';
-	if (duration_parse(tmp, &ms) == 0 && (*min < 0 || ms < *min))
-		*min = ms;
-}
-
-static void
 startup_checks(struct sink *s)
 {
 	long st;
 	uint64_t max_content = 0;
-	struct buf path = BUF_INIT;
 
 	st = http_sync(s, "GET", "/_cluster/settings?include_defaults=true"
 		       "&filter_path=**.http.max_content_length", NULL);
@@ -1001,43 +1282,6 @@ startup_checks(struct sink *s)
 			(unsigned long long)max_content);
 		s->batch_bytes = max_content;
 	}
-
-	if (!C.soft_delete) {
-		int64_t gc = -1;
-		char *pattern = xstrdup(C.index_tmpl);
-		struct buf p = BUF_INIT;
-
-		/* Every index the template can name. */
-		for (char *q = pattern; *q; q++) {
-			if (strncmp(q, "{db}", 4) == 0 || strncmp(q, "{schema}", 8) == 0 ||
-			    strncmp(q, "{table}", 7) == 0) {
-				char *close = strchr(q, '}');
-
-				buf_addc(&p, '*');
-				q = close;
-			} else {
-				buf_addc(&p, *q);
-			}
-		}
-		buf_addf(&path, "/%s/_settings/index.gc_deletes?include_defaults=true"
-			 "&ignore_unavailable=true&allow_no_indices=true", p.data);
-		st = http_sync(s, "GET", path.data, NULL);
-		if (st == 200)
-			json_find_strings(s->sync_resp.data, s->sync_resp.len, "gc_deletes",
-					  on_gc_deletes, &gc);
-		if (st == 200 || st == 404) {
-			if (gc < 0)
-				gc = 60000;	/* no index yet: the server default */
-			if (gc < 3600 * 1000)
-				warning("index.gc_deletes is %llds: a delete's version is forgotten after "
-					"that, and an older event replayed later brings the document back; "
-					"use --soft-delete or raise index.gc_deletes",
-					(long long)(gc / 1000));
-		}
-		free(pattern);
-		buf_release(&p);
-	}
-	buf_release(&path);
 }
 
 int

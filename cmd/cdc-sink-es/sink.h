@@ -84,6 +84,9 @@ struct ring {
 	uint64_t tail;			/* oldest slot not yet retired */
 };
 
+/* Unchanged TOAST columns of an index action: none, or to read from the stored document. */
+enum toast_kind { TOAST_NONE, TOAST_SAME };
+
 /* One bulk action in a lane's batch. */
 struct item {
 	uint64_t ord;			/* its event's slot */
@@ -180,7 +183,23 @@ void lanes_init(struct sink *s);
 /* Queue one action; may wait (pumping) for room.  line is copied. */
 void lane_add(struct sink *s, struct lane *ln, uint64_t ord, uint64_t lineno,
 	      const char *line, size_t len, const struct buf *action, const char *doc,
-	      size_t doclen, uint64_t dochash, uint64_t version, bool is_delete, bool toast);
+	      size_t doclen, uint64_t dochash, uint64_t version, bool is_delete,
+	      enum toast_kind toast);
+/*
+ * Wait (pumping, sending what is queued) until no action for the document
+ * is queued or in flight on its lane ln; stops the sink when the lane
+ * stopped.
+ */
+void lane_wait_doc(struct sink *s, struct lane *ln, uint64_t dochash);
+/*
+ * Append the document after (a JSON object) with the unchanged TOAST
+ * columns cols (a JSON array of names) added from the stored _source src;
+ * a column src lacks is left out.
+ */
+void toast_merge(struct buf *out, const char *after, size_t alen, const char *cols, size_t clen,
+		 const char *src, size_t srclen);
+/* The raw value of member name of the JSON object obj; false when absent. */
+bool raw_member(const char *obj, size_t olen, const char *name, const char **v, size_t *vlen);
 /* Start requests that are ready; handle finished transfers. */
 void lanes_kick(struct sink *s);
 void lane_done(struct sink *s, struct lane *ln, CURLcode rc);

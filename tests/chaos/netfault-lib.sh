@@ -59,18 +59,19 @@ nf_zero_loss() {
 # --ack-file $CK | cdc-sink-es --checkpoint $CK SINK-ARGS, restarted after
 # 1 s whenever it ends (as systemd's Restart=always would).  Each start
 # appends a line to $TEST_TMP/runs; stderr goes to $TEST_TMP/*.err.
+# NF_CAPTURE_ARGS: more cdc-capture options (split on spaces).
 nf_start_pipeline() {
 	local dsn=$1
 	shift 2
 	: >"$TEST_TMP/runs"
-	spawn bash -c '
+	NF_CAPTURE_ARGS=${NF_CAPTURE_ARGS:-} spawn bash -c '
 		t=$1 cap=$2 dsn=$3 slot=$4 pub=$5 ck=$6 sink=$7
 		shift 7
 		while [ ! -e "$t/stop" ]; do
 			echo start >>"$t/runs"
 			"$cap" -d "$dsn" --slot "$slot" --publication "$pub" --create-slot \
 				--create-publication --tables items --snapshot-state "$t/snap.state" \
-				--ack-file "$ck" --heartbeat 1 --status-interval 1 2>>"$t/capture.err" |
+				--ack-file "$ck" --heartbeat 1 --status-interval 1 $NF_CAPTURE_ARGS 2>>"$t/capture.err" |
 				"$sink" --index "${NF_PREFIX}{table}" --checkpoint "$ck" --batch-wait 100ms "$@" 2>>"$t/sink.err"
 			echo "exit ${PIPESTATUS[*]}" >>"$t/runs"
 			sleep 1
