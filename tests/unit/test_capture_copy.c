@@ -184,17 +184,20 @@ main(void)
 		is_u64(st.rows, 5, "rows kept");
 		is_int(snapshot_state_check(path, "s1", false, NULL), SNAPSHOT_OK, "done, no ack file: ok");
 		is_int(snapshot_state_check(path, "s1", true, NULL), SNAPSHOT_REDO, "done, ack file missing: redo");
+		/* Snapshot events sit at S = C - 1 = 999: rows 1..5, snapshot_end 6. */
 		memset(&cp, 0, sizeof(cp));
-		cp.pos.commit_lsn = 1000;
+		cp.pos.commit_lsn = snapshot_lsn(1000);
 		cp.pos.seq = 3;
 		cp.snapshot = true;
 		is_int(snapshot_state_check(path, "s1", true, &cp), SNAPSHOT_REDO, "ack inside snapshot: redo");
 		cp.pos.seq = 6;
 		cp.snapshot = false;
 		is_int(snapshot_state_check(path, "s1", true, &cp), SNAPSHOT_OK, "ack at snapshot_end: ok");
-		cp.pos.commit_lsn = 999;
+		cp.pos.seq = 5;
+		is_int(snapshot_state_check(path, "s1", true, &cp), SNAPSHOT_REDO, "ack before snapshot_end: redo");
+		cp.pos.commit_lsn = 998;
 		cp.pos.seq = 100;
-		is_int(snapshot_state_check(path, "s1", true, &cp), SNAPSHOT_REDO, "ack before C: redo");
+		is_int(snapshot_state_check(path, "s1", true, &cp), SNAPSHOT_REDO, "ack before the snapshot: redo");
 		cp.pos.commit_lsn = 5000;
 		cp.pos.seq = 0;
 		is_int(snapshot_state_check(path, "s1", true, &cp), SNAPSHOT_OK, "ack after C: ok");
