@@ -164,9 +164,4 @@ size_t jqp_format_double(double d, char *out);
 /* Free everything (tears the jq state down). */
 void jqp_free(struct jqprog *p);
 
-/* SHA-256 of data into out (32 bytes); HMAC-SHA-256 with key. */
-void jqp_sha256(const void *data, size_t len, unsigned char out[32]);
-void jqp_hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
-		     unsigned char out[32]);
-
 #endif

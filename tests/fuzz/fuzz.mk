@@ -52,7 +52,7 @@ FUZZLIBS_types     = $(PQ_LIBS)
 # Harnesses of program code see that program's headers.
 $(FUZZ_BUILD)/tests/fuzz/fuzz_pgoutput.o $(FUZZ_BUILD)/tests/fuzz/fuzz_types.o: FUZZ_INC = -Icmd/cdc-capture
 $(FUZZ_BUILD)/tests/fuzz/fuzz_bulkresp.o $(FUZZ_BUILD)/tests/fuzz/fuzz_docid.o: FUZZ_INC = -Icmd/cdc-sink-es
-FUZZSRC_docid      = cmd/cdc-sink-es/docid.c cmd/cdc-sink-es/sha256.c
+FUZZSRC_docid      = cmd/cdc-sink-es/docid.c
 FUZZSRC_bulkresp   = cmd/cdc-sink-es/bulkresp.c
 FUZZNEED_bulkresp  = cmd/cdc-sink-es/bulkresp.h
 FUZZNEED_segment   = common/segment.h common/segment.c

@@ -1,6 +1,6 @@
 /* Unit tests for cmd/cdc-sink-es/docid.c and sha256.c: document ids and index names. */
 #include "../../cmd/cdc-sink-es/docid.h"
-#include "../../cmd/cdc-sink-es/sha256.h"
+#include "sha256.h"
 #include "tap.h"
 
 static const char *

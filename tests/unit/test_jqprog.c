@@ -5,6 +5,7 @@
  * against published test vectors.
  */
 #include "jqprog.h"
+#include "sha256.h"
 #include "tap.h"
 
 #include <math.h>
@@ -215,18 +216,18 @@ test_sha(void)
 	unsigned char md[32];
 	char h[65];
 
-	jqp_sha256("abc", 3, md);
+	sha256("abc", 3, md);
 	hexs(md, h);
 	is_str(h, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", "SHA-256 abc");
-	jqp_sha256("", 0, md);
+	sha256("", 0, md);
 	hexs(md, h);
 	is_str(h, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "SHA-256 empty");
-	jqp_sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, md);
+	sha256("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq", 56, md);
 	hexs(md, h);
 	is_str(h, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1", "SHA-256 two blocks");
 	{
 		/* RFC 4231 test case 2 */
-		jqp_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, md);
+		hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, md);
 		hexs(md, h);
 		is_str(h, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
 		       "HMAC-SHA-256 RFC 4231 case 2");
@@ -236,7 +237,7 @@ test_sha(void)
 		unsigned char key[131];
 
 		memset(key, 0xaa, sizeof(key));
-		jqp_hmac_sha256(key, sizeof(key), "Test Using Larger Than Block-Size Key - Hash Key First",
+		hmac_sha256(key, sizeof(key), "Test Using Larger Than Block-Size Key - Hash Key First",
 				54, md);
 		hexs(md, h);
 		is_str(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54",

@@ -124,3 +124,39 @@ sha256_hex(const void *data, size_t len, char *out)
 	out[64] = '\0';
 	return out;
 }
+
+void
+sha256(const void *data, size_t len, unsigned char out[32])
+{
+	struct sha256 c;
+
+	sha256_init(&c);
+	sha256_update(&c, data, len);
+	sha256_final(&c, out);
+}
+
+void
+hmac_sha256(const void *key, size_t klen, const void *data, size_t len,
+	    unsigned char out[32])
+{
+	unsigned char k[64] = { 0 }, pad[64], inner[32];
+	struct sha256 c;
+
+	/* A key longer than a block is hashed first (RFC 2104). */
+	if (klen > 64)
+		sha256(key, klen, k);
+	else if (klen > 0)
+		memcpy(k, key, klen);
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x36;
+	sha256_init(&c);
+	sha256_update(&c, pad, 64);
+	sha256_update(&c, data, len);
+	sha256_final(&c, inner);
+	for (int i = 0; i < 64; i++)
+		pad[i] = k[i] ^ 0x5c;
+	sha256_init(&c);
+	sha256_update(&c, pad, 64);
+	sha256_update(&c, inner, 32);
+	sha256_final(&c, out);
+}
