@@ -2,6 +2,7 @@
 #   make                 build every program into $(BUILD)/bin
 #   make check           unit + program tests against real PostgreSQL/OpenSearch
 #   make check-asan      the same suite under AddressSanitizer + UBSan
+#   make check-valgrind  the unit tests under valgrind
 #   make install         DESTDIR= PREFIX= honoured; make uninstall
 #   make deps            install missing Debian packages
 #   make demo            the whole pipeline on a throwaway PostgreSQL + OpenSearch
@@ -77,6 +78,16 @@ SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover
 check-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
 
+# The unit tests under valgrind's memcheck: no invalid access, no leak.
+check-valgrind:
+	./scripts/deps.sh build fuzz
+	$(MAKE) --no-print-directory unit
+	@failed=0; for t in $(UNIT_BINS); do \
+		if valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+			$$t >/dev/null 2>$(BUILD)/valgrind.err; then echo "ok - valgrind $$t"; \
+		else echo "not ok - valgrind $$t"; cat $(BUILD)/valgrind.err; failed=$$((failed + 1)); fi; \
+	done; echo "$$(( $(words $(UNIT_BINS)) - failed )) passed, $$failed failed"; [ $$failed -eq 0 ]
+
 deps:
 	./scripts/deps.sh
 
@@ -117,5 +128,5 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit check check-asan deps demo bench install uninstall clean
+.PHONY: all unit check check-asan check-valgrind deps demo bench install uninstall clean
 .SECONDARY:
