@@ -111,6 +111,11 @@ docid_from_key(const char *key, size_t klen, struct buf *out, const char **err)
 		buf_setlen(out, start);
 		return -1;
 	}
+	/* Elasticsearch refuses an empty _id: a single '' key has none. */
+	if (out->len == start) {
+		*err = "key value is an empty string (a document id cannot be empty)";
+		return -1;
+	}
 	limit_id(out, start);
 	return 0;
 }

@@ -40,6 +40,8 @@ main(void)
 	ok(id_of("null", &b, &err) == NULL && strcmp(err, "no key") == 0, "null key: no key");
 	ok(id_of(NULL, &b, &err) == NULL && strcmp(err, "no key") == 0, "absent key: no key");
 	ok(id_of("{}", &b, &err) == NULL, "empty key refused");
+	ok(id_of("{\"id\":\"\"}", &b, &err) == NULL && b.len == 0, "empty string key refused (no empty _id)");
+	is_str(id_of("{\"a\":\"\",\"b\":\"\"}", &b, &err), ",", "two empty strings: a comma, not empty");
 	ok(id_of("{\"id\":null}", &b, &err) == NULL, "null column refused");
 	ok(id_of("[1]", &b, &err) == NULL, "array key refused");
 	ok(id_of("{\"a\":1,\"b\":null}", &b, &err) == NULL && b.len == 0, "null in second column refused, nothing left");
