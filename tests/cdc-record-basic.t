@@ -193,7 +193,7 @@ is $? 2 "bad size: exit 2"
 is $? 2 "--skip-bad with --dead-letter: exit 2"
 "$REC" --bogus d >/dev/null 2>&1
 is $? 2 "unknown option: exit 2"
-"$REC" --help | grep -q '^Usage: cdc-record'
+"$REC" --help | grep '^Usage: cdc-record' >/dev/null
 ok $? "--help"
 like "$("$REC" --version)" "^cdc-record" "--version"
 
