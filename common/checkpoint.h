@@ -60,7 +60,10 @@ int checkpoint_write(const char *path, struct checkpoint *cp);
 
 /*
  * Replace path with data atomically, mode as given (0600 for checkpoints).
- * Returns 0, or -1 with errno set and nothing at path changed.
+ * Returns 0, or -1 with errno set.  A failure before the rename leaves path
+ * unchanged; a failure to fsync the directory after it leaves the new
+ * contents in place but perhaps not yet durable, so callers must not treat
+ * the data as committed (they do not advance past it).
  */
 int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode);
 
