@@ -51,6 +51,8 @@ xstrndup(const char *s, size_t n)
 	return p;
 }
 
+char buf_empty[1];
+
 void
 buf_grow(struct buf *b, size_t extra)
 {
@@ -65,7 +67,8 @@ buf_grow(struct buf *b, size_t extra)
 		want = b->cap * 2;
 	if (want < 64)
 		want = 64;
-	b->data = xrealloc(b->data, want);
+	/* A buffer that owns no memory may point at buf_empty: never realloc that. */
+	b->data = xrealloc(b->cap ? b->data : NULL, want);
 	b->cap = want;
 	b->data[b->len] = '\0';
 }
@@ -137,15 +140,16 @@ void
 buf_reset(struct buf *b)
 {
 	b->len = 0;
-	if (b->data)
+	if (b->cap)
 		b->data[0] = '\0';
 }
 
 void
 buf_release(struct buf *b)
 {
-	free(b->data);
-	b->data = NULL;
+	if (b->cap)
+		free(b->data);
+	b->data = buf_empty;
 	b->len = b->cap = 0;
 }
 
@@ -154,12 +158,12 @@ buf_detach(struct buf *b, size_t *len)
 {
 	char *p;
 
-	if (b->data == NULL)
+	if (b->cap == 0)
 		buf_grow(b, 0);
 	p = b->data;
 	if (len)
 		*len = b->len;
-	b->data = NULL;
+	b->data = buf_empty;
 	b->len = b->cap = 0;
 	return p;
 }

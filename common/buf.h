@@ -1,8 +1,11 @@
 /*
  * buf.h: the one growable byte buffer, and the allocation wrappers.
  *
- * A struct buf is always NUL-terminated (data[len] == '\0') once anything
- * has been added; BUF_INIT is an empty buffer that owns no memory.
+ * A struct buf is always NUL-terminated (data[len] == '\0'): BUF_INIT is
+ * an empty buffer that owns no memory and whose data is a shared, empty
+ * string (as git's strbuf does), so buf.data can always be printed.  A
+ * zeroed struct buf (calloc, "= { 0 }") is also empty and owns nothing,
+ * but its data is NULL until something is added.
  * The buffer owns its memory: buf_release() frees it, buf_detach() hands it
  * to the caller (who frees it with free()).  buf_reset() empties the buffer
  * but keeps the memory for reuse.  Allocation failure dies in xmalloc() and
@@ -20,7 +23,9 @@ struct buf {
 	size_t cap;
 };
 
-#define BUF_INIT { NULL, 0, 0 }
+/* Never written to: the empty string of every buffer that owns no memory. */
+extern char buf_empty[];
+#define BUF_INIT { buf_empty, 0, 0 }
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

@@ -14,15 +14,14 @@
  *     writer=cdc-sink-es
  *     updated=2026-11-21T05:30:00.123Z
  *
- * Files are replaced atomically (temp file in the same directory, fsync,
- * rename, fsync the directory) and created mode 0600.
+ * Files are replaced atomically (atomic_write_file() in fileio.h) and
+ * created mode 0600.
  */
 #ifndef CDC_CHECKPOINT_H
 #define CDC_CHECKPOINT_H
 
 #include <stdbool.h>
 #include <stddef.h>
-#include <sys/types.h>
 
 #include "lsn.h"
 
@@ -57,14 +56,5 @@ void checkpoint_format(const struct checkpoint *cp, struct buf *b);
 
 /* Write *cp to path atomically; updated_ms is set to now.  Returns 0 or -1 (message printed). */
 int checkpoint_write(const char *path, struct checkpoint *cp);
-
-/*
- * Replace path with data atomically, mode as given (0600 for checkpoints).
- * Returns 0, or -1 with errno set.  A failure before the rename leaves path
- * unchanged; a failure to fsync the directory after it leaves the new
- * contents in place but perhaps not yet durable, so callers must not treat
- * the data as committed (they do not advance past it).
- */
-int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode);
 
 #endif

@@ -1,6 +1,7 @@
 #include "deadletter.h"
+#include "fileio.h"
+#include "text.h"
 #include "json.h"
-#include "linereader.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -26,6 +27,56 @@ dl_init(struct deadletter *dl, const char *path, bool skip)
 	}
 }
 
+void
+dl_set_input(struct deadletter *dl, const char *name)
+{
+	dl->input = name;
+}
+
+/* "FILE: line 42 (position 0/16B3748:3)" for messages. */
+static void
+where(const struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos, struct buf *b)
+{
+	char p[POS_BUFSZ];
+
+	if (dl->input)
+		buf_addf(b, "%s: ", dl->input);
+	buf_addf(b, "line %llu", (unsigned long long)lineno);
+	if (pos)
+		buf_addf(b, " (position %s)", pos_format(pos, p));
+}
+
+/*
+ * Say on stderr that a line was dead-lettered: at most
+ * DL_NOTICES_PER_MIN lines a minute, then one line saying how many were
+ * not shown.
+ */
+#define DL_NOTICES_PER_MIN 10
+
+static void
+notice(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos, const char *reason)
+{
+	int64_t now = mono_ms();
+	struct buf msg = BUF_INIT;
+
+	if (now - dl->notice_window_ms >= 60000) {
+		if (dl->notices_dropped)
+			warning("%llu more bad lines written to %s in the last minute (not shown)",
+				(unsigned long long)dl->notices_dropped, dl->path);
+		dl->notice_window_ms = now;
+		dl->notices = 0;
+		dl->notices_dropped = 0;
+	}
+	if (dl->notices >= DL_NOTICES_PER_MIN) {
+		dl->notices_dropped++;
+		return;
+	}
+	dl->notices++;
+	where(dl, lineno, pos, &msg);
+	warning("%s: %.200s: written to %s", msg.data, reason, dl->path);
+	buf_release(&msg);
+}
+
 int
 dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 	    const char *reason, const char *line, size_t len, size_t truncated_len,
@@ -33,25 +84,35 @@ dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 {
 	char when[RFC3339_BUFSZ], p[POS_BUFSZ];
 	struct buf *r = &dl->rec;
-	const char *w;
 	size_t n;
 
 	if (dl->policy == BAD_STOP) {
-		if (pos)
-			return error("line %llu (position %s): %s", (unsigned long long)lineno,
-				     pos_format(pos, p), reason);
-		return error("line %llu: %s", (unsigned long long)lineno, reason);
+		struct buf msg = BUF_INIT;
+
+		where(dl, lineno, pos, &msg);
+		error("%s: %s", msg.data, reason);
+		buf_release(&msg);
+		return -1;
 	}
 	dl->count++;
 	if (dl->policy == BAD_SKIP) {
-		info(1, "line %llu: %s: skipped", (unsigned long long)lineno, reason);
+		struct buf msg = BUF_INIT;
+
+		where(dl, lineno, pos, &msg);
+		info(1, "%s: %s: skipped", msg.data, reason);
+		buf_release(&msg);
 		return 0;
 	}
+	notice(dl, lineno, pos, reason);
 	buf_reset(r);
 	buf_adds(r, "{\"program\":");
 	json_add_cstr(r, cdc_progname);
 	buf_adds(r, ",\"time\":");
 	json_add_cstr(r, rfc3339_format(now_ms(), when));
+	if (dl->input) {
+		buf_adds(r, ",\"file\":");
+		json_add_cstr(r, dl->input);
+	}
 	buf_adds(r, ",\"line\":");
 	json_add_u64(r, lineno);
 	buf_adds(r, ",\"position\":");
@@ -66,7 +127,7 @@ dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 		buf_adds(r, extra);
 	}
 	if (truncated_len) {
-		n = len < LR_PREFIX ? len : LR_PREFIX;
+		n = len < DL_PREFIX ? len : DL_PREFIX;
 		buf_adds(r, ",\"input_bytes\":");
 		json_add_u64(r, truncated_len);
 		/* The prefix may end inside a UTF-8 sequence: base64 keeps it exact. */
@@ -81,19 +142,8 @@ dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 	}
 	buf_adds(r, "}\n");
 	/* One write() per record: O_APPEND keeps records whole. */
-	w = r->data;
-	n = r->len;
-	while (n > 0) {
-		ssize_t k = write(dl->fd, w, n);
-
-		if (k < 0) {
-			if (errno == EINTR)
-				continue;
-			die_errno("cannot write dead-letter file %s", dl->path);
-		}
-		w += k;
-		n -= (size_t)k;
-	}
+	if (write_all(dl->fd, r->data, r->len) < 0)
+		die_errno("cannot write dead-letter file %s", dl->path);
 	return 0;
 }
 

@@ -25,6 +25,9 @@
 #include "buf.h"
 #include "lsn.h"
 
+/* How much of an over-long line a record keeps. */
+#define DL_PREFIX 4096
+
 enum bad_policy {
 	BAD_STOP = 0,
 	BAD_SKIP,
@@ -36,11 +39,22 @@ struct deadletter {
 	int fd;			/* -1 unless BAD_DEADLETTER */
 	char *path;
 	uint64_t count;		/* lines skipped or dead-lettered */
+	const char *input;	/* the input file being read, NULL for standard input */
 	struct buf rec;		/* scratch for one record */
+	int64_t notice_window_ms;	/* rate limit of the stderr notices */
+	unsigned notices;
+	uint64_t notices_dropped;
 };
 
 /* Policy stop (path NULL and skip false), skip, or dead-letter to path.  Dies if the file cannot be opened. */
 void dl_init(struct deadletter *dl, const char *path, bool skip);
+
+/*
+ * Name the input file being read (NULL: standard input): messages then
+ * start "FILE: line N" and records get a "file" member.  name must stay
+ * valid while it is in use.
+ */
+void dl_set_input(struct deadletter *dl, const char *name);
 
 /*
  * Handle one bad line under the policy.  what: "line 42" style location is
@@ -48,9 +62,12 @@ void dl_init(struct deadletter *dl, const char *path, bool skip);
  * members ("\"status\":400,...") added to the record.
  * Under BAD_STOP prints "prog: line N: reason" and returns -1: the caller
  * flushes what it wrote before and exits CDC_EXIT_DATAERR.  Otherwise
- * returns 0 (dies if the dead-letter file cannot be written).
+ * returns 0 (dies if the dead-letter file cannot be written); a
+ * dead-lettered line is also reported on stderr (at most 10 lines a
+ * minute, the reason cut at 200 bytes, never the line itself), a skipped
+ * one only with -v.
  * truncated_len: when the line was over-long, its full length (line then
- * holds only its first bytes, at most LR_PREFIX); 0 otherwise.
+ * holds only its first bytes, at most DL_PREFIX); 0 otherwise.
  */
 int dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 		const char *reason, const char *line, size_t len, size_t truncated_len,

@@ -1,5 +1,5 @@
 #include "json.h"
-#include "linereader.h"
+#include "text.h"
 
 #include <string.h>
 
@@ -162,17 +162,6 @@ json_ws(const char *p, const char *end)
 	return p;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* p at the opening quote.  Returns the byte after the closing quote. */
 static const char *
@@ -580,185 +569,39 @@ json_parse_i64(const char *v, size_t vlen, int64_t *out)
 }
 
 bool
-op_is_data(const struct json_span *op)
+json_span_is(const struct json_span *sp, const char *s)
 {
-	return op->len == 1 && !op->escaped && strchr("cudrtm", op->p[0]) != NULL;
+	return sp->p != NULL && json_span_eq(sp, s);
 }
 
-static bool
-key_is(const struct json_span *k, const char *s, size_t n)
+bool
+json_spans_eq(const struct json_span *a, const struct json_span *b)
 {
-	return k->len == n && !k->escaped && memcmp(k->p, s, n) == 0;
-}
-#define KEY_IS(k, lit) key_is((k), (lit), sizeof(lit) - 1)
+	struct buf da = BUF_INIT, db = BUF_INIT;
+	bool eq;
 
-static int
-string_field(const char *v, size_t vlen, struct json_span *out, const char **err, const char *what)
-{
-	if (vlen == 4 && memcmp(v, "null", 4) == 0)
-		return 0;
-	if (vlen < 2 || v[0] != '"') {
-		*err = what;
-		return -1;
-	}
-	out->p = v + 1;
-	out->len = vlen - 2;
-	out->escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
-	return 0;
-}
-
-static int
-scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
-{
-	struct json_iter it;
-	struct json_span k;
-	const char *mv;
-	size_t mlen;
-	int r;
-	bool has_commit = false, has_seq = false;
-
-	if (json_iter_begin(&it, v, vlen) < 0 || it.array) {
-		*err = "\"source\" is not an object";
-		return -1;
-	}
-	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
-		if (KEY_IS(&k, "schema")) {
-			if (string_field(mv, mlen, &ev->schema, err, "source.schema is not a string") < 0)
-				return -1;
-		} else if (KEY_IS(&k, "table")) {
-			if (string_field(mv, mlen, &ev->table, err, "source.table is not a string") < 0)
-				return -1;
-		} else if (KEY_IS(&k, "db")) {
-			if (string_field(mv, mlen, &ev->db, err, "source.db is not a string") < 0)
-				return -1;
-		} else if (KEY_IS(&k, "name")) {
-			if (string_field(mv, mlen, &ev->name, err, "source.name is not a string") < 0)
-				return -1;
-		} else if (KEY_IS(&k, "snapshot")) {
-			/* Debezium writes a string; accept a boolean too. */
-			if (mlen == 4 && memcmp(mv, "true", 4) == 0) {
-				ev->snapshot.p = "true";
-				ev->snapshot.len = 4;
-			} else if (mlen == 5 && memcmp(mv, "false", 5) == 0) {
-				ev->snapshot.p = "false";
-				ev->snapshot.len = 5;
-			} else if (string_field(mv, mlen, &ev->snapshot, err,
-						"source.snapshot is not a string") < 0) {
-				return -1;
-			}
-		} else if (KEY_IS(&k, "commit_lsn")) {
-			if (!json_parse_u64(mv, mlen, &ev->pos.commit_lsn)) {
-				*err = "source.commit_lsn is not an unsigned integer";
-				return -1;
-			}
-			has_commit = true;
-		} else if (KEY_IS(&k, "seq")) {
-			if (!json_parse_u64(mv, mlen, &ev->pos.seq)) {
-				*err = "source.seq is not an unsigned integer";
-				return -1;
-			}
-			has_seq = true;
-		} else if (KEY_IS(&k, "lsn")) {
-			if (!json_parse_u64(mv, mlen, &ev->lsn)) {
-				*err = "source.lsn is not an unsigned integer";
-				return -1;
-			}
-			ev->has_lsn = true;
-		} else if (KEY_IS(&k, "ts_ms")) {
-			if (!json_parse_i64(mv, mlen, &ev->ts_ms)) {
-				*err = "source.ts_ms is not an integer";
-				return -1;
-			}
-			ev->has_ts = true;
-		}
-	}
-	if (r < 0)
-		return -1;
-	ev->has_pos = has_commit && has_seq;
-	return 0;
-}
-
-/*
- * An op written with escapes ("\u0063") is still its letter: point the span
- * at a static copy of a data op so op_is_data() and sel_match() see it.
- */
-static void
-normalize_op(struct json_span *op)
-{
-	static const char ops[] = "cudrtm";
-
-	for (const char *o = ops; *o; o++) {
-		char one[2] = { *o, '\0' };
-
-		if (json_span_eq(op, one)) {
-			op->p = o;
-			op->len = 1;
-			op->escaped = false;
-			return;
-		}
-	}
+	if (!a->escaped && !b->escaped)
+		return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+	eq = json_span_decode(a, &da) == 0 && json_span_decode(b, &db) == 0 && da.len == db.len &&
+	     memcmp(da.data, db.data, da.len) == 0;
+	buf_release(&da);
+	buf_release(&db);
+	return eq;
 }
 
 int
-event_scan(const char *line, size_t len, struct event_info *ev, const char **err)
+json_member(const char *obj, size_t olen, const char *name, const struct json_span *span,
+	    const char **v, size_t *vlen)
 {
-	const char *end = line + len;
 	struct json_iter it;
 	struct json_span k;
-	const char *v;
-	size_t vlen;
+	const char *err;
 	int r;
-	bool have_op = false;
 
-	memset(ev, 0, sizeof(*ev));
-	if (json_iter_begin(&it, line, len) < 0 || it.array) {
-		const char *p = json_ws(line, end);
-
-		if (p >= end)
-			*err = "empty line";
-		else if (json_skip(p, end, err) != NULL)
-			*err = "not a JSON object";
+	if (json_iter_begin(&it, obj, olen) < 0 || it.array)
 		return -1;
-	}
-	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
-		if (KEY_IS(&k, "op")) {
-			if (vlen < 2 || v[0] != '"') {
-				*err = "\"op\" is not a string";
-				return -1;
-			}
-			ev->op.p = v + 1;
-			ev->op.len = vlen - 2;
-			ev->op.escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
-			have_op = true;
-		} else if (KEY_IS(&k, "source")) {
-			if (scan_source(v, vlen, ev, err) < 0)
-				return -1;
-		} else if (KEY_IS(&k, "key")) {
-			ev->key = v;
-			ev->key_len = vlen;
-		} else if (KEY_IS(&k, "after")) {
-			ev->after = v;
-			ev->after_len = vlen;
-		} else if (KEY_IS(&k, "before")) {
-			ev->before = v;
-			ev->before_len = vlen;
-		} else if (KEY_IS(&k, "unchanged_toast")) {
-			ev->unchanged_toast = v;
-			ev->unchanged_toast_len = vlen;
-		}
-	}
-	if (r < 0)
-		return -1;
-	if (json_ws(it.p, end) != end) {
-		*err = "trailing characters after the JSON object";
-		return -1;
-	}
-	if (!have_op) {
-		*err = "no \"op\" field";
-		return -1;
-	}
-	if (ev->op.escaped)
-		normalize_op(&ev->op);
-	ev->control = !op_is_data(&ev->op);
-	return 0;
+	while ((r = json_iter_next(&it, &k, v, vlen, &err)) == 1)
+		if (name ? json_span_eq(&k, name) : json_spans_eq(&k, span))
+			return 1;
+	return r < 0 ? -1 : 0;
 }

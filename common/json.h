@@ -7,9 +7,10 @@
  *
  * Scanner: json_skip() validates one JSON value (RFC 8259 grammar; depth is
  * capped at JSON_MAX_DEPTH) and returns where it ends, without building a
- * tree.  event_scan() uses it to pull the few fields programs route on (op,
- * source.schema/table, positions, raw spans of key/before/after) out of an
- * event line.  Spans point into the caller's line; nothing is allocated.
+ * tree; json_iter walks an object's members or an array's elements, and
+ * json_member() finds one member.  Spans point into the caller's text;
+ * nothing is allocated.  Member names are compared decoded ("\u0061" is
+ * "a").  The event envelope is event.h's.
  */
 #ifndef CDC_JSON_H
 #define CDC_JSON_H
@@ -19,7 +20,6 @@
 #include <stdint.h>
 
 #include "buf.h"
-#include "lsn.h"
 
 #define JSON_MAX_DEPTH 512
 
@@ -71,36 +71,22 @@ int json_iter_next(struct json_iter *it, struct json_span *key,
 
 /* True if the span's decoded content equals s. */
 bool json_span_eq(const struct json_span *sp, const char *s);
+/* As json_span_eq(), false for an absent span (p == NULL). */
+bool json_span_is(const struct json_span *sp, const char *s);
+/* True if two spans decode to the same text. */
+bool json_spans_eq(const struct json_span *a, const struct json_span *b);
+/*
+ * Find the member name (or, if name is NULL, the member whose name decodes
+ * as span does) in the JSON object obj (olen bytes): 1 with its raw value in
+ * v and vlen, 0 when absent, -1 when obj is not an object or is malformed.
+ * The first match wins.
+ */
+int json_member(const char *obj, size_t olen, const char *name, const struct json_span *span,
+		const char **v, size_t *vlen);
 /* Append the span's decoded content to b.  Returns 0, or -1 if malformed. */
 int json_span_decode(const struct json_span *sp, struct buf *b);
 /* Parse a raw JSON value as an unsigned integer (no sign, fraction, exponent). */
 bool json_parse_u64(const char *v, size_t vlen, uint64_t *out);
 bool json_parse_i64(const char *v, size_t vlen, int64_t *out);
-
-/* What event_scan() finds in an event line. Absent spans have p == NULL. */
-struct event_info {
-	struct json_span op;
-	struct json_span db, schema, table, name, snapshot;
-	/* Raw value text (p == NULL when absent); "null" is returned as is. */
-	const char *key, *before, *after, *unchanged_toast;
-	size_t key_len, before_len, after_len, unchanged_toast_len;
-	bool has_pos;		/* source.commit_lsn and source.seq both present */
-	struct cdc_pos pos;
-	bool has_lsn;
-	uint64_t lsn;
-	bool has_ts;
-	int64_t ts_ms;		/* source.ts_ms: commit time */
-	bool control;		/* op is not one of c u d r t m */
-};
-
-/*
- * Scan an event line: it must be a valid JSON object with a string "op".
- * Wrongly typed envelope fields (a non-numeric commit_lsn, say) are errors.
- * Returns 0, or -1 with *err set to a static message.
- */
-int event_scan(const char *line, size_t len, struct event_info *ev, const char **err);
-
-/* True for the ops of data events: c u d r t m. */
-bool op_is_data(const struct json_span *op);
 
 #endif

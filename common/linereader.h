@@ -15,7 +15,7 @@
  * while the input is quiet.  A signal interrupting the read makes
  * lr_next() return LR_INTR so the caller can look at its flags.
  *
- * lr_check() validates a line: no NUL byte, valid UTF-8.
+ * Checking what a line holds is text.h's job (text_check()).
  */
 #ifndef CDC_LINEREADER_H
 #define CDC_LINEREADER_H
@@ -61,28 +61,5 @@ enum lr_status lr_next(struct linereader *lr, const char **line, size_t *len);
 bool lr_has_line(struct linereader *lr);
 /* Free the buffer (does not close fd). */
 void lr_free(struct linereader *lr);
-
-/* Problems lr_check() reports. */
-enum line_problem {
-	LINE_OK = 0,
-	LINE_NUL,		/* a NUL byte */
-	LINE_BAD_UTF8,		/* invalid UTF-8 */
-};
-
-/*
- * Check a line for NUL bytes and invalid UTF-8.  Returns LINE_OK or the
- * problem, with its byte offset in *where.
- */
-enum line_problem lr_check(const char *line, size_t len, size_t *where);
-/* The problem's name: "NUL byte", "invalid UTF-8". */
-const char *lr_problem_str(enum line_problem p);
-/*
- * The reason every program reports for a problem lr_check() found:
- * "invalid UTF-8 at byte 42", counting bytes from 1 as editors do.
- */
-void lr_problem_describe(enum line_problem p, size_t where, char *out, size_t size);
-
-/* Validate UTF-8 (NUL allowed).  Returns true if valid; else *bad = offset. */
-bool utf8_valid(const char *s, size_t len, size_t *bad);
 
 #endif

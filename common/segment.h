@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "event.h"
 #include "json.h"
 #include "lsn.h"
 

@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 
+#include "event.h"
 #include "json.h"
 
 struct sel_table {

@@ -5,7 +5,6 @@
 #include <unistd.h>
 
 volatile sig_atomic_t cdc_stop;
-volatile sig_atomic_t cdc_reload;
 
 static void
 on_stop(int sig)
@@ -13,13 +12,6 @@ on_stop(int sig)
 	if (cdc_stop)
 		_exit(128 + sig);
 	cdc_stop = sig;
-}
-
-static void
-on_hup(int sig)
-{
-	(void)sig;
-	cdc_reload = 1;
 }
 
 void
@@ -32,7 +24,6 @@ sig_setup(void)
 	sa.sa_handler = on_stop;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	sa.sa_handler = on_hup;
 	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);

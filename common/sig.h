@@ -1,11 +1,13 @@
 /*
  * sig.h: signal flags.  Handlers only set flags; loops act on them.
  *
- * sig_setup() installs SIGINT/SIGTERM handlers that set cdc_stop (without
- * SA_RESTART, so a blocking read returns EINTR and the loop can look), a
- * SIGHUP handler that sets cdc_reload, and ignores SIGPIPE so that a closed
- * stdout shows up as EPIPE from write() (see wr_die_on_error()).
- * A second SIGINT/SIGTERM while stopping exits at once.
+ * sig_setup() installs SIGINT/SIGTERM/SIGHUP handlers that set cdc_stop
+ * (without SA_RESTART, so a blocking read returns EINTR and the loop can
+ * look): every program stops cleanly on each of them (a hangup of the
+ * terminal a pipeline runs in ends it as ^C would; nothing is re-read on
+ * SIGHUP: restart the program to change its configuration).  It ignores
+ * SIGPIPE so that a closed stdout shows up as EPIPE from write() (see
+ * wr_die_on_error()).  A second signal while stopping exits at once.
  */
 #ifndef CDC_SIG_H
 #define CDC_SIG_H
@@ -13,7 +15,6 @@
 #include <signal.h>
 
 extern volatile sig_atomic_t cdc_stop;		/* the signal number, 0 if none */
-extern volatile sig_atomic_t cdc_reload;
 
 void sig_setup(void);
 

@@ -1,4 +1,5 @@
 #include "writer.h"
+#include "fileio.h"
 #include "buf.h"
 #include "log.h"
 
@@ -18,22 +19,15 @@ wr_init(struct writer *w, int fd, size_t cap)
 	w->bytes = 0;
 }
 
+/* Hand n bytes to the kernel; a failure is sticky. */
 static int
-write_all(struct writer *w, const char *p, size_t n)
+write_out(struct writer *w, const char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t r = write(w->fd, p, n);
-
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			w->err = errno;
-			return -1;
-		}
-		p += r;
-		n -= (size_t)r;
-		w->bytes += (uint64_t)r;
+	if (write_all(w->fd, p, n) < 0) {
+		w->err = errno;
+		return -1;
 	}
+	w->bytes += n;
 	return 0;
 }
 
@@ -44,7 +38,7 @@ wr_flush(struct writer *w)
 		return -1;
 	if (w->len == 0)
 		return 0;
-	if (write_all(w, w->buf, w->len) < 0)
+	if (write_out(w, w->buf, w->len) < 0)
 		return -1;
 	w->len = 0;
 	return 0;
@@ -66,7 +60,7 @@ wr_write(struct writer *w, const void *data, size_t len)
 		return -1;
 	/* Bigger than a block: send it directly instead of copying. */
 	if (len >= w->cap)
-		return write_all(w, data, len);
+		return write_out(w, data, len);
 	memcpy(w->buf, data, len);
 	w->len = len;
 	return 0;

@@ -19,7 +19,7 @@ for p in "${PROGS[@]}"; do
 	case $p in
 	cdc-filter) cmd=("$CDC_BIN/cdc-filter") ;;
 	cdc-map) cmd=("$CDC_BIN/cdc-map" .) ;;
-	cdc-record) cmd=("$CDC_BIN/cdc-record" -n "$TEST_TMP/log") ;;
+	cdc-record) cmd=("$CDC_BIN/cdc-record" --no-output "$TEST_TMP/log") ;;
 	cdc-replay) cmd=("$CDC_BIN/cdc-replay" -) ;;
 	cdc-sink-es) cmd=("$CDC_BIN/cdc-sink-es" --dry-run --index 'x-{table}') ;;
 	esac

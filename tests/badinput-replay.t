@@ -96,7 +96,7 @@ replay_case fuzz-mix.lz4 "" 65 "$GOOD" "offset [0-9]+"
 
 # --- a cdc-record log with damage ---
 LOG=$TEST_TMP/log
-"$CDC_BIN/cdc-record" -n --frame-bytes 1K "$LOG" <"$GOOD"
+"$CDC_BIN/cdc-record" --no-output --frame-bytes 1K "$LOG" <"$GOOD"
 ok $? "cdc-record wrote a log of several frames"
 SEG=$(cd "$LOG" && ls cdc-*.lz4)
 timeout 20 "$CDC_BIN/cdc-replay" "$LOG" >"$TEST_TMP/out" 2>"$TEST_TMP/err"

@@ -10,13 +10,14 @@ M=$CDC_BIN/cdc-map
 # --- command line
 out=$("$M" --help)
 ok $? "--help: exit status 0"
-like "$out" "^Usage: cdc-map \[OPTIONS\] PROGRAM" "--help: usage on stdout"
+like "$out" "^Usage: cdc-map \[OPTION\]\.\.\. PROGRAM \[FILE\]\.\.\." "--help: usage on stdout"
+like "$out" "Exit status:" "--help: the exit statuses"
 like "$("$M" --version)" "^cdc-map \(cdc\) [0-9]" "--version"
 "$M" </dev/null >/dev/null 2>"$TEST_TMP/err"
 is "$?" 2 "no PROGRAM: exit status 2"
 like "$(cat "$TEST_TMP/err")" "Try 'cdc-map --help' for more information." "no PROGRAM: the hint"
-"$M" . extra </dev/null >/dev/null 2>&1
-is "$?" 2 "stray argument: exit status 2"
+"$M" . "$TEST_TMP/no-such-file" </dev/null >/dev/null 2>&1
+is "$?" 2 "an input file that does not exist: exit status 2"
 "$M" --slurpfile x "$TEST_TMP/none" . </dev/null >/dev/null 2>"$TEST_TMP/err"
 is "$?" 2 "--slurpfile of a missing file: exit status 2"
 like "$(cat "$TEST_TMP/err")" "--slurpfile $TEST_TMP/none" "--slurpfile of a missing file: named"

@@ -44,7 +44,7 @@ hi_d=$(printf '%d:%s' "0x$(echo "${hi%%:*}" | tr -d /)" "${hi##*:}")
 is "$got" "$lo_d $hi_d " "a frame's index line holds its least and greatest position"
 
 # ---- rotation by size
-"$REC" -n -s 64K --frame-bytes 16K "$T/rot" <"$T/in.json"
+"$REC" --no-output -s 64K --frame-bytes 16K "$T/rot" <"$T/in.json"
 ok $? "--segment-bytes 64K, --no-output"
 n=$(ls "$T/rot" | grep -c '\.lz4$')
 [ "$n" -ge 5 ]
@@ -65,7 +65,7 @@ ok $? "replay across segments is byte-identical"
 
 # ---- rotation by age
 (head -100 "$T/in.json"; sleep 1.3; sed -n 101,200p "$T/in.json") |
-	"$REC" -n --segment-age 1s --sync-interval 50ms "$T/age"
+	"$REC" --no-output --segment-age 1s --sync-interval 50ms "$T/age"
 is "$(ls "$T/age" | grep -c '\.lz4$')" 2 "--segment-age 1s: a new segment after a pause"
 "$RP" "$T/age" | cmp -s - <(head -200 "$T/in.json")
 ok $? "and replay still gives every line"
@@ -76,7 +76,7 @@ is "$(tail -c 1 "$T/nonl.out")" '}' "pass-through keeps a missing final newline"
 is "$("$RP" "$T/nonl" | tail -1)" '{"op":"c","x":2}' "the log holds the last line (with a newline)"
 
 # ---- the checkpoint
-gen 3000 | "$REC" -n -c "$T/ck" "$T/ckl"
+gen 3000 | "$REC" --no-output -c "$T/ck" "$T/ckl"
 last=$(gen 3000 | tail -1)
 want=$(jq -r '"\(.source.commit_lsn):\(.source.seq)"' <<<"$last")
 got=$(awk -F= '$1 == "commit_lsn" { c = $2 } $1 == "seq" { s = $2 } END { print c ":" s }' "$T/ck")
@@ -93,7 +93,7 @@ is "$(stat -c %a "$T/ck")" 600 "checkpoint mode 0600"
 # An idle input: the checkpoint catches up within the group-commit window.
 mkfifo "$T/fifo"
 exec 7<>"$T/fifo"	# read-write: opening a FIFO this way does not wait for a partner
-spawn "$REC" -n -c "$T/ck2" --sync-interval 100ms "$T/idle" <"$T/fifo"
+spawn "$REC" --no-output -c "$T/ck2" --sync-interval 100ms "$T/idle" <"$T/fifo"
 rpid=$SPAWNED_PID
 head -5 "$T/in.json" >&7
 want=$(sed -n 5p "$T/in.json" | jq -r .source.seq)
@@ -106,7 +106,7 @@ exec 7>&-
 
 # SIGTERM while waiting out a long group-commit window: stop at once, sync, checkpoint.
 exec 7<>"$T/fifo"
-spawn "$REC" -n -c "$T/ck4" --sync-interval 30s "$T/term" <"$T/fifo"
+spawn "$REC" --no-output -c "$T/ck4" --sync-interval 30s "$T/term" <"$T/fifo"
 rpid=$SPAWNED_PID
 head -3 "$T/in.json" >&7
 sleep 0.3
@@ -157,7 +157,7 @@ ok $? "what was read is in the log"
 # ---- one recorder per directory
 mkfifo "$T/fifo2"
 exec 8<>"$T/fifo2"
-spawn "$REC" -n "$T/locked" <"$T/fifo2"
+spawn "$REC" --no-output "$T/locked" <"$T/fifo2"
 wait_for "[ -e '$T/locked/.lock' ]" 5
 sleep 0.2
 echo '{"op":"c"}' | "$REC" "$T/locked" >/dev/null 2>"$T/lock.err"
@@ -166,16 +166,16 @@ like "$(cat "$T/lock.err")" "another cdc-record" "and says why"
 exec 8>&-
 
 # ---- retention
-"$REC" -n -s 32K --frame-bytes 8K --retain-bytes 100K "$T/ret" <"$T/in.json"
+"$REC" --no-output -s 32K --frame-bytes 8K --retain-bytes 100K "$T/ret" <"$T/in.json"
 total=$(du -cb "$T"/ret/cdc-* | tail -1 | cut -f1)
 [ "$total" -le $((100 * 1024 + 40 * 1024)) ]
 ok $? "--retain-bytes 100K keeps the log near 100K ($total bytes)"
 "$RP" "$T/ret" | cmp -s - <(tail -"$("$RP" "$T/ret" | wc -l)" "$T/in.json")
 ok $? "what is left is the newest part of the stream"
-"$REC" -n -s 32K "$T/reta" <"$T/in.json"
+"$REC" --no-output -s 32K "$T/reta" <"$T/in.json"
 before=$(ls "$T/reta" | grep -c '\.lz4$')
 touch -d '-2 hours' "$T"/reta/cdc-*
-echo '{"op":"c","source":{"commit_lsn":99999999999,"seq":1}}' | "$REC" -n --retain-age 1h "$T/reta"
+echo '{"op":"c","source":{"commit_lsn":99999999999,"seq":1}}' | "$REC" --no-output --retain-age 1h "$T/reta"
 after=$(ls "$T/reta" | grep -c '\.lz4$')
 [ "$before" -ge 2 ] && [ "$after" = 1 ]
 ok $? "--retain-age removes the segments older than 1h ($before -> $after)"

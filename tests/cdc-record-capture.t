@@ -24,7 +24,7 @@ logged() { "$RP" --op c "$T/log" 2>/dev/null | wc -l; }
 pipeline() {
 	spawn bash -c "'$CAP' -d '$PGTEST_DSN' --slot '$slot' --publication '$pub' --ack-file '$T/ck' \
 		--heartbeat 1 --status-interval 0.5 2>>'$T/cap.err' |
-		'$REC' -n -c '$T/ck' -s 64K --frame-bytes 8K --sync-interval 50ms '$T/log' 2>>'$T/rec.err'"
+		'$REC' --no-output -c '$T/ck' -s 64K --frame-bytes 8K --sync-interval 50ms '$T/log' 2>>'$T/rec.err'"
 	pl=$SPAWNED_PID
 }
 # 200 transactions of 10 rows, spread over about two seconds.

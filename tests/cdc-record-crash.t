@@ -21,7 +21,7 @@ gen 40000 >"$T/in.json"
 # ---- run 1: killed with SIGKILL while the input streams in
 mkfifo "$T/fifo"
 exec 7<>"$T/fifo"
-spawn "$REC" -n -c "$T/ck" -s 256K --frame-bytes 16K --sync-interval 50ms "$T/log" <"$T/fifo"
+spawn "$REC" --no-output -c "$T/ck" -s 256K --frame-bytes 16K --sync-interval 50ms "$T/log" <"$T/fifo"
 rec=$SPAWNED_PID
 (
 	for i in $(seq 0 79); do
@@ -63,7 +63,7 @@ ok $? "replay stops at the last complete frame of a live log"
 
 # ---- run 2: the source re-delivers from the checkpoint's transaction
 start=$(jq -c --argjson l "$ck_lsn" -n '[inputs | .source.commit_lsn] | index($l) + 1' "$T/in.json")
-tail -n +"$start" "$T/in.json" | "$REC" -n -c "$T/ck" -s 256K --frame-bytes 16K "$T/log" 2>"$T/e2"
+tail -n +"$start" "$T/in.json" | "$REC" --no-output -c "$T/ck" -s 256K --frame-bytes 16K "$T/log" 2>"$T/e2"
 ok $? "restart exits 0"
 like "$(cat "$T/e2")" "truncated lz4 frame at offset $size_before: cutting the last 5000 bytes" \
 	"the torn tail is found and cut"
@@ -74,9 +74,9 @@ is "$(ck_pos "$T/ck")" "$(tail -1 "$T/in.json" | jq -r '"\(.source.commit_lsn) \
 	"checkpoint at the last event"
 
 # ---- --keep-duplicates logs re-delivered events again
-tail -3 "$T/in.json" | "$REC" -n --keep-duplicates "$T/log"
+tail -3 "$T/in.json" | "$REC" --no-output --keep-duplicates "$T/log"
 is "$("$RP" "$T/log" | wc -l)" 40003 "--keep-duplicates: re-delivered events logged again"
-tail -3 "$T/in.json" | "$REC" -n "$T/log"
+tail -3 "$T/in.json" | "$REC" --no-output "$T/log"
 is "$("$RP" "$T/log" | wc -l)" 40003 "default: events at or before the end of the log are left out"
 
 # ---- a source that reconnects mid-run re-delivers: logged once
@@ -87,11 +87,11 @@ is "$(wc -l <"$T/re.out")" 3501 "re-delivered events are passed on"
 ok $? "but logged once"
 
 # ---- garbage after the last frame, and an empty newest segment
-gen 100 | "$REC" -n "$T/g"
+gen 100 | "$REC" --no-output "$T/g"
 seg=$(ls "$T"/g/cdc-*.lz4)
 printf 'garbage' >>"$seg"
 touch "$T/g/cdc-0000000009-0000000000000000.lz4"
-gen 100 | "$REC" -n "$T/g" 2>"$T/g.err"
+gen 100 | "$REC" --no-output "$T/g" 2>"$T/g.err"
 ok $? "restart over garbage and an empty segment"
 [ ! -e "$T/g/cdc-0000000009-0000000000000000.lz4" ]
 ok $? "the empty segment is removed"
@@ -101,10 +101,10 @@ like "$(cat "$T/g.err")" "cutting the last 7 bytes" "the cut is reported"
 
 # ---- a checkpoint past the end of the log is reported
 printf 'version=1\ncommit_lsn=FF/0\nseq=1\n' >"$T/far.ck"
-gen 10 | "$REC" -n -c "$T/far.ck" "$T/g" 2>"$T/far.err"
+gen 10 | "$REC" --no-output -c "$T/far.ck" "$T/g" 2>"$T/far.err"
 like "$(cat "$T/far.err")" "past the end of the log" "a checkpoint ahead of the log is reported"
 printf 'version=2\n' >"$T/bad.ck"
-gen 10 | "$REC" -n -c "$T/bad.ck" "$T/g2" 2>"$T/badck.err"
+gen 10 | "$REC" --no-output -c "$T/bad.ck" "$T/g2" 2>"$T/badck.err"
 is $? 1 "a malformed checkpoint: exit 1"
 like "$(cat "$T/badck.err")" "bad.ck" "the message names the file"
 

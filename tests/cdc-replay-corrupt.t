@@ -12,7 +12,7 @@ RP=$CDC_BIN/cdc-replay
 T=$TEST_TMP
 
 awk -v n=5000 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/in.json"
-"$REC" -n --frame-bytes 64K -s 100K "$T/log" <"$T/in.json"
+"$REC" --no-output --frame-bytes 64K -s 100K "$T/log" <"$T/in.json"
 segs=($(ls "$T"/log/cdc-*.lz4))
 [ "${#segs[@]}" -ge 2 ]
 ok $? "log with ${#segs[@]} segments"

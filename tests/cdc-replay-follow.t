@@ -13,13 +13,13 @@ lines() { wc -l <"$1"; }
 awk -v n=6000 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/in.json"
 mkdir "$T/log"
 
-spawn "$RP" -f --poll-interval 50ms "$T/log" >"$T/out" 2>"$T/err"
+spawn "$RP" -F --poll-interval 50ms "$T/log" >"$T/out" 2>"$T/err"
 rp=$SPAWNED_PID
 
 # ---- a recorder writes in bursts, rotating every ~24 KiB
 mkfifo "$T/fifo"
 exec 7<>"$T/fifo"
-spawn "$REC" -n -c "$T/ck" -s 24K --frame-bytes 8K --sync-interval 50ms "$T/log" <"$T/fifo"
+spawn "$REC" --no-output -c "$T/ck" -s 24K --frame-bytes 8K --sync-interval 50ms "$T/log" <"$T/fifo"
 rec=$SPAWNED_PID
 for i in 0 1 2 3 4 5; do
 	sed -n "$((i * 500 + 1)),$((i * 500 + 500))p" "$T/in.json" >&7
@@ -53,7 +53,7 @@ is "$(lines "$T/out")" 3500 "a torn frame is not replayed"
 ck_lsn=$(awk -F= '$1 == "commit_lsn" { print $2 }' "$T/ck")
 ck_dec=$(printf '%d' "0x${ck_lsn/\//}")
 start=$(jq -n --argjson l "$ck_dec" '[inputs | .source.commit_lsn] | index($l) + 1' "$T/in.json")
-tail -n +"$start" "$T/in.json" | "$REC" -n -c "$T/ck" -s 24K --frame-bytes 8K "$T/log" 2>/dev/null
+tail -n +"$start" "$T/in.json" | "$REC" --no-output -c "$T/ck" -s 24K --frame-bytes 8K "$T/log" 2>/dev/null
 ok $? "a new recorder resumes from the checkpoint"
 wait_for "[ \$(lines $T/out) -ge 6000 ]" 10
 ok $? "the follower goes on into the new recorder's segments"
@@ -67,14 +67,14 @@ is $? 0 "SIGTERM: the follower exits 0"
 
 # ---- --follow with --to ends once the log is past it
 to=$(sed -n 100p "$T/in.json" | jq .source.commit_lsn)
-timeout 5 "$RP" -f --poll-interval 50ms --to "$to" "$T/log" >"$T/to.out"
+timeout 5 "$RP" -F --poll-interval 50ms --to "$to" "$T/log" >"$T/to.out"
 is $? 0 "--follow --to: ends by itself once past --to"
 jq -c "select(.source.commit_lsn <= $to)" "$T/in.json" | cmp -s - "$T/to.out"
 ok $? "with the events up to --to"
 
 # ---- plain files, like tail -f
 head -10 "$T/in.json" >"$T/plain.json"
-spawn "$RP" -f --poll-interval 50ms "$T/plain.json" >"$T/pout"
+spawn "$RP" -F --poll-interval 50ms "$T/plain.json" >"$T/pout"
 pf=$SPAWNED_PID
 wait_for "[ \$(lines $T/pout) -ge 10 ]" 5
 ok $? "follows a plain file: existing lines"
@@ -88,21 +88,21 @@ wait "$pf"
 is $? 0 "exit 0 on SIGTERM"
 
 # ---- only the last argument is followed
-timeout 5 "$RP" -f --poll-interval 50ms "$T/log" <(head -1 "$T/in.json") >"$T/two.out" &
+timeout 5 "$RP" -F --poll-interval 50ms "$T/log" <(head -1 "$T/in.json") >"$T/two.out" &
 wait_for "[ \$(lines $T/two.out) -ge 6001 ]" 5
 ok $? "--follow with two inputs: the first is read to its end"
 kill %% 2>/dev/null
 wait 2>/dev/null
 
 # ---- a log directory that does not exist yet is waited for (like tail -F)
-spawn "$RP" -v -f --poll-interval 50ms "$T/later/log" >"$T/later.out" 2>"$T/later.err"
+spawn "$RP" -v -F --poll-interval 50ms "$T/later/log" >"$T/later.out" 2>"$T/later.err"
 pl=$SPAWNED_PID
 sleep 0.5
 kill -0 "$pl" 2>/dev/null
 ok $? "--follow on a directory that does not exist: still waiting after 0.5 s"
 like "$(cat "$T/later.err")" "later/log does not exist yet: waiting for it" "and says so at -v"
 mkdir "$T/later"
-head -100 "$T/in.json" | "$REC" -n "$T/later/log"
+head -100 "$T/in.json" | "$REC" --no-output "$T/later/log"
 wait_for "[ \$(lines $T/later.out) -ge 100 ]" 5
 ok $? "once it is created, the events recorded into it come out"
 cmp -s "$T/later.out" <(head -100 "$T/in.json")
@@ -110,7 +110,7 @@ ok $? "byte-identical"
 kill -TERM "$pl"
 wait "$pl"
 is $? 0 "exit 0 on SIGTERM"
-spawn "$RP" -f --poll-interval 50ms "$T/never" >/dev/null 2>"$T/never.err"
+spawn "$RP" -F --poll-interval 50ms "$T/never" >/dev/null 2>"$T/never.err"
 pn=$SPAWNED_PID
 sleep 0.3
 kill -TERM "$pn"

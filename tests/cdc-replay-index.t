@@ -14,7 +14,7 @@ T=$TEST_TMP
 GOOD=$TEST_ROOT/tests/corpus/good.ndjson
 
 # Six events (positions 0/16C5DBC .. 0/16C6140), two frames of 4 and 2.
-"$REC" -n --frame-bytes 1K "$T/log" <"$GOOD"
+"$REC" --no-output --frame-bytes 1K "$T/log" <"$GOOD"
 SEG=$(ls "$T"/log/cdc-*.lz4)
 IDX=$SEG.idx
 SIZE=$(stat -c %s "$SEG")

@@ -63,7 +63,7 @@ ok $? "cdc-replay reads the segments as lz4 files too"
 	printf '{"op":"u","big":"%s"}\n' "$(head -c 300000 /dev/zero | tr '\0' z)"
 	printf '%s\n' '{"op":"d"}'
 } >"$T/odd.json"
-"$REC" -n "$T/odd" <"$T/odd.json"
+"$REC" --no-output "$T/odd" <"$T/odd.json"
 "$RP" "$T/odd" | cmp -s - "$T/odd.json"
 ok $? "escapes, UTF-8 and a 300 KB line are byte-identical"
 

@@ -12,7 +12,7 @@ T=$TEST_TMP
 
 awk -v n=30000 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/in.json"
 lz4 -q -c "$T/in.json" >"$T/in.lz4"
-"$REC" -n -s 256K --frame-bytes 32K "$T/log" <"$T/in.json"
+"$REC" --no-output -s 256K --frame-bytes 32K "$T/log" <"$T/in.json"
 nseg=$(ls "$T/log" | grep -c '\.lz4$')
 [ "$nseg" -ge 3 ]
 ok $? "a multi-segment log ($nseg segments)"

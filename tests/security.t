@@ -167,9 +167,9 @@ done
 "$B/cdc-replay" --dead-letter replay.dl bad.ndjson >out 2>err
 is "$(mode replay.dl)" 600 "cdc-replay --dead-letter file is created 0600"
 unlike "$(cat err)" "$VALUE" "cdc-replay's message holds no row value"
-"$B/cdc-record" -n --dead-letter record.dl --checkpoint record.ckpt log <bad.ndjson >out 2>err
+"$B/cdc-record" --no-output --dead-letter record.dl --checkpoint record.ckpt log <bad.ndjson >out 2>err
 is "$(mode record.dl)" 600 "cdc-record --dead-letter file is created 0600"
-{ ev 1 100; ev 2 200; } | "$B/cdc-record" -n --checkpoint record.ckpt log >out 2>err
+{ ev 1 100; ev 2 200; } | "$B/cdc-record" --no-output --checkpoint record.ckpt log >out 2>err
 is "$(mode record.ckpt)" 600 "cdc-record --checkpoint file is created 0600"
 seg=$(find log -type f | head -n 1)
 is "$(mode "$seg")" 600 "cdc-record segment files are created 0600"

@@ -21,7 +21,8 @@
 #include "writer.h"
 
 struct capture_opts {
-	const char *conninfo;		/* -d; NULL: libpq defaults */
+	const char *conninfo;		/* from -d, -h, -p, -U; NULL: libpq defaults */
+	char *conninfo_alloc;		/* conninfo, when built here */
 	const char *slot;
 	char **pubs;			/* --publication, split */
 	int npubs;

@@ -10,6 +10,7 @@
  * splitting on raw tabs is exact.
  */
 #include "copy.h"
+#include "text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -185,17 +186,6 @@ add_u64(struct buf *b, uint64_t v)
 	b->data[b->len] = '\0';
 }
 
-static inline int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 void
 copy_unescape(struct buf *out, const char *s, size_t n)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "capture.h"
+#include "cli.h"
 #include "log.h"
 #include "opt.h"
 #include "sig.h"
@@ -22,13 +23,16 @@
 
 static const char usage_text[] =
 	"Usage: cdc-capture --slot NAME --publication NAME[,NAME...] [OPTION]...\n"
-	"       cdc-capture --slot NAME --drop-slot [-d CONNINFO]\n"
+	"       cdc-capture --slot NAME --drop-slot [CONNECTION OPTION]...\n"
 	"Print the changes of a PostgreSQL logical replication slot (pgoutput) as\n"
 	"NDJSON change events on standard output (cdc-events(7)).\n"
 	"\n"
-	"Connection:\n"
-	"  -d, --dbname=CONNINFO      connection string or URI (libpq; PG* variables,\n"
-	"                             .pgpass and service files apply)\n"
+	"Connection (as psql and pg_recvlogical take it; PG* variables, .pgpass and\n"
+	"service files apply; a password never goes on the command line):\n"
+	"  -d, --dbname=DBNAME        database name, connection string or URI\n"
+	"  -h, --host=HOSTNAME        server host or socket directory\n"
+	"  -p, --port=PORT            server port\n"
+	"  -U, --username=NAME        user name\n"
 	"  -S, --slot=NAME            replication slot (required)\n"
 	"  -P, --publication=NAMES    publication(s), comma-separated (required to stream)\n"
 	"\n"
@@ -65,22 +69,25 @@ static const char usage_text[] =
 	"      --stats                print throughput and lag on stderr every 10 s\n"
 	"  -v, --verbose              more messages on stderr (repeatable)\n"
 	"  -q, --quiet                no warnings, no progress\n"
-	"      --help                 show this help and exit\n"
-	"      --version              show the version and exit\n"
+	"  -?, --help                 show this help and exit (-h is the host, as in psql)\n"
+	"  -V, --version              show the version and exit\n"
 	"\n"
-	"Exit status: 0 ok, 1 failure, 2 usage, 75 temporary failure (connection\n"
-	"lost with --no-loop, server unreachable), 141 standard output closed.\n";
+	"Exit status 75 also means the connection was lost with --no-loop, or the\n"
+	"server is unreachable.\n";
 
 enum {
 	OPT_CREATE_SLOT = 256, OPT_DROP_SLOT, OPT_CREATE_PUB, OPT_TABLES, OPT_SNAPSHOT, OPT_SNAPSHOT_JOBS,
 	OPT_SNAPSHOT_STATE, OPT_PROGRESS, OPT_ACK_FILE, OPT_HEARTBEAT, OPT_STATUS_INTERVAL, OPT_RECEIVE_TIMEOUT,
 	OPT_NO_LOOP,
-	OPT_TX_EVENTS, OPT_NUMERIC, OPT_STATS, OPT_HELP, OPT_VERSION,
+	OPT_TX_EVENTS, OPT_NUMERIC, OPT_STATS, OPT_HELP,
 };
 
 static const struct option longopts[] = {
 	/* connection */
 	{ "dbname", required_argument, NULL, 'd' },
+	{ "host", required_argument, NULL, 'h' },
+	{ "port", required_argument, NULL, 'p' },
+	{ "username", required_argument, NULL, 'U' },
 	{ "slot", required_argument, NULL, 'S' },
 	{ "publication", required_argument, NULL, 'P' },
 	/* setup */
@@ -107,7 +114,7 @@ static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -143,6 +150,14 @@ split_pubs(struct capture_opts *o, const char *arg)
 		die_usage("empty --publication");
 }
 
+/* Is -d a connection string or URI (rather than a bare database name)? */
+static bool
+is_conninfo(const char *s)
+{
+	return strchr(s, '=') || strncmp(s, "postgres://", 11) == 0 ||
+	       strncmp(s, "postgresql://", 13) == 0;
+}
+
 /*
  * Everything on the command line is visible to every user (ps,
  * /proc/PID/cmdline): a password in --dbname (keyword password= or a URI's
@@ -152,9 +167,12 @@ static void
 refuse_password(const char *conninfo)
 {
 	char *err = NULL;
-	PQconninfoOption *opts = PQconninfoParse(conninfo, &err);
+	PQconninfoOption *opts;
 	bool found = false;
 
+	if (!is_conninfo(conninfo))
+		return;
+	opts = PQconninfoParse(conninfo, &err);
 	if (!opts) {
 		/* libpq's reason may quote a piece of the string: not when it may hold a secret. */
 		if (strstr(conninfo, "pass") || strchr(conninfo, '@'))
@@ -170,20 +188,85 @@ refuse_password(const char *conninfo)
 			  "and use ~/.pgpass, a password file named by PGPASSFILE, a service file, or PGPASSWORD");
 }
 
+/* Append keyword='value' to a connection string, quoted as libpq wants. */
+static void
+conninfo_add(struct buf *b, const char *key, const char *val)
+{
+	if (b->len)
+		buf_addc(b, ' ');
+	buf_addf(b, "%s='", key);
+	for (const char *p = val; *p; p++) {
+		if (*p == '\'' || *p == '\\')
+			buf_addc(b, '\\');
+		buf_addc(b, *p);
+	}
+	buf_addc(b, '\'');
+}
+
+/*
+ * The connection string from -d, -h, -p and -U, as psql builds it: -d is a
+ * database name unless it is a connection string or URI; -h, -p and -U
+ * win over what -d says.  NULL when none was given (libpq's defaults and
+ * the PG* variables then apply alone).
+ */
+static char *
+build_conninfo(const char *dbname, const char *host, const char *port, const char *user)
+{
+	struct buf b = BUF_INIT;
+
+	if (!dbname && !host && !port && !user)
+		return NULL;
+	if (dbname && is_conninfo(dbname)) {
+		char *err = NULL;
+		PQconninfoOption *opts = PQconninfoParse(dbname, &err);
+
+		/* refuse_password() has checked that it parses. */
+		for (PQconninfoOption *opt = opts; opt && opt->keyword; opt++) {
+			if (!opt->val || !*opt->val)
+				continue;
+			if ((host && strcmp(opt->keyword, "host") == 0) ||
+			    (port && strcmp(opt->keyword, "port") == 0) ||
+			    (user && strcmp(opt->keyword, "user") == 0))
+				continue;
+			conninfo_add(&b, opt->keyword, opt->val);
+		}
+		PQconninfoFree(opts);
+		PQfreemem(err);
+	} else if (dbname) {
+		conninfo_add(&b, "dbname", dbname);
+	}
+	if (host)
+		conninfo_add(&b, "host", host);
+	if (port)
+		conninfo_add(&b, "port", port);
+	if (user)
+		conninfo_add(&b, "user", user);
+	return buf_detach(&b, NULL);
+}
+
 static void
 parse_options(struct capture_opts *o, int argc, char **argv)
 {
 	int ch;
 	bool quiet = false;
 	enum snapshot_mode mode;
+	const char *dbname = NULL, *host = NULL, *port = NULL, *user = NULL;
 
 	o->heartbeat_ms = 10000;
 	o->status_ms = 10000;
 	o->receive_timeout_ms = 60000;
 	o->snapshot_jobs = 1;
-	while ((ch = getopt_long(argc, argv, "d:S:P:E:vq", longopts, NULL)) != -1) {
+	/* -? is help: getopt_long() cannot tell it from a refused option. */
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "-?") == 0)
+			cli_help(usage_text);
+	opterr = 0;
+	while ((ch = getopt_long(argc, argv, ":d:h:p:U:S:P:E:vqV", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': o->conninfo = optarg; break;
+		case 'd': dbname = optarg; break;
+		case 'h': host = optarg; break;
+		case 'p': port = optarg; break;
+		case 'U': user = optarg; break;
 		case 'S':
 			if (!*optarg)
 				die_usage("empty --slot");
@@ -243,20 +326,18 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 		case 'v': cdc_verbosity++; break;
 		case 'q': quiet = true; break;
 		case OPT_HELP:
-			fputs(usage_text, stdout);
-			exit(ferror(stdout) || fflush(stdout) ? CDC_EXIT_FAILURE : CDC_EXIT_OK);
-		case OPT_VERSION: print_version();
+			cli_help(usage_text);
 		default:
-			fprintf(stderr, "Try '%s --help' for more information.\n", cdc_progname);
-			exit(CDC_EXIT_USAGE);
+			cli_option(ch, argv, longopts, usage_text);
 		}
 	}
 	if (quiet)
 		cdc_verbosity = -1;
 	if (optind < argc)
 		die_usage("unexpected argument '%s'", argv[optind]);
-	if (o->conninfo)
-		refuse_password(o->conninfo);
+	if (dbname)
+		refuse_password(dbname);
+	o->conninfo = o->conninfo_alloc = build_conninfo(dbname, host, port, user);
 	if (!o->slot)
 		die_usage("--slot is required");
 	if (o->drop_slot) {
@@ -551,6 +632,7 @@ out:
 		free(c->o.pubs[i]);
 	free(c->o.pubs);
 	free(c->o.snapshot_state_alloc);
+	free(c->o.conninfo_alloc);
 	free(c->db);
 	return status;
 }

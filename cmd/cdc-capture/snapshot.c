@@ -35,6 +35,7 @@
 #include "buf.h"
 #include "copy.h"
 #include "json.h"
+#include "fileio.h"
 #include "log.h"
 #include "lsn.h"
 #include "opt.h"

@@ -10,6 +10,7 @@
  * bytea_output=hex gives "\x0a0b"; IntervalStyle=iso_8601 gives "P1DT2H".
  */
 #include "types.h"
+#include "text.h"
 
 #include <errno.h>
 #include <libpq-fe.h>
@@ -415,17 +416,6 @@ is_number(const char *s, size_t n)
 	return i == n;
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* bytea in hex output form "\x0a0b" -> base64 of the bytes. */
 static void

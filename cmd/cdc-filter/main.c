@@ -15,28 +15,29 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deadletter.h"
+#include "cli.h"
+#include "evinput.h"
 #include "jqprog.h"
-#include "json.h"
-#include "linereader.h"
 #include "log.h"
-#include "opt.h"
 #include "select.h"
 #include "sig.h"
 #include "writer.h"
 
 static const char usage_text[] =
-	"Usage: cdc-filter [OPTIONS] [EXPR]\n"
-	"       cdc-filter [OPTIONS] -f FILE\n"
-	"Keep the change events (NDJSON on standard input) for which the jq\n"
-	"expression EXPR gives a true first output and that every selection flag\n"
-	"matches; write them to standard output exactly as they came.\n"
+	"Usage: cdc-filter [OPTION]... [EXPR] [FILE]...\n"
+	"       cdc-filter [OPTION]... -f PROGFILE [FILE]...\n"
+	"Keep the change events (NDJSON) for which the jq expression EXPR gives a\n"
+	"true first output and that every selection flag matches; write them to\n"
+	"standard output exactly as they came.  Events are read from the FILEs in\n"
+	"turn, or from standard input (also for FILE \"-\").  As with jq, the first\n"
+	"argument is EXPR unless -f is given: with flags alone and files, write\n"
+	"\".\" as EXPR.\n"
 	"\n"
 	"Selection:\n"
 	"      --table NAME|SCHEMA.NAME[,...]  events of these tables\n"
 	"      --schema NAME[,...]      events of tables in these schemas\n"
 	"      --op OPS                 events with these ops (c,u,d,r,t,m), e.g. u or c,u\n"
-	"  -f, --from-file FILE         read EXPR from FILE\n"
+	"  -f, --from-file PROGFILE     read EXPR from PROGFILE\n"
 	"      --invert                 keep the data events that do not match\n"
 	"      --drop-control           drop control events (heartbeat, begin, commit,\n"
 	"                               snapshot_begin, snapshot_end)\n"
@@ -49,21 +50,13 @@ static const char usage_text[] =
 	"  -L, --library-path DIR       search DIR for jq modules first\n"
 	"      --allow-env              let EXPR read the environment ($ENV, env)\n"
 	"\n"
-	"Bad input:\n"
-	"      --dead-letter FILE       append bad lines to FILE and go on\n"
-	"      --skip-bad               skip bad lines and go on\n"
-	"      --max-line SIZE          longest line accepted (default 64M)\n"
+	EVIN_HELP
 	"\n"
-	"General:\n"
-	"  -v, --verbose                more messages (repeatable)\n"
-	"  -q, --quiet                  no warnings\n"
-	"      --help                   show this help\n"
-	"      --version                show the version\n";
+	CLI_HELP;
 
 enum {
 	OPT_TABLE = 256, OPT_SCHEMA, OPT_OP, OPT_INVERT, OPT_DROP_CONTROL, OPT_ARG, OPT_ARGJSON,
-	OPT_SLURPFILE, OPT_RAWFILE, OPT_ALLOW_ENV, OPT_DEAD_LETTER, OPT_SKIP_BAD, OPT_MAX_LINE,
-	OPT_HELP, OPT_VERSION,
+	OPT_SLURPFILE, OPT_RAWFILE, OPT_ALLOW_ENV,
 };
 
 static const struct option options[] = {
@@ -81,15 +74,8 @@ static const struct option options[] = {
 	{ "rawfile", required_argument, NULL, OPT_RAWFILE },
 	{ "library-path", required_argument, NULL, 'L' },
 	{ "allow-env", no_argument, NULL, OPT_ALLOW_ENV },
-	/* bad input */
-	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
-	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
-	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
-	/* general */
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	EVIN_OPTIONS,
+	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -99,7 +85,7 @@ struct filter {
 	struct jqprog jq;
 	bool invert;
 	bool drop_control;
-	struct deadletter dl;
+	struct evin in;
 	struct writer w;
 	uint64_t kept, dropped;
 	bool halted;		/* the expression called halt or halt_error */
@@ -147,33 +133,30 @@ run_expr(struct filter *f, const char *line, size_t len)
 	}
 }
 
-int
-main(int argc, char **argv)
+/* Options and arguments; the program text (and its directory, for -f) is returned. */
+static void
+parse_args(struct filter *f, struct evin_opts *io, int argc, char **argv, char **program,
+	   char **origin)
 {
-	struct filter f = { 0 };
-	const char *expr = NULL, *expr_file = NULL, *dead_letter = NULL;
-	char *program = NULL, *origin = NULL;
-	bool skip_bad = false;
-	uint64_t max_line = LR_DEFAULT_MAX_LINE;
-	struct linereader lr;
-	int c, status = CDC_EXIT_OK;
+	const char *expr_file = NULL;
+	int c;
 
-	log_init(argv[0]);
-	sel_init(&f.sel);
-	jqp_init(&f.jq);
-	while ((c = getopt_long(argc, argv, "f:L:vq", options, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
+		if (evin_option(io, c, optarg))
+			continue;
 		switch (c) {
 		case OPT_TABLE:
-			if (sel_add_tables(&f.sel, optarg) < 0)
+			if (sel_add_tables(&f->sel, optarg) < 0)
 				die_usage("bad --table '%s': expected NAME or SCHEMA.NAME, comma-separated",
 					  optarg);
 			break;
 		case OPT_SCHEMA:
-			if (sel_add_schemas(&f.sel, optarg) < 0)
+			if (sel_add_schemas(&f->sel, optarg) < 0)
 				die_usage("bad --schema '%s'", optarg);
 			break;
 		case OPT_OP:
-			if (sel_add_ops(&f.sel, optarg) < 0)
+			if (sel_add_ops(&f->sel, optarg) < 0)
 				die_usage("bad --op '%s': expected letters of c,u,d,r,t,m, comma-separated",
 					  optarg);
 			break;
@@ -181,78 +164,81 @@ main(int argc, char **argv)
 			expr_file = optarg;
 			break;
 		case OPT_INVERT:
-			f.invert = true;
+			f->invert = true;
 			break;
 		case OPT_DROP_CONTROL:
-			f.drop_control = true;
+			f->drop_control = true;
 			break;
 		case OPT_ARG:
-			jqp_named_option(&f.jq, "arg", optarg, argc, argv);
+			jqp_named_option(&f->jq, "arg", optarg, argc, argv);
 			break;
 		case OPT_ARGJSON:
-			jqp_named_option(&f.jq, "argjson", optarg, argc, argv);
+			jqp_named_option(&f->jq, "argjson", optarg, argc, argv);
 			break;
 		case OPT_SLURPFILE:
-			jqp_named_option(&f.jq, "slurpfile", optarg, argc, argv);
+			jqp_named_option(&f->jq, "slurpfile", optarg, argc, argv);
 			break;
 		case OPT_RAWFILE:
-			jqp_named_option(&f.jq, "rawfile", optarg, argc, argv);
+			jqp_named_option(&f->jq, "rawfile", optarg, argc, argv);
 			break;
 		case 'L':
-			jqp_libdir(&f.jq, optarg);
+			jqp_libdir(&f->jq, optarg);
 			break;
 		case OPT_ALLOW_ENV:
-			f.jq.allow_env = true;
+			f->jq.allow_env = true;
 			break;
-		case OPT_DEAD_LETTER:
-			dead_letter = optarg;
-			break;
-		case OPT_SKIP_BAD:
-			skip_bad = true;
-			break;
-		case OPT_MAX_LINE:
-			if (parse_size(optarg, LR_PREFIX, (uint64_t)1 << 30, &max_line) < 0)
-				die_usage("bad --max-line '%s': expected a size from 4K to 1G", optarg);
-			break;
-		case 'v':
-			cdc_verbosity = cdc_verbosity < 0 ? 1 : cdc_verbosity + 1;
-			break;
-		case 'q':
-			cdc_verbosity = -1;
-			break;
-		case OPT_HELP:
-			fputs(usage_text, stdout);
-			jqp_free(&f.jq);
-			sel_free(&f.sel);
-			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
-		case OPT_VERSION:
-			print_version();
 		default:
-			die_usage("unknown option");
+			cli_option(c, argv, options, usage_text);
 		}
 	}
-	if (optind < argc)
-		expr = argv[optind++];
-	if (optind < argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
-	if (expr && expr_file)
-		die_usage("give EXPR or -f FILE, not both");
-	if (dead_letter && skip_bad)
-		die_usage("--dead-letter and --skip-bad are alternatives");
+	evin_check_options(io);
+	*program = *origin = NULL;
 	if (expr_file) {
 		char *slash;
 
-		program = jqp_read_program(expr_file);
-		origin = xstrdup(expr_file);
-		slash = strrchr(origin, '/');
+		*program = jqp_read_program(expr_file);
+		*origin = xstrdup(expr_file);
+		slash = strrchr(*origin, '/');
 		if (slash)
 			*slash = '\0';
 		else
-			strcpy(origin, ".");
-	} else if (expr) {
-		program = xstrdup(expr);
+			strcpy(*origin, ".");
+	} else if (optind < argc) {
+		*program = xstrdup(argv[optind++]);
 	}
+}
 
+/* Keep line l?  1 keep, 0 drop, -1 a jq error (reason in jqp_error()). */
+static int
+keep_event(struct filter *f, const struct evin_line *l)
+{
+	bool keep;
+
+	if (l->ev.control)
+		return !f->drop_control;
+	keep = sel_match(&f->sel, &l->ev);
+	if (keep && f->have_expr) {
+		int r = run_expr(f, l->text, l->len);
+
+		if (r < 0)
+			return -1;
+		keep = r == 1;
+	}
+	return f->invert ? !keep : keep;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct filter f = { 0 };
+	struct evin_opts io = { 0 };
+	char *program, *origin;
+	int status = CDC_EXIT_OK;
+
+	log_init(argv[0]);
+	sel_init(&f.sel);
+	jqp_init(&f.jq);
+	parse_args(&f, &io, argc, argv, &program, &origin);
 	if (program) {
 		f.have_expr = true;
 		jqp_default_libdirs(&f.jq);
@@ -263,84 +249,51 @@ main(int argc, char **argv)
 			info(2, "the expression reads part of the event: building that part only");
 	}
 	sig_setup();
-	dl_init(&f.dl, dead_letter, skip_bad);
+	evin_open(&f.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
 	wr_init(&f.w, STDOUT_FILENO, 0);
-	lr_init(&lr, STDIN_FILENO, (size_t)max_line);
-	lr_set_idle(&lr, flush_output, &f.w);
+	evin_set_idle(&f.in, flush_output, &f.w);
 
-	while (!cdc_stop) {
-		const char *line, *err;
+	while (!cdc_stop && status == CDC_EXIT_OK && !f.halted && !f.w.err) {
+		struct evin_line l;
 		char reason[160];
-		size_t len, where;
-		struct event_info ev;
-		enum line_problem prob;
-		enum lr_status st = lr_next(&lr, &line, &len);
-		bool keep;
+		int keep;
 
-		if (st == LR_EOF)
+		switch (evin_next(&f.in, &l)) {
+		case EVIN_LINE:
 			break;
-		if (st == LR_INTR)
+		case EVIN_INTR:
 			continue;
-		if (st == LR_ERROR)
-			die_errno("cannot read standard input");
-		if (st == LR_TOO_LONG) {
-			snprintf(reason, sizeof(reason), "line too long (%zu bytes, --max-line is %llu)",
-				 len, (unsigned long long)max_line);
-			if (dl_bad_line(&f.dl, lr.lineno, NULL, reason, line,
-					len < LR_PREFIX ? len : LR_PREFIX, len, NULL) < 0)
-				goto bad_stop;
+		case EVIN_EOF:
+			goto done;
+		case EVIN_BAD:
+			status = CDC_EXIT_DATAERR;
 			continue;
-		}
-		prob = lr_check(line, len, &where);
-		if (prob != LINE_OK) {
-			lr_problem_describe(prob, where, reason, sizeof(reason));
-			if (dl_bad_line(&f.dl, lr.lineno, NULL, reason, line, len, 0, NULL) < 0)
-				goto bad_stop;
+		case EVIN_CUT:
+			status = CDC_EXIT_TEMPFAIL;
+			continue;
+		case EVIN_ERROR:
+			status = CDC_EXIT_FAILURE;
 			continue;
 		}
-		if (event_scan(line, len, &ev, &err) < 0) {
-			if (dl_bad_line(&f.dl, lr.lineno, NULL, err, line, len, 0, NULL) < 0)
-				goto bad_stop;
-			continue;
-		}
-		if (ev.control) {
-			keep = !f.drop_control;
-		} else {
-			keep = sel_match(&f.sel, &ev);
-			if (keep && f.have_expr) {
-				int r = run_expr(&f, line, len);
-
-				if (r < 0) {
-					snprintf(reason, sizeof(reason), "jq: %.140s", jqp_error(&f.jq));
-					if (dl_bad_line(&f.dl, lr.lineno, ev.has_pos ? &ev.pos : NULL, reason,
-							line, len, 0, NULL) < 0)
-						goto bad_stop;
-					continue;
-				}
-				if (f.halted)
-					break;
-				keep = r == 1;
-			}
-			if (f.invert)
-				keep = !keep;
-		}
-		if (keep) {
+		keep = keep_event(&f, &l);
+		if (keep < 0) {
+			snprintf(reason, sizeof(reason), "jq: %.140s", jqp_error(&f.jq));
+			if (evin_reject(&f.in, &l, reason) < 0)
+				status = CDC_EXIT_DATAERR;
+		} else if (f.halted) {
+			break;
+		} else if (keep) {
 			f.kept++;
-			if (wr_line(&f.w, line, len) < 0)
-				break;
+			wr_line(&f.w, l.text, l.len);
 		} else {
 			f.dropped++;
 		}
 	}
-	goto done;
-bad_stop:
-	status = CDC_EXIT_DATAERR;
 done:
 	wr_close(&f.w);
 	info(1, "%llu events kept, %llu dropped", (unsigned long long)f.kept,
 	     (unsigned long long)f.dropped);
-	dl_finish(&f.dl);
-	lr_free(&lr);
+	evin_close(&f.in);
 	sel_free(&f.sel);
 	jqp_free(&f.jq);
 	free(program);

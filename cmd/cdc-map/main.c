@@ -15,23 +15,21 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deadletter.h"
+#include "cli.h"
+#include "evinput.h"
 #include "jqprog.h"
-#include "json.h"
-#include "linereader.h"
 #include "log.h"
-#include "opt.h"
 #include "sig.h"
 #include "writer.h"
 
 static const char usage_text[] =
-	"Usage: cdc-map [OPTIONS] PROGRAM\n"
-	"       cdc-map [OPTIONS] -f FILE\n"
-	"Run the jq PROGRAM on each change event (NDJSON on standard input) and\n"
-	"write its outputs, one JSON value per line.\n"
+	"Usage: cdc-map [OPTION]... PROGRAM [FILE]...\n"
+	"       cdc-map [OPTION]... -f PROGFILE [FILE]...\n"
+	"Run the jq PROGRAM on each change event (NDJSON, from the FILEs in turn or\n"
+	"standard input) and write its outputs, one JSON value per line.\n"
 	"\n"
 	"Mapping:\n"
-	"  -f, --from-file FILE         read PROGRAM from FILE\n"
+	"  -f, --from-file PROGFILE     read PROGRAM from PROGFILE\n"
 	"      --doc                    run PROGRAM on the row images (after, and before\n"
 	"                               when not null) and keep the rest of the event\n"
 	"      --lossy-numbers          accept numbers libjq rounds (integers beyond 2^53,\n"
@@ -46,21 +44,13 @@ static const char usage_text[] =
 	"  -L, --library-path DIR       search DIR for jq modules first\n"
 	"      --allow-env              let PROGRAM read the environment ($ENV, env)\n"
 	"\n"
-	"Bad input:\n"
-	"      --dead-letter FILE       append bad lines to FILE and go on\n"
-	"      --skip-bad               skip bad lines and go on\n"
-	"      --max-line SIZE          longest line accepted (default 64M)\n"
+	EVIN_HELP
 	"\n"
-	"General:\n"
-	"  -v, --verbose                more messages (repeatable)\n"
-	"  -q, --quiet                  no warnings\n"
-	"      --help                   show this help\n"
-	"      --version                show the version\n";
+	CLI_HELP;
 
 enum {
 	OPT_DOC = 256, OPT_LOSSY, OPT_DROP_CONTROL, OPT_ARG, OPT_ARGJSON, OPT_SLURPFILE,
-	OPT_RAWFILE, OPT_ALLOW_ENV, OPT_DEAD_LETTER, OPT_SKIP_BAD, OPT_MAX_LINE, OPT_HELP,
-	OPT_VERSION,
+	OPT_RAWFILE, OPT_ALLOW_ENV,
 };
 
 static const struct option options[] = {
@@ -76,15 +66,8 @@ static const struct option options[] = {
 	{ "rawfile", required_argument, NULL, OPT_RAWFILE },
 	{ "library-path", required_argument, NULL, 'L' },
 	{ "allow-env", no_argument, NULL, OPT_ALLOW_ENV },
-	/* bad input */
-	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
-	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
-	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
-	/* general */
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	EVIN_OPTIONS,
+	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -95,7 +78,7 @@ struct map {
 	struct jqprog jq;
 	bool doc;
 	bool drop_control;
-	struct deadletter dl;
+	struct evin in;
 	struct writer w;
 	struct buf out;		/* this event's output */
 	char reason[200];	/* why the event failed */
@@ -306,99 +289,99 @@ map_doc(struct map *m, const char *line, size_t len, const struct event_info *ev
 	return 0;
 }
 
-int
-main(int argc, char **argv)
+/* Options and arguments; the program text (and its directory, for -f) is returned. */
+static void
+parse_args(struct map *m, struct evin_opts *io, int argc, char **argv, char **program,
+	   char **origin)
 {
-	struct map m = { 0 };
-	const char *prog_text = NULL, *prog_file = NULL, *dead_letter = NULL;
-	char *program = NULL, *origin = NULL;
-	bool skip_bad = false;
-	uint64_t max_line = LR_DEFAULT_MAX_LINE;
-	struct linereader lr;
-	int c, status = CDC_EXIT_OK;
+	const char *prog_file = NULL;
+	int c;
 
-	log_init(argv[0]);
-	jqp_init(&m.jq);
-	m.jq.check_numbers = true;
-	while ((c = getopt_long(argc, argv, "f:L:vq", options, NULL)) != -1) {
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
+		if (evin_option(io, c, optarg))
+			continue;
 		switch (c) {
 		case 'f':
 			prog_file = optarg;
 			break;
 		case OPT_DOC:
-			m.doc = true;
+			m->doc = true;
 			break;
 		case OPT_LOSSY:
-			m.jq.check_numbers = false;
+			m->jq.check_numbers = false;
 			break;
 		case OPT_DROP_CONTROL:
-			m.drop_control = true;
+			m->drop_control = true;
 			break;
 		case OPT_ARG:
-			jqp_named_option(&m.jq, "arg", optarg, argc, argv);
+			jqp_named_option(&m->jq, "arg", optarg, argc, argv);
 			break;
 		case OPT_ARGJSON:
-			jqp_named_option(&m.jq, "argjson", optarg, argc, argv);
+			jqp_named_option(&m->jq, "argjson", optarg, argc, argv);
 			break;
 		case OPT_SLURPFILE:
-			jqp_named_option(&m.jq, "slurpfile", optarg, argc, argv);
+			jqp_named_option(&m->jq, "slurpfile", optarg, argc, argv);
 			break;
 		case OPT_RAWFILE:
-			jqp_named_option(&m.jq, "rawfile", optarg, argc, argv);
+			jqp_named_option(&m->jq, "rawfile", optarg, argc, argv);
 			break;
 		case 'L':
-			jqp_libdir(&m.jq, optarg);
+			jqp_libdir(&m->jq, optarg);
 			break;
 		case OPT_ALLOW_ENV:
-			m.jq.allow_env = true;
+			m->jq.allow_env = true;
 			break;
-		case OPT_DEAD_LETTER:
-			dead_letter = optarg;
-			break;
-		case OPT_SKIP_BAD:
-			skip_bad = true;
-			break;
-		case OPT_MAX_LINE:
-			if (parse_size(optarg, LR_PREFIX, (uint64_t)1 << 30, &max_line) < 0)
-				die_usage("bad --max-line '%s': expected a size from 4K to 1G", optarg);
-			break;
-		case 'v':
-			cdc_verbosity = cdc_verbosity < 0 ? 1 : cdc_verbosity + 1;
-			break;
-		case 'q':
-			cdc_verbosity = -1;
-			break;
-		case OPT_HELP:
-			fputs(usage_text, stdout);
-			jqp_free(&m.jq);
-			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
-		case OPT_VERSION:
-			print_version();
 		default:
-			die_usage("unknown option");
+			cli_option(c, argv, options, usage_text);
 		}
 	}
-	if (optind < argc && prog_file == NULL)
-		prog_text = argv[optind++];
-	if (optind < argc)
-		die_usage("unexpected argument '%s'", argv[optind]);
-	if (prog_text == NULL && prog_file == NULL)
-		die_usage("no PROGRAM given (an argument, or -f FILE)");
-	if (dead_letter && skip_bad)
-		die_usage("--dead-letter and --skip-bad are alternatives");
+	evin_check_options(io);
+	*origin = NULL;
 	if (prog_file) {
 		char *slash;
 
-		program = jqp_read_program(prog_file);
-		origin = xstrdup(prog_file);
-		slash = strrchr(origin, '/');
+		*program = jqp_read_program(prog_file);
+		*origin = xstrdup(prog_file);
+		slash = strrchr(*origin, '/');
 		if (slash)
 			*slash = '\0';
 		else
-			strcpy(origin, ".");
+			strcpy(*origin, ".");
+	} else if (optind < argc) {
+		*program = xstrdup(argv[optind++]);
 	} else {
-		program = xstrdup(prog_text);
+		die_usage("no PROGRAM given (an argument, or -f PROGFILE)");
 	}
+}
+
+/* One event: its outputs into m->out.  Returns 0, 1 after a halt, -1 with m->reason set. */
+static int
+map_line(struct map *m, const struct evin_line *l)
+{
+	buf_reset(&m->out);
+	if (l->ev.control) {
+		if (!m->drop_control) {
+			buf_add(&m->out, l->text, l->len);
+			buf_addc(&m->out, '\n');
+		}
+		return 0;
+	}
+	return m->doc ? map_doc(m, l->text, l->len, &l->ev) : map_event(m, l->text, l->len);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct map m = { 0 };
+	struct evin_opts io = { 0 };
+	char *program, *origin;
+	int status = CDC_EXIT_OK;
+
+	log_init(argv[0]);
+	jqp_init(&m.jq);
+	m.jq.check_numbers = true;
+	parse_args(&m, &io, argc, argv, &program, &origin);
 	jqp_default_libdirs(&m.jq);
 	if (jqp_compile(&m.jq, program, origin) < 0)
 		die_status(CDC_EXIT_USAGE, "cannot compile the jq program");
@@ -407,77 +390,43 @@ main(int argc, char **argv)
 		info(2, "the program reads part of its input: building that part only");
 
 	sig_setup();
-	dl_init(&m.dl, dead_letter, skip_bad);
+	evin_open(&m.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
 	wr_init(&m.w, STDOUT_FILENO, 0);
-	lr_init(&lr, STDIN_FILENO, (size_t)max_line);
-	lr_set_idle(&lr, flush_output, &m.w);
+	evin_set_idle(&m.in, flush_output, &m.w);
 
-	while (!cdc_stop) {
-		const char *line, *err;
-		size_t len, where;
-		struct event_info ev;
-		enum line_problem prob;
-		enum lr_status st = lr_next(&lr, &line, &len);
-		int r;
+	while (!cdc_stop && status == CDC_EXIT_OK && !m.halted && !m.w.err) {
+		struct evin_line l;
 
-		if (st == LR_EOF)
+		switch (evin_next(&m.in, &l)) {
+		case EVIN_LINE:
 			break;
-		if (st == LR_INTR)
+		case EVIN_INTR:
 			continue;
-		if (st == LR_ERROR)
-			die_errno("cannot read standard input");
-		if (st == LR_TOO_LONG) {
-			snprintf(m.reason, sizeof(m.reason),
-				 "line too long (%zu bytes, --max-line is %llu)", len,
-				 (unsigned long long)max_line);
-			if (dl_bad_line(&m.dl, lr.lineno, NULL, m.reason, line,
-					len < LR_PREFIX ? len : LR_PREFIX, len, NULL) < 0)
-				goto bad_stop;
+		case EVIN_EOF:
+			goto done;
+		case EVIN_BAD:
+			status = CDC_EXIT_DATAERR;
 			continue;
-		}
-		prob = lr_check(line, len, &where);
-		if (prob != LINE_OK) {
-			lr_problem_describe(prob, where, m.reason, sizeof(m.reason));
-			if (dl_bad_line(&m.dl, lr.lineno, NULL, m.reason, line, len, 0, NULL) < 0)
-				goto bad_stop;
+		case EVIN_CUT:
+			status = CDC_EXIT_TEMPFAIL;
 			continue;
-		}
-		if (event_scan(line, len, &ev, &err) < 0) {
-			if (dl_bad_line(&m.dl, lr.lineno, NULL, err, line, len, 0, NULL) < 0)
-				goto bad_stop;
+		case EVIN_ERROR:
+			status = CDC_EXIT_FAILURE;
 			continue;
 		}
 		m.events++;
-		if (ev.control) {
-			if (!m.drop_control) {
-				emit(&m, line, len);
-				emit(&m, "\n", 1);
-			}
-			if (m.w.err)
-				break;
-			continue;
-		}
-		buf_reset(&m.out);
-		r = m.doc ? map_doc(&m, line, len, &ev) : map_event(&m, line, len);
-		if (r < 0) {
-			if (dl_bad_line(&m.dl, lr.lineno, ev.has_pos ? &ev.pos : NULL, m.reason, line,
-					len, 0, NULL) < 0)
-				goto bad_stop;
+		if (map_line(&m, &l) < 0) {
+			if (evin_reject(&m.in, &l, m.reason) < 0)
+				status = CDC_EXIT_DATAERR;
 			continue;
 		}
 		emit(&m, m.out.data, m.out.len);
-		if (m.halted || m.w.err)
-			break;
 	}
-	goto done;
-bad_stop:
-	status = CDC_EXIT_DATAERR;
 done:
 	wr_close(&m.w);
 	info(1, "%llu events in, %llu values out", (unsigned long long)m.events,
 	     (unsigned long long)m.values);
-	dl_finish(&m.dl);
-	lr_free(&lr);
+	evin_close(&m.in);
 	buf_release(&m.out);
 	jqp_free(&m.jq);
 	free(program);

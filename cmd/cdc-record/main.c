@@ -11,9 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "deadletter.h"
-#include "json.h"
-#include "linereader.h"
+#include "cli.h"
+#include "evinput.h"
 #include "log.h"
 #include "opt.h"
 #include "recorder.h"
@@ -47,17 +46,12 @@ static const char usage_text[] =
 	"      --retain-bytes SIZE      remove the oldest segments while the log is bigger\n"
 	"      --retain-age DURATION    remove segments last written longer ago than this\n"
 	"\n"
-	"Input and output:\n"
-	"  -n, --no-output              do not copy events to standard output\n"
-	"      --dead-letter FILE       append bad lines to FILE and go on\n"
-	"      --skip-bad               skip bad lines and go on\n"
-	"      --max-line SIZE          longest line accepted (default 64M)\n"
+	"Output:\n"
+	"      --no-output              do not copy events to standard output\n"
 	"\n"
-	"General:\n"
-	"  -v, --verbose                more messages (repeatable)\n"
-	"  -q, --quiet                  no warnings\n"
-	"  -h, --help                   show this help\n"
-	"  -V, --version                show the version\n";
+	EVIN_HELP
+	"\n"
+	CLI_HELP;
 
 enum {
 	OPT_SEGMENT_AGE = 256,
@@ -66,9 +60,7 @@ enum {
 	OPT_KEEP_DUPLICATES,
 	OPT_RETAIN_BYTES,
 	OPT_RETAIN_AGE,
-	OPT_MAX_LINE,
-	OPT_SKIP_BAD,
-	OPT_DEAD_LETTER,
+	OPT_NO_OUTPUT,
 };
 
 static const struct option longopts[] = {
@@ -84,21 +76,16 @@ static const struct option longopts[] = {
 	/* retention */
 	{ "retain-bytes", required_argument, NULL, OPT_RETAIN_BYTES },
 	{ "retain-age", required_argument, NULL, OPT_RETAIN_AGE },
-	/* input and output */
-	{ "no-output", no_argument, NULL, 'n' },
-	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
-	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
-	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
-	/* general */
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
+	/* output */
+	{ "no-output", no_argument, NULL, OPT_NO_OUTPUT },
+	EVIN_OPTIONS,
+	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 
 struct ctx {
 	struct recorder rec;
+	struct evin in;
 	struct writer out;
 	bool output;
 	bool failed;		/* the idle hook hit a log error */
@@ -141,13 +128,13 @@ duration_arg(const char *opt, const char *s)
 
 /* Flush standard output and close the log; exit with status (or 141/1 for output trouble). */
 static noreturn void
-finish(struct ctx *c, struct deadletter *dl, int status)
+finish(struct ctx *c, int status)
 {
 	if (c->output)
 		wr_flush(&c->out);
 	if (rec_close(&c->rec) < 0 && status == CDC_EXIT_OK)
 		status = CDC_EXIT_FAILURE;
-	dl_finish(dl);
+	evin_close(&c->in);
 	info(1, "%llu lines recorded in %llu frames, %llu segments started",
 	     (unsigned long long)c->rec.lines, (unsigned long long)c->rec.frames,
 	     (unsigned long long)c->rec.segments);
@@ -162,15 +149,6 @@ finish(struct ctx *c, struct deadletter *dl, int status)
 	exit(status);
 }
 
-/* One line for a command-line option getopt_long() refused (opterr is off via ":"). */
-static noreturn void
-bad_option(char **argv, const char *what)
-{
-	if (optopt > 0 && optopt < 256)
-		die_usage("option '-%c' %s", optopt, what);
-	die_usage("option '%s' %s", argv[optind - 1], what);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -182,18 +160,17 @@ main(int argc, char **argv)
 		.level = 1,
 		.dedupe = true,
 	};
-	const char *dead_letter = NULL;
-	uint64_t max_line = LR_DEFAULT_MAX_LINE, u;
-	bool skip_bad = false;
-	struct deadletter dl;
-	struct linereader lr;
+	struct evin_opts io = { .max_line_limit = LR_DEFAULT_MAX_LINE };
 	struct ctx c;
 	int opt;
 
 	log_init(argv[0]);
 	memset(&c, 0, sizeof(c));
 	c.output = true;
-	while ((opt = getopt_long(argc, argv, ":s:l:c:nvqhV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":s:l:c:" CLI_SHORTOPTS, longopts, NULL)) != -1) {
+		if (evin_option(&io, opt, optarg))
+			continue;
 		switch (opt) {
 		case 's':
 			if (parse_size(optarg, 4096, UINT64_MAX, &o.segment_bytes) < 0)
@@ -228,111 +205,56 @@ main(int argc, char **argv)
 			if (o.retain_age_ms == 0)
 				die_usage("--retain-age must be more than 0");
 			break;
-		case 'n':
+		case OPT_NO_OUTPUT:
 			c.output = false;
 			break;
-		case OPT_MAX_LINE:
-			if (parse_size(optarg, 1, LR_DEFAULT_MAX_LINE, &u) < 0)
-				die_usage("invalid size for --max-line (at most 64M): '%s'", optarg);
-			max_line = u;
-			break;
-		case OPT_SKIP_BAD:
-			skip_bad = true;
-			break;
-		case OPT_DEAD_LETTER:
-			dead_letter = optarg;
-			break;
-		case 'v':
-			cdc_verbosity = cdc_verbosity < 0 ? 1 : cdc_verbosity + 1;
-			break;
-		case 'q':
-			cdc_verbosity = -1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
-		case 'V':
-			print_version();
-		case ':':
-			bad_option(argv, "needs an argument");
 		default:
-			bad_option(argv, "is not known");
+			cli_option(opt, argv, longopts, usage_text);
 		}
 	}
 	if (optind >= argc)
 		die_usage("missing log directory DIR");
 	if (argc - optind > 1)
 		die_usage("unexpected argument '%s'", argv[optind + 1]);
-	if (skip_bad && dead_letter)
-		die_usage("--skip-bad and --dead-letter cannot be used together");
+	evin_check_options(&io);
 	o.dir = argv[optind];
 
 	sig_setup();
-	dl_init(&dl, dead_letter, skip_bad);
+	evin_open(&c.in, &io, EVIN_OBJECTS, NULL, 0);
 	if (rec_open(&c.rec, &o) < 0) {
 		rec_close(&c.rec);
 		return CDC_EXIT_FAILURE;
 	}
 	if (c.output)
 		wr_init(&c.out, STDOUT_FILENO, 0);
-	lr_init(&lr, STDIN_FILENO, max_line);
-	lr_set_idle(&lr, on_idle, &c);
+	evin_set_idle(&c.in, on_idle, &c);
 
-	for (;;) {
-		struct event_info ev;
-		enum lr_status st;
-		enum line_problem prob;
-		const char *line, *err;
-		size_t len, where;
-		bool nl;
-		int r;
+	while (!cdc_stop) {
+		struct evin_line l;
+		enum evin_status st = evin_next(&c.in, &l);
 
-		if (cdc_stop)
-			break;
-		st = lr_next(&lr, &line, &len);
 		if (c.failed)
-			finish(&c, &dl, CDC_EXIT_FAILURE);
-		if (st == LR_INTR)
-			continue;
-		if (st == LR_EOF)
+			finish(&c, CDC_EXIT_FAILURE);
+		switch (st) {
+		case EVIN_LINE:
 			break;
-		if (st == LR_ERROR) {
-			error_errno("read error on standard input");
-			finish(&c, &dl, CDC_EXIT_FAILURE);
-		}
-		if (st == LR_TOO_LONG) {
-			char reason[80];
-
-			snprintf(reason, sizeof(reason), "line longer than --max-line (%zu bytes)", len);
-			if (dl_bad_line(&dl, lr.lineno, NULL, reason, line, len, len, NULL) < 0)
-				finish(&c, &dl, CDC_EXIT_DATAERR);
+		case EVIN_INTR:
 			continue;
+		case EVIN_EOF:
+			finish(&c, CDC_EXIT_OK);
+		case EVIN_BAD:
+			finish(&c, CDC_EXIT_DATAERR);
+		case EVIN_CUT:
+			finish(&c, CDC_EXIT_TEMPFAIL);
+		case EVIN_ERROR:
+			finish(&c, CDC_EXIT_FAILURE);
 		}
-		prob = lr_check(line, len, &where);
-		if (prob != LINE_OK) {
-			char reason[80];
-
-			lr_problem_describe(prob, where, reason, sizeof(reason));
-			if (dl_bad_line(&dl, lr.lineno, NULL, reason, line, len, 0, NULL) < 0)
-				finish(&c, &dl, CDC_EXIT_DATAERR);
-			continue;
-		}
-		/* Any JSON object is logged; one without "op" simply has no position. */
-		r = event_scan(line, len, &ev, &err);
-		if (r < 0 && strcmp(err, "no \"op\" field") != 0) {
-			if (dl_bad_line(&dl, lr.lineno, NULL, err, line, len, 0, NULL) < 0)
-				finish(&c, &dl, CDC_EXIT_DATAERR);
-			continue;
-		}
-		/* The last line may lack its '\n': pass it on exactly as it came. */
-		nl = lr.consumed - lr.offset > len;
-		if (c.output && wr_write(&c.out, line, len + nl) < 0)
-			finish(&c, &dl, CDC_EXIT_OK);
-		if (rec_append(&c.rec, line, len, r == 0 ? &ev : NULL) < 0)
-			finish(&c, &dl, CDC_EXIT_FAILURE);
+		/* A whole last line without its '\n' is passed on exactly as it came. */
+		if (c.output && wr_write(&c.out, l.text, l.len + l.nl) < 0)
+			finish(&c, CDC_EXIT_OK);
+		if (rec_append(&c.rec, l.text, l.len, l.has_ev ? &l.ev : NULL) < 0)
+			finish(&c, CDC_EXIT_FAILURE);
 	}
-	if (cdc_stop)
-		info(1, "stopping on signal %d", (int)cdc_stop);
-	lr_free(&lr);
-	finish(&c, &dl, CDC_EXIT_OK);
+	info(1, "stopping on signal %d", (int)cdc_stop);
+	finish(&c, CDC_EXIT_OK);
 }

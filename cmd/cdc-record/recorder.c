@@ -1,4 +1,5 @@
 #include "recorder.h"
+#include "fileio.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -13,38 +14,6 @@
 #include <unistd.h>
 
 #include <lz4frame.h>
-
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
-fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int r;
-
-	if (fd < 0)
-		return -1;
-	r = fsync(fd);
-	close(fd);
-	return r;
-}
 
 /* dir/name into b (reset first). */
 static const char *

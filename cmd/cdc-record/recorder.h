@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "checkpoint.h"
+#include "event.h"
 #include "json.h"
 #include "segment.h"
 

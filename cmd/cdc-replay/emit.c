@@ -1,4 +1,7 @@
 #include "emit.h"
+#include "evinput.h"
+#include "text.h"
+#include "event.h"
 #include "json.h"
 #include "log.h"
 #include "sig.h"
@@ -38,6 +41,7 @@ emit_begin_input(struct emitter *e, const char *name, bool trusted)
 	e->trusted = trusted;
 	e->lineno = 0;
 	e->skipping = false;
+	dl_set_input(e->dl, name);
 }
 
 static int
@@ -96,20 +100,11 @@ emit_finish(struct emitter *e)
 static int
 bad_line(struct emitter *e, const char *reason, const char *line, size_t len, size_t full_len)
 {
-	struct buf extra = BUF_INIT;
-	int r;
-
-	if (e->dl->policy == BAD_STOP) {
-		error("%s: line %llu: %s", e->name, (unsigned long long)e->lineno, reason);
-		if (emit_flush(e) == 0)
-			e->status = CDC_EXIT_DATAERR;
-		return -1;
-	}
-	buf_adds(&extra, "\"file\":");
-	json_add_cstr(&extra, e->name);
-	r = dl_bad_line(e->dl, e->lineno, NULL, reason, line, len, full_len, extra.data);
-	buf_release(&extra);
-	return r;
+	if (dl_bad_line(e->dl, e->lineno, NULL, reason, line, len, full_len, NULL) == 0)
+		return 0;
+	if (emit_flush(e) == 0)
+		e->status = CDC_EXIT_DATAERR;
+	return -1;
 }
 
 /* Sleep until the monotonic time due_ns, output flushed first.  -1 when a signal stops us. */
@@ -197,35 +192,21 @@ selected(struct emitter *e, const struct event_info *ev)
 static int
 one_line(struct emitter *e, const char *line, size_t len)
 {
-	struct event_info ev;
+	struct evin_check c;
 	const struct event_info *evp = NULL;
 
 	e->lineno++;
 	if (len > e->max_line) {
-		char reason[80];
+		char reason[sizeof(c.reason)];
 
-		snprintf(reason, sizeof(reason), "line longer than --max-line (%zu bytes)", len);
+		evin_too_long_reason(len, e->max_line, reason, sizeof(reason));
 		return bad_line(e, reason, line, len, len);
 	}
-	if (!e->trusted) {
-		enum line_problem prob;
-		size_t where;
-
-		prob = lr_check(line, len, &where);
-		if (prob != LINE_OK) {
-			char reason[80];
-
-			lr_problem_describe(prob, where, reason, sizeof(reason));
-			return bad_line(e, reason, line, len, 0);
-		}
-	}
 	if (e->scan || !e->trusted) {
-		const char *err;
-
-		if (event_scan(line, len, &ev, &err) == 0)
-			evp = &ev;
-		else if (strcmp(err, "no \"op\" field") != 0)
-			return bad_line(e, err, line, len, 0);
+		if (evin_check_line(EVIN_OBJECTS, e->trusted, line, len, &c) < 0)
+			return bad_line(e, c.reason, line, len, 0);
+		if (c.has_ev)
+			evp = &c.ev;
 		if (!selected(e, evp))
 			return 0;
 		if (evp && evp->has_pos) {
@@ -250,14 +231,14 @@ skip_on(struct emitter *e, const char *p, const char *end, bool final)
 {
 	const char *nl = memchr(p, '\n', (size_t)(end - p));
 	size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-	char reason[80];
+	char reason[160];
 
 	e->skip_len += n;
 	if (nl == NULL && !final)
 		return (long)n;
 	e->skipping = false;
 	e->lineno++;
-	snprintf(reason, sizeof(reason), "line longer than --max-line (%zu bytes)", e->skip_len);
+	evin_too_long_reason(e->skip_len, e->max_line, reason, sizeof(reason));
 	if (bad_line(e, reason, e->skip_prefix, e->skip_prefix_len, e->skip_len) < 0)
 		return -1;
 	return (long)(nl ? n + 1 : n);
@@ -327,8 +308,22 @@ emit_lines(struct emitter *e, struct buf *data, bool final)
 		p = nl + 1;
 	}
 	if (p < end && final) {
-		if (one_line(e, p, (size_t)(end - p)) < 0)
+		/*
+		 * A last line without its newline that is not a whole JSON value:
+		 * its writer stopped in the middle of it (cdc-events(7)).  From a
+		 * pipe that means "restart": the writer sends it again; in a file
+		 * the replay ends cleanly before it.
+		 */
+		if (!e->skipping && evin_is_cut(p, (size_t)(end - p))) {
+			evin_report_cut(e->name, (uint64_t)(end - p), e->have_pos ? &e->last_pos : NULL);
+			if (e->stream) {
+				if (emit_flush(e) == 0)
+					e->status = CDC_EXIT_TEMPFAIL;
+				return -1;
+			}
+		} else if (one_line(e, p, (size_t)(end - p)) < 0) {
 			return -1;
+		}
 		p = end;
 	}
 	if (p < end && (size_t)(end - p) > e->max_line) {

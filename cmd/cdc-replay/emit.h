@@ -37,6 +37,7 @@ struct emitter {
 	/* the input being read */
 	const char *name;
 	bool trusted;			/* lines come from a cdc-record log: checked when recorded */
+	bool stream;			/* a pipe: a cut-off last line means its writer died (exit 75) */
 	uint64_t lineno;
 	/* an over-long line being skipped */
 	bool skipping;
@@ -59,7 +60,11 @@ struct emitter {
 
 /* Ready the emitter after the selection fields are set; output to fd. */
 void emit_init(struct emitter *e, int fd);
-/* A new input starts (line numbers restart; messages name it). */
+/*
+ * A new input starts (line numbers restart; messages name it).  trusted:
+ * a cdc-record log, checked when it was written.  The caller sets
+ * e->stream for a pipe.
+ */
 void emit_begin_input(struct emitter *e, const char *name, bool trusted);
 /*
  * Handle the complete lines at the front of data and move the rest to its

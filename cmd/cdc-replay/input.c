@@ -1,4 +1,5 @@
 #include "input.h"
+#include "fileio.h"
 #include "log.h"
 #include "segment.h"
 #include "sig.h"
@@ -98,23 +99,6 @@ forget(struct reader *rd)
 	rd->hold_from = 0;
 	rd->frame_emitted = false;
 	buf_reset(&rd->partial);
-}
-
-static int
-write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
 }
 
 static const char *
@@ -553,8 +537,10 @@ replay_fd(struct reader *rd, int fd, const char *name, bool follow)
 {
 	unsigned char head[4];
 	size_t got = 0;
+	struct stat st;
 
 	emit_begin_input(rd->em, name, false);
+	rd->em->stream = fstat(fd, &st) < 0 || !S_ISREG(st.st_mode);
 	buf_reset(&rd->data);
 	while (got < sizeof(head)) {
 		ssize_t n = read(fd, head + got, sizeof(head) - got);
@@ -606,6 +592,7 @@ segment_open(struct reader *rd, struct segment *s, const char *dir, const struct
 	s->seq = f->seq;
 	lz4r_init(&s->r, s->fd, 0, NULL, 0);
 	emit_begin_input(rd->em, s->path.data, true);
+	rd->em->stream = false;
 	forget(rd);
 	buf_reset(&rd->data);
 	rd->ndone = 0;

@@ -11,8 +11,10 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "cli.h"
 #include "deadletter.h"
 #include "emit.h"
+#include "evinput.h"
 #include "input.h"
 #include "linereader.h"
 #include "log.h"
@@ -45,21 +47,17 @@ static const char usage_text[] =
 	"      --speed X                the original commit timing, X times faster\n"
 	"\n"
 	"Following:\n"
-	"  -f, --follow                 at the end, wait for more, across segment\n"
+	"  -F, --follow                 at the end, wait for more, across segment\n"
 	"                               rotation (the last argument only)\n"
 	"      --poll-interval DURATION how often to look for more (default 200ms)\n"
 	"\n"
-	"Damage and bad input:\n"
+	"Damage:\n"
 	"      --skip-corrupt           skip a damaged lz4 frame, report it, go on\n"
-	"      --dead-letter FILE       append bad lines to FILE and go on\n"
-	"      --skip-bad               skip bad lines and go on\n"
-	"      --max-line SIZE          longest line accepted (default 64M)\n"
 	"\n"
-	"General:\n"
-	"  -v, --verbose                more messages (repeatable)\n"
-	"  -q, --quiet                  no warnings, no progress\n"
-	"  -h, --help                   show this help\n"
-	"  -V, --version                show the version\n";
+	EVIN_HELP
+	"\n"
+	CLI_HELP
+	"  (progress is shown on stderr when it is a terminal, unless --quiet)\n";
 
 enum {
 	OPT_FROM = 256,
@@ -74,9 +72,6 @@ enum {
 	OPT_SPEED,
 	OPT_POLL_INTERVAL,
 	OPT_SKIP_CORRUPT,
-	OPT_MAX_LINE,
-	OPT_SKIP_BAD,
-	OPT_DEAD_LETTER,
 };
 
 static const struct option longopts[] = {
@@ -93,18 +88,12 @@ static const struct option longopts[] = {
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "speed", required_argument, NULL, OPT_SPEED },
 	/* following */
-	{ "follow", no_argument, NULL, 'f' },
+	{ "follow", no_argument, NULL, 'F' },
 	{ "poll-interval", required_argument, NULL, OPT_POLL_INTERVAL },
 	/* damage and bad lines */
 	{ "skip-corrupt", no_argument, NULL, OPT_SKIP_CORRUPT },
-	{ "max-line", required_argument, NULL, OPT_MAX_LINE },
-	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
-	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
-	/* general */
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
+	EVIN_OPTIONS,
+	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -128,24 +117,15 @@ time_arg(const char *opt, const char *s)
 	return ms;
 }
 
-/* One line for a command-line option getopt_long() refused (opterr is off via ":"). */
-static noreturn void
-bad_option(char **argv, const char *what)
-{
-	if (optopt > 0 && optopt < 256)
-		die_usage("option '-%c' %s", optopt, what);
-	die_usage("option '%s' %s", argv[optind - 1], what);
-}
-
 int
 main(int argc, char **argv)
 {
 	struct emitter em;
 	struct reader rd;
 	struct deadletter dl;
-	const char *dead_letter = NULL, *after_cp = NULL;
-	bool skip_bad = false, follow = false;
-	uint64_t u;
+	struct evin_opts io = { .max_line_limit = LR_DEFAULT_MAX_LINE };
+	const char *after_cp = NULL;
+	bool follow = false;
 	int opt, status = CDC_EXIT_OK;
 
 	log_init(argv[0]);
@@ -155,7 +135,10 @@ main(int argc, char **argv)
 	sel_init(&em.sel);
 	em.max_line = LR_DEFAULT_MAX_LINE;
 	rd.poll_ms = 200;
-	while ((opt = getopt_long(argc, argv, ":fvqhV", longopts, NULL)) != -1) {
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":F" CLI_SHORTOPTS, longopts, NULL)) != -1) {
+		if (evin_option(&io, opt, optarg))
+			continue;
 		switch (opt) {
 		case OPT_FROM:
 			pos_arg("--from", optarg, false, &em.range.from);
@@ -196,7 +179,7 @@ main(int argc, char **argv)
 			if (parse_double(optarg, 0.001, 1e9, &em.speed) < 0)
 				die_usage("invalid factor for --speed: '%s'", optarg);
 			break;
-		case 'f':
+		case 'F':
 			follow = true;
 			break;
 		case OPT_POLL_INTERVAL:
@@ -207,36 +190,13 @@ main(int argc, char **argv)
 		case OPT_SKIP_CORRUPT:
 			rd.skip_corrupt = true;
 			break;
-		case OPT_MAX_LINE:
-			if (parse_size(optarg, 1, LR_DEFAULT_MAX_LINE, &u) < 0)
-				die_usage("invalid size for --max-line (at most 64M): '%s'", optarg);
-			em.max_line = u;
-			break;
-		case OPT_SKIP_BAD:
-			skip_bad = true;
-			break;
-		case OPT_DEAD_LETTER:
-			dead_letter = optarg;
-			break;
-		case 'v':
-			cdc_verbosity = cdc_verbosity < 0 ? 1 : cdc_verbosity + 1;
-			break;
-		case 'q':
-			cdc_verbosity = -1;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			return fflush(stdout) == 0 ? CDC_EXIT_OK : CDC_EXIT_FAILURE;
-		case 'V':
-			print_version();
-		case ':':
-			bad_option(argv, "needs an argument");
 		default:
-			bad_option(argv, "is not known");
+			cli_option(opt, argv, longopts, usage_text);
 		}
 	}
-	if (skip_bad && dead_letter)
-		die_usage("--skip-bad and --dead-letter cannot be used together");
+	evin_check_options(&io);
+	if (io.max_line)
+		em.max_line = io.max_line;
 	if (em.rate > 0 && em.speed > 0)
 		die_usage("--rate and --speed cannot be used together");
 	if (em.range.has_from && em.range.has_to && pos_cmp(&em.range.from, &em.range.to) > 0)
@@ -264,7 +224,7 @@ main(int argc, char **argv)
 	}
 
 	sig_setup();
-	dl_init(&dl, dead_letter, skip_bad);
+	dl_init(&dl, io.dead_letter, io.skip_bad);
 	em.dl = &dl;
 	em.progress = cdc_verbosity >= 0 && isatty(STDERR_FILENO);
 	em.count_lines = em.progress || cdc_verbosity > 0;

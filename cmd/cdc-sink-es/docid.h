@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "event.h"
 #include "json.h"
 
 #define DOCID_MAX 512

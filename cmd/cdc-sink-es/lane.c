@@ -11,6 +11,7 @@
  */
 #include "sink.h"
 #include "bulkresp.h"
+#include "event.h"
 #include "json.h"
 #include "log.h"
 #include "sig.h"

@@ -10,8 +10,10 @@
  * or dead-lettered, in input order: the file cdc-capture --ack-file reads.
  */
 #include "sink.h"
+#include "text.h"
 #include "bulkresp.h"
 #include "docid.h"
+#include "event.h"
 #include "json.h"
 #include "linereader.h"
 #include "log.h"
@@ -1089,11 +1091,11 @@ handle_line(struct sink *s, const char *line, size_t len, uint64_t lineno)
 	bool toast = false, moved = false;
 	uint64_t ord;
 
-	prob = lr_check(line, len, &where);
+	prob = text_check(line, len, &where);
 	if (prob != LINE_OK) {
 		char reason[96];
 
-		lr_problem_describe(prob, where, reason, sizeof(reason));
+		text_problem_describe(prob, where, reason, sizeof(reason));
 		bad_line(s, lineno, NULL, reason, line, len, 0);
 		return;
 	}

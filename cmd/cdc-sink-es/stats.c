@@ -6,6 +6,7 @@
  * (about 9% wide), so quantiles cost no per-event memory.
  */
 #include "sink.h"
+#include "fileio.h"
 #include "log.h"
 #include "timeutil.h"
 

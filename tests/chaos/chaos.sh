@@ -12,7 +12,7 @@
 #
 #   direct:  cdc-capture --ack-file es.ckpt | cdc-filter | cdc-map
 #              | cdc-sink-es --checkpoint es.ckpt
-#   record:  unit A: cdc-capture --ack-file rec.ckpt | cdc-record -n --checkpoint rec.ckpt LOG
+#   record:  unit A: cdc-capture --ack-file rec.ckpt | cdc-record --no-output --checkpoint rec.ckpt LOG
 #            unit B: cdc-replay --follow --after-checkpoint es.ckpt LOG | cdc-filter
 #              | cdc-map | cdc-sink-es --checkpoint es.ckpt
 #
@@ -242,7 +242,7 @@ write_unit() {
 		;;
 	recorder)
 		line="run capture $(q "$CAP" "${CAPTURE_ARGS[@]}" --ack-file "$W/rec.ckpt")"
-		line+="| run record $(q "$CDC_BIN/cdc-record" -n --checkpoint "$W/rec.ckpt" "$W/log")"
+		line+="| run record $(q "$CDC_BIN/cdc-record" --no-output --checkpoint "$W/rec.ckpt" "$W/log")"
 		;;
 	consumer)
 		line="run replay $(q "$CDC_BIN/cdc-replay" --follow --poll-interval 100ms --after-checkpoint "$W/es.ckpt" "$W/log")"

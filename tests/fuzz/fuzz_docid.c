@@ -13,8 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "buf.h"
 #include "docid.h"
+#include "event.h"
 #include "json.h"
 #include "linereader.h"
 #include "log.h"
@@ -66,7 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	CHECK(s != NULL);
 	memcpy(s, data, size);
-	if (lr_check(s, size, &where) != LINE_OK || event_scan(s, size, &ev, &err) < 0) {
+	if (text_check(s, size, &where) != LINE_OK || event_scan(s, size, &ev, &err) < 0) {
 		free(s);
 		return 0;
 	}

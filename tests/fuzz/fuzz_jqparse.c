@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "buf.h"
 #include "jqprog.h"
 #include "json.h"
@@ -88,7 +89,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	s = malloc(size ? size : 1);	/* exact size: overreads are caught */
 	CHECK(s != NULL);
 	memcpy(s, data, size);
-	if (lr_check(s, size, &where) != LINE_OK ||
+	if (text_check(s, size, &where) != LINE_OK ||
 	    (end = json_skip(s, s + size, &err)) == NULL || json_ws(end, s + size) != s + size) {
 		free(s);
 		return 0;

@@ -17,7 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "buf.h"
+#include "event.h"
 #include "json.h"
 #include "linereader.h"
 #include "log.h"

@@ -4,7 +4,7 @@
  * The input is fed through a memfd (or, when it fits, a pipe) into
  * lr_next() with a line cap chosen by the first byte, so the over-long
  * path (skip_long_line) and buffer growth are reached with small inputs.
- * Each line then goes through what a program does with it: lr_check(),
+ * Each line then goes through what a program does with it: text_check(),
  * event_scan(), sel_match() with a few selectors, and for bad lines
  * dl_bad_line() into a memfd.
  *
@@ -25,8 +25,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "text.h"
 #include "buf.h"
 #include "deadletter.h"
+#include "event.h"
 #include "json.h"
 #include "linereader.h"
 #include "log.h"
@@ -129,7 +131,7 @@ check_record(const char *rec, size_t len, const char *line, size_t linelen, size
 	bool seen_input = false;
 	struct buf dec = BUF_INIT;
 
-	CHECK(lr_check(rec, len, &where) == LINE_OK);
+	CHECK(text_check(rec, len, &where) == LINE_OK);
 	CHECK(json_skip(rec, rec + len, &err) == rec + len);
 	CHECK(json_iter_begin(&it, rec, len) == 0 && !it.array);
 	while ((r = json_iter_next(&it, &k, &v, &vlen, &err)) == 1) {
@@ -239,10 +241,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		}
 		CHECK(len <= max_line);
-		prob = lr_check(line, len, &where);
+		prob = text_check(line, len, &where);
 		if (prob != LINE_OK) {
 			CHECK(where < len);
-			bad(&dl, dlfd, lr.lineno, lr_problem_str(prob), line, len, 0);
+			bad(&dl, dlfd, lr.lineno, text_problem_str(prob), line, len, 0);
 			continue;
 		}
 		if (event_scan(line, len, &ev, &err) < 0) {

@@ -20,8 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "buf.h"
 #include "change.h"
+#include "event.h"
 #include "json.h"
 #include "linereader.h"
 #include "log.h"
@@ -88,7 +90,7 @@ check_event(const char *op, const struct pgo_rel *rel, const struct change_pos *
 	const char *err = NULL;
 	size_t where;
 
-	if (lr_check(out.data, out.len, &where) != LINE_OK ||
+	if (text_check(out.data, out.len, &where) != LINE_OK ||
 	    memchr(out.data, '\n', out.len) || memchr(out.data, '\r', out.len)) {
 		fprintf(stderr, "event is not one clean line: %.*s\n", (int)(out.len > 400 ? 400 : out.len),
 			out.data);

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "text.h"
 #include "buf.h"
 #include "json.h"
 #include "linereader.h"

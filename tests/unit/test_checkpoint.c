@@ -4,6 +4,7 @@
  */
 #include "checkpoint.h"
 #include "buf.h"
+#include "fileio.h"
 #include "log.h"
 #include "tap.h"
 #include "timeutil.h"

@@ -3,6 +3,7 @@
  * dead-letter record format.
  */
 #include "deadletter.h"
+#include "text.h"
 #include "buf.h"
 #include "json.h"
 #include "linereader.h"

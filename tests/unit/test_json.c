@@ -2,7 +2,9 @@
  * Unit tests for common/json.c: string escaping, numbers, base64, the
  * validating scanner, iteration, span decoding and event_scan().
  */
+#include "event.h"
 #include "json.h"
+#include "text.h"
 #include "linereader.h"
 #include "tap.h"
 

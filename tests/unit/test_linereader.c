@@ -1,8 +1,9 @@
 /*
  * Unit tests for common/linereader.c: lines of any length across buffer
- * boundaries, over-long lines, the idle hook, signals, and lr_check().
+ * boundaries, over-long lines, the idle hook, signals, and text_check().
  */
 #include "linereader.h"
+#include "text.h"
 #include "buf.h"
 #include "tap.h"
 
@@ -572,10 +573,10 @@ test_check(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct utf8_case *c = &cases[i];
 		size_t where = (size_t)-1;
-		int got = lr_check(c->s, c->len, &where);
+		int got = text_check(c->s, c->len, &where);
 		char name[160];
 
-		snprintf(name, sizeof(name), "lr_check: %s", c->name);
+		snprintf(name, sizeof(name), "text_check: %s", c->name);
 		if (c->want == LINE_OK) {
 			is_int(got, LINE_OK, name);
 		} else {
@@ -591,9 +592,9 @@ test_check(void)
 		ok(!utf8_valid("a\xC3", 2, &bad) && bad == 1, "utf8_valid reports the offset");
 		ok(!utf8_valid("\x80", 1, NULL), "utf8_valid with bad == NULL");
 	}
-	is_str(lr_problem_str(LINE_NUL), "NUL byte", "problem text for NUL");
-	is_str(lr_problem_str(LINE_BAD_UTF8), "invalid UTF-8", "problem text for UTF-8");
-	is_str(lr_problem_str(LINE_OK), "ok", "problem text for ok");
+	is_str(text_problem_str(LINE_NUL), "NUL byte", "problem text for NUL");
+	is_str(text_problem_str(LINE_BAD_UTF8), "invalid UTF-8", "problem text for UTF-8");
+	is_str(text_problem_str(LINE_OK), "ok", "problem text for ok");
 }
 
 int

@@ -21,8 +21,8 @@ test_flags(void)
 	sig_setup();
 	is_int(cdc_stop, 0, "cdc_stop starts at 0");
 	raise(SIGHUP);
-	is_int(cdc_reload, 1, "SIGHUP sets cdc_reload");
-	cdc_reload = 0;
+	is_int(cdc_stop, SIGHUP, "SIGHUP sets cdc_stop to the signal number");
+	cdc_stop = 0;
 	raise(SIGTERM);
 	is_int(cdc_stop, SIGTERM, "SIGTERM sets cdc_stop to the signal number");
 	ok(sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN, "SIGPIPE ignored");

@@ -1,0 +1,208 @@
+/*
+ * The event scanner: the envelope members programs route on, read without
+ * building a tree.  Layout of an event: cdc-events(7).
+ */
+#include "event.h"
+
+#include <string.h>
+
+bool
+op_is_data(const struct json_span *op)
+{
+	return op->len == 1 && !op->escaped && strchr("cudrtm", op->p[0]) != NULL;
+}
+
+/*
+ * Member names are compared decoded: "af\u0074er" is "after".  A program
+ * that missed it would pass an event's row image on unredacted, or drop an
+ * event its --table names.
+ */
+static bool
+key_is(const struct json_span *k, const char *s, size_t n)
+{
+	if (k->escaped)
+		return json_span_eq(k, s);
+	return k->len == n && memcmp(k->p, s, n) == 0;
+}
+#define KEY_IS(k, lit) key_is((k), (lit), sizeof(lit) - 1)
+
+static int
+string_field(const char *v, size_t vlen, struct json_span *out, const char **err, const char *what)
+{
+	if (vlen == 4 && memcmp(v, "null", 4) == 0)
+		return 0;
+	if (vlen < 2 || v[0] != '"') {
+		*err = what;
+		return -1;
+	}
+	out->p = v + 1;
+	out->len = vlen - 2;
+	out->escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
+	return 0;
+}
+
+static int
+scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
+{
+	struct json_iter it;
+	struct json_span k;
+	const char *mv;
+	size_t mlen;
+	int r;
+	bool has_commit = false, has_seq = false;
+
+	if (json_iter_begin(&it, v, vlen) < 0 || it.array) {
+		*err = "\"source\" is not an object";
+		return -1;
+	}
+	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
+		if (KEY_IS(&k, "schema")) {
+			if (string_field(mv, mlen, &ev->schema, err, "source.schema is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "table")) {
+			if (string_field(mv, mlen, &ev->table, err, "source.table is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "db")) {
+			if (string_field(mv, mlen, &ev->db, err, "source.db is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "name")) {
+			if (string_field(mv, mlen, &ev->name, err, "source.name is not a string") < 0)
+				return -1;
+		} else if (KEY_IS(&k, "snapshot")) {
+			/* Debezium writes a string; accept a boolean too. */
+			if (mlen == 4 && memcmp(mv, "true", 4) == 0) {
+				ev->snapshot.p = "true";
+				ev->snapshot.len = 4;
+			} else if (mlen == 5 && memcmp(mv, "false", 5) == 0) {
+				ev->snapshot.p = "false";
+				ev->snapshot.len = 5;
+			} else if (string_field(mv, mlen, &ev->snapshot, err,
+						"source.snapshot is not a string") < 0) {
+				return -1;
+			}
+		} else if (KEY_IS(&k, "commit_lsn")) {
+			if (!json_parse_u64(mv, mlen, &ev->pos.commit_lsn)) {
+				*err = "source.commit_lsn is not an unsigned integer";
+				return -1;
+			}
+			has_commit = true;
+		} else if (KEY_IS(&k, "seq")) {
+			if (!json_parse_u64(mv, mlen, &ev->pos.seq)) {
+				*err = "source.seq is not an unsigned integer";
+				return -1;
+			}
+			has_seq = true;
+		} else if (KEY_IS(&k, "lsn")) {
+			if (!json_parse_u64(mv, mlen, &ev->lsn)) {
+				*err = "source.lsn is not an unsigned integer";
+				return -1;
+			}
+			ev->has_lsn = true;
+		} else if (KEY_IS(&k, "ts_ms")) {
+			if (!json_parse_i64(mv, mlen, &ev->ts_ms)) {
+				*err = "source.ts_ms is not an integer";
+				return -1;
+			}
+			ev->has_ts = true;
+		}
+	}
+	if (r < 0)
+		return -1;
+	ev->has_pos = has_commit && has_seq;
+	return 0;
+}
+
+/*
+ * An op written with escapes ("\u0063") is still its letter: point the span
+ * at a static copy of a data op so op_is_data() and sel_match() see it.
+ */
+static void
+normalize_op(struct json_span *op)
+{
+	static const char ops[] = "cudrtm";
+
+	for (const char *o = ops; *o; o++) {
+		char one[2] = { *o, '\0' };
+
+		if (json_span_eq(op, one)) {
+			op->p = o;
+			op->len = 1;
+			op->escaped = false;
+			return;
+		}
+	}
+}
+
+int
+event_scan_any(const char *line, size_t len, struct event_info *ev, const char **err)
+{
+	const char *end = line + len;
+	struct json_iter it;
+	struct json_span k;
+	const char *v;
+	size_t vlen;
+	int r;
+	bool have_op = false;
+
+	memset(ev, 0, sizeof(*ev));
+	if (json_iter_begin(&it, line, len) < 0 || it.array) {
+		const char *p = json_ws(line, end);
+
+		if (p >= end)
+			*err = "empty line";
+		else if (json_skip(p, end, err) != NULL)
+			*err = "not a JSON object";
+		return -1;
+	}
+	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
+		if (KEY_IS(&k, "op")) {
+			if (vlen < 2 || v[0] != '"') {
+				*err = "\"op\" is not a string";
+				return -1;
+			}
+			ev->op.p = v + 1;
+			ev->op.len = vlen - 2;
+			ev->op.escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
+			have_op = true;
+		} else if (KEY_IS(&k, "source")) {
+			if (scan_source(v, vlen, ev, err) < 0)
+				return -1;
+		} else if (KEY_IS(&k, "key")) {
+			ev->key = v;
+			ev->key_len = vlen;
+		} else if (KEY_IS(&k, "after")) {
+			ev->after = v;
+			ev->after_len = vlen;
+		} else if (KEY_IS(&k, "before")) {
+			ev->before = v;
+			ev->before_len = vlen;
+		} else if (KEY_IS(&k, "unchanged_toast")) {
+			ev->unchanged_toast = v;
+			ev->unchanged_toast_len = vlen;
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (json_ws(it.p, end) != end) {
+		*err = "trailing characters after the JSON object";
+		return -1;
+	}
+	if (!have_op)
+		return 0;
+	if (ev->op.escaped)
+		normalize_op(&ev->op);
+	ev->control = !op_is_data(&ev->op);
+	return 0;
+}
+
+int
+event_scan(const char *line, size_t len, struct event_info *ev, const char **err)
+{
+	if (event_scan_any(line, len, ev, err) < 0)
+		return -1;
+	if (ev->op.p == NULL) {
+		*err = "no \"op\" field";
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,275 @@
+#include "evinput.h"
+#include "json.h"
+#include "log.h"
+#include "opt.h"
+#include "text.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EVIN_MAX_LINE_LIMIT ((uint64_t)1 << 30)
+
+bool
+evin_option(struct evin_opts *o, int c, const char *arg)
+{
+	uint64_t limit = o->max_line_limit ? o->max_line_limit : EVIN_MAX_LINE_LIMIT;
+	char lim[32];
+
+	switch (c) {
+	case EVIN_OPT_DEAD_LETTER:
+		if (*arg == '\0')
+			die_usage("empty --dead-letter file name");
+		o->dead_letter = arg;
+		return true;
+	case EVIN_OPT_SKIP_BAD:
+		o->skip_bad = true;
+		return true;
+	case EVIN_OPT_MAX_LINE:
+		if (parse_size(arg, 4096, limit, &o->max_line) < 0) {
+			if (limit % (1 << 30) == 0)
+				snprintf(lim, sizeof(lim), "%lluG", (unsigned long long)(limit >> 30));
+			else
+				snprintf(lim, sizeof(lim), "%lluM", (unsigned long long)(limit >> 20));
+			die_usage("invalid --max-line '%s' (a size from 4K to %s)", arg, lim);
+		}
+		return true;
+	default:
+		return false;
+	}
+}
+
+void
+evin_check_options(const struct evin_opts *o)
+{
+	if (o->dead_letter && o->skip_bad)
+		die_usage("--dead-letter and --skip-bad exclude each other");
+}
+
+/* --- checking --- */
+
+void
+evin_too_long_reason(size_t len, uint64_t max_line, char *out, size_t size)
+{
+	snprintf(out, size, "line too long (%zu bytes, --max-line is %llu)", len,
+		 (unsigned long long)max_line);
+}
+
+int
+evin_check_line(enum evin_mode mode, bool trusted, const char *line, size_t len,
+		struct evin_check *c)
+{
+	const char *err;
+
+	if (!trusted) {
+		size_t where;
+		enum line_problem prob = text_check(line, len, &where);
+
+		if (prob != LINE_OK) {
+			text_problem_describe(prob, where, c->reason, sizeof(c->reason));
+			return -1;
+		}
+	}
+	if (mode == EVIN_EVENTS) {
+		if (event_scan(line, len, &c->ev, &err) < 0)
+			goto bad;
+		c->has_ev = true;
+	} else {
+		if (event_scan_any(line, len, &c->ev, &err) < 0)
+			goto bad;
+		c->has_ev = c->ev.op.p != NULL;
+	}
+	return 0;
+bad:
+	snprintf(c->reason, sizeof(c->reason), "%s", err);
+	return -1;
+}
+
+bool
+evin_is_cut(const char *text, size_t len)
+{
+	const char *end = text + len, *p = json_ws(text, end), *err;
+
+	if (p == end)
+		return true;
+	p = json_skip(p, end, &err);
+	return p == NULL || json_ws(p, end) != end;
+}
+
+void
+evin_report_cut(const char *input, uint64_t bytes, const struct cdc_pos *last)
+{
+	char pos[POS_BUFSZ];
+
+	error("%s cut off: its last %llu byte%s have no newline and are not a whole JSON value "
+	      "(the writer stopped in the middle of a line): ignored%s%s",
+	      input ? input : "standard input", (unsigned long long)bytes, bytes == 1 ? "" : "s",
+	      last ? "; the last whole event was at position " : "",
+	      last ? pos_format(last, pos) : "");
+}
+
+/* --- reading --- */
+
+void
+evin_open(struct evin *in, const struct evin_opts *o, enum evin_mode mode, char **files,
+	  int nfiles)
+{
+	memset(in, 0, sizeof(*in));
+	in->mode = mode;
+	in->max_line = o->max_line ? o->max_line : LR_DEFAULT_MAX_LINE;
+	in->files = nfiles > 0 ? files : NULL;
+	in->nfiles = nfiles > 0 ? nfiles : 1;
+	in->fd = -1;
+	for (int i = 0; i < nfiles; i++) {
+		int fd;
+
+		if (strcmp(files[i], "-") == 0)
+			continue;
+		fd = open(files[i], O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			error_errno("cannot open %s", files[i]);
+			exit(CDC_EXIT_USAGE);
+		}
+		close(fd);
+	}
+	dl_init(&in->dl, o->dead_letter, o->skip_bad);
+}
+
+void
+evin_set_idle(struct evin *in, void (*fn)(void *), void *arg)
+{
+	in->idle = fn;
+	in->idle_arg = arg;
+	if (in->open)
+		lr_set_idle(&in->lr, fn, arg);
+}
+
+const char *
+evin_name(const struct evin *in)
+{
+	return in->name;
+}
+
+/* Open the input in->cur.  Returns 0, or -1 (reported). */
+static int
+open_input(struct evin *in)
+{
+	const char *f = in->files ? in->files[in->cur] : "-";
+
+	if (strcmp(f, "-") == 0) {
+		in->fd = STDIN_FILENO;
+		in->name = NULL;
+	} else {
+		in->fd = open(f, O_RDONLY | O_CLOEXEC);
+		if (in->fd < 0)
+			return error_errno("cannot open %s", f);
+		in->name = f;
+	}
+	lr_init(&in->lr, in->fd, (size_t)in->max_line);
+	lr_set_idle(&in->lr, in->idle, in->idle_arg);
+	dl_set_input(&in->dl, in->name);
+	in->open = true;
+	return 0;
+}
+
+static void
+close_input(struct evin *in)
+{
+	lr_free(&in->lr);
+	if (in->fd > STDIN_FILENO)
+		close(in->fd);
+	in->fd = -1;
+	in->open = false;
+}
+
+/* A bad line (or its first bytes, when truncated is its full length) under the policy. */
+static enum evin_status
+bad(struct evin *in, const struct cdc_pos *pos, const char *reason, const char *line, size_t len,
+    size_t truncated)
+{
+	if (dl_bad_line(&in->dl, in->lr.lineno, pos, reason, line, len, truncated, NULL) < 0)
+		return EVIN_BAD;
+	return EVIN_LINE;	/* handled: read on */
+}
+
+enum evin_status
+evin_next(struct evin *in, struct evin_line *l)
+{
+	for (;;) {
+		struct evin_check c;
+		const char *line;
+		size_t len;
+		enum lr_status st;
+		bool nl;
+		char reason[sizeof(c.reason)];
+
+		if (!in->open) {
+			if (in->cur >= in->nfiles)
+				return EVIN_EOF;
+			if (open_input(in) < 0)
+				return EVIN_ERROR;
+		}
+		st = lr_next(&in->lr, &line, &len);
+		switch (st) {
+		case LR_EOF:
+			close_input(in);
+			in->cur++;
+			continue;
+		case LR_INTR:
+			return EVIN_INTR;
+		case LR_ERROR:
+			error_errno("read error on %s", in->name ? in->name : "standard input");
+			return EVIN_ERROR;
+		case LR_OK:
+		case LR_TOO_LONG:
+			break;
+		}
+		nl = in->lr.consumed - in->lr.offset > len;
+		if (!nl && (st == LR_TOO_LONG || evin_is_cut(line, len))) {
+			evin_report_cut(in->name, len, in->have_pos ? &in->last_pos : NULL);
+			return EVIN_CUT;
+		}
+		if (st == LR_TOO_LONG) {
+			evin_too_long_reason(len, in->max_line, reason, sizeof(reason));
+			if (bad(in, NULL, reason, line, len < LR_PREFIX ? len : LR_PREFIX, len) == EVIN_BAD)
+				return EVIN_BAD;
+			continue;
+		}
+		if (evin_check_line(in->mode, false, line, len, &c) < 0) {
+			if (bad(in, NULL, c.reason, line, len, 0) == EVIN_BAD)
+				return EVIN_BAD;
+			continue;
+		}
+		l->text = line;
+		l->len = len;
+		l->nl = nl;
+		l->lineno = in->lr.lineno;
+		l->ev = c.ev;
+		l->has_ev = c.has_ev;
+		if (c.has_ev && c.ev.has_pos) {
+			in->last_pos = c.ev.pos;
+			in->have_pos = true;
+		}
+		in->lines++;
+		return EVIN_LINE;
+	}
+}
+
+int
+evin_reject(struct evin *in, const struct evin_line *l, const char *reason)
+{
+	const struct cdc_pos *pos = l->has_ev && l->ev.has_pos ? &l->ev.pos : NULL;
+
+	return dl_bad_line(&in->dl, l->lineno, pos, reason, l->text, l->len, 0, NULL);
+}
+
+void
+evin_close(struct evin *in)
+{
+	if (in->open)
+		close_input(in);
+	dl_finish(&in->dl);
+}
