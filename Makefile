@@ -92,7 +92,7 @@ deps:
 	./scripts/deps.sh
 
 demo:
-	./scripts/demo.sh
+	@./scripts/demo.sh
 
 bench: all
 	CDC_BUILD=$(BUILD) ./tests/bench/run.sh

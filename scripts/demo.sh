@@ -18,7 +18,7 @@ step "Installing missing Debian packages (scripts/deps.sh)"
 scripts/deps.sh build test
 
 step "Building (make)"
-make
+make -s --no-print-directory
 
 step "Starting a throwaway PostgreSQL and OpenSearch (tests/services.sh)"
 # The demo always brings its own servers, whatever the test environment says.
@@ -78,9 +78,19 @@ start_pipeline() {
     "id": {"type": "long"}, "customer": {"type": "keyword"}, "status": {"type": "keyword"},
     "total": {"type": "scaled_float", "scaling_factor": 100}, "items": {"type": "object"}}}}
 JSON
+	cat >&2 <<'EOF2'
+    cdc-capture --dbname "$SHOP_DSN" --slot shop --publication shop --create-slot \
+                --ack-file es.ckpt --heartbeat 1 \
+      | cdc-filter --table shop.orders '.after.status != "draft"' \
+      | cdc-map --doc '{id, customer, status, total: ((.amount | tonumber?) // null), items}' \
+      | cdc-sink-es --url "$ES_URL" --index 'shop-{table}' --create-index orders-index.json \
+                    --checkpoint es.ckpt --refresh
+EOF2
+	# (the demo also keeps a copy of the events capture prints, to show a few)
 	{ cdc-capture --dbname "$SHOP_DSN" --slot shop --publication shop \
 	              --create-slot --ack-file "$WORK/es.ckpt" --heartbeat 1 --quiet &
 	  echo $! >"$WORK/capture.pid"; wait; } \
+	  | tee "$WORK/events.ndjson" \
 	  | cdc-filter --table shop.orders '.after.status != "draft"' \
 	  | cdc-map --doc '{id, customer, status, total: ((.amount | tonumber?) // null), items}' \
 	  | cdc-sink-es --url "$ES_URL" --index 'shop-{table}' \
@@ -114,7 +124,15 @@ wait_for_documents() {
 	return 1
 }
 
+show_events() {
+	step "A few of the change events cdc-capture printed (cdc-events(7)), one per line"
+	grep -m 2 '"op":"r"' "$WORK/events.ndjson" | cut -c1-400 || :
+	grep -m 1 '"op":"u"' "$WORK/events.ndjson" | cut -c1-400 || :
+	grep -m 1 '"op":"d"' "$WORK/events.ndjson" | cut -c1-400 || :
+}
+
 show_result() {
+	show_events
 	step "The source: shop.orders in PostgreSQL"
 	"${PSQL[@]}" -d "$SHOP_DSN" -c 'SELECT id, customer, status, amount FROM shop.orders ORDER BY id'
 

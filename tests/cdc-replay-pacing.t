@@ -10,27 +10,31 @@ ms() { date +%s%3N; }
 
 awk -v n=60 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/in.json"
 
+# Upper limits compare with a paced run of the same test, never with the
+# wall clock alone: under a sanitizer or a loaded machine everything is slower.
+
 # ---- --rate
 t0=$(ms)
 "$RP" --rate 100 "$T/in.json" >"$T/out"
 dt=$(($(ms) - t0))
 cmp -s "$T/out" "$T/in.json"
 ok $? "--rate: every event, unchanged"
-[ "$dt" -ge 550 ] && [ "$dt" -lt 3000 ]
-ok $? "--rate 100: 60 events take about 0.6 s ($dt ms)"
+[ "$dt" -ge 550 ]
+ok $? "--rate 100: 60 events take at least 0.6 s ($dt ms)"
+slow=$dt
 t0=$(ms)
 "$RP" --rate 1000000 "$T/in.json" >/dev/null
 dt=$(($(ms) - t0))
-[ "$dt" -lt 500 ]
-ok $? "--rate 1000000 does not slow a short replay ($dt ms)"
+[ $((dt * 2)) -lt "$slow" ]
+ok $? "--rate 1000000 does not slow a short replay ($dt ms, under half of --rate 100's $slow ms)"
 # Only selected events count.
 n=$(jq -c 'select(.source.table == "orders")' "$T/in.json" | wc -l)
 t0=$(ms)
 "$RP" --rate 50 --table orders "$T/in.json" >"$T/out"
 dt=$(($(ms) - t0))
 is "$(wc -l <"$T/out")" "$n" "--rate with --table: the selected events"
-[ "$dt" -ge $(((n - 1) * 20 - 50)) ] && [ "$dt" -lt $((n * 20 + 2000)) ]
-ok $? "--rate paces the selected events only ($n events, $dt ms)"
+[ "$dt" -ge $(((n - 1) * 20 - 50)) ] && [ "$dt" -lt $((60 * 20 - 50)) ]
+ok $? "--rate paces the selected events only ($n events, $dt ms, less than 60 events would take)"
 
 # ---- --speed: commit times 0, 1 s, 2 s apart
 printf '%s\n' '{"op":"c","source":{"commit_lsn":1,"seq":1,"ts_ms":1763700000000}}' \
@@ -41,18 +45,19 @@ t0=$(ms)
 dt=$(($(ms) - t0))
 cmp -s "$T/out" "$T/timed.json"
 ok $? "--speed: every event, unchanged"
-[ "$dt" -ge 480 ] && [ "$dt" -lt 2000 ]
-ok $? "--speed 4: 2 s of commits take 0.5 s ($dt ms)"
+[ "$dt" -ge 480 ]
+ok $? "--speed 4: 2 s of commits take at least 0.5 s ($dt ms)"
+slow=$dt
 # The first event goes out at once, the second after 250 ms.
 "$RP" --speed 4 "$T/timed.json" | while IFS= read -r l; do ms; done >"$T/times"
 d1=$(($(sed -n 2p "$T/times") - $(sed -n 1p "$T/times")))
-[ "$d1" -ge 200 ] && [ "$d1" -lt 800 ]
+[ "$d1" -ge 200 ]
 ok $? "events are written (flushed) at their time, not at the end ($d1 ms apart)"
 t0=$(ms)
 "$RP" --speed 1000 "$T/timed.json" >/dev/null
 dt=$(($(ms) - t0))
-[ "$dt" -lt 400 ]
-ok $? "--speed 1000 ($dt ms)"
+[ $((dt * 2)) -lt "$slow" ]
+ok $? "--speed 1000 ($dt ms, under half of --speed 4's $slow ms)"
 # Events without a commit time are not held back.
 printf '%s\n' '{"op":"c","source":{"commit_lsn":1,"seq":1,"ts_ms":1763700000000}}' '{"a":1}' \
 	'{"op":"c","source":{"commit_lsn":3,"seq":1,"ts_ms":1763700000000}}' >"$T/untimed.json"

@@ -36,6 +36,7 @@
 #include "copy.h"
 #include "json.h"
 #include "fileio.h"
+#include "kvfile.h"
 #include "log.h"
 #include "lsn.h"
 #include "opt.h"
@@ -83,52 +84,61 @@ snapshot_state_write(const char *path, const struct snapshot_state *st)
 	return rc;
 }
 
+/* A value as a C string in out (size bytes); false when it does not fit. */
+static bool
+kv_value(const char *v, size_t vlen, char *out, size_t size)
+{
+	if (vlen >= size)
+		return false;
+	memcpy(out, v, vlen);
+	out[vlen] = '\0';
+	return true;
+}
+
 static int
-state_parse(const char *path, char *text, struct snapshot_state *st)
+state_parse(const char *path, const char *text, size_t len, struct snapshot_state *st)
 {
 	bool have_version = false, have_slot = false, have_phase = false;
-	unsigned lineno = 0;
-	char *save = NULL;
+	struct kv_iter it;
+	const char *k, *v;
+	size_t klen, vlen;
+	int r;
 
 	memset(st, 0, sizeof(*st));
-	for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *eq, *v;
+	kv_begin(&it, text, len);
+	while ((r = kv_next(&it, &k, &klen, &v, &vlen)) == 1) {
+		char val[128];
 
-		lineno++;
-		if (*line == '#' || *line == '\0')
-			continue;
-		eq = strchr(line, '=');
-		if (!eq)
-			return error("%s: line %u: expected key=value: not a cdc-capture snapshot state file",
-				     path, lineno);
-		*eq = '\0';
-		v = eq + 1;
-		if (strcmp(line, "version") == 0) {
-			if (strcmp(v, "1") != 0)
-				return error("%s: line %u: unsupported version", path, lineno);
+		if (!kv_value(v, vlen, val, sizeof(val)))
+			return error("%s: line %u: value too long", path, it.lineno);
+		if (kv_key_is(k, klen, "version")) {
+			if (strcmp(val, "1") != 0)
+				return error("%s: line %u: unsupported version", path, it.lineno);
 			have_version = true;
-		} else if (strcmp(line, "slot") == 0) {
-			if (strlen(v) >= sizeof(st->slot))
-				return error("%s: line %u: slot name too long", path, lineno);
-			strcpy(st->slot, v);
+		} else if (kv_key_is(k, klen, "slot")) {
+			if (!kv_value(v, vlen, st->slot, sizeof(st->slot)))
+				return error("%s: line %u: slot name too long", path, it.lineno);
 			have_slot = true;
-		} else if (strcmp(line, "phase") == 0) {
+		} else if (kv_key_is(k, klen, "phase")) {
 			int i;
 
-			for (i = 0; i < 3 && strcmp(v, phase_names[i]) != 0; i++)
+			for (i = 0; i < 3 && strcmp(val, phase_names[i]) != 0; i++)
 				;
 			if (i == 3)
-				return error("%s: line %u: unknown phase", path, lineno);
+				return error("%s: line %u: unknown phase", path, it.lineno);
 			st->phase = (enum snapshot_phase)i;
 			have_phase = true;
-		} else if (strcmp(line, "consistent_lsn") == 0) {
-			if (lsn_parse(v, &st->consistent_lsn) < 0)
-				return error("%s: line %u: consistent_lsn is not an LSN", path, lineno);
-		} else if (strcmp(line, "rows") == 0) {
-			if (parse_u64(v, 0, UINT64_MAX, &st->rows) < 0)
-				return error("%s: line %u: rows is not a number", path, lineno);
+		} else if (kv_key_is(k, klen, "consistent_lsn")) {
+			if (lsn_parse(val, &st->consistent_lsn) < 0)
+				return error("%s: line %u: consistent_lsn is not an LSN", path, it.lineno);
+		} else if (kv_key_is(k, klen, "rows")) {
+			if (parse_u64(val, 0, UINT64_MAX, &st->rows) < 0)
+				return error("%s: line %u: rows is not a number", path, it.lineno);
 		}
 	}
+	if (r < 0)
+		return error("%s: line %u: expected key=value: not a cdc-capture snapshot state file",
+			     path, it.lineno);
 	if (!have_version || !have_slot || !have_phase)
 		return error("%s: not a cdc-capture snapshot state file (needs version, slot, phase)", path);
 	return 0;
@@ -137,25 +147,23 @@ state_parse(const char *path, char *text, struct snapshot_state *st)
 int
 snapshot_state_read(const char *path, struct snapshot_state *st)
 {
-	char text[4096];
-	FILE *f = fopen(path, "r");
-	size_t n;
+	struct buf text = BUF_INIT;
+	int r = read_file(path, 4096, false, &text);
 
-	if (!f) {
-		if (errno == ENOENT)
-			return 1;
-		return error_errno("cannot open snapshot state file %s", path);
+	if (r == 1)
+		return 1;
+	if (r < 0) {
+		if (errno == EFBIG)
+			r = error("%s: not a cdc-capture snapshot state file (too large)", path);
+		else
+			r = error_errno("cannot read snapshot state file %s", path);
+	} else if (memchr(text.data, '\0', text.len)) {
+		r = error("%s: not a cdc-capture snapshot state file", path);
+	} else {
+		r = state_parse(path, text.data, text.len, st);
 	}
-	n = fread(text, 1, sizeof(text) - 1, f);
-	if (ferror(f)) {
-		fclose(f);
-		return error_errno("cannot read snapshot state file %s", path);
-	}
-	fclose(f);
-	if (n == sizeof(text) - 1 || memchr(text, '\0', n))
-		return error("%s: not a cdc-capture snapshot state file", path);
-	text[n] = '\0';
-	return state_parse(path, text, st);
+	buf_release(&text);
+	return r;
 }
 
 int
