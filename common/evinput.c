@@ -123,6 +123,7 @@ evin_open(struct evin *in, const struct evin_opts *o, enum evin_mode mode, char 
 	in->files = nfiles > 0 ? files : NULL;
 	in->nfiles = nfiles > 0 ? nfiles : 1;
 	in->fd = -1;
+	in->watch_fd = -1;
 	for (int i = 0; i < nfiles; i++) {
 		int fd;
 
@@ -145,6 +146,14 @@ evin_set_idle(struct evin *in, void (*fn)(void *), void *arg)
 	in->idle_arg = arg;
 	if (in->open)
 		lr_set_idle(&in->lr, fn, arg);
+}
+
+void
+evin_watch_output(struct evin *in, int fd)
+{
+	in->watch_fd = fd;
+	if (in->open)
+		lr_set_watch(&in->lr, fd);
 }
 
 const char *
@@ -170,6 +179,7 @@ open_input(struct evin *in)
 	}
 	lr_init(&in->lr, in->fd, (size_t)in->max_line);
 	lr_set_idle(&in->lr, in->idle, in->idle_arg);
+	lr_set_watch(&in->lr, in->watch_fd);
 	dl_set_input(&in->dl, in->name);
 	in->open = true;
 	return 0;
@@ -223,6 +233,8 @@ evin_next(struct evin *in, struct evin_line *l)
 		case LR_ERROR:
 			error_errno("read error on %s", in->name ? in->name : "standard input");
 			return EVIN_ERROR;
+		case LR_OUTPUT_CLOSED:
+			return EVIN_OUTPUT_CLOSED;
 		case LR_OK:
 		case LR_TOO_LONG:
 			break;

@@ -122,6 +122,7 @@ enum evin_status {
 	EVIN_BAD,		/* a bad line under the stop policy (reported): exit 65 */
 	EVIN_CUT,		/* the input was cut off (reported): exit 75 */
 	EVIN_ERROR,		/* a read error (reported): exit 1 */
+	EVIN_OUTPUT_CLOSED,	/* the watched output's reader went away: exit CDC_EXIT_PIPE */
 };
 
 struct evin_line {
@@ -145,6 +146,7 @@ struct evin {
 	bool open;
 	void (*idle)(void *);
 	void *idle_arg;
+	int watch_fd;
 	bool have_pos;		/* a good event with a position came */
 	struct cdc_pos last_pos;
 	uint64_t lines;		/* good lines returned */
@@ -160,6 +162,12 @@ void evin_open(struct evin *in, const struct evin_opts *o, enum evin_mode mode, 
 	       int nfiles);
 /* Call fn(arg) before any read that would block (where programs flush). */
 void evin_set_idle(struct evin *in, void (*fn)(void *), void *arg);
+/*
+ * While waiting for input, watch output fd (standard output, the pipe to
+ * the next stage): when the next stage is gone, evin_next() returns
+ * EVIN_OUTPUT_CLOSED at once, even when no input comes.
+ */
+void evin_watch_output(struct evin *in, int fd);
 /* The next good line; see the statuses above. */
 enum evin_status evin_next(struct evin *in, struct evin_line *l);
 /* The current input's name for messages and jq's input_filename: NULL for standard input. */

@@ -43,6 +43,12 @@ int read_file(const char *path, size_t max, bool private, struct buf *b);
 int atomic_write_file(const char *path, const void *data, size_t len, mode_t mode);
 
 /*
+ * True when fd is a pipe (or socket) whose reading end has gone: the next
+ * stage of a pipeline has ended.  Never blocks.
+ */
+bool fd_reader_gone(int fd);
+
+/*
  * Can this run write path, a file it will create or replace later
  * (checkpoint, metrics, state)?  Checks that its directory exists and is
  * writable and that path, if it exists, is a regular file.  Creates

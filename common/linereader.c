@@ -22,6 +22,7 @@ lr_init(struct linereader *lr, int fd, size_t max_line)
 	if (lr->cap < LR_PREFIX + 1)
 		lr->cap = LR_PREFIX + 1;
 	lr->buf = xmalloc(lr->cap);
+	lr->watch_fd = -1;
 }
 
 void
@@ -29,6 +30,12 @@ lr_set_idle(struct linereader *lr, void (*fn)(void *), void *arg)
 {
 	lr->idle = fn;
 	lr->idle_arg = arg;
+}
+
+void
+lr_set_watch(struct linereader *lr, int fd)
+{
+	lr->watch_fd = fd;
 }
 
 void
@@ -52,12 +59,41 @@ idle_if_blocking(struct linereader *lr)
 		lr->idle(lr->idle_arg);
 }
 
+/*
+ * Wait until the input is readable, or the watched output closed (-1 with
+ * errno EPIPE), or a signal came (-1 with errno EINTR).
+ */
+static int
+wait_input(struct linereader *lr)
+{
+	for (;;) {
+		struct pollfd p[2] = {
+			{ .fd = lr->fd, .events = POLLIN },
+			{ .fd = lr->watch_fd, .events = 0 },
+		};
+
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				return -1;
+			return 0;	/* let read() report it */
+		}
+		if (p[1].revents & (POLLERR | POLLHUP | POLLNVAL)) {
+			errno = EPIPE;
+			return -1;
+		}
+		if (p[0].revents)
+			return 0;
+	}
+}
+
 static ssize_t
 fill(struct linereader *lr)
 {
 	ssize_t n;
 
 	idle_if_blocking(lr);
+	if (lr->watch_fd >= 0 && wait_input(lr) < 0)
+		return -1;
 	n = read(lr->fd, lr->buf + lr->end, lr->cap - lr->end);
 	if (n == 0)
 		lr->eof = true;
@@ -206,6 +242,6 @@ lr_next(struct linereader *lr, const char **line, size_t *len)
 		}
 		n = fill(lr);
 		if (n < 0)
-			return errno == EINTR ? LR_INTR : LR_ERROR;
+			return errno == EINTR ? LR_INTR : errno == EPIPE ? LR_OUTPUT_CLOSED : LR_ERROR;
 	}
 }

@@ -13,7 +13,9 @@
  * Before blocking on a read, the reader calls its idle hook (if set): this
  * is where programs flush their output, so that nothing sits in a buffer
  * while the input is quiet.  A signal interrupting the read makes
- * lr_next() return LR_INTR so the caller can look at its flags.
+ * lr_next() return LR_INTR so the caller can look at its flags.  With a
+ * watched output (lr_set_watch()), the wait also ends when that output's
+ * reader has gone.
  *
  * Checking what a line holds is text.h's job (text_check()).
  */
@@ -33,6 +35,7 @@ enum lr_status {
 	LR_TOO_LONG,
 	LR_INTR,		/* read interrupted by a signal; call again */
 	LR_ERROR,		/* read error; errno is set */
+	LR_OUTPUT_CLOSED,	/* the watched output's reader went away (lr_set_watch) */
 };
 
 struct linereader {
@@ -49,12 +52,20 @@ struct linereader {
 	bool eof;
 	void (*idle)(void *arg);
 	void *idle_arg;
+	int watch_fd;		/* -1, or an output whose closing ends the wait */
 };
 
 /* Set up a reader on fd; max_line 0 means LR_DEFAULT_MAX_LINE. */
 void lr_init(struct linereader *lr, int fd, size_t max_line);
 /* Call fn(arg) before any read that would block. */
 void lr_set_idle(struct linereader *lr, void (*fn)(void *), void *arg);
+/*
+ * While waiting for input, also watch output fd (a pipe to the next stage):
+ * when its reader goes away, lr_next() returns LR_OUTPUT_CLOSED at once
+ * instead of waiting for input that would only be written into a closed
+ * pipe.  A pipeline stage thus ends with its neighbour even when idle.
+ */
+void lr_set_watch(struct linereader *lr, int fd);
 /* Next line; see the status values above. */
 enum lr_status lr_next(struct linereader *lr, const char **line, size_t *len);
 /* True when a whole line is already buffered. */

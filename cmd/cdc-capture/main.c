@@ -6,6 +6,7 @@
  * (publications, slot, initial snapshot), the stream loop with its
  * reconnections, one cleanup path.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "capture.h"
 #include "cli.h"
+#include "fileio.h"
 #include "log.h"
 #include "opt.h"
 #include "sig.h"
@@ -372,14 +374,22 @@ plain_conninfo(const struct capture_opts *o)
 	return o->conninfo ? o->conninfo : "";
 }
 
-/* Sleep ms, waking early on a signal.  Returns false if asked to stop. */
+/*
+ * Sleep ms, waking early on a signal, in slices of a second so that a
+ * next stage that went away is noticed.  Returns false if asked to stop or
+ * when standard output's reader is gone.
+ */
 static bool
 nap(int64_t ms)
 {
-	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	while (ms > 0 && !cdc_stop && !fd_reader_gone(STDOUT_FILENO)) {
+		int64_t slice = ms < 1000 ? ms : 1000;
+		struct timespec ts = { (time_t)(slice / 1000), (long)(slice % 1000) * 1000000L };
 
-	nanosleep(&ts, NULL);
-	return !cdc_stop;
+		nanosleep(&ts, NULL);
+		ms -= slice;
+	}
+	return !cdc_stop && !fd_reader_gone(STDOUT_FILENO);
 }
 
 /*
@@ -598,8 +608,11 @@ main(int argc, char **argv)
 		}
 		for (;;) {
 			info(0, "reconnecting in %lld s", (long long)(backoff / 1000));
-			if (!nap(backoff))
+			if (!nap(backoff)) {
+				if (!cdc_stop)
+					c->w.err = EPIPE;	/* the next stage is gone */
 				goto out;
+			}
 			if (backoff < 30000)
 				backoff *= 2;
 			c->reconnecting = true;

@@ -31,10 +31,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "json.h"
 #include "log.h"
+#include "notify.h"
 #include "sig.h"
 #include "timeutil.h"
 
@@ -555,6 +557,8 @@ capture_start(struct capture *c)
 		c->streaming = false;
 		return -1;
 	}
+	/* A service manager starts what depends on us once we stream (Type=notify). */
+	notifyf("READY=1\nSTATUS=streaming slot %s", c->o.slot);
 	return 0;
 }
 
@@ -623,12 +627,22 @@ capture_stream(struct capture *c)
 			wr_die_on_error(&c->w, "standard output");
 		if (cdc_stop || c->done)
 			return STREAM_STOPPED;
-		struct pollfd pfd = { sock, POLLIN, 0 };
-		int rc = poll(&pfd, 1, next_timeout(c, mono_ms()));
+		/*
+		 * Wait for the server, and watch standard output: when the next
+		 * stage is gone, end now (releasing the slot) rather than at the
+		 * next change, which may be hours away.
+		 */
+		struct pollfd pfd[2] = { { sock, POLLIN, 0 }, { STDOUT_FILENO, 0, 0 } };
+		int rc = poll(pfd, 2, next_timeout(c, mono_ms()));
 
 		if (rc < 0 && errno != EINTR)
 			die_errno("poll");
-		if (rc > 0 && PQconsumeInput(c->conn) == 0) {
+		if (rc > 0 && (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL))) {
+			info(1, "standard output closed by the next stage: stopping");
+			c->w.err = EPIPE;
+			return STREAM_STOPPED;
+		}
+		if (rc > 0 && (pfd[0].revents & (POLLIN | POLLERR | POLLHUP)) && PQconsumeInput(c->conn) == 0) {
 			error("replication connection failed: %s", pq_message(PQerrorMessage(c->conn)));
 			return STREAM_LOST;
 		}
@@ -638,6 +652,18 @@ capture_stream(struct capture *c)
 void
 capture_finish(struct capture *c)
 {
+	notify("STOPPING=1");
+	if (c->w.err == EPIPE) {
+		/* The next stage is gone: tell the server where we are, release the slot. */
+		if (c->conn && c->streaming && PQstatus(c->conn) == CONNECTION_OK) {
+			send_status(c, false);
+			PQputCopyEnd(c->conn, NULL);
+			PQflush(c->conn);
+			PQfinish(c->conn);
+			c->conn = NULL;
+		}
+		exit(CDC_EXIT_PIPE);
+	}
 	if (wr_flush(&c->w) < 0)
 		wr_die_on_error(&c->w, "standard output");
 	c->flushed_lsn = c->written_lsn;

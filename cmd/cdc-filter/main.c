@@ -252,6 +252,7 @@ main(int argc, char **argv)
 	evin_open(&f.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
 	wr_init(&f.w, STDOUT_FILENO, 0);
 	evin_set_idle(&f.in, flush_output, &f.w);
+	evin_watch_output(&f.in, STDOUT_FILENO);
 
 	while (!cdc_stop && status == CDC_EXIT_OK && !f.halted && !f.w.err) {
 		struct evin_line l;
@@ -273,6 +274,9 @@ main(int argc, char **argv)
 			continue;
 		case EVIN_ERROR:
 			status = CDC_EXIT_FAILURE;
+			continue;
+		case EVIN_OUTPUT_CLOSED:
+			status = CDC_EXIT_PIPE;
 			continue;
 		}
 		keep = keep_event(&f, &l);

@@ -393,6 +393,7 @@ main(int argc, char **argv)
 	evin_open(&m.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
 	wr_init(&m.w, STDOUT_FILENO, 0);
 	evin_set_idle(&m.in, flush_output, &m.w);
+	evin_watch_output(&m.in, STDOUT_FILENO);
 
 	while (!cdc_stop && status == CDC_EXIT_OK && !m.halted && !m.w.err) {
 		struct evin_line l;
@@ -412,6 +413,9 @@ main(int argc, char **argv)
 			continue;
 		case EVIN_ERROR:
 			status = CDC_EXIT_FAILURE;
+			continue;
+		case EVIN_OUTPUT_CLOSED:
+			status = CDC_EXIT_PIPE;
 			continue;
 		}
 		m.events++;

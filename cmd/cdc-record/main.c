@@ -228,6 +228,8 @@ main(int argc, char **argv)
 	if (c.output)
 		wr_init(&c.out, STDOUT_FILENO, 0);
 	evin_set_idle(&c.in, on_idle, &c);
+	if (c.output)
+		evin_watch_output(&c.in, STDOUT_FILENO);
 
 	while (!cdc_stop) {
 		struct evin_line l;
@@ -248,6 +250,8 @@ main(int argc, char **argv)
 			finish(&c, CDC_EXIT_TEMPFAIL);
 		case EVIN_ERROR:
 			finish(&c, CDC_EXIT_FAILURE);
+		case EVIN_OUTPUT_CLOSED:
+			finish(&c, CDC_EXIT_PIPE);
 		}
 		/* A whole last line without its '\n' is passed on exactly as it came. */
 		if (c.output && wr_write(&c.out, l.text, l.len + l.nl) < 0)

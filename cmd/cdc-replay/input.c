@@ -74,6 +74,9 @@ poll_sleep(struct reader *rd)
 
 	if (emit_flush(rd->em) < 0)
 		return -1;
+	/* The next stage is gone: following on would only feed a closed pipe. */
+	if (fd_reader_gone(STDOUT_FILENO))
+		return stop(rd, CDC_EXIT_PIPE);
 	nanosleep(&ts, NULL);
 	if (cdc_stop)
 		return stop(rd, CDC_EXIT_OK);
@@ -439,6 +442,30 @@ truncated(struct reader *rd, struct lz4r *r, const char *name)
 
 /* --- plain text --- */
 
+/*
+ * Wait until the pipe fd has input, or the next stage is gone (stop with
+ * CDC_EXIT_PIPE: a pipeline stage ends with its neighbour, also when
+ * idle), or a signal asks to stop.  Returns 0 or -1.
+ */
+static int
+wait_input(struct reader *rd, int fd)
+{
+	struct pollfd pfd[2] = { { .fd = fd, .events = POLLIN },
+				 { .fd = STDOUT_FILENO, .events = 0 } };
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno == EINTR && cdc_stop)
+				return stop(rd, CDC_EXIT_OK);
+			continue;
+		}
+		if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))
+			return 0;
+		if (pfd[1].revents & (POLLERR | POLLHUP | POLLNVAL))
+			return stop(rd, CDC_EXIT_PIPE);
+	}
+}
+
 static int
 replay_plain(struct reader *rd, int fd, const char *name, bool follow)
 {
@@ -450,10 +477,15 @@ replay_plain(struct reader *rd, int fd, const char *name, bool follow)
 		ssize_t n;
 
 		if (!regular) {
-			/* About to wait on a pipe: pass on what we have first. */
+			/*
+			 * About to wait on a pipe: pass on what we have first, and
+			 * wait for input or for the next stage to go away.
+			 */
 			struct pollfd pfd = { .fd = fd, .events = POLLIN };
 
 			if (poll(&pfd, 1, 0) == 0 && emit_flush(rd->em) < 0)
+				return -1;
+			if (wait_input(rd, fd) < 0)
 				return -1;
 		}
 		buf_grow(&rd->data, PLAIN_CHUNK);
@@ -543,7 +575,11 @@ replay_fd(struct reader *rd, int fd, const char *name, bool follow)
 	rd->em->stream = fstat(fd, &st) < 0 || !S_ISREG(st.st_mode);
 	buf_reset(&rd->data);
 	while (got < sizeof(head)) {
-		ssize_t n = read(fd, head + got, sizeof(head) - got);
+		ssize_t n;
+
+		if (rd->em->stream && wait_input(rd, fd) < 0)
+			return -1;
+		n = read(fd, head + got, sizeof(head) - got);
 
 		if (n < 0 && errno == EINTR && !cdc_stop)
 			continue;
