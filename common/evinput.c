@@ -144,8 +144,37 @@ evin_set_idle(struct evin *in, void (*fn)(void *), void *arg)
 {
 	in->idle = fn;
 	in->idle_arg = arg;
-	if (in->open)
-		lr_set_idle(&in->lr, fn, arg);
+}
+
+void
+evin_set_metrics(struct evin *in, struct metrics *m)
+{
+	in->metrics = m;
+}
+
+/* Bring the metrics' bad-line counts up to date and let them write. */
+static void
+tick(struct evin *in)
+{
+	struct metrics *m = in->metrics;
+
+	if (in->dl.policy == BAD_SKIP)
+		m->skipped = in->dl.count;
+	else if (in->dl.policy == BAD_DEADLETTER)
+		m->dead_lettered = in->dl.count;
+	metrics_tick(m);
+}
+
+/* Before the reader waits: the program's own idle hook, then the metrics. */
+static void
+on_idle(void *arg)
+{
+	struct evin *in = arg;
+
+	if (in->idle)
+		in->idle(in->idle_arg);
+	if (in->metrics)
+		tick(in);
 }
 
 void
@@ -178,7 +207,7 @@ open_input(struct evin *in)
 		in->name = f;
 	}
 	lr_init(&in->lr, in->fd, (size_t)in->max_line);
-	lr_set_idle(&in->lr, in->idle, in->idle_arg);
+	lr_set_idle(&in->lr, on_idle, in);
 	lr_set_watch(&in->lr, in->watch_fd);
 	dl_set_input(&in->dl, in->name);
 	in->open = true;
@@ -266,6 +295,11 @@ evin_next(struct evin *in, struct evin_line *l)
 			in->have_pos = true;
 		}
 		in->lines++;
+		if (in->metrics) {
+			metrics_event_in(in->metrics, c.has_ev ? &c.ev : NULL, len + nl);
+			if ((in->lines & 4095) == 0)
+				tick(in);
+		}
 		return EVIN_LINE;
 	}
 }
@@ -283,5 +317,11 @@ evin_close(struct evin *in)
 {
 	if (in->open)
 		close_input(in);
+	if (in->metrics) {
+		if (in->dl.policy == BAD_SKIP)
+			in->metrics->skipped = in->dl.count;
+		else if (in->dl.policy == BAD_DEADLETTER)
+			in->metrics->dead_lettered = in->dl.count;
+	}
 	dl_finish(&in->dl);
 }

@@ -46,6 +46,7 @@
 #include "event.h"
 #include "linereader.h"
 #include "lsn.h"
+#include "metrics.h"
 
 /* Option values (above any program's own). */
 enum {
@@ -150,6 +151,7 @@ struct evin {
 	bool have_pos;		/* a good event with a position came */
 	struct cdc_pos last_pos;
 	uint64_t lines;		/* good lines returned */
+	struct metrics *metrics;	/* counts what is read (evin_set_metrics) */
 };
 
 /*
@@ -168,6 +170,12 @@ void evin_set_idle(struct evin *in, void (*fn)(void *), void *arg);
  * EVIN_OUTPUT_CLOSED at once, even when no input comes.
  */
 void evin_watch_output(struct evin *in, int fd);
+/*
+ * Count what is read in m: every good line (metrics_event_in()), the bad
+ * ones skipped or dead-lettered; m is ticked (metrics_tick()) as lines
+ * come and before the input is waited for.
+ */
+void evin_set_metrics(struct evin *in, struct metrics *m);
 /* The next good line; see the statuses above. */
 enum evin_status evin_next(struct evin *in, struct evin_line *l);
 /* The current input's name for messages and jq's input_filename: NULL for standard input. */

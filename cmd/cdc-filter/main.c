@@ -19,6 +19,7 @@
 #include "evinput.h"
 #include "jqprog.h"
 #include "log.h"
+#include "metrics.h"
 #include "select.h"
 #include "sig.h"
 #include "writer.h"
@@ -52,6 +53,9 @@ static const char usage_text[] =
 	"\n"
 	EVIN_HELP
 	"\n"
+	"Output:\n"
+	METRICS_HELP
+	"\n"
 	CLI_HELP;
 
 enum {
@@ -75,6 +79,7 @@ static const struct option options[] = {
 	{ "library-path", required_argument, NULL, 'L' },
 	{ "allow-env", no_argument, NULL, OPT_ALLOW_ENV },
 	EVIN_OPTIONS,
+	METRICS_OPTIONS,
 	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -87,6 +92,7 @@ struct filter {
 	bool drop_control;
 	struct evin in;
 	struct writer w;
+	struct metrics metrics;
 	uint64_t kept, dropped;
 	bool halted;		/* the expression called halt or halt_error */
 	int halt_status;
@@ -143,7 +149,7 @@ parse_args(struct filter *f, struct evin_opts *io, int argc, char **argv, char *
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
-		if (evin_option(io, c, optarg))
+		if (evin_option(io, c, optarg) || metrics_option(&f->metrics, c, optarg))
 			continue;
 		switch (c) {
 		case OPT_TABLE:
@@ -249,7 +255,9 @@ main(int argc, char **argv)
 			info(2, "the expression reads part of the event: building that part only");
 	}
 	sig_setup();
+	metrics_init(&f.metrics, "cdc-filter");
 	evin_open(&f.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
+	evin_set_metrics(&f.in, &f.metrics);
 	wr_init(&f.w, STDOUT_FILENO, 0);
 	evin_set_idle(&f.in, flush_output, &f.w);
 	evin_watch_output(&f.in, STDOUT_FILENO);
@@ -289,6 +297,7 @@ main(int argc, char **argv)
 		} else if (keep) {
 			f.kept++;
 			wr_line(&f.w, l.text, l.len);
+			metrics_event_out(&f.metrics, &l.ev, l.len + 1);
 		} else {
 			f.dropped++;
 		}
@@ -298,6 +307,7 @@ done:
 	info(1, "%llu events kept, %llu dropped", (unsigned long long)f.kept,
 	     (unsigned long long)f.dropped);
 	evin_close(&f.in);
+	metrics_finish(&f.metrics);
 	sel_free(&f.sel);
 	jqp_free(&f.jq);
 	free(program);

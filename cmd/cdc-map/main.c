@@ -19,6 +19,7 @@
 #include "evinput.h"
 #include "jqprog.h"
 #include "log.h"
+#include "metrics.h"
 #include "sig.h"
 #include "writer.h"
 
@@ -46,6 +47,9 @@ static const char usage_text[] =
 	"\n"
 	EVIN_HELP
 	"\n"
+	"Output:\n"
+	METRICS_HELP
+	"\n"
 	CLI_HELP;
 
 enum {
@@ -67,6 +71,7 @@ static const struct option options[] = {
 	{ "library-path", required_argument, NULL, 'L' },
 	{ "allow-env", no_argument, NULL, OPT_ALLOW_ENV },
 	EVIN_OPTIONS,
+	METRICS_OPTIONS,
 	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -80,6 +85,7 @@ struct map {
 	bool drop_control;
 	struct evin in;
 	struct writer w;
+	struct metrics metrics;
 	struct buf out;		/* this event's output */
 	char reason[200];	/* why the event failed */
 	bool halted;		/* the program called halt or halt_error */
@@ -299,7 +305,7 @@ parse_args(struct map *m, struct evin_opts *io, int argc, char **argv, char **pr
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
-		if (evin_option(io, c, optarg))
+		if (evin_option(io, c, optarg) || metrics_option(&m->metrics, c, optarg))
 			continue;
 		switch (c) {
 		case 'f':
@@ -390,7 +396,9 @@ main(int argc, char **argv)
 		info(2, "the program reads part of its input: building that part only");
 
 	sig_setup();
+	metrics_init(&m.metrics, "cdc-map");
 	evin_open(&m.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
+	evin_set_metrics(&m.in, &m.metrics);
 	wr_init(&m.w, STDOUT_FILENO, 0);
 	evin_set_idle(&m.in, flush_output, &m.w);
 	evin_watch_output(&m.in, STDOUT_FILENO);
@@ -425,12 +433,15 @@ main(int argc, char **argv)
 			continue;
 		}
 		emit(&m, m.out.data, m.out.len);
+		if (m.out.len)
+			metrics_event_out(&m.metrics, &l.ev, m.out.len);
 	}
 done:
 	wr_close(&m.w);
 	info(1, "%llu events in, %llu values out", (unsigned long long)m.events,
 	     (unsigned long long)m.values);
 	evin_close(&m.in);
+	metrics_finish(&m.metrics);
 	buf_release(&m.out);
 	jqp_free(&m.jq);
 	free(program);

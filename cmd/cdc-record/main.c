@@ -13,7 +13,9 @@
 
 #include "cli.h"
 #include "evinput.h"
+#include "fileio.h"
 #include "log.h"
+#include "metrics.h"
 #include "opt.h"
 #include "recorder.h"
 #include "sig.h"
@@ -48,6 +50,7 @@ static const char usage_text[] =
 	"\n"
 	"Output:\n"
 	"      --no-output              do not copy events to standard output\n"
+	METRICS_HELP
 	"\n"
 	EVIN_HELP
 	"\n"
@@ -79,6 +82,7 @@ static const struct option longopts[] = {
 	/* output */
 	{ "no-output", no_argument, NULL, OPT_NO_OUTPUT },
 	EVIN_OPTIONS,
+	METRICS_OPTIONS,
 	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -86,6 +90,7 @@ static const struct option longopts[] = {
 struct ctx {
 	struct recorder rec;
 	struct evin in;
+	struct metrics metrics;
 	struct writer out;
 	bool output;
 	bool failed;		/* the idle hook hit a log error */
@@ -135,6 +140,11 @@ finish(struct ctx *c, int status)
 	if (rec_close(&c->rec) < 0 && status == CDC_EXIT_OK)
 		status = CDC_EXIT_FAILURE;
 	evin_close(&c->in);
+	if (c->rec.have_cp) {
+		c->metrics.ckpt = c->rec.cp.pos;
+		c->metrics.have_ckpt = true;
+	}
+	metrics_finish(&c->metrics);
 	info(1, "%llu lines recorded in %llu frames, %llu segments started",
 	     (unsigned long long)c->rec.lines, (unsigned long long)c->rec.frames,
 	     (unsigned long long)c->rec.segments);
@@ -169,7 +179,7 @@ main(int argc, char **argv)
 	c.output = true;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":s:l:c:" CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		if (evin_option(&io, opt, optarg))
+		if (evin_option(&io, opt, optarg) || metrics_option(&c.metrics, opt, optarg))
 			continue;
 		switch (opt) {
 		case 's':
@@ -220,8 +230,16 @@ main(int argc, char **argv)
 	o.dir = argv[optind];
 
 	sig_setup();
+	metrics_init(&c.metrics, "cdc-record");
 	evin_open(&c.in, &io, EVIN_OBJECTS, NULL, 0);
+	evin_set_metrics(&c.in, &c.metrics);
 	if (rec_open(&c.rec, &o) < 0) {
+		rec_close(&c.rec);
+		return CDC_EXIT_FAILURE;
+	}
+	/* Before the first event is logged: a run must not learn it at its first sync. */
+	if (o.checkpoint && check_writable(o.checkpoint) < 0) {
+		error_errno("cannot write checkpoint %s", o.checkpoint);
 		rec_close(&c.rec);
 		return CDC_EXIT_FAILURE;
 	}
@@ -258,6 +276,11 @@ main(int argc, char **argv)
 			finish(&c, CDC_EXIT_OK);
 		if (rec_append(&c.rec, l.text, l.len, l.has_ev ? &l.ev : NULL) < 0)
 			finish(&c, CDC_EXIT_FAILURE);
+		metrics_event_out(&c.metrics, l.has_ev ? &l.ev : NULL, l.len + 1);
+		if (c.rec.have_cp) {
+			c.metrics.ckpt = c.rec.cp.pos;
+			c.metrics.have_ckpt = true;
+		}
 	}
 	info(1, "stopping on signal %d", (int)cdc_stop);
 	finish(&c, CDC_EXIT_OK);

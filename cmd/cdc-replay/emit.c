@@ -54,6 +54,11 @@ output_failed(struct emitter *e)
 int
 emit_flush(struct emitter *e)
 {
+	if (e->metrics) {
+		e->metrics->skipped = e->dl->policy == BAD_SKIP ? e->dl->count : 0;
+		e->metrics->dead_lettered = e->dl->policy == BAD_DEADLETTER ? e->dl->count : 0;
+		metrics_tick(e->metrics);
+	}
 	if (wr_flush(&e->out) < 0)
 		return output_failed(e);
 	return 0;
@@ -220,6 +225,10 @@ one_line(struct emitter *e, const char *line, size_t len)
 		return output_failed(e);
 	e->events++;
 	e->bytes += len + 1;
+	if (e->metrics) {
+		metrics_event_in(e->metrics, evp, len + 1);
+		metrics_event_out(e->metrics, evp, len + 1);
+	}
 	if (e->progress && (e->events & 1023) == 0)
 		maybe_progress(e);
 	return 0;
@@ -291,8 +300,17 @@ emit_lines(struct emitter *e, struct buf *data, bool final)
 			if (wr_write(&e->out, p, n) < 0)
 				return output_failed(e);
 			e->bytes += n;
-			if (e->count_lines)
-				e->events += count_newlines(p, n);
+			if (e->count_lines) {
+				uint64_t k = count_newlines(p, n);
+
+				e->events += k;
+				if (e->metrics) {
+					e->metrics->events_in += k;
+					e->metrics->events_out += k;
+					e->metrics->bytes_in += n;
+					e->metrics->bytes_out += n;
+				}
+			}
 			p = last + 1;
 			if (e->progress)
 				maybe_progress(e);

@@ -18,6 +18,7 @@
 #include "deadletter.h"
 #include "linereader.h"
 #include "lsn.h"
+#include "metrics.h"
 #include "segment.h"
 #include "select.h"
 #include "writer.h"
@@ -32,6 +33,7 @@ struct emitter {
 	double speed;			/* original timing sped up X times, 0: off */
 	size_t max_line;
 	struct deadletter *dl;
+	struct metrics *metrics;	/* --stats, --metrics-file: NULL when neither */
 	bool progress;
 	bool count_lines;		/* count events even where nothing is checked */
 	/* the input being read */

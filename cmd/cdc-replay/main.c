@@ -18,6 +18,7 @@
 #include "input.h"
 #include "linereader.h"
 #include "log.h"
+#include "metrics.h"
 #include "lsn.h"
 #include "opt.h"
 #include "select.h"
@@ -56,6 +57,9 @@ static const char usage_text[] =
 	"\n"
 	EVIN_HELP
 	"\n"
+	"Output:\n"
+	METRICS_HELP
+	"\n"
 	CLI_HELP
 	"  (progress is shown on stderr when it is a terminal, unless --quiet)\n";
 
@@ -93,6 +97,7 @@ static const struct option longopts[] = {
 	/* damage and bad lines */
 	{ "skip-corrupt", no_argument, NULL, OPT_SKIP_CORRUPT },
 	EVIN_OPTIONS,
+	METRICS_OPTIONS,
 	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
@@ -123,6 +128,7 @@ main(int argc, char **argv)
 	struct emitter em;
 	struct reader rd;
 	struct deadletter dl;
+	struct metrics metrics = { 0 };
 	struct evin_opts io = { .max_line_limit = LR_DEFAULT_MAX_LINE };
 	const char *after_cp = NULL;
 	bool follow = false;
@@ -137,7 +143,7 @@ main(int argc, char **argv)
 	rd.poll_ms = 200;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":F" CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		if (evin_option(&io, opt, optarg))
+		if (evin_option(&io, opt, optarg) || metrics_option(&metrics, opt, optarg))
 			continue;
 		switch (opt) {
 		case OPT_FROM:
@@ -226,8 +232,11 @@ main(int argc, char **argv)
 	sig_setup();
 	dl_init(&dl, io.dead_letter, io.skip_bad);
 	em.dl = &dl;
+	metrics_init(&metrics, "cdc-replay");
+	if (metrics.path || metrics.stats)
+		em.metrics = &metrics;
 	em.progress = cdc_verbosity >= 0 && isatty(STDERR_FILENO);
-	em.count_lines = em.progress || cdc_verbosity > 0;
+	em.count_lines = em.progress || cdc_verbosity > 0 || em.metrics;
 	emit_init(&em, STDOUT_FILENO);
 	rd.em = &em;
 	rd.use_index = em.range.has_from || em.range.has_to || em.range.has_since ||
@@ -254,6 +263,11 @@ main(int argc, char **argv)
 	if (rd.damaged)
 		warning("%llu damaged frame%s skipped", (unsigned long long)rd.damaged,
 			rd.damaged == 1 ? "" : "s");
+	if (em.metrics) {
+		metrics.skipped = dl.policy == BAD_SKIP ? dl.count : 0;
+		metrics.dead_lettered = dl.policy == BAD_DEADLETTER ? dl.count : 0;
+		metrics_finish(&metrics);
+	}
 	dl_finish(&dl);
 	info(1, "%llu events, %llu bytes written", (unsigned long long)em.events,
 	     (unsigned long long)em.bytes);
