@@ -147,6 +147,75 @@ dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 	return 0;
 }
 
+/* The value of a base64 character, -1 for anything else. */
+static int
+b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Decode standard base64 (padding optional).  Returns 0, or -1 if malformed. */
+static int
+base64_decode(const char *s, size_t len, struct buf *out)
+{
+	uint32_t acc = 0;
+	int bits = 0;
+
+	while (len > 0 && s[len - 1] == '=')
+		len--;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64val(s[i]);
+
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf_addc(out, (char)((acc >> bits) & 0xff));
+		}
+	}
+	return 0;
+}
+
+int
+dl_record_input(const char *rec, size_t len, struct buf *out, const char **err)
+{
+	struct json_span sp;
+	const char *v;
+	size_t vlen;
+	int r;
+
+	r = json_member(rec, len, "input", NULL, &v, &vlen);
+	if (r == 1 && vlen >= 2 && v[0] == '"') {
+		sp = (struct json_span){ v + 1, vlen - 2, memchr(v, '\\', vlen) != NULL };
+		if (json_span_decode(&sp, out) < 0)
+			goto bad;
+		return 0;
+	}
+	if (r == 0 && json_member(rec, len, "input_base64", NULL, &v, &vlen) == 1 && vlen >= 2 &&
+	    v[0] == '"') {
+		if (base64_decode(v + 1, vlen - 2, out) < 0)
+			goto bad;
+		return 0;
+	}
+	if (r == 0 && json_member(rec, len, "input_prefix_base64", NULL, &v, &vlen) == 1)
+		return 1;
+bad:
+	*err = r < 0 ? "not a JSON object" : "not a dead-letter record (no \"input\" or \"input_base64\")";
+	return -1;
+}
+
 int
 dl_sync(struct deadletter *dl)
 {

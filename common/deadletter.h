@@ -73,6 +73,15 @@ int dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *po
 		const char *reason, const char *line, size_t len, size_t truncated_len,
 		const char *extra);
 
+/*
+ * Read a dead-letter record back (re-driving dead letters): append the
+ * original line it holds ("input", or "input_base64" decoded) to out.
+ * Returns 0; 1 when the record holds only the first bytes of an over-long
+ * line (it cannot be re-driven); -1 with *err set when rec is not a
+ * dead-letter record.
+ */
+int dl_record_input(const char *rec, size_t len, struct buf *out, const char **err);
+
 /* fsync the dead-letter file (before a checkpoint moves past its lines). Returns 0 or -1. */
 int dl_sync(struct deadletter *dl);
 

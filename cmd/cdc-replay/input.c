@@ -1,5 +1,7 @@
 #include "input.h"
+#include "deadletter.h"
 #include "fileio.h"
+#include "linereader.h"
 #include "log.h"
 #include "segment.h"
 #include "sig.h"
@@ -819,6 +821,73 @@ replay_dir(struct reader *rd, const char *dir, bool follow)
 	return ret;
 }
 
+/* --- dead letters --- */
+
+/*
+ * A dead-letter file (deadletter.h): every record's original line goes out
+ * as it was first read, so that it can be fixed and applied again.
+ */
+static int
+replay_deadletters(struct reader *rd, const char *arg)
+{
+	bool stdin_ = strcmp(arg, "-") == 0;
+	const char *name = stdin_ ? "standard input" : arg;
+	int fd = stdin_ ? STDIN_FILENO : open(arg, O_RDONLY | O_CLOEXEC);
+	struct linereader lr;
+	struct buf out = BUF_INIT;
+	const char *line, *err;
+	size_t len;
+	enum lr_status st;
+	int ret = 0;
+
+	if (fd < 0) {
+		error_errno("cannot open %s", arg);
+		return stop(rd, CDC_EXIT_FAILURE);
+	}
+	/* The lines were checked, or failed a check, when they were first read: pass their bytes on. */
+	emit_begin_input(rd->em, name, true);
+	lr_init(&lr, fd, 0);
+	while ((st = lr_next(&lr, &line, &len)) != LR_EOF) {
+		int r;
+
+		if (st == LR_INTR) {
+			if (cdc_stop) {
+				ret = stop(rd, CDC_EXIT_OK);
+				break;
+			}
+			continue;
+		}
+		if (st != LR_OK) {
+			ret = error_errno("%s: line %llu: cannot read it", name, (unsigned long long)lr.lineno);
+			stop(rd, st == LR_TOO_LONG ? CDC_EXIT_DATAERR : CDC_EXIT_FAILURE);
+			break;
+		}
+		r = dl_record_input(line, len, &out, &err);
+		if (r < 0) {
+			ret = error("%s: line %llu: %s", name, (unsigned long long)lr.lineno, err);
+			stop(rd, CDC_EXIT_DATAERR);
+			break;
+		}
+		if (r == 1) {
+			warning("%s: line %llu: the dead letter holds only the first bytes of an over-long "
+				"line: it cannot be re-driven", name, (unsigned long long)lr.lineno);
+			continue;
+		}
+		buf_addc(&out, '\n');
+		if (out.len >= PLAIN_CHUNK && emit_lines(rd->em, &out, false) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	if (ret == 0)
+		ret = emit_lines(rd->em, &out, true);
+	lr_free(&lr);
+	buf_release(&out);
+	if (!stdin_)
+		close(fd);
+	return ret;
+}
+
 int
 replay_arg(struct reader *rd, const char *arg, bool follow)
 {
@@ -826,6 +895,8 @@ replay_arg(struct reader *rd, const char *arg, bool follow)
 	bool waited = false;
 	int fd, ret;
 
+	if (rd->dead_letters)
+		return replay_deadletters(rd, arg);
 	if (strcmp(arg, "-") == 0)
 		return replay_fd(rd, STDIN_FILENO, "standard input", false);
 	while (stat(arg, &st) < 0) {

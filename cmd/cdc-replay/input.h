@@ -19,6 +19,7 @@ struct reader {
 	int64_t poll_ms;	/* --follow: how often to look for more */
 	bool skip_corrupt;	/* skip damaged frames (else stop, exit 65) */
 	bool use_index;		/* a position or time range: seek with the index */
+	bool dead_letters;	/* the inputs are dead-letter files: replay their original lines */
 	struct buf data;	/* decoded bytes not yet handed over */
 	bool frame_emitted;	/* part of the current frame went out already */
 	uint64_t damaged;	/* frames skipped */

@@ -52,8 +52,11 @@ static const char usage_text[] =
 	"                               rotation (the last argument only)\n"
 	"      --poll-interval DURATION how often to look for more (default 200ms)\n"
 	"\n"
-	"Damage:\n"
+	"Damage and dead letters:\n"
 	"      --skip-corrupt           skip a damaged lz4 frame, report it, go on\n"
+	"      --dead-letters           the FILEs are dead-letter files (--dead-letter of\n"
+	"                               any program): write the original lines they hold,\n"
+	"                               to be fixed and applied again\n"
 	"\n"
 	EVIN_HELP
 	"\n"
@@ -76,6 +79,7 @@ enum {
 	OPT_SPEED,
 	OPT_POLL_INTERVAL,
 	OPT_SKIP_CORRUPT,
+	OPT_DEAD_LETTERS,
 };
 
 static const struct option longopts[] = {
@@ -96,6 +100,7 @@ static const struct option longopts[] = {
 	{ "poll-interval", required_argument, NULL, OPT_POLL_INTERVAL },
 	/* damage and bad lines */
 	{ "skip-corrupt", no_argument, NULL, OPT_SKIP_CORRUPT },
+	{ "dead-letters", no_argument, NULL, OPT_DEAD_LETTERS },
 	EVIN_OPTIONS,
 	METRICS_OPTIONS,
 	CLI_OPTIONS,
@@ -195,6 +200,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_SKIP_CORRUPT:
 			rd.skip_corrupt = true;
+			break;
+		case OPT_DEAD_LETTERS:
+			rd.dead_letters = true;
 			break;
 		default:
 			cli_option(opt, argv, longopts, usage_text);
