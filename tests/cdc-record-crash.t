@@ -23,20 +23,20 @@ mkfifo "$T/fifo"
 exec 7<>"$T/fifo"
 spawn "$REC" --no-output -c "$T/ck" -s 256K --frame-bytes 16K --sync-interval 50ms "$T/log" <"$T/fifo"
 rec=$SPAWNED_PID
-(
-	for i in $(seq 0 79); do
-		sed -n "$((i * 500 + 1)),$((i * 500 + 500))p" "$T/in.json"
-		sleep 0.03
-	done
-) >&7 &
-feeder=$!
+# The feeder runs in a process group of its own, killed whole below: a sed
+# left blocked on the fifo would keep prove's output pipe open for ever.
+spawn bash -c 'for i in $(seq 0 79); do
+	sed -n "$((i * 500 + 1)),$((i * 500 + 500))p" "$1"
+	sleep 0.03
+done' feeder "$T/in.json" >&7
+feeder=$SPAWNED_PID
 wait_for "[ -s '$T/ck' ]" 10
 ok $? "checkpoint written while streaming"
 sleep 0.5
 {
 	kill -KILL "$rec"
 	wait "$rec"
-	kill "$feeder"
+	kill -KILL -- "-$feeder"
 	wait "$feeder"
 } 2>/dev/null
 exec 7>&-
