@@ -82,6 +82,14 @@ dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 	    const char *reason, const char *line, size_t len, size_t truncated_len,
 	    const char *extra)
 {
+	return dl_bad_line_detail(dl, lineno, pos, reason, NULL, line, len, truncated_len, extra);
+}
+
+int
+dl_bad_line_detail(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
+		   const char *reason, const char *detail, const char *line, size_t len,
+		   size_t truncated_len, const char *extra)
+{
 	char when[RFC3339_BUFSZ], p[POS_BUFSZ];
 	struct buf *r = &dl->rec;
 	size_t n;
@@ -121,7 +129,7 @@ dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 	else
 		buf_adds(r, "null");
 	buf_adds(r, ",\"reason\":");
-	json_add_cstr(r, reason);
+	json_add_cstr(r, detail ? detail : reason);
 	if (extra && *extra) {
 		buf_addc(r, ',');
 		buf_adds(r, extra);

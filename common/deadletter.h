@@ -72,6 +72,14 @@ void dl_set_input(struct deadletter *dl, const char *name);
 int dl_bad_line(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
 		const char *reason, const char *line, size_t len, size_t truncated_len,
 		const char *extra);
+/*
+ * As dl_bad_line(), with a reason for the record that may quote the row
+ * (a server's message, say): detail goes into the record's "reason",
+ * reason (free of row values) into the messages on stderr.
+ */
+int dl_bad_line_detail(struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos,
+		       const char *reason, const char *detail, const char *line, size_t len,
+		       size_t truncated_len, const char *extra);
 
 /*
  * Read a dead-letter record back (re-driving dead letters): append the

@@ -521,20 +521,23 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 			s->fatal = CDC_EXIT_DATAERR;
 	} else {
 		/* The dead letter keeps the full reason: the row is in it anyway. */
-		buf_reset(&msg);
-		buf_addf(&msg, "HTTP %d ", status);
+		struct buf full = BUF_INIT;
+
+		buf_addf(&full, "HTTP %d ", status);
 		if (type->p)
-			json_span_decode(type, &msg);
+			json_span_decode(type, &full);
 		if (reason->p) {
-			buf_adds(&msg, ": ");
-			json_span_decode(reason, &msg);
+			buf_adds(&full, ": ");
+			json_span_decode(reason, &full);
 		}
 		buf_addf(&extra, "\"status\":%d,\"index\":", status);
 		json_add_str(&extra, name.data ? name.data : "", name.len);
 		buf_adds(&extra, ",\"id\":");
 		json_add_str(&extra, ident.data ? ident.data : "", ident.len);
-		dl_bad_line(&s->dl, it->lineno, &sl->pos, msg.data, b->lines.data + it->line_off,
-			    it->line_len, 0, extra.data);
+		buf_addf(&msg, " (index %s, id %s)", name.data ? name.data : "?", ident.data ? ident.data : "?");
+		dl_bad_line_detail(&s->dl, it->lineno, &sl->pos, msg.data, full.data,
+				   b->lines.data + it->line_off, it->line_len, 0, extra.data);
+		buf_release(&full);
 		s->st.dead++;
 		resolve(s, b, it);
 	}
