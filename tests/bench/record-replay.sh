@@ -4,7 +4,7 @@
 #   replay-full   cdc-replay DIR          vs  lz4 -dc FILE.lz4      goal <= 1.5
 #   replay-tail   cdc-replay --from P DIR vs  cdc-replay DIR        goal <= 0.2
 #                 (P: the position 99% into a multi-segment log: the index works)
-#   record        cdc-record -n DIR       vs  lz4 -1 FILE           reported
+#   record        cdc-record --no-output DIR       vs  lz4 -1 FILE           reported
 #   record-pipe   cdc-record DIR >/dev/null (passing events on)     reported
 # EVENTS (default 1000000, about 360 MB) and RUNS (default 5) can be set.
 set -euo pipefail
@@ -48,7 +48,7 @@ awk -v n="$EVENTS" -f tests/cdc-record-events.awk >"$tmp/in.json"
 bytes=$(stat -c %s "$tmp/in.json")
 echo "input: $EVENTS events, $((bytes / 1048576)) MiB"
 lz4 -q -1 -c "$tmp/in.json" >"$tmp/in.lz4"
-"$REC" -n -s 16M "$tmp/log" <"$tmp/in.json"
+"$REC" --no-output -s 16M "$tmp/log" <"$tmp/in.json"
 echo "log: $(ls "$tmp/log" | grep -c '\.lz4$') segments, $(du -sm "$tmp/log" | cut -f1) MiB; lz4 -1: $(($(stat -c %s "$tmp/in.lz4") / 1048576)) MiB"
 "$RP" "$tmp/log" | cmp -s - "$tmp/in.json" || { echo "bench record-replay: replay differs from the input" >&2; exit 1; }
 
@@ -69,9 +69,9 @@ echo "bench replay-tail: ours $tail_s s ($n events from $from), full replay $ful
 
 # ---- recording against lz4 -1
 peer=$(best "lz4 -q -1 -c '$tmp/in.json' >/dev/null")
-ours=$(best "rm -rf '$tmp/r'; '$REC' -n '$tmp/r' <'$tmp/in.json'")
+ours=$(best "rm -rf '$tmp/r'; '$REC' --no-output '$tmp/r' <'$tmp/in.json'")
 echo "bench record: ours $ours s ($(mbps "$bytes" "$ours") MiB/s), peer $peer s (lz4 -1, $(mbps "$bytes" "$peer") MiB/s), ratio $(ratio "$ours" "$peer") (reported)"
-cpu_ours=$(cpu "rm -rf '$tmp/r'; exec '$REC' -n '$tmp/r' <'$tmp/in.json'")
+cpu_ours=$(cpu "rm -rf '$tmp/r'; exec '$REC' --no-output '$tmp/r' <'$tmp/in.json'")
 cpu_peer=$(cpu "exec lz4 -q -1 -c '$tmp/in.json' >/dev/null")
 echo "bench record-cpu: ours $cpu_ours s, peer $cpu_peer s (lz4 -1), user+sys CPU (reported; ours checks every line as JSON)"
 pipe=$(best "rm -rf '$tmp/r'; '$REC' '$tmp/r' <'$tmp/in.json' >/dev/null")
