@@ -7,7 +7,8 @@
  * on the session settings in capture_session_options: DateStyle=ISO and
  * TimeZone=UTC make timestamps "2024-01-31 13:45:00.5+00", which becomes
  * "2024-01-31T13:45:00.5Z"; extra_float_digits=3 keeps floats exact;
- * bytea_output=hex gives "\x0a0b"; IntervalStyle=iso_8601 gives "P1DT2H".
+ * bytea_output=hex gives "\x0a0b"; IntervalStyle=iso_8601 gives "P1DT2H";
+ * lc_monetary=C gives money as "-$1,234.56", which becomes "-1234.56".
  */
 #include "types.h"
 
@@ -25,7 +26,7 @@
 
 const char *const capture_session_options =
 	"-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 "
-	"-c extra_float_digits=3 -c bytea_output=hex";
+	"-c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C";
 
 enum kind {
 	K_UNKNOWN = 0,		/* not resolved yet */
@@ -36,8 +37,10 @@ enum kind {
 	K_NUMERIC,
 	K_JSON,
 	K_BYTEA,
+	K_DATE,
 	K_TIMESTAMP,		/* date and time, no offset */
 	K_TIMESTAMPTZ,
+	K_MONEY,
 	K_TIMETZ,
 	K_ARRAY,
 };
@@ -113,12 +116,13 @@ builtin(uint32_t oid, struct tinfo *ti)
 	case 1114: ti->kind = K_TIMESTAMP; return true;			/* timestamp */
 	case 1184: ti->kind = K_TIMESTAMPTZ; return true;		/* timestamptz */
 	case 1266: ti->kind = K_TIMETZ; return true;			/* timetz */
-	case 18: case 19: case 25: case 1042: case 1043: case 1082: case 1083:
-	case 1186: case 2950: case 869: case 650: case 829: case 774: case 790:
+	case 1082: ti->kind = K_DATE; return true;			/* date */
+	case 790: ti->kind = K_MONEY; return true;			/* money */
+	case 18: case 19: case 25: case 1042: case 1043: case 1083:
+	case 1186: case 2950: case 869: case 650: case 829: case 774:
 	case 142: case 3614: case 4072: case 1560: case 1562: case 24: case 28:
-		/* char name text bpchar varchar date time interval uuid inet
-		 * cidr macaddr macaddr8 money xml tsvector jsonpath bit varbit
-		 * regproc xid */
+		/* char name text bpchar varchar time interval uuid inet cidr
+		 * macaddr macaddr8 xml tsvector jsonpath bit varbit regproc xid */
 		ti->kind = K_STRING;
 		return true;
 	}
@@ -487,33 +491,137 @@ add_offset(struct buf *b, const char *p, size_t n)
 	}
 }
 
-/* "2024-01-31 13:45:00.5+00" -> "2024-01-31T13:45:00.5Z"; others as is. */
+/*
+ * The date part "YYYY-MM-DD" of PostgreSQL's ISO output (the year has four
+ * or more digits) into b, with the year astronomical as ISO 8601 counts:
+ * 1 BC is year 0, 44 BC is -0043; years past 9999 get a '+' (ISO 8601's
+ * expanded form, as java.time writes them).  Returns the length of the
+ * date part in s, or 0 when s does not start with one.
+ */
+static size_t
+add_date_part(struct buf *b, const char *s, size_t n, bool bc)
+{
+	size_t y = 0;
+	long year = 0;
+
+	while (y < n && s[y] >= '0' && s[y] <= '9') {
+		if (year < 100000000)
+			year = year * 10 + (s[y] - '0');
+		y++;
+	}
+	if (y < 4 || y + 6 > n || s[y] != '-' || s[y + 3] != '-')
+		return 0;
+	if (bc) {
+		char tmp[24];
+
+		year = 1 - year;
+		if (year < 0)
+			snprintf(tmp, sizeof(tmp), "-%04ld", -year);
+		else
+			snprintf(tmp, sizeof(tmp), "%04ld", year);
+		buf_adds(b, tmp);
+	} else {
+		if (y > 4)
+			buf_addc(b, '+');
+		buf_add(b, s, y);
+	}
+	buf_add(b, s + y, 6);
+	return y + 6;
+}
+
+/* Strip PostgreSQL's " BC" suffix: returns the length without it. */
+static size_t
+strip_bc(const char *s, size_t n, bool *bc)
+{
+	*bc = n > 3 && memcmp(s + n - 3, " BC", 3) == 0;
+	return *bc ? n - 3 : n;
+}
+
+/* date "2024-01-31"; "0044-03-15 BC" -> "-0043-03-15"; infinities as they are. */
+static void
+add_date(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	struct buf *b = &tm->scratch;
+	bool bc;
+	size_t m = strip_bc(s, n, &bc);
+
+	buf_reset(b);
+	if (add_date_part(b, s, m, bc) != m) {
+		json_add_str(out, s, n);	/* infinity, -infinity */
+		return;
+	}
+	json_add_str(out, b->data, b->len);
+}
+
+/*
+ * "2024-01-31 13:45:00.5+00" -> "2024-01-31T13:45:00.500000Z" (timestamptz:
+ * always six digits of fraction, as Debezium writes them, so that the
+ * strings sort in time order); "2024-01-31 13:45:00.5" ->
+ * "2024-01-31T13:45:00.5" (timestamp: no offset, the fraction as the
+ * server prints it).  BC years as add_date_part(); infinities as they are.
+ */
 static void
 add_datetime(struct typemap *tm, struct buf *out, const char *s, size_t n, bool tz)
 {
 	struct buf *b = &tm->scratch;
-	const char *sp = memchr(s, ' ', n);
-	size_t i;
+	bool bc;
+	size_t m = strip_bc(s, n, &bc), i, j;
 
-	if (!sp || sp == s || s[n - 1] < '0' || s[n - 1] > '9') {
-		/* infinity, -infinity, BC dates: as the server prints them */
-		json_add_str(out, s, n);
+	buf_reset(b);
+	i = add_date_part(b, s, m, bc);
+	if (i == 0 || i >= m || s[i] != ' ') {
+		json_add_str(out, s, n);	/* infinity, -infinity */
 		return;
 	}
-	buf_reset(b);
-	buf_add(b, s, (size_t)(sp - s));
 	buf_addc(b, 'T');
-	i = (size_t)(sp - s) + 1;
-	if (tz) {
-		size_t j = i;
+	i++;
+	if (!tz) {
+		buf_add(b, s + i, m - i);
+		json_add_str(out, b->data, b->len);
+		return;
+	}
+	j = i;
+	while (j < m && s[j] != '+' && s[j] != '-')
+		j++;
+	{
+		const char *dot = memchr(s + i, '.', j - i);
+		size_t digits = dot ? (size_t)(s + j - dot - 1) : 0;
 
-		while (j < n && s[j] != '+' && s[j] != '-')
-			j++;
 		buf_add(b, s + i, j - i);
-		if (j < n)
-			add_offset(b, s + j, n - j);
-	} else {
-		buf_add(b, s + i, n - i);
+		if (!dot)
+			buf_addc(b, '.');
+		for (; digits < 6; digits++)
+			buf_addc(b, '0');
+	}
+	if (j < m)
+		add_offset(b, s + j, m - j);
+	json_add_str(out, b->data, b->len);
+}
+
+/*
+ * money with lc_monetary=C: "$1,234.56", "-$0.01" -> "1234.56", "-0.01":
+ * a decimal string like numeric's.  Anything else is written as it is.
+ */
+static void
+add_money(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	struct buf *b = &tm->scratch;
+	size_t i = 0;
+
+	buf_reset(b);
+	if (i < n && s[i] == '-')
+		buf_addc(b, s[i++]);
+	if (i < n && s[i] == '$')
+		i++;
+	for (; i < n; i++) {
+		if ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')
+			buf_addc(b, s[i]);
+		else if (s[i] != ',')
+			break;
+	}
+	if (i < n || b->len == 0 || (b->len == 1 && b->data[0] == '-')) {
+		json_add_str(out, s, n);
+		return;
 	}
 	json_add_str(out, b->data, b->len);
 }
@@ -573,6 +681,12 @@ add_value(struct typemap *tm, struct buf *out, uint32_t typoid, const char *s, s
 		return;
 	case K_BYTEA:
 		add_bytea(tm, out, s, n);
+		return;
+	case K_DATE:
+		add_date(tm, out, s, n);
+		return;
+	case K_MONEY:
+		add_money(tm, out, s, n);
 		return;
 	case K_TIMESTAMP:
 		add_datetime(tm, out, s, n, false);
