@@ -35,7 +35,8 @@ psql_t "SELECT json_object_agg(t, cols) FROM (
 	WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped GROUP BY 1) s" >types.json
 
 # --- both sides take their snapshot, then stream
-# cdc-capture: the defaults, and with --tx-events --ts-ns.  source.name is the slot;
+# cdc-capture: the defaults, with --tx-events --ts-ns, and with
+# --values=debezium (compared with the same engine as the defaults).  source.name is the slot;
 # Debezium's topic.prefix is set to the same string.
 start_capture() {
 	local name=$1
@@ -47,9 +48,12 @@ start_capture "${id}_plain"
 cap_plain=$SPAWNED_PID
 start_capture "${id}_tx" --tx-events --ts-ns
 cap_tx=$SPAWNED_PID
+start_capture "${id}_dv" --values=debezium
+cap_dv=$SPAWNED_PID
 
 dbz_props plain.props "${id}_plain" "dbz_${id}_plain" "$pub" "$PGTEST_DSN"
-dbz_props tx.props "${id}_tx" "dbz_${id}_tx" "$pub" "$PGTEST_DSN" provide.transaction.metadata=true
+dbz_props tx.props "${id}_tx" "dbz_${id}_tx" "$pub" "$PGTEST_DSN" provide.transaction.metadata=true \
+	hstore.handling.mode=map
 ENRS=io.debezium.transforms.ExtractNewRecordState
 dbz_props u_drop.props "${id}_ud" "dbz_${id}_ud" "$pub" "$PGTEST_DSN" \
 	transforms=unwrap transforms.unwrap.type=$ENRS transforms.unwrap.delete.tombstone.handling.mode=drop
@@ -68,10 +72,12 @@ dbz_pid=$SPAWNED_PID
 
 # All set when both captures wrote their snapshot and every engine runs
 # (its slot exists: what is committed from now on is streamed).
-wait_for "grep -q snapshot_end ours_${id}_plain.ndjson && grep -q snapshot_end ours_${id}_tx.ndjson" 60
+wait_for "grep -q snapshot_end ours_${id}_plain.ndjson && grep -q snapshot_end ours_${id}_tx.ndjson &&
+	grep -q snapshot_end ours_${id}_dv.ndjson" 60
 ok $? "cdc-capture took its snapshots"
-wait_for "[ \$(grep -c '^started ' status) = ${#engines[@]} ]" 240
-ok $? "Debezium's ${#engines[@]} engines started" || { diag "$(tail -n 30 dbz.log)"; }
+wait_for "[ \$(grep -c '^started ' status) = ${#engines[@]} ] || grep -q '^failed ' status" 240
+! grep -q '^failed ' status && [ "$(grep -c '^started ' status)" = ${#engines[@]} ]
+ok $? "Debezium's ${#engines[@]} engines started" || { diag "$(grep '^failed ' status)"; diag "$(grep -i 'caused by' dbz.log | tail -n 5)"; }
 
 # --- the same changes through both
 psql_t <"$D/parity-dml.sql" >/dev/null
@@ -79,13 +85,13 @@ ok $? "the changes ran"
 psql_t "INSERT INTO zz_end VALUES (1)"
 done_all() {
 	local f
-	for f in "ours_${id}_plain.ndjson" "ours_${id}_tx.ndjson" dbz_*.json; do
+	for f in ours_*.ndjson dbz_*.json; do
 		grep -q '"end_marker":1' "$f" || return 1
 	done
 }
 wait_for done_all 120
 ok $? "both sides streamed to the end marker" || { diag "$(tail -n 30 dbz.log)"; cat status >&2; }
-kill -TERM "$cap_plain" "$cap_tx" 2>/dev/null
+kill -TERM "$cap_plain" "$cap_tx" "$cap_dv" 2>/dev/null
 kill -TERM -- "-$dbz_pid" 2>/dev/null
 wait_for "! kill -0 $dbz_pid" 60
 
@@ -103,6 +109,8 @@ compare() {
 }
 compare "envelope (defaults)" types.json "ours_${id}_plain.ndjson" dbz_plain.json
 compare "envelope (--tx-events --ts-ns, provide.transaction.metadata)" types.json "ours_${id}_tx.ndjson" dbz_tx.json
+compare "envelope (--values=debezium)" --values debezium --names "${id}_dv=${id}_plain" types.json \
+	"ours_${id}_dv.ndjson" dbz_plain.json
 
 # --- unwrap against ExtractNewRecordState
 # unwrap(mode; fields) over our events, each result kept with its event's

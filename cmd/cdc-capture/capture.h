@@ -31,6 +31,7 @@ struct capture_opts {
 	bool numeric_number;
 	bool tx_events;
 	bool ts_ns;			/* --ts-ns */
+	bool values_debezium;		/* --values=debezium */
 	bool key_change_update;		/* --key-change=update: one u event (default: a d and a c) */
 	const char *ack_file;
 	int64_t heartbeat_ms;		/* 0: off */
