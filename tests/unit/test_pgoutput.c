@@ -100,6 +100,41 @@ test_types(void)
 	is_str(tv(790, "$92,233,720,368,547,758.07"), "\"92233720368547758.07\"", "money max");
 	is_str(tv(791, "{\"$1.50\",\"-$2.00\"}"), "[\"1.50\",\"-2.00\"]", "money[]");
 	is_str(tv(790, "1,234.56 EUR"), "\"1,234.56 EUR\"", "money in another form stays as it is");
+	is_str(tv(1560, "101"), "\"101\"", "bit as a string");
+	is_str(tv(1186, "P1Y2M3DT4H5M6.5S"), "\"P1Y2M3DT4H5M6.5S\"", "interval as the server writes it");
+
+	/* --values=debezium */
+	{
+		struct typemap *plain = tm;
+
+		tm = typemap_new(NULL, false);
+		typemap_set_debezium(tm, true);
+		is_str(tv(3802, "{\"a\": [1, 2]}"), "\"{\\\"a\\\": [1, 2]}\"", "debezium: jsonb as a string");
+		is_str(tv(1082, "2024-01-31"), "\"2024-01-31Z\"", "debezium: date with Z");
+		is_str(tv(1082, "infinity"), "\"infinity\"", "debezium: date infinity stays");
+		is_str(tv(1083, "13:45:00.5"), "\"13:45:00.5Z\"", "debezium: time with Z");
+		is_str(tv(1083, "24:00:00"), "\"00:00:00Z\"", "debezium: time 24:00:00 as 00:00:00Z");
+		is_str(tv(1114, "2024-01-31 13:45:00.5"), "\"2024-01-31T13:45:00.5Z\"", "debezium: timestamp with Z");
+		is_str(tv(1184, "2024-01-31 13:45:00+00"), "\"2024-01-31T13:45:00.000000Z\"", "debezium: timestamptz");
+		is_str(tv(1266, "13:45:00.5+02"), "\"11:45:00.5Z\"", "debezium: timetz in UTC");
+		is_str(tv(1266, "00:00:00-03:30"), "\"03:30:00Z\"", "debezium: timetz with minutes");
+		is_str(tv(1266, "01:00:00+02"), "\"23:00:00Z\"", "debezium: timetz across midnight");
+		is_str(tv(1700, "NaN"), "\"NAN\"", "debezium: numeric NaN");
+		is_str(tv(1700, "-Infinity"), "\"NEGATIVE_INFINITY\"", "debezium: numeric -Infinity");
+		is_str(tv(1700, "1.50"), "\"1.50\"", "debezium: numeric");
+		is_str(tv(1186, "P-1DT2H"), "\"P0Y0M-1DT2H0M0S\"", "debezium: interval, every component");
+		is_str(tv(1186, "PT0S"), "\"P0Y0M0DT0H0M0S\"", "debezium: zero interval");
+		is_str(tv(1186, "P11M3DT-4H-5M-6.789S"), "\"P0Y11M3DT-4H-5M-6.789S\"", "debezium: negative parts");
+		is_str(tv(1560, "1"), "true", "debezium: bit(1) as a boolean");
+		is_str(tv(1560, "1000000001"), "\"AQI=\"", "debezium: bit(10) as little-endian bytes");
+		is_str(tv(1562, "111111111"), "\"/wE=\"", "debezium: varbit");
+		is_str(tv(1560, "0000"), "\"\"", "debezium: zero bits: no bytes");
+		is_str(tv(600, "(1,2.5)"), "{\"x\":1,\"y\":2.5,\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAARA\",\"srid\":null}",
+		       "debezium: point with its WKB");
+		is_str(tv(1182, "{2024-01-01}"), "[\"2024-01-01Z\"]", "debezium: date[]");
+		typemap_free(tm);
+		tm = plain;
+	}
 	is_str(tv(1266, "13:45:00+02"), "\"13:45:00+02:00\"", "timetz");
 	is_str(tv(1186, "P1DT2H"), "\"P1DT2H\"", "interval");
 	is_str(tv(1007, "{1,NULL,3}"), "[1,null,3]", "int4[] with NULL");
