@@ -11,9 +11,11 @@
  * engine's and the connector's settings, OUT receives each record's value
  * as serialized by the engine's JSON format (Kafka Connect's JsonConverter;
  * "null" for a tombstone), one per line, and OUT.keys the record keys, line
- * for line.  STATUS gets "started NAME" once the engine's task runs (the
- * replication slot exists then), "count NAME N" every second, and
- * "stopped NAME" / "failed NAME: reason" at the end.
+ * for line (OUT /dev/null: both there).  STATUS gets "started NAME" once
+ * the engine's task runs (the replication slot exists then), "first NAME
+ * MS" when the first record arrives (wall clock, ms), "count NAME N" every
+ * second, "stopped NAME" / "failed NAME: reason" when an engine ends, and
+ * "end MS" when the program is done.
  *
  * --exit-after N: exit once every engine has written N records (for the
  * benchmark).  Otherwise the engines run until SIGTERM or SIGINT; the
@@ -43,6 +45,9 @@ import io.debezium.engine.format.Json;
 public final class DebeziumDump {
 	private static PrintWriter status;
 	private static volatile boolean failed;
+	private static long exitAfter = -1;
+	/* Counted down by each engine once it has written exitAfter records. */
+	private static CountDownLatch reached;
 
 	private static synchronized void say(String line) {
 		status.println(line);
@@ -59,13 +64,17 @@ public final class DebeziumDump {
 			this.name = name;
 			this.out = new BufferedWriter(new OutputStreamWriter(new FileOutputStream(outPath),
 									   StandardCharsets.UTF_8), 1 << 16);
-			this.keys = new BufferedWriter(new OutputStreamWriter(new FileOutputStream(outPath + ".keys"),
+			String keysPath = outPath.equals("/dev/null") ? outPath : outPath + ".keys";
+
+			this.keys = new BufferedWriter(new OutputStreamWriter(new FileOutputStream(keysPath),
 									   StandardCharsets.UTF_8), 1 << 16);
 		}
 
 		synchronized void write(List<ChangeEvent<String, String>> records,
 					DebeziumEngine.RecordCommitter<ChangeEvent<String, String>> committer)
 			throws InterruptedException {
+			if (count.get() == 0 && !records.isEmpty())
+				say("first " + name + " " + System.currentTimeMillis());
 			try {
 				for (ChangeEvent<String, String> r : records) {
 					String v = r.value(), k = r.key();
@@ -80,7 +89,9 @@ public final class DebeziumDump {
 			} catch (IOException e) {
 				throw new RuntimeException(e);
 			}
-			count.addAndGet(records.size());
+			long before = count.getAndAdd(records.size());
+			if (exitAfter >= 0 && before < exitAfter && before + records.size() >= exitAfter)
+				reached.countDown();
 			committer.markBatchFinished();
 		}
 
@@ -101,7 +112,6 @@ public final class DebeziumDump {
 		}
 		status = new PrintWriter(new OutputStreamWriter(new FileOutputStream(args[0], true), StandardCharsets.UTF_8));
 		int i = 1;
-		long exitAfter = -1;
 		if (args[i].equals("--exit-after")) {
 			exitAfter = Long.parseLong(args[i + 1]);
 			i += 2;
@@ -113,6 +123,7 @@ public final class DebeziumDump {
 		List<Run> runs = new ArrayList<>();
 		ExecutorService pool = Executors.newCachedThreadPool();
 		CountDownLatch finished = new CountDownLatch((args.length - i) / 3);
+		reached = new CountDownLatch(exitAfter >= 0 ? (args.length - i) / 3 : 1);
 		for (; i < args.length; i += 3) {
 			Properties p = new Properties();
 			try (FileInputStream in = new FileInputStream(args[i + 1])) {
@@ -158,27 +169,28 @@ public final class DebeziumDump {
 		}));
 		for (Run r : runs)
 			pool.execute(r.engine);
-		long last = -1;
+		long last = -1, lastReport = 0;
 		for (;;) {
-			if (finished.await(1, TimeUnit.SECONDS))
-				break;
-			boolean all = exitAfter >= 0;
-			StringBuilder sb = new StringBuilder();
-			for (Run r : runs) {
-				long n = r.count.get();
-				sb.append("count ").append(r.name).append(' ').append(n).append('\n');
-				if (n < exitAfter)
-					all = false;
+			boolean done = reached.await(50, TimeUnit.MILLISECONDS) || finished.getCount() == 0;
+			long now = System.currentTimeMillis();
+			if (done || now - lastReport >= 1000) {
+				StringBuilder sb = new StringBuilder();
+				long sum = 0;
+				for (Run r : runs) {
+					long n = r.count.get();
+					sb.append("count ").append(r.name).append(' ').append(n).append('\n');
+					sum += n;
+				}
+				if (sum != last) {
+					say(sb.toString().trim());
+					last = sum;
+				}
+				lastReport = now;
 			}
-			long sum = 0;
-			for (Run r : runs)
-				sum += r.count.get();
-			if (sum != last) {
-				say(sb.toString().trim());
-				last = sum;
-			}
-			if (all)
+			if (done) {
+				say("end " + now);
 				break;
+			}
 		}
 		/* Every engine stopped by itself (a failure, or snapshot.mode
 		 * initial_only done) or --exit-after is met: the shutdown hook
