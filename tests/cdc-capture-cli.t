@@ -75,14 +75,16 @@ like "$err" "exists already" "... with the reason"
 # A slot in use by another process.
 psql_t "CREATE TABLE busy (id int)"
 coproc HOLD { psql -X -q -At -d "$PGTEST_DSN replication=database" 2>&1; }
+# bash unsets HOLD_PID once the coprocess has exited: keep it (set -u).
+hold_pid=$HOLD_PID
 echo "START_REPLICATION SLOT $slot LOGICAL 0/0 (proto_version '1', publication_names '$pub');" >&"${HOLD[1]}"
 wait_for "[ -n \"\$(psql_t \"SELECT active_pid FROM pg_replication_slots WHERE slot_name = '$slot'\")\" ]" 10
 start=$(date +%s)
 err=$("$CAP" -d "$PGTEST_DSN" --slot "$slot" --publication "$pub" 2>&1 >/dev/null)
 is $? 75 "slot in use: exit 75"
 like "$err" "in use by server process [0-9]+" "slot in use: names the PID"
-kill "$HOLD_PID" 2>/dev/null
-wait "$HOLD_PID" 2>/dev/null
+kill "$hold_pid" 2>/dev/null
+wait "$hold_pid" 2>/dev/null
 
 # Another plugin's slot.
 psql_t "SELECT pg_create_logical_replication_slot('${slot}_td', 'test_decoding')" >/dev/null
