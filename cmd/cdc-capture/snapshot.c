@@ -253,7 +253,6 @@ struct snap {
 	struct row_formatter fmt;
 	struct buf sql;
 	uint64_t rows;		/* rows written so far = last seq */
-	uint64_t read;		/* rows read (written or held back) */
 	int pending;		/* a finished table whose last row is held back, or -1 */
 	struct progress pg;
 };
@@ -660,7 +659,6 @@ snap_row(struct snap *s, struct snap_table *t, const char *row, size_t n)
 		return -1;
 	t->has_held = true;
 	t->rows++;
-	s->read++;
 	return 0;
 }
 
