@@ -167,6 +167,12 @@ drain "$TEST_TMP/toast.json"
 is "$(jq -s -c '.[0].after.big | length' "$TEST_TMP/toast.json")" 100000 "TOASTed value sent on insert"
 is "$(jq -s -c '.[1] | [.after, .unchanged_toast]' "$TEST_TMP/toast.json")" '[{"id":1,"v":"b"},["big"]]' \
 	"DEFAULT identity: unchanged TOAST left out of after and listed, never null"
+# A key change that leaves the TOASTed value alone: no c could carry it, so
+# it stays one u naming the old key (a sink moves the document with it).
+psql_t "UPDATE toast_d SET id = 2"
+drain "$TEST_TMP/toast2.json"
+is "$(jq -s -c 'map([.op, .before, .key, .unchanged_toast])' "$TEST_TMP/toast2.json")" \
+	'[["u",{"id":1},{"id":2},["big"]]]' "DEFAULT identity: key change with unchanged TOAST stays one u"
 
 # ---- concurrent interleaved transactions: order is commit order.
 psql_t "CREATE TABLE inter (id int PRIMARY KEY, who text)"

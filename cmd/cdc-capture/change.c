@@ -143,6 +143,17 @@ change_key_changed(const struct pgo_msg *m)
 	return false;
 }
 
+bool
+change_new_row_complete(const struct pgo_msg *m)
+{
+	const struct pgo_tuple *full_old = m->oldkind == 'O' ? &m->oldtup : NULL;
+
+	for (int i = 0; i < m->rel->ncols && i < m->newtup.ncols; i++)
+		if (!col_val(&m->newtup, full_old, i))
+			return false;
+	return true;
+}
+
 static void
 add_toast(struct change_fmt *f, struct buf *out)
 {

@@ -41,6 +41,13 @@ enum change_part {
  * (cdc-capture --key-change).
  */
 bool change_key_changed(const struct pgo_msg *m);
+/*
+ * Does Update message m hold every column of the new row?  False when a
+ * TOASTed value the update did not change is missing and no old row
+ * (REPLICA IDENTITY FULL) supplies it: a c event of the new row would
+ * then lack it for good.
+ */
+bool change_new_row_complete(const struct pgo_msg *m);
 
 /* An Insert, Update or Delete message (m->type 'I', 'U', 'D'). */
 void change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, enum change_part part,

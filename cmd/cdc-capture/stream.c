@@ -403,14 +403,20 @@ need_tx(struct capture *c, uint64_t lsn)
 		protocol_error(c, lsn, "change outside a transaction");
 }
 
-/* An Insert, Update or Delete: one event, or a d and a c for a key change. */
+/*
+ * An Insert, Update or Delete: one event, or a d and a c for a key change.
+ * A key change whose new row lacks an unchanged TOASTed value (REPLICA
+ * IDENTITY DEFAULT or USING INDEX) stays one u event: a c cannot carry
+ * the value (Debezium writes a placeholder there), while a u names the old
+ * key, so a sink that moves the document keeps it (cdc-events(7)).
+ */
 static void
 row_change(struct capture *c, const struct pgo_msg *m, uint64_t lsn)
 {
 	struct event_src p;
 	struct event_tx tx;
 
-	if (!c->o.key_change_update && change_key_changed(m)) {
+	if (!c->o.key_change_update && change_key_changed(m) && change_new_row_complete(m)) {
 		change_pos_set(c, &p, &tx, m->rel, lsn);
 		buf_reset(&c->ev);
 		change_format(&c->fmt, &c->ev, m, CHANGE_OLD_KEY, &p);

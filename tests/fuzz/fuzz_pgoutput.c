@@ -168,7 +168,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(m.newtup.ncols <= m.rel->ncols && m.oldtup.ncols <= m.rel->ncols);
 			if (!plausible(m.rel, &m.newtup) || !plausible(m.rel, &m.oldtup))
 				break;
-			if (change_key_changed(&m)) {
+			if (change_key_changed(&m) && change_new_row_complete(&m)) {
 				change_format(&f, &out, &m, CHANGE_OLD_KEY, &p);
 				check_event("d", m.rel, &p);
 				buf_reset(&out);

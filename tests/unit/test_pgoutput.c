@@ -243,6 +243,7 @@ test_decode(void)
 	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"before\":null,\"after\":{\"id\":7,\"note\":\"new\"},\"key\":{\"id\":7},"
 			    "\"unchanged_toast\":[\"big\"]") != NULL, "unchanged TOAST left out and listed");
+	ok(!change_new_row_complete(&m), "unchanged TOAST without the old row: the new row is not complete");
 
 	/* Update with the old tuple (REPLICA IDENTITY FULL): value taken from it. */
 	m_reset('U');
@@ -283,6 +284,7 @@ test_decode(void)
 	ok(strstr(out.data, "\"before\":{\"id\":7},\"after\":{\"id\":8,\"note\":\"n\",\"big\":\"b\"},\"key\":{\"id\":8}")
 	   != NULL, "key change, --key-change=update: before has the old key");
 	ok(change_key_changed(&m), "key change detected");
+	ok(change_new_row_complete(&m), "... with every column of the new row");
 	buf_reset(&out);
 	change_format(&f, &out, &m, CHANGE_OLD_KEY, &p);
 	ok(strncmp(out.data, "{\"op\":\"d\",\"before\":{\"id\":7},\"after\":null,\"key\":{\"id\":7},", 56) == 0,
