@@ -40,10 +40,12 @@ def position: "\(.source.commit_lsn | lsn_text):\(.source.seq)";
 #   d        -> mode "drop": nothing; "none": null;
 #               "rewrite": the old row (.before, else .key) with "__deleted": "true"
 #               (and "__deleted": "false" on the other rows, as Debezium does)
-#   t, m and control events -> nothing
+#   m        -> the event unchanged (ExtractNewRecordState passes messages on)
+#   t and control events -> nothing
 # fields: names of event fields to add as "__NAME" (e.g. ["op", "table",
-# "lsn", "source.ts_ms"] adds __op, __table, __lsn, __source_ts_ms):
-# top-level fields (op, ts_ms) first, then source fields.
+# "lsn", "source.ts_ms"] adds __op, __table, __lsn, __source_ts_ms), looked
+# up as ExtractNewRecordState's add.fields does: "source.x" in the source,
+# op, ts_ms, ts_us and ts_ns at the top level, any other name in the source.
 def unwrap($mode; $fields):
   . as $e
   | if ($mode | IN("drop", "none", "rewrite") | not) then
@@ -51,10 +53,9 @@ def unwrap($mode; $fields):
     else . end
   | def extra:
       reduce ($fields[]) as $f ({};
-        ($f | ltrimstr("source.")) as $n
-        | ("__" + ($f | gsub("\\."; "_"))) as $k
-        | if ($f | startswith("source.")) then .[$k] = $e.source[$n]
-          elif ($e | has($f)) then .[$k] = $e[$f]
+        ("__" + ($f | gsub("\\."; "_"))) as $k
+        | if ($f | startswith("source.")) then .[$k] = $e.source[$f | ltrimstr("source.")]
+          elif ($f | IN("op", "ts_ms", "ts_us", "ts_ns")) then .[$k] = $e[$f]
           else .[$k] = $e.source[$f] end);
     if (.op | IN("c", "u", "r")) then
       .after + (if $mode == "rewrite" then {"__deleted": "false"} else {} end) + extra
@@ -62,6 +63,7 @@ def unwrap($mode; $fields):
       if $mode == "drop" then empty
       elif $mode == "none" then null
       else (.before // .key // {}) + {"__deleted": "true"} + extra end
+    elif .op == "m" then .
     else empty end;
 def unwrap($mode): unwrap($mode; []);
 def unwrap: unwrap("drop"; []);

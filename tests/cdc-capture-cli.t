@@ -29,6 +29,13 @@ usage_error "bad --receive-timeout" --slot s --publication p --receive-timeout 0
 usage_error "--receive-timeout not a number" --slot s --publication p --receive-timeout soon
 usage_error "bad --endpos" --slot s --publication p --endpos 12/XYZ
 usage_error "bad --numeric" --slot s --publication p --numeric=float
+usage_error "bad --key-change" --slot s --publication p --key-change=upsert
+usage_error "bad --values" --slot s --publication p --values=java
+err=$("$CAP" --slot s --publication p --key-change=upsert 2>&1 >/dev/null)
+like "$err" "invalid --key-change: 'upsert' \\(delete-create or update\\)" "--key-change names its choices"
+err=$("$CAP" --slot s --publication p --values=java 2>&1 >/dev/null)
+like "$err" "invalid --values: 'java' \\(cdc or debezium\\)" "--values names its choices"
+like "$("$CAP" --help)" "--key-change=MODE.*--ts-ns|--ts-ns.*--key-change" "--help lists --key-change and --ts-ns"
 usage_error "bad --snapshot" --slot s --publication p --snapshot sometimes
 usage_error "bad --snapshot-jobs" --slot s --publication p --snapshot-jobs 0
 usage_error "empty publication" --slot s --publication a,,b

@@ -69,6 +69,8 @@ psql_t "CREATE PUBLICATION ${pub}_ins FOR TABLE nothing_pk, nothing_nopk WITH (p
 	--snapshot-state "$T/state" --heartbeat 0 --no-loop --endpos 0/1 >"$T/snap.json" 2>"$T/snap.err"
 is "$?" 0 "snapshot: exit 0"
 S=$T/snap.json
+# A second slot from here on, read with the default --key-change.
+psql_t "SELECT pg_create_logical_replication_slot('${slot}_dc', 'pgoutput')" >/dev/null
 is "$(keys "$S" r pk_d)" '{"id":1} {"id":2}' "snapshot, DEFAULT with primary key: the primary key"
 is "$(keys "$S" r pk_full)" '{"id":1} {"id":2}' "snapshot, FULL with primary key: the primary key, not the row"
 is "$(keys "$S" r full_nopk)" '{"k":"k1","v":1}' "snapshot, FULL without primary key: every column"
@@ -118,7 +120,9 @@ DELETE FROM idx_pk_not WHERE id = 1;
 DELETE FROM pk_incl WHERE id = 2;
 DELETE FROM comp WHERE a = 2;
 SQL
-drain >"$T/stream.json" 2>"$T/stream.err"
+# The rules for the key of each event, with key changes as one u event
+# (--key-change=update); the default (a d and a c) is checked below.
+drain --key-change=update >"$T/stream.json" 2>"$T/stream.err"
 is "$?" 0 "stream: exit 0"
 E=$T/stream.json
 is "$(keys "$E" c pk_full)" '{"id":3}' "insert, FULL with primary key: the primary key"
@@ -162,6 +166,32 @@ is "$(keys "$E" d comp)" '{"b":"C","a":2}' "delete, composite primary key"
 # No key has a null member: every key column was sent.
 is "$(jq -c 'select(.key != null) | .key | to_entries[] | select(.value == null)' "$S" "$E")" "" \
 	"no key member is null"
+
+# The default --key-change=delete-create: each key change is a d of the
+# old key and a c of the new one, at consecutive positions; nothing else
+# differs.
+"$CAP" -d "$PGTEST_DSN" --slot "${slot}_dc" --publication "$pub,${pub}_ins" --heartbeat 0 --no-loop \
+	--endpos "$(jq -s -r 'map(.source.commit_lsn) | max' "$E")" >"$T/dc.json" 2>"$T/dc.err"
+is "$?" 0 "stream, --key-change=delete-create: exit 0"
+DC=$T/dc.json
+is "$(wc -l <"$DC")" "$(($(wc -l <"$E") + 3))" "three key changes, three more events"
+is "$(jq -c 'select(.source.table == "pk_d" and ((.op == "d" and .key.id == 2) or (.op == "c" and .key.id == 20)))
+	| [.op, .before, .after, .key]' "$DC" | tr '\n' ' ')" \
+	'["d",{"id":2},null,{"id":2}] ["c",null,{"id":20,"v":"y"},{"id":20}] ' \
+	"primary key update, DEFAULT: a d of the old key ('K' tuple), a c of the new row"
+is "$(jq -c 'select(.source.table == "pk_full" and ((.op == "d" and .key.id == 2) or (.op == "c" and .key.id == 20)))
+	| [.op, .before.v, .after.v, .key]' "$DC" | tr '\n' ' ')" \
+	'["d","y",null,{"id":2}] ["c",null,"y",{"id":20}] ' "primary key update, FULL: a d of the old row, a c of the new"
+is "$(jq -c 'select(.source.table == "idx_pk_not" and ((.op == "d" and .key.b == 20) or (.op == "c" and .key.b == 200)))
+	| [.op, .key]' "$DC" | tr '\n' ' ')" '["d",{"b":20}] ["c",{"b":200}] ' \
+	"index key update, USING INDEX: a d of the old index key, a c of the new"
+is "$(jq -c 'select(.op == "u") | .key' "$DC" | sort | tr '\n' ' ')" \
+	"$(jq -c 'select(.op == "u") | .key' "$E" | grep -vx '{"id":20}' | grep -vx '{"b":200}' | sort | tr '\n' ' ')" \
+	"updates that keep the key stay u events"
+is "$(jq -s -c '[.[] | select(.source.table == "pk_d" and .op != "r") | [.source.commit_lsn, .source.seq]] | . == unique' "$DC")" \
+	true "the d and the c have positions of their own"
+full_fk=$(jq -c 'select(.source.table == "full_nopk" and .op == "u") | .op' "$DC")
+is "$full_fk" '"u"' "FULL without primary key: an update stays u (its key is the row, not an identity)"
 
 # Snapshot and stream agree: the same row has the same key in both.
 is "$(jq -c 'select(.source.table == "pk_full" and .after.id == 1) | .key' "$S" "$E" | sort -u)" '{"id":1}' \

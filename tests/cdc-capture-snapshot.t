@@ -8,6 +8,20 @@ set -uo pipefail
 
 need_bin cdc-capture
 need_pg
+# markers_ok FILE: the snapshot rows carry Debezium's source.snapshot
+# markers in emission order: "first" on the first row, "last" on the last,
+# "first_in_data_collection" / "last_in_data_collection" on the first and
+# last row of every table (the last wins for a table of one row), "true"
+# on the rest.
+markers_ok() {
+	jq -s '[.[] | select(.op == "r")] as $r | ($r | length) as $n
+		| (reduce range(0; $n) as $i ({}; .[$r[$i].source.table] |= ((. // {first: $i}) | .last = $i))) as $ix
+		| [range(0; $n) as $i | $r[$i].source.table as $t
+		   | if $i == $n - 1 then "last" elif $i == 0 then "first"
+		     elif $ix[$t].last == $i then "last_in_data_collection"
+		     elif $ix[$t].first == $i then "first_in_data_collection" else "true" end]
+		  == [$r[].source.snapshot]' "$1"
+}
 command -v jq >/dev/null || skip_all "jq is not installed"
 pg_new_db snap
 
@@ -72,8 +86,10 @@ is "$(jq -r '[.source.lsn, .source.commit_lsn] | @tsv' "$T/only.ndjson" | sort -
 c=$(head -n1 "$T/only.ndjson" | jq -r '.source.lsn')
 [ "$(head -n1 "$T/only.ndjson" | jq -r '.source.commit_lsn == .source.lsn')" = true ] && [ "$c" -gt 0 ]
 ok $? "snapshot_begin's lsn is just before the consistent point ($c)"
-is "$(jq -r 'select(.op == "r") | [.source.snapshot, (.before == null), (.source.txId == null), .source.db, .source.name] | @tsv' "$T/only.ndjson" | sort -u)" \
-	"$(printf 'true\ttrue\ttrue\t%s\ts_only' "$PGTEST_DB")" "rows: snapshot true, before null, txId null, db and slot name"
+is "$(jq -r 'select(.op == "r") | [(.before == null), (.source.txId == null), .source.db, .source.name] | @tsv' "$T/only.ndjson" | sort -u)" \
+	"$(printf 'true\ttrue\t%s\ts_only' "$PGTEST_DB")" "rows: before null, txId null, db and slot name"
+is "$(markers_ok "$T/only.ndjson")" true \
+	"rows: snapshot first, first_in_data_collection, true, last_in_data_collection, last (as Debezium)"
 is "$(jq -r 'select(.op == "r") | .source.ts_ms' "$T/only.ndjson" | sort -u | wc -l)" 1 \
 	"rows share source.ts_ms (the snapshot's start)"
 is "$(jq -c 'select(.op == "r" and .source.table == "orders" and .after.id == 3) | [.after, .key]' "$T/only.ndjson")" \
@@ -147,10 +163,11 @@ for jobs in 1 3; do
 		"--snapshot-jobs $jobs: 60150 rows in all, none twice"
 	is "$(jq -r '.source.seq' "$T/par$jobs.ndjson" | awk '$1 != NR - 1 { print "gap at line " NR; exit }')" "" \
 		"--snapshot-jobs $jobs: seq numbered in emission order"
+	is "$(markers_ok "$T/par$jobs.ndjson")" true "--snapshot-jobs $jobs: snapshot markers by emission order"
 done
 like "$(cat "$T/par3.err")" "3 connections" "--snapshot-jobs 3 uses 3 connections"
-is "$(jq -c 'select(.op == "r") | del(.ts_ms, .source.ts_ms, .source.seq, .source.lsn, .source.commit_lsn)' "$T/par1.ndjson" | sort | md5sum)" \
-	"$(jq -c 'select(.op == "r") | del(.ts_ms, .source.ts_ms, .source.seq, .source.lsn, .source.commit_lsn)' "$T/par3.ndjson" | sort | md5sum)" \
+is "$(jq -c 'select(.op == "r") | del(.ts_ms, .ts_us, .source.ts_ms, .source.ts_us, .source.seq, .source.lsn, .source.commit_lsn, .source.sequence, .source.snapshot)' "$T/par1.ndjson" | sort | md5sum)" \
+	"$(jq -c 'select(.op == "r") | del(.ts_ms, .ts_us, .source.ts_ms, .source.ts_us, .source.seq, .source.lsn, .source.commit_lsn, .source.sequence, .source.snapshot)' "$T/par3.ndjson" | sort | md5sum)" \
 	"1 and 3 jobs give the same events"
 
 # The reader goes away in the middle: exit 141, quietly, and the temporary slot goes with the connection.

@@ -31,6 +31,9 @@ struct capture_opts {
 	const char *tables;		/* --tables for --create-publication */
 	bool numeric_number;
 	bool tx_events;
+	bool ts_ns;			/* --ts-ns */
+	bool values_debezium;		/* --values=debezium */
+	bool key_change_update;		/* --key-change=update: one u event (default: a d and a c) */
 	const char *ack_file;
 	int64_t heartbeat_ms;		/* 0: off */
 	int64_t status_ms;
@@ -64,16 +67,25 @@ struct capture {
 	/* The transaction being received (between Begin and Commit). */
 	bool in_tx;
 	uint64_t tx_commit_lsn;
+	uint64_t tx_first_lsn;		/* the Begin message's LSN */
 	uint32_t tx_xid;
-	int64_t tx_ts_ms;
+	int64_t tx_ts_us;		/* commit time, microseconds since the epoch */
 	uint64_t tx_seq;
+	uint64_t tx_events;		/* data events so far (--tx-events) */
+	char *tx_origin;		/* replication origin ('O' message), or NULL */
+	uint64_t tx_origin_lsn;
+	struct change_tally *tally;	/* per table events (--tx-events) */
+	int ntally, tally_cap;
+	bool have_last_commit;		/* a Commit was seen in this session */
+	uint64_t last_commit_end;	/* ... its end LSN (source.sequence) */
+	int64_t last_commit_us;		/* ... its commit time */
 
 	/* Positions. */
 	struct cdc_pos last_pos;	/* last event emitted: re-deliveries at or below are skipped */
 	uint64_t written_lsn;		/* everything before it is in the writer (or filtered) */
 	uint64_t flushed_lsn;		/* ... and was flushed to stdout */
 	uint64_t ka_walend;		/* W: walEnd of the latest keepalive outside a transaction */
-	int64_t ka_ts_ms;		/* its send time */
+	int64_t ka_ts_us;		/* its send time, microseconds since the epoch */
 	uint64_t server_walend;		/* latest walEnd seen (for --stats) */
 	uint64_t start_confirmed;	/* the slot's confirmed_flush_lsn when we attached */
 	uint64_t sent_flush;		/* flush LSN of the last status update */

@@ -9,6 +9,8 @@
  */
 #include "change.h"
 
+#include <string.h>
+
 #include "json.h"
 
 void
@@ -99,14 +101,85 @@ add_tuple(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, cons
 }
 
 static void
-add_source(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, const struct change_pos *p)
+add_source(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, struct event_src *p)
 {
-	event_source(out, f->ctx, rel ? rel->nspname : NULL, rel ? rel->relname : NULL, p->lsn,
-		     p->commit_lsn, p->seq, p->xid, p->ts_ms, "false");
+	p->schema = rel ? rel->nspname : NULL;
+	p->table = rel ? rel->relname : NULL;
+	event_source(out, f->ctx, p, event_now_ns());
+}
+
+/* Do two column values hold the same bytes? */
+static bool
+val_eq(const struct pgo_val *a, const struct pgo_val *b)
+{
+	return a->kind == b->kind && a->len == b->len && (a->len == 0 || memcmp(a->data, b->data, a->len) == 0);
+}
+
+bool
+change_key_changed(const struct pgo_msg *m)
+{
+	const struct pgo_rel *rel = m->rel;
+
+	/* A key that is the whole row (FULL, no primary key) identifies no
+	 * row across an update: Debezium has no key there either. */
+	if (m->type != 'U' || !m->oldkind || !rel->has_key || rel->key_is_row)
+		return false;
+	for (int i = 0; i < rel->ncols; i++) {
+		const struct pgo_col *c = &rel->cols[i];
+		const struct pgo_val *o, *n;
+
+		if (!c->key || i >= m->newtup.ncols || i >= m->oldtup.ncols)
+			continue;
+		/* An old key 'K' holds only the replica identity columns. */
+		if (m->oldkind == 'K' && !c->ri)
+			continue;
+		o = &m->oldtup.vals[i];
+		n = &m->newtup.vals[i];
+		if (n->kind == 'u' || o->kind == 'u')
+			continue;	/* unchanged TOAST: the same value */
+		if (!val_eq(o, n))
+			return true;
+	}
+	return false;
+}
+
+bool
+change_new_row_complete(const struct pgo_msg *m)
+{
+	const struct pgo_tuple *full_old = m->oldkind == 'O' ? &m->oldtup : NULL;
+
+	for (int i = 0; i < m->rel->ncols && i < m->newtup.ncols; i++)
+		if (!col_val(&m->newtup, full_old, i))
+			return false;
+	return true;
+}
+
+static void
+add_toast(struct change_fmt *f, struct buf *out)
+{
+	if (f->toast.len) {
+		buf_adds(out, ",\"unchanged_toast\":[");
+		buf_add(out, f->toast.data, f->toast.len);
+		buf_addc(out, ']');
+	}
+}
+
+/* The d event of a delete, or of the old key of an update that changed it. */
+static void
+format_delete(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, const struct pgo_msg *m)
+{
+	buf_adds(out, "{\"op\":\"d\",\"before\":");
+	add_tuple(f, out, rel, &m->oldtup, NULL, m->oldkind == 'K' ? RI_COLS : ALL_COLS, NULL);
+	buf_adds(out, ",\"after\":null,\"key\":");
+	if (rel->has_key)
+		add_tuple(f, out, rel, &m->oldtup, NULL, KEY_COLS, NULL);
+	else
+		buf_adds(out, "null");
 }
 
 void
-change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, const struct change_pos *p)
+change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, enum change_part part,
+	      struct event_src *p)
 {
 	const struct pgo_rel *rel = m->rel;
 	const struct pgo_tuple *old = m->oldkind ? &m->oldtup : NULL;
@@ -114,17 +187,19 @@ change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, co
 	const struct pgo_tuple *full_old = m->oldkind == 'O' ? &m->oldtup : NULL;
 
 	buf_reset(&f->toast);
-	switch (m->type) {
-	case 'I':
+	if (part == CHANGE_OLD_KEY) {
+		format_delete(f, out, rel, m);
+	} else if (m->type == 'I' || part == CHANGE_NEW_KEY) {
+		/* An insert; or the new row of an update that changed the key,
+		 * TOASTed values it did not change taken from the old row. */
 		buf_adds(out, "{\"op\":\"c\",\"before\":null,\"after\":");
-		add_tuple(f, out, rel, &m->newtup, NULL, ALL_COLS, &f->toast);
+		add_tuple(f, out, rel, &m->newtup, full_old, ALL_COLS, &f->toast);
 		buf_adds(out, ",\"key\":");
 		if (rel->has_key)
-			add_tuple(f, out, rel, &m->newtup, NULL, KEY_COLS, NULL);
+			add_tuple(f, out, rel, &m->newtup, old, KEY_COLS, NULL);
 		else
 			buf_adds(out, "null");
-		break;
-	case 'U':
+	} else if (m->type == 'U') {
 		/* before: the old row (FULL), or the old replica identity when it
 		 * changed ('K'), so a consumer can remove the row's old key. */
 		buf_adds(out, "{\"op\":\"u\",\"before\":");
@@ -141,28 +216,16 @@ change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, co
 			add_tuple(f, out, rel, &m->newtup, old, KEY_COLS, NULL);
 		else
 			buf_adds(out, "null");
-		break;
-	default: /* 'D' */
-		buf_adds(out, "{\"op\":\"d\",\"before\":");
-		add_tuple(f, out, rel, &m->oldtup, NULL, m->oldkind == 'K' ? RI_COLS : ALL_COLS, NULL);
-		buf_adds(out, ",\"after\":null,\"key\":");
-		if (rel->has_key)
-			add_tuple(f, out, rel, &m->oldtup, NULL, KEY_COLS, NULL);
-		else
-			buf_adds(out, "null");
-		break;
+	} else { /* 'D' */
+		format_delete(f, out, rel, m);
 	}
-	if (f->toast.len) {
-		buf_adds(out, ",\"unchanged_toast\":[");
-		buf_add(out, f->toast.data, f->toast.len);
-		buf_addc(out, ']');
-	}
+	add_toast(f, out);
 	add_source(f, out, rel, p);
 }
 
 void
 truncate_format(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, uint8_t options,
-		const struct change_pos *p)
+		struct event_src *p)
 {
 	buf_adds(out, "{\"op\":\"t\",\"before\":null,\"after\":null,\"key\":null,\"truncate\":{\"cascade\":");
 	buf_adds(out, options & 1 ? "true" : "false");
@@ -173,7 +236,7 @@ truncate_format(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel
 }
 
 void
-message_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, const struct change_pos *p)
+message_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, struct event_src *p)
 {
 	buf_adds(out, "{\"op\":\"m\",\"message\":{\"prefix\":");
 	json_add_cstr(out, m->prefix);
@@ -187,8 +250,10 @@ message_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, c
 
 void
 control_format(struct change_fmt *f, struct buf *out, const char *op, long long events,
-	       const struct change_pos *p)
+	       const struct change_tally *tally, int ntally, uint64_t first_lsn, struct event_src *p)
 {
+	bool begin = strcmp(op, "begin") == 0, commit = strcmp(op, "commit") == 0;
+
 	buf_adds(out, "{\"op\":\"");
 	buf_adds(out, op);
 	buf_addc(out, '"');
@@ -201,5 +266,38 @@ control_format(struct change_fmt *f, struct buf *out, const char *op, long long 
 		}
 		buf_addc(out, '}');
 	}
-	add_source(f, out, NULL, p);
+	if (begin || commit) {
+		/* Debezium's transaction record (provide.transaction.metadata). */
+		buf_adds(out, begin ? ",\"status\":\"BEGIN\",\"id\":\"" : ",\"status\":\"END\",\"id\":\"");
+		json_add_u64(out, p->xid);
+		buf_addc(out, ':');
+		json_add_u64(out, first_lsn);
+		buf_adds(out, "\",\"event_count\":");
+		if (commit) {
+			json_add_i64(out, events);
+			buf_adds(out, ",\"data_collections\":[");
+			for (int i = 0; i < ntally; i++) {
+				struct buf name = BUF_INIT;
+
+				buf_adds(&name, tally[i].schema);
+				buf_addc(&name, '.');
+				buf_adds(&name, tally[i].table);
+				buf_adds(out, i ? ",{\"data_collection\":" : "{\"data_collection\":");
+				json_add_str(out, name.data, name.len);
+				buf_adds(out, ",\"event_count\":");
+				json_add_u64(out, tally[i].events);
+				buf_addc(out, '}');
+				buf_release(&name);
+			}
+			buf_addc(out, ']');
+		} else {
+			buf_adds(out, "null,\"data_collections\":null");
+		}
+	}
+	{
+		struct event_src q = *p;
+
+		q.tx_member = false;
+		add_source(f, out, NULL, &q);
+	}
 }

@@ -82,18 +82,20 @@ copy_table_free(struct snap_table *t)
 	free(t->filter);
 	buf_release(&t->head);
 	buf_release(&t->mid);
+	buf_release(&t->tail);
+	buf_release(&t->held);
 	memset(t, 0, sizeof(*t));
 }
 
 void
 rowfmt_init(struct row_formatter *f, struct typemap *tm, const struct event_ctx *ctx,
-	    uint64_t lsn, int64_t ts_ms)
+	    uint64_t lsn, int64_t ts_us)
 {
 	memset(f, 0, sizeof(*f));
 	f->tm = tm;
 	f->ctx = ctx;
 	f->lsn = lsn;
-	f->ts_ms = ts_ms;
+	f->ts_us = ts_us;
 }
 
 void
@@ -123,51 +125,66 @@ find(const char *hay, size_t n, const char *needle, bool last)
 	return hit;
 }
 
+/* The source of a snapshot row. */
+static struct event_src
+row_src(const struct row_formatter *f, const struct snap_table *t, uint64_t seq, const char *marker)
+{
+	return (struct event_src){ .schema = t->schema, .table = t->name, .lsn = f->lsn, .commit_lsn = f->lsn,
+				   .seq = seq, .ts_us = f->ts_us, .snapshot = marker, .tx_member = true };
+}
+
+#define SEQ_PROBE 987654321
+#define MARK_PROBE "@@MARK@@"
+#define NS_PROBE 1234567890123456789LL
+
 /*
  * event_source() is the one definition of the envelope.  Calling it per
  * row costs more than the row's values (it formats the constant source
  * members every time), so the snapshot asks it once per table and keeps
  * its bytes: head ends with "seq":, mid runs from after the seq digits to
- * the top-level "ts_ms":, and the event ends with the time and '}'.  Names
- * are JSON-escaped inside, so the patterns below cannot occur within a
- * string; anything unexpected turns the template off.
+ * the snapshot marker's opening quote, tail from its closing quote to the
+ * top-level times, which event_times() writes.  Names are JSON-escaped
+ * inside, so the probes below cannot occur within a string; anything
+ * unexpected turns the template off.
  */
 void
 copy_table_template(struct row_formatter *f, struct snap_table *t)
 {
-	struct buf b = BUF_INIT, check = BUF_INIT;
-	const char *seq, *ts, *end;
+	struct buf b = BUF_INIT, check = BUF_INIT, times = BUF_INIT;
+	struct event_src src = row_src(f, t, SEQ_PROBE, MARK_PROBE);
+	const char *seq, *mark, *ts;
 
 	t->tmpl = false;
 	buf_reset(&t->head);
 	buf_reset(&t->mid);
-	event_source(&b, f->ctx, t->schema, t->name, f->lsn, f->lsn, 987654321, 0, f->ts_ms, "true");
+	buf_reset(&t->tail);
+	event_source(&b, f->ctx, &src, NS_PROBE);
+	event_times(&times, f->ctx, NS_PROBE);
 	seq = find(b.data, b.len, ",\"seq\":987654321,", false);
-	ts = find(b.data, b.len, "},\"ts_ms\":", true);
-	if (seq && ts && ts > seq) {
+	mark = find(b.data, b.len, "\"snapshot\":\"" MARK_PROBE "\"", false);
+	ts = b.len > times.len ? b.data + b.len - times.len : NULL;
+	if (seq && mark && ts && seq < mark && mark < ts && memcmp(ts, times.data, times.len) == 0) {
 		seq += strlen(",\"seq\":");
-		ts += strlen("},\"ts_ms\":");
-		end = b.data + b.len;
+		mark += strlen("\"snapshot\":\"");
 		buf_add(&t->head, b.data, (size_t)(seq - b.data));
-		buf_add(&t->mid, seq + 9, (size_t)(ts - (seq + 9)));
-		/* The rest must be the emission time and the closing brace. */
-		const char *p = ts;
-
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
-		if (p > ts && p + 1 == end && *p == '}') {
-			/* Same bytes as event_source() for another seq, up to the time? */
-			event_source(&check, f->ctx, t->schema, t->name, f->lsn, f->lsn, 42, 0, f->ts_ms, "true");
-			buf_reset(&b);
-			buf_add(&b, t->head.data, t->head.len);
-			json_add_u64(&b, 42);
-			buf_add(&b, t->mid.data, t->mid.len);
-			if (check.len > b.len && memcmp(check.data, b.data, b.len) == 0)
-				t->tmpl = true;
-		}
+		buf_add(&t->mid, seq + 9, (size_t)(mark - (seq + 9)));
+		buf_add(&t->tail, mark + strlen(MARK_PROBE), (size_t)(ts - (mark + strlen(MARK_PROBE))));
+		/* Same bytes as event_source() for another seq and marker? */
+		src = row_src(f, t, 42, "last");
+		event_source(&check, f->ctx, &src, 7);
+		buf_reset(&b);
+		buf_add(&b, t->head.data, t->head.len);
+		json_add_u64(&b, 42);
+		buf_add(&b, t->mid.data, t->mid.len);
+		buf_adds(&b, "last");
+		buf_add(&b, t->tail.data, t->tail.len);
+		event_times(&b, f->ctx, 7);
+		if (check.len == b.len && memcmp(check.data, b.data, b.len) == 0)
+			t->tmpl = true;
 	}
 	buf_release(&b);
 	buf_release(&check);
+	buf_release(&times);
 }
 
 static inline void
@@ -244,10 +261,9 @@ copy_unescape(struct buf *out, const char *s, size_t n)
 }
 
 int
-copy_row_event(struct row_formatter *f, const struct snap_table *t, const char *row, size_t len,
-	       uint64_t seq, int64_t now)
+copy_row_body(struct row_formatter *f, const struct snap_table *t, const char *row, size_t len,
+	      struct buf *b)
 {
-	struct buf *b = &f->line;
 	const char *p = row, *end = row + len;
 	static const char open[] = "{\"op\":\"r\",\"before\":null,\"after\":{";
 
@@ -315,14 +331,33 @@ copy_row_event(struct row_formatter *f, const struct snap_table *t, const char *
 		}
 		buf_addc(b, '}');
 	}
+	return 0;
+}
+
+void
+copy_row_tail(struct row_formatter *f, const struct snap_table *t, uint64_t seq, const char *marker,
+	      int64_t now_ns, struct buf *b)
+{
 	if (t->tmpl) {
 		buf_add(b, t->head.data, t->head.len);
 		add_u64(b, seq);
 		buf_add(b, t->mid.data, t->mid.len);
-		add_u64(b, (uint64_t)now);
-		buf_addc(b, '}');
+		buf_adds(b, marker);
+		buf_add(b, t->tail.data, t->tail.len);
+		event_times(b, f->ctx, now_ns);
 	} else {
-		event_source(b, f->ctx, t->schema, t->name, f->lsn, f->lsn, seq, 0, f->ts_ms, "true");
+		struct event_src src = row_src(f, t, seq, marker);
+
+		event_source(b, f->ctx, &src, now_ns);
 	}
+}
+
+int
+copy_row_event(struct row_formatter *f, const struct snap_table *t, const char *row, size_t len,
+	       uint64_t seq, int64_t now_ns)
+{
+	if (copy_row_body(f, t, row, len, &f->line) < 0)
+		return -1;
+	copy_row_tail(f, t, seq, "true", now_ns, &f->line);
 	return 0;
 }

@@ -44,10 +44,15 @@ struct snap_table {
 	struct snap_col *cols;
 	int ncols, nkeys;
 	uint64_t rows;		/* rows emitted */
-	/* Envelope template: the bytes event_source() writes, cut around seq
-	 * and the top-level ts_ms (see copy_table_template()). */
-	struct buf head, mid;
+	/* Envelope template: the bytes event_source() writes, cut around seq,
+	 * the snapshot marker and the top-level times (copy_table_template()). */
+	struct buf head, mid, tail;
 	bool tmpl;
+	/* snapshot.c: the table's latest row, held back until the next one
+	 * (or the table's end) says which snapshot marker it gets. */
+	struct buf held;
+	bool has_held;
+	bool started;		/* a row of the table was written */
 };
 
 /* Set up a table (strings copied); add columns with copy_table_add_col(). */
@@ -65,8 +70,8 @@ void copy_table_choose_key(struct snap_table *t, char replident, int npk);
 struct row_formatter {
 	struct typemap *tm;
 	const struct event_ctx *ctx;
-	uint64_t lsn;		/* C: source.lsn and source.commit_lsn */
-	int64_t ts_ms;		/* source.ts_ms: snapshot start */
+	uint64_t lsn;		/* S: source.lsn and source.commit_lsn */
+	int64_t ts_us;		/* source.ts_us: snapshot start, microseconds since the epoch */
 	struct buf line;	/* the event being built */
 	struct buf field;	/* one unescaped field */
 	size_t *vpos;		/* per column: value start and end in line */
@@ -74,25 +79,36 @@ struct row_formatter {
 };
 
 void rowfmt_init(struct row_formatter *f, struct typemap *tm, const struct event_ctx *ctx,
-		 uint64_t lsn, int64_t ts_ms);
+		 uint64_t lsn, int64_t ts_us);
 void rowfmt_free(struct row_formatter *f);
 
 /*
  * Prepare t's envelope template (once per table, before its first row):
  * the output of event_source() for this table cut into the part before
- * seq, and the part between seq and the top-level ts_ms.  If the bytes do
- * not have the expected shape, rows fall back to calling event_source().
+ * seq, the part between seq and the snapshot marker, and the part between
+ * the marker and the top-level times.  If the bytes do not have the
+ * expected shape, rows fall back to calling event_source().
  */
 void copy_table_template(struct row_formatter *f, struct snap_table *t);
 
 /*
- * Format one COPY text row (its trailing '\n' optional) as the event
- * {"op":"r","before":null,"after":{...},"key":{...}|null,"source":{...},"ts_ms":...}
- * into f->line (no newline) with source.seq = seq.  Returns 0, or -1 when
- * the row does not have t->ncols fields (f->line then holds garbage).
+ * Format the first part of one COPY text row's event (its trailing '\n'
+ * optional), {"op":"r","before":null,"after":{...},"key":{...}|null, into
+ * out (reset first).  Returns 0, or -1 when the row does not have
+ * t->ncols fields (out then holds garbage).
  */
+int copy_row_body(struct row_formatter *f, const struct snap_table *t, const char *row, size_t len,
+		  struct buf *out);
+/*
+ * Append the rest of the event to a body: the source with source.seq =
+ * seq and source.snapshot = marker ("true", "first", "last", ...), and
+ * the top-level times for now_ns.
+ */
+void copy_row_tail(struct row_formatter *f, const struct snap_table *t, uint64_t seq, const char *marker,
+		   int64_t now_ns, struct buf *out);
+/* Both into f->line, with marker "true" (for the tests). */
 int copy_row_event(struct row_formatter *f, const struct snap_table *t, const char *row, size_t len,
-		   uint64_t seq, int64_t now);
+		   uint64_t seq, int64_t now_ns);
 
 /* Append the COPY-unescaped form of field s (n bytes, not "\N") to out. */
 void copy_unescape(struct buf *out, const char *s, size_t n);

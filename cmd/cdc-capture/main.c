@@ -64,8 +64,17 @@ static const char usage_text[] =
 	"                             (default 60, 0: off)\n"
 	"      --no-loop              exit 75 when the connection is lost (default:\n"
 	"                             reconnect)\n"
-	"      --tx-events            emit begin and commit control events\n"
+	"      --tx-events            emit begin and commit control events, and\n"
+	"                             Debezium's transaction block in data events\n"
+	"      --ts-ns                ts_ns in the envelope and the source, as Debezium\n"
+	"                             (19 digits: libjq rounds them, cdc-map refuses)\n"
+	"      --key-change=MODE      an update of a row's key: delete-create (default,\n"
+	"                             as Debezium: a d of the old key and a c of the\n"
+	"                             new one) or update (one u event)\n"
 	"      --numeric=string|number  numeric values as strings (default) or numbers\n"
+	"      --values=cdc|debezium  value renderings: cdc-events(7)'s (default), or\n"
+	"                             Debezium's where they differ (json as strings,\n"
+	"                             dates and times with Z, ...)\n"
 	"\n"
 	"Output and diagnostics:\n"
 	"      --stats                print throughput and lag on stderr every 10 s\n"
@@ -81,7 +90,7 @@ enum {
 	OPT_CREATE_SLOT = 256, OPT_DROP_SLOT, OPT_CREATE_PUB, OPT_TABLES, OPT_SNAPSHOT, OPT_SNAPSHOT_JOBS,
 	OPT_SNAPSHOT_STATE, OPT_PROGRESS, OPT_ACK_FILE, OPT_HEARTBEAT, OPT_STATUS_INTERVAL, OPT_RECEIVE_TIMEOUT,
 	OPT_NO_LOOP,
-	OPT_TX_EVENTS, OPT_NUMERIC, OPT_STATS, OPT_HELP,
+	OPT_TX_EVENTS, OPT_KEY_CHANGE, OPT_TS_NS, OPT_VALUES, OPT_NUMERIC, OPT_STATS, OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -110,6 +119,9 @@ static const struct option longopts[] = {
 	{ "endpos", required_argument, NULL, 'E' },
 	{ "no-loop", no_argument, NULL, OPT_NO_LOOP },
 	{ "tx-events", no_argument, NULL, OPT_TX_EVENTS },
+	{ "key-change", required_argument, NULL, OPT_KEY_CHANGE },
+	{ "ts-ns", no_argument, NULL, OPT_TS_NS },
+	{ "values", required_argument, NULL, OPT_VALUES },
 	{ "numeric", required_argument, NULL, OPT_NUMERIC },
 	/* output and diagnostics */
 	{ "stats", no_argument, NULL, OPT_STATS },
@@ -316,6 +328,23 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 			break;
 		case OPT_NO_LOOP: o->no_loop = true; break;
 		case OPT_TX_EVENTS: o->tx_events = true; break;
+		case OPT_TS_NS: o->ts_ns = true; break;
+		case OPT_VALUES:
+			if (strcmp(optarg, "cdc") == 0)
+				o->values_debezium = false;
+			else if (strcmp(optarg, "debezium") == 0)
+				o->values_debezium = true;
+			else
+				die_usage("invalid --values: '%s' (cdc or debezium)", optarg);
+			break;
+		case OPT_KEY_CHANGE:
+			if (strcmp(optarg, "delete-create") == 0)
+				o->key_change_update = false;
+			else if (strcmp(optarg, "update") == 0)
+				o->key_change_update = true;
+			else
+				die_usage("invalid --key-change: '%s' (delete-create or update)", optarg);
+			break;
 		case OPT_NUMERIC:
 			if (strcmp(optarg, "string") == 0)
 				o->numeric_number = false;
@@ -573,7 +602,9 @@ main(int argc, char **argv)
 	pgo_msg_init(&c->msg);
 	c->tm = typemap_new(plain_conninfo(&c->o), c->o.numeric_number);
 	typemap_set_timeout(c->tm, c->o.receive_timeout_ms);
+	typemap_set_debezium(c->tm, c->o.values_debezium);
 	c->ctx.slot = c->o.slot;
+	c->ctx.ts_ns = c->o.ts_ns;
 	c->ctx.db = "";
 	change_fmt_init(&c->fmt, c->tm, &c->ctx);
 	c->last_emit = c->last_stats = mono_ms();
@@ -637,6 +668,12 @@ out:
 	if (wr_close(&c->w) < 0)
 		wr_die_on_error(&c->w, "standard output");
 	change_fmt_release(&c->fmt);
+	free(c->tx_origin);
+	for (int i = 0; i < c->ntally; i++) {
+		free((char *)c->tally[i].schema);
+		free((char *)c->tally[i].table);
+	}
+	free(c->tally);
 	typemap_free(c->tm);
 	pgo_msg_release(&c->msg);
 	pgo_free(c->dec);

@@ -115,6 +115,12 @@ pgo_ts_to_ms(int64_t pgts)
 	return ms + 946684800000LL;
 }
 
+int64_t
+pgo_ts_to_us(int64_t pgts)
+{
+	return pgts + 946684800000000LL;
+}
+
 struct pgoutput *
 pgo_new(void)
 {
@@ -313,6 +319,7 @@ pgo_rel_set_key(struct pgo_rel *rel, const char *const *pk, int npk)
 	bool use_pk = key_use_pk(rel->replident, npk, present, in_ri);
 
 	rel->has_key = false;
+	rel->key_is_row = !use_pk && rel->replident == 'f';
 	for (int i = 0; i < rel->ncols; i++) {
 		struct pgo_col *c = &rel->cols[i];
 

@@ -38,6 +38,7 @@ struct pgo_rel {
 	int ncols;
 	struct pgo_col *cols;
 	bool has_key;		/* any column flagged as key */
+	bool key_is_row;	/* REPLICA IDENTITY FULL without a usable primary key: every column */
 };
 
 /*
@@ -111,5 +112,7 @@ int pgo_decode(struct pgoutput *d, const char *data, size_t len, struct pgo_msg 
 
 /* PostgreSQL timestamp (µs since 2000-01-01) -> ms since the Unix epoch. */
 int64_t pgo_ts_to_ms(int64_t pgts);
+/* ... in microseconds since the Unix epoch. */
+int64_t pgo_ts_to_us(int64_t pgts);
 
 #endif

@@ -261,7 +261,8 @@ struct snap {
 	int server_version;
 	struct row_formatter fmt;
 	struct buf sql;
-	uint64_t rows;		/* events emitted so far = last seq */
+	uint64_t rows;		/* rows written so far = last seq */
+	int pending;		/* a finished table whose last row is held back, or -1 */
 	struct progress pg;
 };
 
@@ -591,6 +592,8 @@ emit_control(struct snap *s, const char *op, uint64_t seq, const char *snapshot)
 {
 	struct buf *b = &s->fmt.line;
 	const struct snapshot_args *a = s->a;
+	struct event_src src = { .lsn = snapshot_lsn(a->consistent_lsn), .commit_lsn = snapshot_lsn(a->consistent_lsn),
+				 .seq = seq, .ts_us = s->fmt.ts_us, .snapshot = snapshot };
 
 	buf_reset(b);
 	buf_adds(b, "{\"op\":\"");
@@ -601,10 +604,81 @@ emit_control(struct snap *s, const char *op, uint64_t seq, const char *snapshot)
 		json_add_u64(b, s->rows);
 		buf_addc(b, '}');
 	}
-	event_source(b, a->ctx, NULL, NULL, snapshot_lsn(a->consistent_lsn),
-		     snapshot_lsn(a->consistent_lsn), seq, 0, s->fmt.ts_ms, snapshot);
+	event_source(b, a->ctx, &src, event_now_ns());
 	if (wr_line(a->out, b->data, b->len) < 0)
 		wr_die_on_error(a->out, "standard output");
+}
+
+/*
+ * Snapshot markers, as Debezium writes them: "first" on the snapshot's
+ * first row, "last" on its last, "first_in_data_collection" and
+ * "last_in_data_collection" on the first and last row of every other
+ * table, "true" on the rest.  Whether a row is a table's last (or the
+ * snapshot's) is known only once the next row of the table comes or the
+ * table ends, so each table holds its latest row back (t->held), and the
+ * last row of a finished table waits (s->pending) until another row is
+ * written or the snapshot ends.  Positions are given as rows are written.
+ */
+static void
+write_held(struct snap *s, struct snap_table *t, const char *marker)
+{
+	struct buf *b = &t->held;
+
+	s->rows++;
+	copy_row_tail(&s->fmt, t, s->rows, marker, event_now_ns(), b);
+	if (wr_line(s->a->out, b->data, b->len) < 0)
+		wr_die_on_error(s->a->out, "standard output");
+	t->has_held = false;
+	t->started = true;
+}
+
+/* The marker of a held row that is not the snapshot's last. */
+static const char *
+held_marker(const struct snap *s, const struct snap_table *t, bool table_last)
+{
+	if (s->rows == 0)
+		return "first";
+	if (table_last)
+		return "last_in_data_collection";
+	if (!t->started)
+		return "first_in_data_collection";
+	return "true";
+}
+
+static void
+write_pending(struct snap *s, bool snapshot_last)
+{
+	struct snap_table *t;
+
+	if (s->pending < 0)
+		return;
+	t = &s->tables[s->pending];
+	write_held(s, t, snapshot_last ? "last" : held_marker(s, t, true));
+	s->pending = -1;
+}
+
+/* A row of t came from COPY.  Returns 0, or -1 when it does not parse. */
+static int
+snap_row(struct snap *s, struct snap_table *t, const char *row, size_t n)
+{
+	write_pending(s, false);
+	if (t->has_held)
+		write_held(s, t, held_marker(s, t, false));
+	if (copy_row_body(&s->fmt, t, row, n, &t->held) < 0)
+		return -1;
+	t->has_held = true;
+	t->rows++;
+	return 0;
+}
+
+/* Every task of table ti finished: its held row is its last. */
+static void
+snap_table_done(struct snap *s, int ti)
+{
+	if (!s->tables[ti].has_held)
+		return;
+	write_pending(s, false);
+	s->pending = ti;
 }
 
 /* Start the next task on an idle worker. Returns 0 or an exit status. */
@@ -667,7 +741,7 @@ worker_step(struct snap *s, struct worker *w)
 			int n = PQgetCopyData(w->conn, &row, 1);
 
 			if (n > 0) {
-				int rc = copy_row_event(&s->fmt, t, row, (size_t)n, s->rows + 1, now_ms());
+				int rc = snap_row(s, t, row, (size_t)n);
 
 				PQfreemem(row);
 				if (rc < 0) {
@@ -675,10 +749,6 @@ worker_step(struct snap *s, struct worker *w)
 					      t->name, t->ncols);
 					return CDC_EXIT_FAILURE;
 				}
-				s->rows++;
-				t->rows++;
-				if (wr_line(s->a->out, s->fmt.line.data, s->fmt.line.len) < 0)
-					wr_die_on_error(s->a->out, "standard output");
 				if (cdc_stop)
 					return 0;
 				break;
@@ -704,6 +774,7 @@ worker_step(struct snap *s, struct worker *w)
 			if (res == NULL) {
 				w->state = W_IDLE;
 				if (--s->table_tasks[k->table] == 0) {
+					snap_table_done(s, k->table);
 					s->tables_done++;
 					info(1, "snapshot: table %s.%s: %llu rows", t->schema, t->name,
 					     (unsigned long long)t->rows);
@@ -812,7 +883,8 @@ snapshot_run(const struct snapshot_args *a)
 
 	memset(&s, 0, sizeof(s));
 	s.a = a;
-	rowfmt_init(&s.fmt, a->tm, a->ctx, snapshot_lsn(a->consistent_lsn), now_ms());
+	s.pending = -1;
+	rowfmt_init(&s.fmt, a->tm, a->ctx, snapshot_lsn(a->consistent_lsn), event_now_ns() / 1000);
 
 	if (a->state_path) {
 		memset(&st, 0, sizeof(st));
@@ -858,6 +930,7 @@ snapshot_run(const struct snapshot_args *a)
 	emit_control(&s, "snapshot_begin", 0, "true");
 	rc = copy_all(&s);
 	if (rc == 0) {
+		write_pending(&s, true);
 		emit_control(&s, "snapshot_end", s.rows + 1, "last");
 		if (wr_flush(a->out) < 0)
 			wr_die_on_error(a->out, "standard output");

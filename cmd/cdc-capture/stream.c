@@ -187,13 +187,23 @@ emit(struct capture *c, uint64_t commit_lsn, uint64_t seq)
 	c->last_emit = mono_ms();
 }
 
+/* Debezium's sequence[0]: the end of the last transaction seen in this session. */
+static void
+src_last_commit(struct capture *c, struct event_src *p)
+{
+	p->has_last_commit = c->have_last_commit;
+	p->last_commit = c->last_commit_end;
+}
+
 static void
 heartbeat(struct capture *c)
 {
-	struct change_pos p = { c->ka_walend, c->ka_walend, 0, 0, c->ka_ts_ms };
+	struct event_src p = { .lsn = c->ka_walend, .commit_lsn = c->ka_walend, .ts_us = c->ka_ts_us,
+			       .snapshot = "false" };
 
+	src_last_commit(c, &p);
 	buf_reset(&c->ev);
-	control_format(&c->fmt, &c->ev, "heartbeat", -1, &p);
+	control_format(&c->fmt, &c->ev, "heartbeat", -1, NULL, 0, 0, &p);
 	emit(c, p.commit_lsn, 0);
 	/* Emitting it is not a reason to skip the next one. */
 }
@@ -341,14 +351,51 @@ protocol_error(struct capture *c, uint64_t lsn, const char *what)
 	die("protocol error at %s: %s", lsn_format(lsn, b), what);
 }
 
-static void
-change_pos_set(struct capture *c, struct change_pos *p, uint64_t lsn)
+/* The transaction's per-table tally entry of rel (added on first use). */
+static struct change_tally *
+tally_of(struct capture *c, const struct pgo_rel *rel)
 {
-	p->lsn = lsn;
-	p->commit_lsn = c->tx_commit_lsn;
-	p->seq = ++c->tx_seq;
-	p->xid = c->tx_xid;
-	p->ts_ms = c->tx_ts_ms;
+	for (int i = 0; i < c->ntally; i++)
+		if (strcmp(c->tally[i].schema, rel->nspname) == 0 && strcmp(c->tally[i].table, rel->relname) == 0)
+			return &c->tally[i];
+	if (c->ntally == c->tally_cap) {
+		c->tally_cap = c->tally_cap ? 2 * c->tally_cap : 8;
+		c->tally = xrealloc(c->tally, (size_t)c->tally_cap * sizeof(*c->tally));
+	}
+	c->tally[c->ntally] = (struct change_tally){ xstrdup(rel->nspname), xstrdup(rel->relname), 0 };
+	return &c->tally[c->ntally++];
+}
+
+static void
+tally_reset(struct capture *c)
+{
+	for (int i = 0; i < c->ntally; i++) {
+		free((char *)c->tally[i].schema);
+		free((char *)c->tally[i].table);
+	}
+	c->ntally = 0;
+}
+
+/*
+ * Position the next data event of the transaction, of relation rel (NULL
+ * for a message), at lsn; with --tx-events count it in the transaction
+ * block (tx, which must live until the event is formatted).
+ */
+static void
+change_pos_set(struct capture *c, struct event_src *p, struct event_tx *tx, const struct pgo_rel *rel,
+	       uint64_t lsn)
+{
+	*p = (struct event_src){ .lsn = lsn, .commit_lsn = c->tx_commit_lsn, .seq = ++c->tx_seq,
+				 .xid = c->tx_xid, .ts_us = c->tx_ts_us, .snapshot = "false",
+				 .origin = c->tx_origin, .origin_lsn = c->tx_origin_lsn, .tx_member = true };
+	src_last_commit(c, p);
+	if (c->o.tx_events) {
+		c->tx_events++;
+		*tx = (struct event_tx){ c->tx_xid, c->tx_first_lsn, c->tx_events, c->tx_events };
+		if (rel)
+			tx->collection_order = ++tally_of(c, rel)->events;
+		p->tx = tx;
+	}
 }
 
 static void
@@ -358,12 +405,43 @@ need_tx(struct capture *c, uint64_t lsn)
 		protocol_error(c, lsn, "change outside a transaction");
 }
 
+/*
+ * An Insert, Update or Delete: one event, or a d and a c for a key change.
+ * A key change whose new row lacks an unchanged TOASTed value (REPLICA
+ * IDENTITY DEFAULT or USING INDEX) stays one u event: a c cannot carry
+ * the value (Debezium writes a placeholder there), while a u names the old
+ * key, so a sink that moves the document keeps it (cdc-events(7)).
+ */
+static void
+row_change(struct capture *c, const struct pgo_msg *m, uint64_t lsn)
+{
+	struct event_src p;
+	struct event_tx tx;
+
+	if (!c->o.key_change_update && change_key_changed(m) && change_new_row_complete(m)) {
+		change_pos_set(c, &p, &tx, m->rel, lsn);
+		buf_reset(&c->ev);
+		change_format(&c->fmt, &c->ev, m, CHANGE_OLD_KEY, &p);
+		emit(c, p.commit_lsn, p.seq);
+		change_pos_set(c, &p, &tx, m->rel, lsn);
+		buf_reset(&c->ev);
+		change_format(&c->fmt, &c->ev, m, CHANGE_NEW_KEY, &p);
+		emit(c, p.commit_lsn, p.seq);
+		return;
+	}
+	change_pos_set(c, &p, &tx, m->rel, lsn);
+	buf_reset(&c->ev);
+	change_format(&c->fmt, &c->ev, m, CHANGE_WHOLE, &p);
+	emit(c, p.commit_lsn, p.seq);
+}
+
 /* One pgoutput message at WAL position lsn. */
 static void
 xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 {
 	struct pgo_msg *m = &c->msg;
-	struct change_pos p;
+	struct event_src p;
+	struct event_tx tx;
 	const char *err;
 
 	if (pgo_decode(c->dec, data, len, m, &err) < 0)
@@ -376,14 +454,30 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 		}
 		c->in_tx = true;
 		c->tx_commit_lsn = m->final_lsn;
+		c->tx_first_lsn = lsn;
 		c->tx_xid = m->xid;
-		c->tx_ts_ms = pgo_ts_to_ms(m->ts);
+		c->tx_ts_us = pgo_ts_to_us(m->ts);
 		c->tx_seq = 0;
+		c->tx_events = 0;
+		free(c->tx_origin);
+		c->tx_origin = NULL;
+		tally_reset(c);
 		if (c->o.tx_events) {
-			p = (struct change_pos){ lsn, c->tx_commit_lsn, 0, c->tx_xid, c->tx_ts_ms };
+			p = (struct event_src){ .lsn = lsn, .commit_lsn = c->tx_commit_lsn, .xid = c->tx_xid,
+						.ts_us = c->tx_ts_us, .snapshot = "false" };
+			src_last_commit(c, &p);
 			buf_reset(&c->ev);
-			control_format(&c->fmt, &c->ev, "begin", -1, &p);
+			control_format(&c->fmt, &c->ev, "begin", -1, NULL, 0, c->tx_first_lsn, &p);
 			emit(c, p.commit_lsn, 0);
+		}
+		return;
+	case 'O':
+		/* The transaction was replicated here from elsewhere (a
+		 * replication origin): it comes right after Begin. */
+		if (c->in_tx) {
+			free(c->tx_origin);
+			c->tx_origin = xstrdup(m->prefix ? m->prefix : "");
+			c->tx_origin_lsn = m->lsn;
 		}
 		return;
 	case 'C':
@@ -391,14 +485,21 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 		if (m->commit_lsn != c->tx_commit_lsn)
 			protocol_error(c, lsn, "Commit does not match Begin");
 		if (c->o.tx_events) {
-			p = (struct change_pos){ lsn, c->tx_commit_lsn, c->tx_seq + 1, c->tx_xid, c->tx_ts_ms };
+			p = (struct event_src){ .lsn = lsn, .commit_lsn = c->tx_commit_lsn, .seq = c->tx_seq + 1,
+						.xid = c->tx_xid, .ts_us = c->tx_ts_us, .snapshot = "false",
+						.origin = c->tx_origin, .origin_lsn = c->tx_origin_lsn };
+			src_last_commit(c, &p);
 			buf_reset(&c->ev);
-			control_format(&c->fmt, &c->ev, "commit", (long long)c->tx_seq, &p);
+			control_format(&c->fmt, &c->ev, "commit", (long long)c->tx_seq, c->tally, c->ntally,
+				       c->tx_first_lsn, &p);
 			emit(c, p.commit_lsn, p.seq);
 		}
 		c->in_tx = false;
 		c->written_lsn = max64(c->written_lsn, m->end_lsn);
-		c->last_commit_ms = c->tx_ts_ms;
+		c->last_commit_ms = c->tx_ts_us / 1000;
+		c->last_commit_end = m->end_lsn;
+		c->last_commit_us = c->tx_ts_us;
+		c->have_last_commit = true;
 		if (c->o.has_endpos && m->end_lsn >= c->o.endpos)
 			c->done = true;
 		return;
@@ -406,10 +507,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 	case 'U':
 	case 'D':
 		need_tx(c, lsn);
-		change_pos_set(c, &p, lsn);
-		buf_reset(&c->ev);
-		change_format(&c->fmt, &c->ev, m, &p);
-		emit(c, p.commit_lsn, p.seq);
+		row_change(c, m, lsn);
 		return;
 	case 'T':
 		need_tx(c, lsn);
@@ -418,7 +516,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 
 			if (!rel)
 				protocol_error(c, lsn, "Truncate of a relation no Relation message described");
-			change_pos_set(c, &p, lsn);
+			change_pos_set(c, &p, &tx, rel, lsn);
 			buf_reset(&c->ev);
 			truncate_format(&c->fmt, &c->ev, rel, m->flags, &p);
 			emit(c, p.commit_lsn, p.seq);
@@ -427,13 +525,21 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 	case 'M':
 		if (m->flags & 1) {
 			need_tx(c, lsn);
-			change_pos_set(c, &p, lsn);
+			change_pos_set(c, &p, &tx, NULL, lsn);
 		} else {
 			if (c->o.has_endpos && m->lsn > c->o.endpos) {
 				c->done = true;
 				return;
 			}
-			p = (struct change_pos){ m->lsn, m->lsn, 0, 0, now_ms() };
+			/* As Debezium: the time of the last commit, and the
+			 * message stands for a commit at its own LSN. */
+			if (!c->have_last_commit)
+				c->last_commit_us = event_now_ns() / 1000;
+			c->last_commit_end = m->lsn;
+			c->have_last_commit = true;
+			p = (struct event_src){ .lsn = m->lsn, .commit_lsn = m->lsn, .ts_us = c->last_commit_us,
+						.snapshot = "false", .tx_member = true };
+			src_last_commit(c, &p);
 		}
 		buf_reset(&c->ev);
 		message_format(&c->fmt, &c->ev, m, &p);
@@ -443,7 +549,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 		capture_relation_key(c, m->rel);
 		info(2, "relation %s.%s (%d columns)", m->rel->nspname, m->rel->relname, m->rel->ncols);
 		return;
-	default:	/* 'Y' type, 'O' origin: nothing to emit */
+	default:	/* 'Y' type: nothing to emit */
 		return;
 	}
 }
@@ -454,7 +560,7 @@ keepalive(struct capture *c, uint64_t walend, int64_t sendtime_us, bool reply)
 	c->server_walend = max64(c->server_walend, walend);
 	if (!c->in_tx && walend > c->ka_walend) {
 		c->ka_walend = walend;
-		c->ka_ts_ms = pgo_ts_to_ms(sendtime_us);
+		c->ka_ts_us = pgo_ts_to_us(sendtime_us);
 		c->written_lsn = max64(c->written_lsn, walend);
 		if (c->o.has_endpos && walend >= c->o.endpos)
 			c->done = true;

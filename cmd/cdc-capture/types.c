@@ -7,7 +7,8 @@
  * on the session settings in capture_session_options: DateStyle=ISO and
  * TimeZone=UTC make timestamps "2024-01-31 13:45:00.5+00", which becomes
  * "2024-01-31T13:45:00.5Z"; extra_float_digits=3 keeps floats exact;
- * bytea_output=hex gives "\x0a0b"; IntervalStyle=iso_8601 gives "P1DT2H".
+ * bytea_output=hex gives "\x0a0b"; IntervalStyle=iso_8601 gives "P1DT2H";
+ * lc_monetary=C gives money as "-$1,234.56", which becomes "-1234.56".
  */
 #include "types.h"
 #include "text.h"
@@ -26,7 +27,7 @@
 
 const char *const capture_session_options =
 	"-c DateStyle=ISO -c TimeZone=UTC -c IntervalStyle=iso_8601 "
-	"-c extra_float_digits=3 -c bytea_output=hex";
+	"-c extra_float_digits=3 -c bytea_output=hex -c lc_monetary=C";
 
 enum kind {
 	K_UNKNOWN = 0,		/* not resolved yet */
@@ -37,8 +38,16 @@ enum kind {
 	K_NUMERIC,
 	K_JSON,
 	K_BYTEA,
+	K_DATE,
+	K_TIME,
+	K_INTERVAL,
+	K_BIT,			/* bit(n) */
+	K_VARBIT,
+	K_POINT,
 	K_TIMESTAMP,		/* date and time, no offset */
 	K_TIMESTAMPTZ,
+	K_MONEY,
+	K_HSTORE,		/* the hstore extension's type: a JSON object */
 	K_TIMETZ,
 	K_ARRAY,
 };
@@ -57,6 +66,7 @@ struct tslot {
 struct typemap {
 	char *conninfo;
 	bool numeric_as_number;
+	bool debezium;		/* typemap_set_debezium(): Debezium's renderings */
 	PGconn *conn;		/* lazily opened lookup connection */
 	int64_t timeout_ms;	/* typemap_set_timeout(); 0: none */
 	struct tslot *tab;	/* open addressing, power-of-two size */
@@ -91,6 +101,12 @@ typemap_free(struct typemap *tm)
 }
 
 void
+typemap_set_debezium(struct typemap *tm, bool on)
+{
+	tm->debezium = on;
+}
+
+void
 typemap_invalidate(struct typemap *tm)
 {
 	if (tm->tab)
@@ -114,12 +130,18 @@ builtin(uint32_t oid, struct tinfo *ti)
 	case 1114: ti->kind = K_TIMESTAMP; return true;			/* timestamp */
 	case 1184: ti->kind = K_TIMESTAMPTZ; return true;		/* timestamptz */
 	case 1266: ti->kind = K_TIMETZ; return true;			/* timetz */
-	case 18: case 19: case 25: case 1042: case 1043: case 1082: case 1083:
-	case 1186: case 2950: case 869: case 650: case 829: case 774: case 790:
-	case 142: case 3614: case 4072: case 1560: case 1562: case 24: case 28:
-		/* char name text bpchar varchar date time interval uuid inet
-		 * cidr macaddr macaddr8 money xml tsvector jsonpath bit varbit
-		 * regproc xid */
+	case 1082: ti->kind = K_DATE; return true;			/* date */
+	case 1083: ti->kind = K_TIME; return true;			/* time */
+	case 1186: ti->kind = K_INTERVAL; return true;			/* interval */
+	case 1560: ti->kind = K_BIT; return true;			/* bit */
+	case 1562: ti->kind = K_VARBIT; return true;			/* varbit */
+	case 600: ti->kind = K_POINT; return true;			/* point */
+	case 790: ti->kind = K_MONEY; return true;			/* money */
+	case 18: case 19: case 25: case 1042: case 1043:
+	case 2950: case 869: case 650: case 829: case 774:
+	case 142: case 3614: case 4072: case 24: case 28:
+		/* char name text bpchar varchar uuid inet cidr macaddr macaddr8
+		 * xml tsvector jsonpath regproc xid */
 		ti->kind = K_STRING;
 		return true;
 	}
@@ -152,6 +174,9 @@ builtin(uint32_t oid, struct tinfo *ti)
 	case 651: ti->elem = 650; break;
 	case 1040: ti->elem = 829; break;
 	case 791: ti->elem = 790; break;
+	case 1561: ti->elem = 1560; break;
+	case 1563: ti->elem = 1562; break;
+	case 1017: ti->elem = 600; break;
 	default: return false;
 	}
 	ti->kind = K_ARRAY;
@@ -319,7 +344,7 @@ lookup(struct typemap *tm, uint32_t oid, struct tinfo *ti, int depth)
 	if (!tm->conninfo || depth > 8)
 		return;
 	snprintf(oidtxt, sizeof(oidtxt), "%u", oid);
-	res = typemap_query(tm, "SELECT typtype, typbasetype, typelem, typcategory, typdelim"
+	res = typemap_query(tm, "SELECT typtype, typbasetype, typelem, typcategory, typdelim, typname"
 			    " FROM pg_catalog.pg_type WHERE oid = $1::oid", 1, params);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		char *msg = PQresultErrorMessage(res);
@@ -338,6 +363,8 @@ lookup(struct typemap *tm, uint32_t oid, struct tinfo *ti, int depth)
 
 		if (typtype == 'd' && base) {
 			resolve(tm, base, ti, depth + 1);
+		} else if (typtype == 'b' && strcmp(PQgetvalue(res, 0, 5), "hstore") == 0) {
+			ti->kind = K_HSTORE;
 		} else if (cat == 'A' && elem) {
 			ti->kind = K_ARRAY;
 			ti->elem = elem;
@@ -477,33 +504,141 @@ add_offset(struct buf *b, const char *p, size_t n)
 	}
 }
 
-/* "2024-01-31 13:45:00.5+00" -> "2024-01-31T13:45:00.5Z"; others as is. */
+/*
+ * The date part "YYYY-MM-DD" of PostgreSQL's ISO output (the year has four
+ * or more digits) into b, with the year astronomical as ISO 8601 counts:
+ * 1 BC is year 0, 44 BC is -0043; years past 9999 get a '+' (ISO 8601's
+ * expanded form, as java.time writes them).  Returns the length of the
+ * date part in s, or 0 when s does not start with one.
+ */
+static size_t
+add_date_part(struct buf *b, const char *s, size_t n, bool bc)
+{
+	size_t y = 0;
+	long year = 0;
+
+	while (y < n && s[y] >= '0' && s[y] <= '9') {
+		if (year < 100000000)
+			year = year * 10 + (s[y] - '0');
+		y++;
+	}
+	if (y < 4 || y + 6 > n || s[y] != '-' || s[y + 3] != '-')
+		return 0;
+	if (bc) {
+		char tmp[24];
+
+		year = 1 - year;
+		if (year < 0)
+			snprintf(tmp, sizeof(tmp), "-%04ld", -year);
+		else
+			snprintf(tmp, sizeof(tmp), "%04ld", year);
+		buf_adds(b, tmp);
+	} else {
+		if (y > 4)
+			buf_addc(b, '+');
+		buf_add(b, s, y);
+	}
+	buf_add(b, s + y, 6);
+	return y + 6;
+}
+
+/* Strip PostgreSQL's " BC" suffix: returns the length without it. */
+static size_t
+strip_bc(const char *s, size_t n, bool *bc)
+{
+	*bc = n > 3 && memcmp(s + n - 3, " BC", 3) == 0;
+	return *bc ? n - 3 : n;
+}
+
+/* date "2024-01-31"; "0044-03-15 BC" -> "-0043-03-15"; infinities as they are. */
+static void
+add_date(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	struct buf *b = &tm->scratch;
+	bool bc;
+	size_t m = strip_bc(s, n, &bc);
+
+	buf_reset(b);
+	if (add_date_part(b, s, m, bc) != m) {
+		json_add_str(out, s, n);	/* infinity, -infinity */
+		return;
+	}
+	if (tm->debezium)
+		buf_addc(b, 'Z');
+	json_add_str(out, b->data, b->len);
+}
+
+/*
+ * "2024-01-31 13:45:00.5+00" -> "2024-01-31T13:45:00.500000Z" (timestamptz:
+ * always six digits of fraction, as Debezium writes them, so that the
+ * strings sort in time order); "2024-01-31 13:45:00.5" ->
+ * "2024-01-31T13:45:00.5" (timestamp: no offset, the fraction as the
+ * server prints it).  BC years as add_date_part(); infinities as they are.
+ */
 static void
 add_datetime(struct typemap *tm, struct buf *out, const char *s, size_t n, bool tz)
 {
 	struct buf *b = &tm->scratch;
-	const char *sp = memchr(s, ' ', n);
-	size_t i;
+	bool bc;
+	size_t m = strip_bc(s, n, &bc), i, j;
 
-	if (!sp || sp == s || s[n - 1] < '0' || s[n - 1] > '9') {
-		/* infinity, -infinity, BC dates: as the server prints them */
-		json_add_str(out, s, n);
+	buf_reset(b);
+	i = add_date_part(b, s, m, bc);
+	if (i == 0 || i >= m || s[i] != ' ') {
+		json_add_str(out, s, n);	/* infinity, -infinity */
 		return;
 	}
-	buf_reset(b);
-	buf_add(b, s, (size_t)(sp - s));
 	buf_addc(b, 'T');
-	i = (size_t)(sp - s) + 1;
-	if (tz) {
-		size_t j = i;
+	i++;
+	if (!tz) {
+		buf_add(b, s + i, m - i);
+		if (tm->debezium)
+			buf_addc(b, 'Z');
+		json_add_str(out, b->data, b->len);
+		return;
+	}
+	j = i;
+	while (j < m && s[j] != '+' && s[j] != '-')
+		j++;
+	{
+		const char *dot = memchr(s + i, '.', j - i);
+		size_t digits = dot ? (size_t)(s + j - dot - 1) : 0;
 
-		while (j < n && s[j] != '+' && s[j] != '-')
-			j++;
 		buf_add(b, s + i, j - i);
-		if (j < n)
-			add_offset(b, s + j, n - j);
-	} else {
-		buf_add(b, s + i, n - i);
+		if (!dot)
+			buf_addc(b, '.');
+		for (; digits < 6; digits++)
+			buf_addc(b, '0');
+	}
+	if (j < m)
+		add_offset(b, s + j, m - j);
+	json_add_str(out, b->data, b->len);
+}
+
+/*
+ * money with lc_monetary=C: "$1,234.56", "-$0.01" -> "1234.56", "-0.01":
+ * a decimal string like numeric's.  Anything else is written as it is.
+ */
+static void
+add_money(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	struct buf *b = &tm->scratch;
+	size_t i = 0;
+
+	buf_reset(b);
+	if (i < n && s[i] == '-')
+		buf_addc(b, s[i++]);
+	if (i < n && s[i] == '$')
+		i++;
+	for (; i < n; i++) {
+		if ((s[i] >= '0' && s[i] <= '9') || s[i] == '.')
+			buf_addc(b, s[i]);
+		else if (s[i] != ',')
+			break;
+	}
+	if (i < n || b->len == 0 || (b->len == 1 && b->data[0] == '-')) {
+		json_add_str(out, s, n);
+		return;
 	}
 	json_add_str(out, b->data, b->len);
 }
@@ -521,6 +656,300 @@ add_timetz(struct typemap *tm, struct buf *out, const char *s, size_t n)
 	if (j < n)
 		add_offset(b, s + j, n - j);
 	json_add_str(out, b->data, b->len);
+}
+
+/*
+ * One double-quoted hstore key or value at *p (backslash escapes) into b;
+ * returns the position after the closing quote, or NULL.
+ */
+static const char *
+hstore_str(struct buf *b, const char *p, const char *end)
+{
+	if (p >= end || *p != '"')
+		return NULL;
+	for (p++; p < end && *p != '"'; p++) {
+		if (*p == '\\' && p + 1 < end)
+			p++;
+		buf_addc(b, *p);
+	}
+	return p < end ? p + 1 : NULL;
+}
+
+/*
+ * hstore output ("a"=>"1", "b"=>NULL) -> {"a":"1","b":null}, in the
+ * server's order.  Text that does not parse is written as a string.
+ */
+static void
+add_hstore(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	struct buf *b = &tm->scratch;
+	const char *p = s, *end = s + n;
+	size_t start = out->len;
+	bool first = true;
+
+	buf_addc(out, '{');
+	while (p < end) {
+		while (p < end && (*p == ' ' || *p == ','))
+			p++;
+		if (p >= end)
+			break;
+		buf_reset(b);
+		p = hstore_str(b, p, end);
+		if (!p || end - p < 2 || p[0] != '=' || p[1] != '>')
+			goto bad;
+		p += 2;
+		if (!first)
+			buf_addc(out, ',');
+		first = false;
+		json_add_str(out, b->data ? b->data : "", b->len);
+		buf_addc(out, ':');
+		if (end - p >= 4 && memcmp(p, "NULL", 4) == 0) {
+			buf_adds(out, "null");
+			p += 4;
+		} else {
+			buf_reset(b);
+			p = hstore_str(b, p, end);
+			if (!p)
+				goto bad;
+			json_add_str(out, b->data ? b->data : "", b->len);
+		}
+	}
+	buf_addc(out, '}');
+	return;
+bad:
+	buf_setlen(out, start);
+	json_add_str(out, s, n);
+}
+
+/* ---- --values=debezium: Debezium 3.6.1's renderings (types.h) ---- */
+
+/* The string s followed by suffix, as a JSON string. */
+static void
+add_suffixed(struct typemap *tm, struct buf *out, const char *s, size_t n, const char *suffix)
+{
+	struct buf *b = &tm->scratch;
+
+	buf_reset(b);
+	buf_add(b, s, n);
+	buf_adds(b, suffix);
+	json_add_str(out, b->data, b->len);
+}
+
+/* Parse an unsigned decimal run at *p; returns the digits' count. */
+static size_t
+digits(const char *p, const char *end, long *v)
+{
+	size_t k = 0;
+
+	*v = 0;
+	while (p + k < end && p[k] >= '0' && p[k] <= '9') {
+		if (*v < 100000000)
+			*v = *v * 10 + (p[k] - '0');
+		k++;
+	}
+	return k;
+}
+
+/*
+ * timetz "13:45:00.5+02" -> "11:45:00.5Z": the time of day in UTC, the
+ * fraction as printed, as Debezium's isostring mode writes it.
+ */
+static void
+add_timetz_utc(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	const char *p = s, *end = s + n, *frac, *fend;
+	long h, m, sec, oh = 0, om = 0, os = 0, t;
+	int sign;
+	char tmp[16];
+	struct buf *b = &tm->scratch;
+
+	if (digits(p, end, &h) != 2 || p[2] != ':' || digits(p + 3, end, &m) != 2 || p[5] != ':' ||
+	    digits(p + 6, end, &sec) != 2)
+		goto bad;
+	frac = fend = p + 8;
+	if (fend < end && *fend == '.')
+		for (fend++; fend < end && *fend >= '0' && *fend <= '9'; fend++)
+			;
+	p = fend;
+	if (p >= end || (*p != '+' && *p != '-'))
+		goto bad;
+	sign = *p++ == '+' ? 1 : -1;
+	if (digits(p, end, &oh) != 2)
+		goto bad;
+	p += 2;
+	if (p < end && *p == ':') {
+		if (digits(p + 1, end, &om) != 2)
+			goto bad;
+		p += 3;
+		if (p < end && *p == ':') {
+			if (digits(p + 1, end, &os) != 2)
+				goto bad;
+			p += 3;
+		}
+	}
+	if (p != end)
+		goto bad;
+	t = h * 3600 + m * 60 + sec - sign * (oh * 3600 + om * 60 + os);
+	t = ((t % 86400) + 86400) % 86400;
+	snprintf(tmp, sizeof(tmp), "%02ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+	buf_reset(b);
+	buf_adds(b, tmp);
+	buf_add(b, frac, (size_t)(fend - frac));
+	buf_addc(b, 'Z');
+	json_add_str(out, b->data, b->len);
+	return;
+bad:
+	json_add_str(out, s, n);
+}
+
+/*
+ * interval in PostgreSQL's iso_8601 style ("P1Y2M3DT4H5M6.5S", "P-1DT2H",
+ * "PT0S") -> every component, as Debezium writes it: "P1Y2M3DT4H5M6.5S",
+ * "P0Y0M-1DT2H0M0S", "P0Y0M0DT0H0M0S".  The server already splits months
+ * into years and months as Debezium does.
+ */
+static void
+add_interval_dbz(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	/* Y M D before the T, H M S after it. */
+	const char *val[6] = { 0 };
+	size_t len[6] = { 0 };
+	const char *p = s, *end = s + n;
+	bool time = false;
+	struct buf *b = &tm->scratch;
+	static const char units[] = "YMDHMS";
+
+	if (p >= end || *p++ != 'P')
+		goto bad;
+	while (p < end) {
+		const char *v = p;
+		int slot;
+
+		if (*p == 'T') {
+			if (time)
+				goto bad;
+			time = true;
+			p++;
+			continue;
+		}
+		if (p < end && *p == '-')
+			p++;
+		while (p < end && ((*p >= '0' && *p <= '9') || *p == '.'))
+			p++;
+		if (p == v || p >= end)
+			goto bad;
+		switch (*p) {
+		case 'Y': slot = time ? -1 : 0; break;
+		case 'M': slot = time ? 4 : 1; break;
+		case 'D': slot = time ? -1 : 2; break;
+		case 'H': slot = time ? 3 : -1; break;
+		case 'S': slot = time ? 5 : -1; break;
+		default: slot = -1; break;
+		}
+		if (slot < 0 || val[slot])
+			goto bad;
+		val[slot] = v;
+		len[slot] = (size_t)(p - v);
+		p++;
+	}
+	buf_reset(b);
+	buf_addc(b, 'P');
+	for (int i = 0; i < 6; i++) {
+		if (i == 3)
+			buf_addc(b, 'T');
+		if (val[i])
+			buf_add(b, val[i], len[i]);
+		else
+			buf_addc(b, '0');
+		buf_addc(b, units[i]);
+	}
+	json_add_str(out, b->data, b->len);
+	return;
+bad:
+	json_add_str(out, s, n);
+}
+
+/*
+ * bit(n) and varbit "1101" -> the bytes of the number, least significant
+ * first, without high zero bytes, base64: Debezium's Bits; bit(1) (a
+ * bit value of one digit) -> a boolean.
+ */
+static void
+add_bits_dbz(struct typemap *tm, struct buf *out, const char *s, size_t n, bool bit)
+{
+	struct buf *b = &tm->scratch;
+	size_t nbytes = (n + 7) / 8;
+
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != '0' && s[i] != '1') {
+			json_add_str(out, s, n);
+			return;
+		}
+	if (bit && n == 1) {
+		buf_adds(out, s[0] == '1' ? "true" : "false");
+		return;
+	}
+	buf_reset(b);
+	buf_grow(b, nbytes);
+	for (size_t i = 0; i < nbytes; i++) {
+		unsigned v = 0;
+
+		/* byte i: the bits n-8(i+1) .. n-8i-1 */
+		for (size_t k = 0; k < 8 && 8 * i + k < n; k++)
+			if (s[n - 1 - (8 * i + k)] == '1')
+				v |= 1u << k;
+		b->data[i] = (char)v;
+	}
+	b->len = nbytes;
+	while (b->len > 0 && b->data[b->len - 1] == 0)
+		b->len--;
+	json_add_base64(out, b->data ? b->data : "", b->len);
+}
+
+static void
+put_le64(unsigned char *p, double d)
+{
+	uint64_t u;
+
+	memcpy(&u, &d, sizeof(u));
+	for (int i = 0; i < 8; i++)
+		p[i] = (unsigned char)(u >> (8 * i));
+}
+
+/* point "(1,2.5)" -> {"x":1,"y":2.5,"wkb":"<WKB point, little-endian>","srid":null}. */
+static void
+add_point_dbz(struct typemap *tm, struct buf *out, const char *s, size_t n)
+{
+	const char *comma, *end = s + n;
+	unsigned char wkb[21] = { 1, 1, 0, 0, 0 };
+	char *ep;
+	double x, y;
+	struct buf *b = &tm->scratch;
+
+	if (n < 5 || s[0] != '(' || end[-1] != ')' || !(comma = memchr(s, ',', n)))
+		goto bad;
+	buf_reset(b);
+	buf_add(b, s + 1, (size_t)(end - 1 - (s + 1)));
+	x = strtod(b->data, &ep);
+	if (ep != b->data + (comma - s - 1))
+		goto bad;
+	y = strtod(ep + 1, &ep);
+	if (*ep)
+		goto bad;
+	if (!is_number(s + 1, (size_t)(comma - s - 1)) || !is_number(comma + 1, (size_t)(end - 1 - (comma + 1))))
+		goto bad;
+	put_le64(wkb + 5, x);
+	put_le64(wkb + 13, y);
+	buf_adds(out, "{\"x\":");
+	buf_add(out, s + 1, (size_t)(comma - s - 1));
+	buf_adds(out, ",\"y\":");
+	buf_add(out, comma + 1, (size_t)(end - 1 - (comma + 1)));
+	buf_adds(out, ",\"wkb\":");
+	json_add_base64(out, (const char *)wkb, sizeof(wkb));
+	buf_adds(out, ",\"srid\":null}");
+	return;
+bad:
+	json_add_str(out, s, n);
 }
 
 static void add_array(struct typemap *tm, struct buf *out, const struct tinfo *ti, const char *s, size_t n);
@@ -555,15 +984,69 @@ add_value(struct typemap *tm, struct buf *out, uint32_t typoid, const char *s, s
 	case K_NUMERIC:
 		if (tm->numeric_as_number && is_number(s, n))
 			buf_add(out, s, n);
+		else if (tm->debezium && n == 3 && memcmp(s, "NaN", 3) == 0)
+			buf_adds(out, "\"NAN\"");
+		else if (tm->debezium && n == 8 && memcmp(s, "Infinity", 8) == 0)
+			buf_adds(out, "\"POSITIVE_INFINITY\"");
+		else if (tm->debezium && n == 9 && memcmp(s, "-Infinity", 9) == 0)
+			buf_adds(out, "\"NEGATIVE_INFINITY\"");
 		else
 			json_add_str(out, s, n);
 		return;
 	case K_JSON:
-		add_json(out, s, n);
+		if (tm->debezium)
+			json_add_str(out, s, n);
+		else
+			add_json(out, s, n);
 		return;
 	case K_BYTEA:
 		add_bytea(tm, out, s, n);
 		return;
+	case K_DATE:
+		add_date(tm, out, s, n);
+		return;
+	case K_MONEY:
+		add_money(tm, out, s, n);
+		return;
+	case K_HSTORE:
+		if (tm->debezium) {
+			/* Debezium's hstore.handling.mode=json: the object as text. */
+			struct buf obj = BUF_INIT;
+
+			add_hstore(tm, &obj, s, n);
+			json_add_str(out, obj.data, obj.len);
+			buf_release(&obj);
+			return;
+		}
+		add_hstore(tm, out, s, n);
+		return;
+	case K_TIME:
+		if (!tm->debezium)
+			break;
+		if (n == 8 && memcmp(s, "24:00:00", 8) == 0)
+			buf_adds(out, "\"00:00:00Z\"");
+		else
+			add_suffixed(tm, out, s, n, "Z");
+		return;
+	case K_INTERVAL:
+		if (tm->debezium) {
+			add_interval_dbz(tm, out, s, n);
+			return;
+		}
+		break;
+	case K_BIT:
+	case K_VARBIT:
+		if (tm->debezium) {
+			add_bits_dbz(tm, out, s, n, ti.kind == K_BIT);
+			return;
+		}
+		break;
+	case K_POINT:
+		if (tm->debezium) {
+			add_point_dbz(tm, out, s, n);
+			return;
+		}
+		break;
 	case K_TIMESTAMP:
 		add_datetime(tm, out, s, n, false);
 		return;
@@ -571,7 +1054,10 @@ add_value(struct typemap *tm, struct buf *out, uint32_t typoid, const char *s, s
 		add_datetime(tm, out, s, n, true);
 		return;
 	case K_TIMETZ:
-		add_timetz(tm, out, s, n);
+		if (tm->debezium)
+			add_timetz_utc(tm, out, s, n);
+		else
+			add_timetz(tm, out, s, n);
 		return;
 	case K_ARRAY:
 		add_array(tm, out, &ti, s, n);

@@ -39,6 +39,18 @@ struct typemap *typemap_new(const char *conninfo, bool numeric_as_number);
 void typemap_free(struct typemap *tm);
 
 /*
+ * cdc-capture --values=debezium: write the values whose rendering differs
+ * from Debezium 3.6.1's (decimal.handling.mode=string,
+ * binary.handling.mode=base64, time.precision.mode=isostring,
+ * interval.handling.mode=string) as Debezium does: json, jsonb and hstore
+ * as strings; date, time and timestamp with a 'Z'; timetz in UTC; numeric
+ * NaN and infinities as NAN, POSITIVE_INFINITY, NEGATIVE_INFINITY;
+ * intervals with every component; bit strings as the bytes of the number
+ * (bit(1) as a boolean); point as {x, y, wkb, srid}.  See cdc-events(7).
+ */
+void typemap_set_debezium(struct typemap *tm, bool on);
+
+/*
  * Append the JSON for one non-NULL value given in PostgreSQL's text output
  * form (as pgoutput 't' columns and COPY text fields deliver it, already
  * unescaped).  Never fails: text that does not parse as its type is

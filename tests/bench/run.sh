@@ -2,7 +2,10 @@
 # make bench: run every side-by-side benchmark (tests/bench/*.sh) against the
 # throwaway services, or only those named in BENCH="capture-stream sink-es".
 # Each script runs a peer tool and ours on the same input in one run and
-# prints "bench NAME: ours X, peer Y, ratio R (goal ...)".  Not part of CI:
+# prints "bench NAME: ours X, peer Y, ratio R (goal ...)".
+# debezium.sh runs the real Debezium 3.6.1 embedded engine as the peer of
+# cdc-capture (stream and snapshot, time and peak RSS of each side); its jars
+# come from Maven Central once (tests/debezium/debezium.sh, ~/.cache/cdc).  Not part of CI:
 # the figures depend on the machine; they go into the README with this command.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

@@ -41,7 +41,7 @@
 
 static struct typemap *tm;
 static struct buf out;
-static const struct event_ctx ctx = { "shop", "slot_a" };
+static const struct event_ctx ctx = { "shop", "slot_a", false };
 
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -84,7 +84,7 @@ plausible(const struct pgo_rel *rel, const struct pgo_tuple *t)
 
 /* The event in out must be one valid event line. */
 static void
-check_event(const char *op, const struct pgo_rel *rel, const struct change_pos *p)
+check_event(const char *op, const struct pgo_rel *rel, const struct event_src *p)
 {
 	struct event_info ev;
 	const char *err = NULL;
@@ -119,7 +119,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct pgoutput *d = pgo_new();
 	struct pgo_msg m;
 	struct change_fmt f;
-	struct change_pos p = { 0x1000, 0x2000, 0, 7, 1700000000000LL };
+	struct event_src p = { .lsn = 0x1000, .commit_lsn = 0x2000, .xid = 7, .ts_us = 1700000000000000LL,
+			       .snapshot = "false", .tx_member = true };
 	size_t off = 0;
 
 	pgo_msg_init(&m);
@@ -169,7 +170,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(m.newtup.ncols <= m.rel->ncols && m.oldtup.ncols <= m.rel->ncols);
 			if (!plausible(m.rel, &m.newtup) || !plausible(m.rel, &m.oldtup))
 				break;
-			change_format(&f, &out, &m, &p);
+			if (change_key_changed(&m) && change_new_row_complete(&m)) {
+				change_format(&f, &out, &m, CHANGE_OLD_KEY, &p);
+				check_event("d", m.rel, &p);
+				buf_reset(&out);
+				change_format(&f, &out, &m, CHANGE_NEW_KEY, &p);
+				check_event("c", m.rel, &p);
+				buf_reset(&out);
+			}
+			change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 			check_event(m.type == 'I' ? "c" : m.type == 'U' ? "u" : "d", m.rel, &p);
 			break;
 		case 'T':
@@ -189,14 +198,18 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case 'B':
 			p.xid = m.xid;
-			control_format(&f, &out, "begin", -1, &p);
+			control_format(&f, &out, "begin", -1, NULL, 0, 0x1000, &p);
 			check_event("begin", NULL, &p);
 			(void)pgo_ts_to_ms(m.ts);
 			break;
 		case 'C':
 			p.commit_lsn = m.commit_lsn;
-			p.ts_ms = pgo_ts_to_ms(m.ts);
-			control_format(&f, &out, "commit", (long long)p.seq, &p);
+			p.ts_us = pgo_ts_to_us(m.ts);
+			{
+				struct change_tally t = { "public", "t", 1 };
+
+				control_format(&f, &out, "commit", (long long)p.seq, &t, 1, 0x1000, &p);
+			}
 			check_event("commit", NULL, &p);
 			break;
 		case 'R':

@@ -27,18 +27,20 @@ unesc(const char *s)
 static const char *
 strip_now(struct buf *line)
 {
-	char *p = line->data + line->len;
+	/* The top-level times come last, after the last ,"ts_ms": */
+	char *p = NULL;
 
-	while (p > line->data && *p != ',')
-		p--;
-	*p = '\0';
+	for (char *q = strstr(line->data, ",\"ts_ms\":"); q; q = strstr(q + 1, ",\"ts_ms\":"))
+		p = q;
+	if (p)
+		*p = '\0';
 	return line->data;
 }
 
 int
 main(void)
 {
-	struct event_ctx ctx = { "shop", "slot1" };
+	struct event_ctx ctx = { "shop", "slot1", false };
 	struct typemap *tm = typemap_new(NULL, false);
 	struct row_formatter f;
 	struct snap_table t;
@@ -69,7 +71,7 @@ main(void)
 	copy_table_add_col(&t, "name", 25, false);
 	copy_table_add_col(&t, "ok", 16, false);
 	copy_table_add_col(&t, "tags", 1009, false);
-	rowfmt_init(&f, tm, &ctx, 0x16B3748, 1700000000000);
+	rowfmt_init(&f, tm, &ctx, 0x16B3748, 1700000000000123);
 	copy_table_template(&f, &t);
 	ok(t.tmpl, "envelope template found in event_source() output");
 
@@ -78,8 +80,20 @@ main(void)
 	       "{\"op\":\"r\",\"before\":null,\"after\":{\"id\":7,\"name\":\"A\\tb\",\"ok\":true,\"tags\":[\"x\",\"y z\",null]},"
 	       "\"key\":{\"id\":7},\"source\":{\"version\":\"" CDC_VERSION "\",\"connector\":\"postgresql\",\"name\":\"slot1\","
 	       "\"db\":\"shop\",\"schema\":\"public\",\"table\":\"orders\",\"txId\":null,\"lsn\":23803720,"
-	       "\"commit_lsn\":23803720,\"seq\":3,\"ts_ms\":1700000000000,\"snapshot\":\"true\"}",
+	       "\"commit_lsn\":23803720,\"seq\":3,\"ts_ms\":1700000000000,\"ts_us\":1700000000000123,"
+	       "\"snapshot\":\"true\",\"sequence\":\"[null,\\\"23803720\\\"]\",\"xmin\":null,\"origin\":null,"
+	       "\"origin_lsn\":null},\"transaction\":null",
 	       "event: after, key, source");
+	{
+		struct buf b = BUF_INIT;
+
+		ok(copy_row_body(&f, &t, "7\tx\tt\t{}", strlen("7\tx\tt\t{}"), &b) == 0, "row body");
+		copy_row_tail(&f, &t, 12, "last_in_data_collection", 1700000000000123456LL, &b);
+		ok(strstr(b.data, "\"seq\":12,") && strstr(b.data, "\"snapshot\":\"last_in_data_collection\"") &&
+		   strstr(b.data, "},\"transaction\":null,\"ts_ms\":1700000000000,\"ts_us\":1700000000000123}"),
+		   "row tail: seq, marker and times through the template");
+		buf_release(&b);
+	}
 
 	ok(copy_row_event(&f, &t, "8\t\\N\t\\N\t\\N", strlen("8\t\\N\t\\N\t\\N"), 4, 1) == 0, "NULLs");
 	ok(strstr(f.line.data, "\"after\":{\"id\":8,\"name\":null,\"ok\":null,\"tags\":null}") != NULL,

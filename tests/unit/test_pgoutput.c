@@ -26,10 +26,13 @@ static void m_text(const char *s) { m_u8('t'); m_u32((uint32_t)strlen(s)); buf_a
 static const char *
 stable(struct buf *b)
 {
-	char *p = strstr(b->data, "},\"ts_ms\":");
+	char *p = strstr(b->data, ",\"ts_ms\":");
 
+	/* The top-level times are the last members: cut them. */
+	for (char *q = p; q; q = strstr(q + 1, ",\"ts_ms\":"))
+		p = q;
 	if (p)
-		strcpy(p, "}}");
+		strcpy(p, "}");
 	return b->data;
 }
 
@@ -73,10 +76,65 @@ test_types(void)
 	is_str(tv(17, "\\x00ff10"), "\"AP8Q\"", "bytea as base64");
 	is_str(tv(17, "\\x"), "\"\"", "empty bytea");
 	is_str(tv(1184, "2024-01-31 13:45:00.123456+00"), "\"2024-01-31T13:45:00.123456Z\"", "timestamptz Z");
-	is_str(tv(1184, "2024-01-31 13:45:00+05:30"), "\"2024-01-31T13:45:00+05:30\"", "timestamptz offset");
+	is_str(tv(1184, "2024-01-31 13:45:00.5+00"), "\"2024-01-31T13:45:00.500000Z\"",
+	       "timestamptz: six digits of fraction");
+	is_str(tv(1184, "2024-01-31 13:45:00+00"), "\"2024-01-31T13:45:00.000000Z\"",
+	       "timestamptz: six digits of fraction when there is none");
+	is_str(tv(1184, "2024-01-31 13:45:00+05:30"), "\"2024-01-31T13:45:00.000000+05:30\"", "timestamptz offset");
 	is_str(tv(1184, "infinity"), "\"infinity\"", "timestamptz infinity");
+	is_str(tv(1184, "-infinity"), "\"-infinity\"", "timestamptz -infinity");
+	is_str(tv(1184, "0044-03-15 12:00:00.25+00 BC"), "\"-0043-03-15T12:00:00.250000Z\"",
+	       "timestamptz BC: astronomical year");
+	is_str(tv(1184, "12345-06-07 08:09:10+00"), "\"+12345-06-07T08:09:10.000000Z\"",
+	       "timestamptz past 9999: ISO 8601 expanded year");
 	is_str(tv(1114, "2024-01-31 13:45:00"), "\"2024-01-31T13:45:00\"", "timestamp without offset");
+	is_str(tv(1114, "2024-01-31 13:45:00.5"), "\"2024-01-31T13:45:00.5\"", "timestamp fraction as printed");
+	is_str(tv(1114, "0001-01-01 00:00:00 BC"), "\"0000-01-01T00:00:00\"", "timestamp 1 BC is year 0");
+	is_str(tv(1114, "4713-01-01 00:00:00 BC"), "\"-4712-01-01T00:00:00\"", "timestamp 4713 BC");
 	is_str(tv(1082, "2024-01-31"), "\"2024-01-31\"", "date");
+	is_str(tv(1082, "0044-03-15 BC"), "\"-0043-03-15\"", "date BC: astronomical year");
+	is_str(tv(1082, "infinity"), "\"infinity\"", "date infinity");
+	is_str(tv(1182, "{2024-01-01,\"0044-03-15 BC\"}"), "[\"2024-01-01\",\"-0043-03-15\"]", "date[] with BC");
+	is_str(tv(790, "-$1,234.56"), "\"-1234.56\"", "money as a decimal string");
+	is_str(tv(790, "$0.01"), "\"0.01\"", "money small");
+	is_str(tv(790, "$92,233,720,368,547,758.07"), "\"92233720368547758.07\"", "money max");
+	is_str(tv(791, "{\"$1.50\",\"-$2.00\"}"), "[\"1.50\",\"-2.00\"]", "money[]");
+	is_str(tv(790, "1,234.56 EUR"), "\"1,234.56 EUR\"", "money in another form stays as it is");
+	is_str(tv(1560, "101"), "\"101\"", "bit as a string");
+	is_str(tv(1186, "P1Y2M3DT4H5M6.5S"), "\"P1Y2M3DT4H5M6.5S\"", "interval as the server writes it");
+
+	/* --values=debezium */
+	{
+		struct typemap *plain = tm;
+
+		tm = typemap_new(NULL, false);
+		typemap_set_debezium(tm, true);
+		is_str(tv(3802, "{\"a\": [1, 2]}"), "\"{\\\"a\\\": [1, 2]}\"", "debezium: jsonb as a string");
+		is_str(tv(1082, "2024-01-31"), "\"2024-01-31Z\"", "debezium: date with Z");
+		is_str(tv(1082, "infinity"), "\"infinity\"", "debezium: date infinity stays");
+		is_str(tv(1083, "13:45:00.5"), "\"13:45:00.5Z\"", "debezium: time with Z");
+		is_str(tv(1083, "24:00:00"), "\"00:00:00Z\"", "debezium: time 24:00:00 as 00:00:00Z");
+		is_str(tv(1114, "2024-01-31 13:45:00.5"), "\"2024-01-31T13:45:00.5Z\"", "debezium: timestamp with Z");
+		is_str(tv(1184, "2024-01-31 13:45:00+00"), "\"2024-01-31T13:45:00.000000Z\"", "debezium: timestamptz");
+		is_str(tv(1266, "13:45:00.5+02"), "\"11:45:00.5Z\"", "debezium: timetz in UTC");
+		is_str(tv(1266, "00:00:00-03:30"), "\"03:30:00Z\"", "debezium: timetz with minutes");
+		is_str(tv(1266, "01:00:00+02"), "\"23:00:00Z\"", "debezium: timetz across midnight");
+		is_str(tv(1700, "NaN"), "\"NAN\"", "debezium: numeric NaN");
+		is_str(tv(1700, "-Infinity"), "\"NEGATIVE_INFINITY\"", "debezium: numeric -Infinity");
+		is_str(tv(1700, "1.50"), "\"1.50\"", "debezium: numeric");
+		is_str(tv(1186, "P-1DT2H"), "\"P0Y0M-1DT2H0M0S\"", "debezium: interval, every component");
+		is_str(tv(1186, "PT0S"), "\"P0Y0M0DT0H0M0S\"", "debezium: zero interval");
+		is_str(tv(1186, "P11M3DT-4H-5M-6.789S"), "\"P0Y11M3DT-4H-5M-6.789S\"", "debezium: negative parts");
+		is_str(tv(1560, "1"), "true", "debezium: bit(1) as a boolean");
+		is_str(tv(1560, "1000000001"), "\"AQI=\"", "debezium: bit(10) as little-endian bytes");
+		is_str(tv(1562, "111111111"), "\"/wE=\"", "debezium: varbit");
+		is_str(tv(1560, "0000"), "\"\"", "debezium: zero bits: no bytes");
+		is_str(tv(600, "(1,2.5)"), "{\"x\":1,\"y\":2.5,\"wkb\":\"AQEAAAAAAAAAAADwPwAAAAAAAARA\",\"srid\":null}",
+		       "debezium: point with its WKB");
+		is_str(tv(1182, "{2024-01-01}"), "[\"2024-01-01Z\"]", "debezium: date[]");
+		typemap_free(tm);
+		tm = plain;
+	}
 	is_str(tv(1266, "13:45:00+02"), "\"13:45:00+02:00\"", "timetz");
 	is_str(tv(1186, "P1DT2H"), "\"P1DT2H\"", "interval");
 	is_str(tv(1007, "{1,NULL,3}"), "[1,null,3]", "int4[] with NULL");
@@ -85,7 +143,7 @@ test_types(void)
 	is_str(tv(1007, "[0:1]={5,6}"), "[5,6]", "array with bounds");
 	is_str(tv(1009, "{\"a b\",\"c\\\"d\",NULL,\"NULL\"}"), "[\"a b\",\"c\\\"d\",null,\"NULL\"]",
 	       "text[] quoting, NULL and the string NULL");
-	is_str(tv(1185, "{\"2024-01-31 13:45:00+00\"}"), "[\"2024-01-31T13:45:00Z\"]", "timestamptz[]");
+	is_str(tv(1185, "{\"2024-01-31 13:45:00+00\"}"), "[\"2024-01-31T13:45:00.000000Z\"]", "timestamptz[]");
 	is_str(tv(3807, "{\"{\\\"a\\\": 1}\"}"), "[{\"a\": 1}]", "jsonb[]");
 	is_str(tv(1001, "{\"\\\\x01\"}"), "[\"AQ==\"]", "bytea[]");
 	is_str(tv(1007, "{1,2"), "\"{1,2\"", "malformed array becomes a string");
@@ -100,9 +158,10 @@ test_decode(void)
 {
 	struct pgoutput *d = pgo_new();
 	struct pgo_msg m;
-	struct event_ctx ctx = { "shop", "s1" };
+	struct event_ctx ctx = { "shop", "s1", false };
 	struct change_fmt f;
-	struct change_pos p = { 100, 200, 1, 758, 1700000000000 };
+	struct event_src p = { .lsn = 100, .commit_lsn = 200, .seq = 1, .xid = 758, .ts_us = 1700000000000123,
+			       .snapshot = "false", .tx_member = true };
 	struct buf out = BUF_INIT;
 	const char *err;
 
@@ -161,12 +220,14 @@ test_decode(void)
 	m_text("x");
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Insert decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	is_str(stable(&out),
 	       "{\"op\":\"c\",\"before\":null,\"after\":{\"id\":9007199254740993,\"note\":null,\"big\":\"x\"},"
 	       "\"key\":{\"id\":9007199254740993},\"source\":{\"version\":\"" CDC_VERSION "\",\"connector\":"
 	       "\"postgresql\",\"name\":\"s1\",\"db\":\"shop\",\"schema\":\"public\",\"table\":\"orders\","
-	       "\"txId\":758,\"lsn\":100,\"commit_lsn\":200,\"seq\":1,\"ts_ms\":1700000000000,\"snapshot\":\"false\"}}",
+	       "\"txId\":758,\"lsn\":100,\"commit_lsn\":200,\"seq\":1,\"ts_ms\":1700000000000,"
+	       "\"ts_us\":1700000000000123,\"snapshot\":\"false\",\"sequence\":\"[null,\\\"100\\\"]\","
+	       "\"xmin\":null,\"origin\":null,\"origin_lsn\":null},\"transaction\":null}",
 	       "Insert event");
 
 	/* Update with unchanged TOAST, no old tuple: left out and listed. */
@@ -179,9 +240,10 @@ test_decode(void)
 	m_u8('u');
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Update decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"before\":null,\"after\":{\"id\":7,\"note\":\"new\"},\"key\":{\"id\":7},"
 			    "\"unchanged_toast\":[\"big\"]") != NULL, "unchanged TOAST left out and listed");
+	ok(!change_new_row_complete(&m), "unchanged TOAST without the old row: the new row is not complete");
 
 	/* Update with the old tuple (REPLICA IDENTITY FULL): value taken from it. */
 	m_reset('U');
@@ -198,7 +260,7 @@ test_decode(void)
 	m_u8('u');
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Update with old tuple decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"before\":{\"id\":7,\"note\":\"old\",\"big\":\"bigvalue\"},"
 			    "\"after\":{\"id\":7,\"note\":\"new\",\"big\":\"bigvalue\"},\"key\":{\"id\":7},\"source\"")
 	   != NULL, "unchanged TOAST filled from the old tuple");
@@ -218,9 +280,23 @@ test_decode(void)
 	m_text("b");
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Update with old key decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"before\":{\"id\":7},\"after\":{\"id\":8,\"note\":\"n\",\"big\":\"b\"},\"key\":{\"id\":8}")
-	   != NULL, "key change: before has the old key");
+	   != NULL, "key change, --key-change=update: before has the old key");
+	ok(change_key_changed(&m), "key change detected");
+	ok(change_new_row_complete(&m), "... with every column of the new row");
+	buf_reset(&out);
+	change_format(&f, &out, &m, CHANGE_OLD_KEY, &p);
+	ok(strncmp(out.data, "{\"op\":\"d\",\"before\":{\"id\":7},\"after\":null,\"key\":{\"id\":7},", 56) == 0,
+	   "key change, delete-create: the d of the old key");
+	buf_reset(&out);
+	change_format(&f, &out, &m, CHANGE_NEW_KEY, &p);
+	{
+		const char *want = "{\"op\":\"c\",\"before\":null,\"after\":{\"id\":8,\"note\":\"n\",\"big\":\"b\"},"
+				   "\"key\":{\"id\":8},";
+
+		ok(strncmp(out.data, want, strlen(want)) == 0, "key change, delete-create: the c of the new key");
+	}
 
 	/* Delete by key */
 	m_reset('D');
@@ -232,7 +308,7 @@ test_decode(void)
 	m_u8('n');
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "Delete decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strncmp(out.data, "{\"op\":\"d\",\"before\":{\"id\":8},\"after\":null,\"key\":{\"id\":8},", 56) == 0,
 	   "Delete event");
 
@@ -260,6 +336,23 @@ test_decode(void)
 	message_format(&f, &out, &m, &p);
 	ok(strstr(out.data, "\"message\":{\"prefix\":\"pfx\",\"content\":\"aGUAbG8=\",\"transactional\":false}")
 	   != NULL, "Message event, content base64");
+	{
+		struct event_src q = p;
+		struct event_tx tx = { 758, 90, 3, 2 };
+
+		q.origin = "node_a";
+		q.origin_lsn = 305441741;
+		q.has_last_commit = true;
+		q.last_commit = 88;
+		q.tx = &tx;
+		buf_reset(&out);
+		message_format(&f, &out, &m, &q);
+		ok(strstr(out.data, "\"sequence\":\"[\\\"88\\\",\\\"100\\\"]\",\"xmin\":null,"
+				    "\"origin\":\"node_a\",\"origin_lsn\":305441741},\"transaction\":{\"id\":\"758:90\","
+				    "\"total_order\":3,\"data_collection_order\":2},\"ts_ms\":") != NULL,
+		   "sequence, origin and the transaction block");
+		ok(strstr(out.data, "\"ts_ns\"") == NULL, "no ts_ns without --ts-ns");
+	}
 
 	/* Commit */
 	m_reset('C');
@@ -347,9 +440,10 @@ test_keys(void)
 {
 	struct pgoutput *d = pgo_new();
 	struct pgo_msg m;
-	struct event_ctx ctx = { "shop", "s1" };
+	struct event_ctx ctx = { "shop", "s1", false };
 	struct change_fmt f;
-	struct change_pos p = { 100, 200, 1, 758, 1700000000000 };
+	struct event_src p = { .lsn = 100, .commit_lsn = 200, .seq = 1, .xid = 758, .ts_us = 1700000000000123,
+			       .snapshot = "false", .tx_member = true };
 	struct buf out = BUF_INIT;
 	const char *err;
 	const char *names[] = { "id", "v", "b" };
@@ -389,7 +483,7 @@ test_keys(void)
 	m_text("5");
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "FULL update decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"before\":{\"id\":1,\"v\":\"old\",\"b\":5},\"after\":{\"id\":2,\"v\":\"new\",\"b\":5},"
 			    "\"key\":{\"id\":2},") != NULL, "FULL update: key = the new primary key, before = old row");
 	/* Delete with the old row: key from it. */
@@ -402,7 +496,7 @@ test_keys(void)
 	m_text("5");
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "FULL delete decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"after\":null,\"key\":{\"id\":2},") != NULL, "FULL delete: key = old primary key");
 
 	/* FULL without a primary key (or one that is gone): every column. */
@@ -427,7 +521,7 @@ test_keys(void)
 	m_text("5");
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "INDEX delete decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"before\":{\"b\":5},\"after\":null,\"key\":{\"b\":5},") != NULL,
 	   "INDEX delete: before and key = the old index key");
 	/* USING INDEX (id, b): covers the primary key. */
@@ -444,7 +538,7 @@ test_keys(void)
 	m_text("5");
 	ok(pgo_decode(d, msg.data, msg.len, &m, &err) == 0, "covering INDEX delete decodes");
 	buf_reset(&out);
-	change_format(&f, &out, &m, &p);
+	change_format(&f, &out, &m, CHANGE_WHOLE, &p);
 	ok(strstr(out.data, "\"before\":{\"id\":3,\"b\":5},\"after\":null,\"key\":{\"id\":3},") != NULL,
 	   "covering INDEX delete: before = old index key, key = primary key");
 
