@@ -206,3 +206,18 @@ event_scan(const char *line, size_t len, struct event_info *ev, const char **err
 	}
 	return 0;
 }
+
+bool
+event_in_snapshot(const struct event_info *ev)
+{
+	static const char *const in[] = {
+		"true", "first", "first_in_data_collection", "last_in_data_collection", "last",
+	};
+
+	if (ev->snapshot.p == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
+		if (json_span_eq(&ev->snapshot, in[i]))
+			return true;
+	return false;
+}

@@ -49,4 +49,13 @@ int event_scan_any(const char *line, size_t len, struct event_info *ev, const ch
 /* True for the ops of data events: c u d r t m. */
 bool op_is_data(const struct json_span *op);
 
+/*
+ * True when the event belongs to an initial snapshot that is not over yet
+ * (a checkpoint at it is "snapshot=true"): source.snapshot is "true" or one
+ * of Debezium's markers "first", "first_in_data_collection",
+ * "last_in_data_collection", "last" (cdc-events(7)).  "false",
+ * "incremental" and an absent member are not.
+ */
+bool event_in_snapshot(const struct event_info *ev);
+
 #endif

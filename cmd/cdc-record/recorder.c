@@ -32,7 +32,7 @@ note_last(struct rec_last *l, const struct event_info *ev)
 
 	l->valid = true;
 	l->pos = ev->pos;
-	l->snapshot = ev->snapshot.p && json_span_eq(&ev->snapshot, "true");
+	l->snapshot = event_in_snapshot(ev);
 	if (ev->name.p == NULL) {
 		l->name[0] = '\0';
 		return;

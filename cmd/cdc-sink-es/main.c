@@ -526,7 +526,7 @@ ring_push(struct sink *s, const struct event_info *ev, uint32_t pending)
 	sl = slot_at(s, s->ring.head);
 	sl->pos = ev->pos;
 	sl->ts_ms = ev->has_ts ? ev->ts_ms : 0;
-	sl->snapshot = ev->snapshot.p && json_span_eq(&ev->snapshot, "true");
+	sl->snapshot = event_in_snapshot(ev);
 	sl->pending = pending;
 	sl->blocked = false;
 	sl->data = !ev->control && !(ev->op.len == 1 && ev->op.p[0] == 'm');
