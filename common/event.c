@@ -214,7 +214,8 @@ event_in_snapshot(const struct event_info *ev)
 		"true", "first", "first_in_data_collection", "last_in_data_collection", "last",
 	};
 
-	if (ev->snapshot.p == NULL)
+	/* snapshot_end closes the snapshot: a checkpoint there is past it. */
+	if (ev->snapshot.p == NULL || json_span_eq(&ev->op, "snapshot_end"))
 		return false;
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
 		if (json_span_eq(&ev->snapshot, in[i]))

@@ -54,7 +54,8 @@ bool op_is_data(const struct json_span *op);
  * (a checkpoint at it is "snapshot=true"): source.snapshot is "true" or one
  * of Debezium's markers "first", "first_in_data_collection",
  * "last_in_data_collection", "last" (cdc-events(7)).  "false",
- * "incremental" and an absent member are not.
+ * "incremental", an absent member and snapshot_end (marked "last", but
+ * the snapshot is over there) are not.
  */
 bool event_in_snapshot(const struct event_info *ev);
 
