@@ -8,6 +8,8 @@ set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 
 need_kafka
+# Nothing of ours runs here: a sanitizer build has nothing to add.
+[ "${CDC_TEST_SANITIZED:-0}" = 1 ] && skip_all "tests the servers only (ran in the plain build)"
 command -v kcat >/dev/null 2>&1 || skip_all "kcat is not installed (scripts/deps.sh test)"
 B=$CDC_TEST_KAFKA_BROKERS
 P=$(kafka_topic_prefix)

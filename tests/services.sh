@@ -244,8 +244,9 @@ used_ports() {
 	for f in /proc/net/tcp /proc/net/tcp6; do
 		[ -r "$f" ] || continue
 		while read -r sl local_addr rest; do
-			[ "$sl" = sl ] && continue
-			echo $((16#${local_addr##*:}))
+			# (the header, or a line torn when the table changes under us)
+			[[ $local_addr =~ :([0-9A-Fa-f]+)$ ]] || continue
+			echo $((16#${BASH_REMATCH[1]}))
 		done <"$f"
 	done
 }
