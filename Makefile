@@ -3,6 +3,9 @@
 #   make check           unit + program tests against real PostgreSQL/OpenSearch
 #   make check-asan      the same suite under AddressSanitizer + UBSan
 #   make check-valgrind  the unit tests under valgrind
+#   make check-es        the Elasticsearch-API tests against OpenSearch and
+#                        Elasticsearch 7.17, 8 and 9 in turn
+#   make check-all       the whole matrix: check, then check-es
 #   make install         DESTDIR= PREFIX= honoured; make uninstall
 #   make deps            install missing Debian packages
 #   make demo            the whole pipeline on a throwaway PostgreSQL + OpenSearch
@@ -78,6 +81,25 @@ SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover
 check-asan:
 	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
 
+# The tests that talk to the Elasticsearch API, once against each kind of
+# server tests/services.sh can start (ES_KINDS="es8 es9" for fewer), each
+# kind with its own state directory so that services already up stay
+# alone.  `make check` runs them against OpenSearch only.
+ES_KINDS = opensearch es7 es8 es9
+ES_TESTS = $(sort $(wildcard tests/cdc-sink-es-*.t)) tests/netfault-es.t tests/badinput-sink.t tests/services-es.t
+check-es:
+	./scripts/deps.sh build test
+	$(MAKE) --no-print-directory all unit
+	@failed=; for k in $(ES_KINDS); do \
+		echo "check-es: $$k"; \
+		CDC_TEST_ES_KIND=$$k CDC_TEST_STATE=tests/.services/check-es-$$k CDC_BUILD=$(BUILD) \
+			TESTS="$(ES_TESTS)" ./tests/run.sh || failed="$$failed $$k"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "check-es: failed against:$$failed"; exit 1; fi
+
+# Every suite against every server: what CI runs (check) and the rest.
+check-all: check check-es
+
 # The unit tests under valgrind's memcheck: no invalid access, no leak.
 check-valgrind:
 	./scripts/deps.sh build fuzz
@@ -128,5 +150,5 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit check check-asan check-valgrind deps demo bench install uninstall clean
+.PHONY: all unit check check-asan check-valgrind check-es check-all deps demo bench install uninstall clean
 .SECONDARY:

@@ -4,8 +4,11 @@
 #   scripts/deps.sh [--check] [GROUP...]
 #
 # GROUPs: build (compiler, headers), test (PostgreSQL, a JDK and Maven for
-# the OpenSearch test node, prove, jq, curl), fuzz (clang, sanitizer
-# runtimes, valgrind), bench (hyperfine).  No GROUP means all of them.
+# the OpenSearch, Elasticsearch and Kafka test servers, prove, jq, curl,
+# kcat and python3-confluent-kafka for the Kafka tests), fuzz (clang,
+# sanitizer runtimes, valgrind), bench (hyperfine).  No GROUP means all of
+# them.  Elasticsearch 9 needs a JDK 21 or newer, which Debian 12 does not
+# package: the project's machines have one under /usr/lib/jvm.
 #
 # Only missing packages are installed, and `apt-get update` runs only when
 # something is missing, so a second run takes a fraction of a second.
@@ -23,9 +26,10 @@ prog=deps.sh
 # The packages of each group.
 group_pkgs() {
 	case $1 in
-	build) echo "build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev zlib1g-dev" ;;
+	build) echo "build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev zlib1g-dev
+		librdkafka-dev" ;;
 	test) echo "postgresql lz4 jq curl perl python3 util-linux maven
-		openjdk-17-jdk-headless|default-jdk-headless" ;;
+		openjdk-17-jdk-headless|default-jdk-headless kcat python3-confluent-kafka" ;;
 	fuzz) echo "clang libclang-rt-14-dev|libclang-rt-dev valgrind" ;;
 	bench) echo "hyperfine" ;;
 	esac

@@ -30,9 +30,11 @@
 #   TEST_ID                        unique per file and run: use it in slot
 #                                  and publication names (cluster-wide)
 #   need_bin PROG...               skip_all unless $CDC_BIN/PROG is built
-#   need_pg | need_es              skip_all unless the service is there
-#   need_managed_pg | need_managed_es   ... and ours to stop and start
-#   services CMD                   tests/services.sh CMD (pg-restart, ...)
+#   need_pg | need_es | need_kafka skip_all unless the service is there
+#   need_managed_pg | need_managed_es | need_managed_kafka
+#                                  ... and ours to stop and start
+#   services CMD                   tests/services.sh CMD (pg-restart,
+#                                  es-restart, kafka-restart kill, ...)
 #   pg_new_db NAME                 create database NAME_<pid>; sets and
 #                                  exports PGTEST_DB and PGTEST_DSN; the
 #                                  database and its slots go at exit
@@ -44,6 +46,16 @@
 #                                  HTTP error, curl's code otherwise;
 #                                  BODY "-" reads stdin
 #   es_count INDEX                 refresh INDEX and print its doc count
+#   es_kind | es_version           which Elasticsearch-API server runs:
+#                                  opensearch, es7, es8, es9 (or unknown)
+#                                  and the version it reports
+#   es_has_delete_by_query         0 if the server serves _delete_by_query
+#                                  (not our Elasticsearch 8/9 nodes: the
+#                                  reindex module is not on Maven Central)
+#   kafka_topic_prefix             prints this file's topic prefix (topics
+#                                  named PREFIX* go at exit)
+#   kafka_new_topic NAME [PARTS]   create topic NAME with PARTS (1)
+#                                  partitions and wait for their leaders
 #   wait_for CMD TIMEOUT           run CMD (a string, eval'd) every 0.1 s
 #                                  until it succeeds; 1 after TIMEOUT s
 #   spawn CMD...                   start CMD in the background in its own
@@ -54,7 +66,7 @@
 TEST_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 # Services: when not started by tests/run.sh, use a running `services.sh up`.
-if [ -z "${CDC_TEST_PG:-}${CDC_TEST_ES_URL:-}" ]; then
+if [ -z "${CDC_TEST_PG:-}${CDC_TEST_ES_URL:-}${CDC_TEST_KAFKA_BROKERS:-}" ]; then
 	_tap_envfile=${CDC_TEST_STATE:-$TEST_ROOT/tests/.services}/env
 	if [ -r "$_tap_envfile" ]; then
 		# shellcheck disable=SC1090
@@ -72,6 +84,7 @@ _tap_skip_all=0
 _tap_exit_cmds=()
 _tap_spawned=()
 _tap_dbs=()
+_tap_kafka_topics=0
 
 TEST_ID=$(basename "$0" .t | tr '[:upper:]' '[:lower:]' | tr -c 'a-z0-9\n' '_' | cut -c1-24)_$$
 TEST_TMP=$(mktemp -d "${TMPDIR:-/tmp}/cdc-t.XXXXXX") || {
@@ -257,6 +270,9 @@ _tap_cleanup() {
 	if [ -n "${CDC_TEST_ES_URL:-}" ]; then
 		curl -s -m 5 -o /dev/null -X DELETE "$CDC_TEST_ES_URL/cdct-${TEST_ID//_/-}-*" 2>/dev/null || :
 	fi
+	if [ "$_tap_kafka_topics" = 1 ]; then
+		_kafka_topics delete-prefix "$(kafka_topic_prefix)" >&2 || :
+	fi
 	rm -rf "$TEST_TMP"
 }
 
@@ -322,7 +338,13 @@ need_pg() {
 }
 
 need_es() {
-	[ -n "${CDC_TEST_ES_URL:-}" ] || skip_all "no test OpenSearch (run tests/services.sh up, or set CDC_TEST_ES_URL)"
+	[ -n "${CDC_TEST_ES_URL:-}" ] ||
+		skip_all "no test Elasticsearch/OpenSearch (run tests/services.sh up, or set CDC_TEST_ES_URL)"
+}
+
+need_kafka() {
+	[ -n "${CDC_TEST_KAFKA_BROKERS:-}" ] ||
+		skip_all "no test Kafka (run tests/services.sh kafka-up, or set CDC_TEST_KAFKA_BROKERS)"
 }
 
 need_managed_pg() {
@@ -332,7 +354,14 @@ need_managed_pg() {
 
 need_managed_es() {
 	need_es
-	[ "${CDC_TEST_ES_MANAGED:-0}" = 1 ] || skip_all "OpenSearch comes from CDC_TEST_ES_URL; this test stops and starts it"
+	[ "${CDC_TEST_ES_MANAGED:-0}" = 1 ] ||
+		skip_all "$(es_kind) comes from CDC_TEST_ES_URL; this test stops and starts it"
+}
+
+need_managed_kafka() {
+	need_kafka
+	[ "${CDC_TEST_KAFKA_MANAGED:-0}" = 1 ] ||
+		skip_all "Kafka comes from CDC_TEST_KAFKA_BROKERS; this test stops and starts it"
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -390,7 +419,7 @@ psql_t() {
 	fi
 }
 
-# ---------------------------------------------------------------- OpenSearch
+# ---------------------------------------------------------------- Elasticsearch API
 
 es_new_index_prefix() {
 	need_es
@@ -416,4 +445,45 @@ es_curl() {
 es_count() {
 	es_curl POST "/$1/_refresh" >/dev/null || return 1
 	es_curl GET "/$1/_count" | jq -r .count
+}
+
+es_kind() {
+	echo "${CDC_TEST_ES_KIND:-unknown}"
+}
+
+es_version() {
+	echo "${CDC_TEST_ES_VERSION:-}"
+}
+
+# Ask the server rather than trust the kind: a handler that is missing
+# answers 400/405 "no handler found", one that is there says the index
+# does not exist.
+es_has_delete_by_query() {
+	if [ -z "${_es_dbq:-}" ]; then
+		local body
+		body=$(curl -s -m 30 -X POST -H 'Content-Type: application/json' \
+			"${CDC_TEST_ES_URL%/}/cdct-no-such-index-$$/_delete_by_query" -d '{"query":{"match_all":{}}}')
+		case $body in
+		*index_not_found*) _es_dbq=0 ;;
+		*) _es_dbq=1 ;;
+		esac
+	fi
+	return "$_es_dbq"
+}
+
+# ---------------------------------------------------------------- Kafka
+
+kafka_topic_prefix() {
+	need_kafka
+	echo "cdct-${TEST_ID//_/-}-"
+}
+
+_kafka_topics() {
+	/usr/bin/python3 "$TEST_ROOT/tests/kafka/topics.py" "$CDC_TEST_KAFKA_BROKERS" "$@"
+}
+
+kafka_new_topic() {
+	need_kafka
+	_tap_kafka_topics=1
+	_kafka_topics create "$1" "${2:-1}" || bail_out "cannot create Kafka topic $1 on $CDC_TEST_KAFKA_BROKERS"
 }

@@ -5,8 +5,11 @@
 #   CDC_BUILD=build TESTS="tests/cdc-filter.t test_buf" tests/run.sh
 #
 # 1. installs missing Debian packages (scripts/deps.sh build test),
-# 2. starts the throwaway PostgreSQL and OpenSearch (tests/services.sh up;
-#    services somebody already started with `up` are used and left running),
+# 2. starts the throwaway PostgreSQL and Elasticsearch-API server (the kind
+#    CDC_TEST_ES_KIND names, OpenSearch by default), and a Kafka broker when
+#    a test to run asks for one (need_kafka) unless CDC_TEST_KAFKA=0
+#    (tests/services.sh up; services somebody already started with `up`
+#    are used and left running, a broker added to them is removed again),
 # 3. runs prove over the unit test binaries $CDC_BUILD/tests/test_* and the
 #    program tests tests/*.t, or over TESTS (paths, or unit test names),
 # 4. stops the services it started, whatever happened.
@@ -88,6 +91,18 @@ for t in "${files[@]}"; do
 done
 
 # ---- 2. services
+# A broker only for the tests that need one (it costs a JVM).
+if [ -z "${CDC_TEST_KAFKA:-}" ]; then
+	CDC_TEST_KAFKA=0
+	for t in "${files[@]}"; do
+		case $t in
+		*.t) if grep -q 'need_kafka\|need_managed_kafka' "$t"; then CDC_TEST_KAFKA=1; break; fi ;;
+		esac
+	done
+fi
+export CDC_TEST_KAFKA
+want_kind=${CDC_TEST_ES_KIND:-}
+[ "$want_kind" != os ] || want_kind=opensearch
 started=0
 if ! tests/services.sh status >/dev/null 2>&1; then
 	# Stop them again however we leave: prove's summary stays the last line.
@@ -96,9 +111,20 @@ if ! tests/services.sh status >/dev/null 2>&1; then
 	trap 'exit 143' TERM
 	started=1
 	tests/services.sh up
+elif [ "$CDC_TEST_KAFKA" = 1 ] && ! tests/services.sh status kafka >/dev/null 2>&1; then
+	trap 'trap "" INT TERM; tests/services.sh kafka-down || :' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	tests/services.sh kafka-up
 fi
 eval "$(tests/services.sh env)"
+if [ -n "$want_kind" ] && [ "$want_kind" != "$CDC_TEST_ES_KIND" ]; then
+	echo "$prog: CDC_TEST_ES_KIND=$want_kind, but the services already up run $CDC_TEST_ES_KIND" \
+		"(tests/services.sh down, or another CDC_TEST_STATE)" >&2
+	exit 2
+fi
 [ "$started" = 1 ] || echo "$prog: using the services already up (tests/services.sh status)" >&2
+echo "$prog: Elasticsearch API: $CDC_TEST_ES_KIND $CDC_TEST_ES_VERSION${CDC_TEST_KAFKA_BROKERS:+; Kafka at $CDC_TEST_KAFKA_BROKERS}" >&2
 
 # ---- 3. prove
 set +e
