@@ -12,16 +12,17 @@ test_empty(void)
 	char *p;
 	size_t n = 99;
 
-	ok(b.data == NULL && b.len == 0 && b.cap == 0, "BUF_INIT owns nothing");
+	ok(b.data == buf_empty && b.len == 0 && b.cap == 0, "BUF_INIT owns nothing");
+	is_str(b.data, "", "BUF_INIT reads as an empty string");
 	is_int(buf_avail(&b), 0, "avail of an empty buffer is 0");
 	p = buf_detach(&b, &n);
 	ok(p != NULL, "detach of an empty buffer returns memory");
 	is_int(n, 0, "detach reports length 0");
 	is_str(p, "", "detached empty buffer is an empty string");
-	ok(b.data == NULL && b.len == 0 && b.cap == 0, "buffer is BUF_INIT after detach");
+	ok(b.data == buf_empty && b.len == 0 && b.cap == 0, "buffer is BUF_INIT after detach");
 	free(p);
 	buf_release(&b);
-	ok(b.data == NULL, "release of an empty buffer is harmless");
+	ok(b.data == buf_empty && b.cap == 0, "release of an empty buffer is harmless");
 }
 
 static void
@@ -103,7 +104,7 @@ test_setlen_detach(void)
 	p = buf_detach(&b, &n);
 	is_int(n, 4, "detach reports the length");
 	is_str(p, "0123", "detach hands over the data");
-	ok(b.data == NULL && b.len == 0, "buffer empty after detach");
+	ok(b.data == buf_empty && b.len == 0, "buffer empty after detach");
 	free(p);
 }
 
