@@ -152,17 +152,28 @@ evin_set_metrics(struct evin *in, struct metrics *m)
 	in->metrics = m;
 }
 
+/*
+ * Add the lines skipped or dead-lettered since the last call to the
+ * metrics (the program may count skips of its own there too).
+ */
+static void
+count_bad(struct evin *in)
+{
+	uint64_t n = in->dl.count - in->dl_counted;
+
+	if (in->dl.policy == BAD_SKIP)
+		in->metrics->skipped += n;
+	else if (in->dl.policy == BAD_DEADLETTER)
+		in->metrics->dead_lettered += n;
+	in->dl_counted = in->dl.count;
+}
+
 /* Bring the metrics' bad-line counts up to date and let them write. */
 static void
 tick(struct evin *in)
 {
-	struct metrics *m = in->metrics;
-
-	if (in->dl.policy == BAD_SKIP)
-		m->skipped = in->dl.count;
-	else if (in->dl.policy == BAD_DEADLETTER)
-		m->dead_lettered = in->dl.count;
-	metrics_tick(m);
+	count_bad(in);
+	metrics_tick(in->metrics);
 }
 
 /* Before the reader waits: the program's own idle hook, then the metrics. */
@@ -317,11 +328,7 @@ evin_close(struct evin *in)
 {
 	if (in->open)
 		close_input(in);
-	if (in->metrics) {
-		if (in->dl.policy == BAD_SKIP)
-			in->metrics->skipped = in->dl.count;
-		else if (in->dl.policy == BAD_DEADLETTER)
-			in->metrics->dead_lettered = in->dl.count;
-	}
+	if (in->metrics)
+		count_bad(in);
 	dl_finish(&in->dl);
 }

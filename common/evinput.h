@@ -152,6 +152,7 @@ struct evin {
 	struct cdc_pos last_pos;
 	uint64_t lines;		/* good lines returned */
 	struct metrics *metrics;	/* counts what is read (evin_set_metrics) */
+	uint64_t dl_counted;	/* dl.count already added to metrics */
 };
 
 /*

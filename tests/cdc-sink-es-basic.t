@@ -72,9 +72,9 @@ like "$(cat err.txt)" "3 stale \(409\)" "stale actions counted"
 
 # ---- checkpoint: events at or below it are skipped
 sink -q --index "${P}{table}" --checkpoint ck1 --stats <ops.ndjson 2>err.txt
-like "$(cat err.txt)" "7 events \(7 skipped\)" "everything at or below the checkpoint is skipped"
+like "$(cat err.txt)" "total: 7 events in .*, 0 out, 7 skipped" "everything at or below the checkpoint is skipped"
 { cat ops.ndjson; ev c '{"id":9}' 500 1 '{"id":9}'; } | sink -q --index "${P}{table}" --checkpoint ck1 --stats 2>err.txt
-like "$(cat err.txt)" "8 events \(7 skipped\) in [0-9.]+ s; 1 docs indexed" "only the new event is applied"
+like "$(cat err.txt)" "total: 8 events in .*, 1 out, 7 skipped, .*; 1 docs indexed" "only the new event is applied"
 is "$(grep ^position= ck1)" "position=0/1F4:1" "checkpoint moves on"
 
 # ---- one transaction changing a row twice (same version): the last one wins
@@ -173,8 +173,9 @@ ev c '{"id":1}' 3000 1 '{"id":1,"s":"k"}' | sink -q --index "${P}created" --crea
 ok $? "--create-index: exit 0"
 is "$(es_curl GET "/${P}created/_settings" | jq -r '.[].settings.index.number_of_shards')" 2 "index created with the settings file"
 is "$(es_curl GET "/${P}created/_mapping" | jq -r '.[].mappings.properties.s.type')" keyword "and its mappings"
-like "$(cat m.prom)" "cdc_sink_es_docs_indexed_total 1" "metrics file in Prometheus text format"
-like "$(cat m.prom)" 'cdc_sink_es_checkpoint_lsn 3000' "metrics carry the checkpoint"
+like "$(cat m.prom)" 'cdc_sink_es_docs_indexed_total\{program="cdc-sink-es",source="[^"]*"\} 1' "metrics file in Prometheus text format"
+like "$(cat m.prom)" 'cdc_checkpoint_commit_lsn\{program="cdc-sink-es",source="[^"]*"\} 3000' "metrics carry the checkpoint"
+like "$(cat m.prom)" 'cdc_events_out_total\{program="cdc-sink-es",source="[^"]*"\} 1' "the shared names"
 
 # ---- index.gc_deletes: warned about once per index, only when short
 echo '{"settings":{"index.gc_deletes":"30m"}}' >gc30m.json

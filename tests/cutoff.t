@@ -90,6 +90,32 @@ is "$?" 0 "cdc-replay FILE with a torn last line: exit 0"
 is "$(wc -l <"$T/file.out")" $((N - 1)) "cdc-replay FILE: stops at the last whole event"
 like "$(cat "$T/file.err")" "cut off" "cdc-replay FILE: and says so"
 
+# ---- cdc-sink-es: the whole events applied and checkpointed, then 75
+if [ -n "${CDC_TEST_ES_URL:-}" ]; then
+	IDX="$(es_new_index_prefix)torn"
+	for policy in stop dead-letter; do
+		args=()
+		rm -f "$T/sck-$policy" "$T/dl"
+		es_curl DELETE "/$IDX" >/dev/null 2>&1
+		[ "$policy" = dead-letter ] && args=(--dead-letter "$T/dl")
+		run_torn "sink-$policy" "$CDC_BIN/cdc-sink-es" -q --url "$CDC_TEST_ES_URL" --index "$IDX" \
+			"${args[@]}" --checkpoint "$T/sck-$policy"
+		is "$RC" 75 "cdc-sink-es ($policy): a writer killed mid-line: exit 75"
+		is "$(es_count "$IDX")" $((N - 1)) "cdc-sink-es ($policy): the whole events are in the index"
+		is "$(sed -n 's/^position=//p' "$T/sck-$policy")" "0/1388:1" \
+			"cdc-sink-es ($policy): checkpoint at the last whole event"
+		like "$(cat "$T/sink-$policy.err")" "cut off" "cdc-sink-es ($policy): says so"
+		ok "$([ ! -s "$T/dl" ]; echo $?)" "cdc-sink-es ($policy): nothing dead-lettered"
+		python3 "$W" "$N" - | "$CDC_BIN/cdc-sink-es" -q --url "$CDC_TEST_ES_URL" --index "$IDX" \
+			--checkpoint "$T/sck-$policy"
+		is "$?" 0 "cdc-sink-es ($policy): the writer's restart re-sends everything: exit 0"
+		is "$(es_count "$IDX")" "$N" "cdc-sink-es ($policy): then the torn event is applied whole"
+		is "$(sed -n 's/^position=//p' "$T/sck-$policy")" "0/1770:1" "cdc-sink-es ($policy): checkpoint at the last event"
+	done
+else
+	skip "no test Elasticsearch/OpenSearch: the cdc-sink-es cases" 16
+fi
+
 # ---- what the rule does not cover
 GOOD='{"op":"c","after":{"id":1},"source":{"table":"t","commit_lsn":1,"seq":1}}'
 for prog in cdc-filter cdc-map; do

@@ -508,7 +508,7 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 	}
 	buf_addf(&msg, "HTTP %d ", status);
 	http_reason(&msg, type, reason);
-	if (s->dl.policy == BAD_STOP) {
+	if (s->in.dl.policy == BAD_STOP) {
 		error("line %llu (position %s): index %s, id %s: %s", (unsigned long long)it->lineno,
 		      pos_format(&sl->pos, pos), name.data ? name.data : "?",
 		      ident.data ? ident.data : "?", msg.data);
@@ -535,10 +535,9 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 		buf_adds(&extra, ",\"id\":");
 		json_add_str(&extra, ident.data ? ident.data : "", ident.len);
 		buf_addf(&msg, " (index %s, id %s)", name.data ? name.data : "?", ident.data ? ident.data : "?");
-		dl_bad_line_detail(&s->dl, it->lineno, &sl->pos, msg.data, full.data,
+		dl_bad_line_detail(&s->in.dl, it->lineno, &sl->pos, msg.data, full.data,
 				   b->lines.data + it->line_off, it->line_len, 0, extra.data);
 		buf_release(&full);
-		s->st.dead++;
 		resolve(s, b, it);
 	}
 	buf_release(&msg);

@@ -10,12 +10,12 @@
  * or dead-lettered, in input order: the file cdc-capture --ack-file reads.
  */
 #include "sink.h"
-#include "text.h"
 #include "bulkresp.h"
+#include "cli.h"
 #include "docid.h"
 #include "event.h"
+#include "fileio.h"
 #include "json.h"
-#include "linereader.h"
 #include "log.h"
 #include "opt.h"
 #include "sig.h"
@@ -32,8 +32,9 @@
 #include <unistd.h>
 
 static const char usage_text[] =
-	"Usage: cdc-sink-es [OPTION]... --index TEMPLATE\n"
-	"Apply change events from standard input to Elasticsearch or OpenSearch.\n"
+	"Usage: cdc-sink-es [OPTION]... --index TEMPLATE [FILE]...\n"
+	"Apply change events from the FILEs (or standard input; \"-\" is standard input)\n"
+	"to Elasticsearch or OpenSearch.\n"
 	"\n"
 	"Server:\n"
 	"  -u, --url URL              node URL; repeat for several nodes (failover);\n"
@@ -53,6 +54,9 @@ static const char usage_text[] =
 	"\n"
 	"Writing:\n"
 	"  -i, --index TEMPLATE       index name; {db}, {schema} and {table} are replaced\n"
+	"      --alias TEMPLATE       at a clean end of input, point this alias (same\n"
+	"                             placeholders) at the index written, and away from\n"
+	"                             any other index (a rebuild into a new index)\n"
 	"      --soft-delete          a delete indexes {key..., \"__deleted\":true} (keeps the version)\n"
 	"      --truncate MODE        on truncate events: delete (default), skip or stop\n"
 	"      --create-index FILE    create each new index with FILE (settings and mappings)\n"
@@ -70,27 +74,23 @@ static const char usage_text[] =
 	"Checkpoint and errors:\n"
 	"  -c, --checkpoint FILE      skip events at or below FILE's position; keep the\n"
 	"                             position of what the index has in FILE\n"
-	"      --dead-letter FILE     append events that cannot be applied to FILE, go on\n"
-	"      --skip-bad             count bad input lines and go on\n"
+	"\n"
+	EVIN_HELP
 	"\n"
 	"Output:\n"
 	"  -n, --dry-run              print the bulk request bodies instead of sending them\n"
-	"      --stats                print counters and lag on exit\n"
-	"      --metrics-file FILE    keep Prometheus metrics in FILE (every 5 s and on exit)\n"
-	"  -v, --verbose              more messages (repeatable)\n"
-	"  -q, --quiet                no warnings\n"
-	"      --help                 show this help and exit\n"
-	"      --version              show the version and exit\n"
+	METRICS_HELP
 	"\n"
-	"Exit status: 0 ok, 1 failure, 2 usage, 65 an event that can never be applied,\n"
-	"75 the server stayed unreachable (retries ran out).\n";
+	CLI_HELP
+	CLI_HELP_EXIT
+	"  (65: an event the server can never take; 75 also: the server stayed\n"
+	"  unreachable until the retries ran out)\n";
 
 enum {
 	OPT_TIMEOUT = 256, OPT_MAX_RETRIES, OPT_USER, OPT_PASSWORD_FILE, OPT_API_KEY_FILE,
 	OPT_NETRC_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_SOFT_DELETE,
 	OPT_TRUNCATE, OPT_CREATE_INDEX, OPT_PIPELINE, OPT_REFRESH, OPT_GZIP, OPT_BATCH_DOCS,
-	OPT_BATCH_BYTES, OPT_BATCH_WAIT, OPT_DEAD_LETTER, OPT_SKIP_BAD, OPT_STATS,
-	OPT_METRICS_FILE, OPT_HELP, OPT_VERSION, OPT_BACKOFF,
+	OPT_BATCH_BYTES, OPT_BATCH_WAIT, OPT_BACKOFF, OPT_ALIAS,
 };
 
 static const struct option options[] = {
@@ -109,6 +109,7 @@ static const struct option options[] = {
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	/* writing */
 	{ "index", required_argument, NULL, 'i' },
+	{ "alias", required_argument, NULL, OPT_ALIAS },
 	{ "soft-delete", no_argument, NULL, OPT_SOFT_DELETE },
 	{ "truncate", required_argument, NULL, OPT_TRUNCATE },
 	{ "create-index", required_argument, NULL, OPT_CREATE_INDEX },
@@ -122,16 +123,11 @@ static const struct option options[] = {
 	{ "workers", required_argument, NULL, 'w' },
 	/* checkpoint and errors */
 	{ "checkpoint", required_argument, NULL, 'c' },
-	{ "dead-letter", required_argument, NULL, OPT_DEAD_LETTER },
-	{ "skip-bad", no_argument, NULL, OPT_SKIP_BAD },
 	/* output */
 	{ "dry-run", no_argument, NULL, 'n' },
-	{ "stats", no_argument, NULL, OPT_STATS },
-	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, OPT_HELP },
-	{ "version", no_argument, NULL, OPT_VERSION },
+	EVIN_OPTIONS,
+	METRICS_OPTIONS,
+	CLI_OPTIONS,
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -243,31 +239,8 @@ check_spelled_out(char **argv, const char *full, const char *hint)
 	die_usage("--%.*s: %s", (int)(n > 40 ? 40 : n), el, hint);
 }
 
-/* The name of the option getopt_long refused (without a value after '='). */
 static void
-bad_option(char **argv)
-{
-	const char *el = optind > 0 ? argv[optind - 1] : "";
-
-	size_t n = strcspn(el, "=");
-	bool is_long = strncmp(el, "--", 2) == 0 && n > 2;
-
-	/* A short option refused inside "-xyz" leaves optind at that element. */
-	if (is_long && optopt > ' ' && optopt < 127) {
-		is_long = false;
-		for (const struct option *o = options; o->name; o++)
-			if (o->val == optopt && strncmp(o->name, el + 2, n - 2) == 0)
-				is_long = true;
-	}
-	if (is_long)
-		die_usage("unknown or ambiguous option, or missing argument: %.*s", (int)n, el);
-	if (optopt > ' ' && optopt < 127)
-		die_usage("unknown option or missing argument: -%c", optopt);
-	die_usage("unknown option or missing argument");
-}
-
-static void
-parse_args(int argc, char **argv)
+parse_args(int argc, char **argv, struct evin_opts *io)
 {
 	int c;
 	uint64_t v;
@@ -284,7 +257,9 @@ parse_args(int argc, char **argv)
 	C.backoff_max_ms = 30000;
 	C.truncate = TRUNC_DELETE;
 	opterr = 0;		/* its messages would repeat "--opt=VALUE" whole */
-	while ((c = getopt_long(argc, argv, "u:i:w:c:nvq", options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":u:i:w:c:n" CLI_SHORTOPTS, options, NULL)) != -1) {
+		if (evin_option(io, c, optarg) || metrics_option(&S.m, c, optarg))
+			continue;
 		switch (c) {
 		case 'u':
 			add_node(optarg, strlen(optarg), false);
@@ -333,6 +308,9 @@ parse_args(int argc, char **argv)
 			break;
 		case 'i':
 			C.index_tmpl = optarg;
+			break;
+		case OPT_ALIAS:
+			C.alias_tmpl = optarg;
 			break;
 		case OPT_SOFT_DELETE:
 			C.soft_delete = true;
@@ -402,44 +380,18 @@ parse_args(int argc, char **argv)
 		case 'c':
 			C.checkpoint_path = optarg;
 			break;
-		case OPT_DEAD_LETTER:
-			S.dl.path = optarg;	/* opened below */
-			break;
-		case OPT_SKIP_BAD:
-			S.dl.policy = BAD_SKIP;
-			break;
 		case 'n':
 			C.dry_run = true;
 			break;
-		case OPT_STATS:
-			C.stats = true;
-			break;
-		case OPT_METRICS_FILE:
-			C.metrics_path = optarg;
-			break;
-		case 'v':
-			if (cdc_verbosity < 0)
-				cdc_verbosity = 0;
-			cdc_verbosity++;
-			break;
-		case 'q':
-			cdc_verbosity = -1;
-			break;
-		case OPT_HELP:
-			fputs(usage_text, stdout);
-			exit(ferror(stdout) || fflush(stdout) ? CDC_EXIT_FAILURE : CDC_EXIT_OK);
-		case OPT_VERSION:
-			print_version();
 		default:
-			bad_option(argv);
+			cli_option(c, argv, options, usage_text);
 		}
 	}
-	if (optind < argc)
-		die_usage("unexpected argument: %s", argv[optind]);
 	if (C.index_tmpl == NULL || C.index_tmpl[0] == '\0')
 		die_usage("--index is required");
-	if (S.dl.path && S.dl.policy == BAD_SKIP)
-		die_usage("--dead-letter and --skip-bad exclude each other");
+	if (C.alias_tmpl && C.alias_tmpl[0] == '\0')
+		die_usage("--alias needs a name");
+	evin_check_options(io);
 	if ((C.cert == NULL) != (C.key == NULL) && C.key)
 		die_usage("--key needs --cert");
 	(void)batch_bytes_set;
@@ -538,8 +490,11 @@ slot_release(struct sink *s, uint64_t ord)
 {
 	struct slot *sl = slot_at(s, ord);
 
-	if (sl->pending > 0 && --sl->pending == 0 && sl->data && sl->ts_ms > 0)
-		stats_lag(&s->st, now_ms() - sl->ts_ms);
+	if (sl->pending > 0 && --sl->pending == 0 && sl->data) {
+		s->m.events_out++;
+		if (sl->ts_ms > 0)
+			metrics_lag(&s->m, now_ms() - sl->ts_ms);
+	}
 }
 
 void
@@ -563,6 +518,11 @@ ring_advance(struct sink *s)
 			s->wm_valid = true;
 			if (!s->have_written || pos_cmp(&s->wm, &s->written) > 0)
 				s->wm_dirty = true;
+			if (C.checkpoint_path == NULL) {
+				/* No file: what the index holds is what is confirmed. */
+				s->m.ckpt = s->wm;
+				s->m.have_ckpt = true;
+			}
 		}
 		s->ring.tail++;
 	}
@@ -576,12 +536,12 @@ checkpoint_maybe(struct sink *s)
 	if (!s->wm_dirty || C.checkpoint_path == NULL || C.dry_run)
 		return;
 	/* Dead letters must be on disk before the checkpoint moves past them. */
-	if (s->dl.count != s->dl_synced) {
-		if (dl_sync(&s->dl) < 0) {
+	if (s->in.dl.count != s->dl_synced) {
+		if (dl_sync(&s->in.dl) < 0) {
 			s->fatal = CDC_EXIT_FAILURE;
 			return;
 		}
-		s->dl_synced = s->dl.count;
+		s->dl_synced = s->in.dl.count;
 	}
 	memset(&cp, 0, sizeof(cp));
 	cp.pos = s->wm;
@@ -595,14 +555,16 @@ checkpoint_maybe(struct sink *s)
 	s->written = s->wm;
 	s->have_written = true;
 	s->wm_dirty = false;
+	s->m.ckpt = s->wm;
+	s->m.have_ckpt = true;
 }
 
 /* --- driving transfers --- */
 
 static bool
-input_readable(void)
+input_readable(const struct sink *s)
 {
-	struct pollfd p = { .fd = 0, .events = POLLIN };
+	struct pollfd p = { .fd = s->in.fd, .events = POLLIN };
 
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
 }
@@ -612,7 +574,7 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 {
 	lanes_kick(s);
 	if (!C.dry_run) {
-		struct curl_waitfd wfd = { .fd = 0, .events = CURL_WAIT_POLLIN, .revents = 0 };
+		struct curl_waitfd wfd = { .fd = s->in.fd, .events = CURL_WAIT_POLLIN, .revents = 0 };
 		struct CURLMsg *m;
 		int running, left;
 
@@ -633,17 +595,17 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 			lane_done(s, ln, m->data.result);
 		}
 	} else if (timeout_ms > 0 && watch_input) {
-		struct pollfd p = { .fd = 0, .events = POLLIN };
+		struct pollfd p = { .fd = s->in.fd, .events = POLLIN };
 
 		poll(&p, 1, timeout_ms);
 	}
 	if (watch_input && input_ready)
-		*input_ready = input_readable();
+		*input_ready = input_readable(s);
 	lanes_kick(s);
 	ring_advance(s);
 	checkpoint_maybe(s);
-	if (C.metrics_path && mono_ms() - s->st.last_metrics_ms >= 5000)
-		metrics_write(s);
+	stats_sync(s);
+	metrics_tick(&s->m);
 }
 
 void
@@ -676,10 +638,11 @@ finish(struct sink *s, int status)
 	checkpoint_maybe(s);
 	if (C.dry_run && wr_flush(&s->out) < 0)
 		wr_die_on_error(&s->out, "standard output");
-	dl_finish(&s->dl);
-	if (C.stats)
-		stats_print(s);
-	metrics_write(s);
+	if (status == CDC_EXIT_OK && C.alias_tmpl && !cdc_stop && !C.dry_run)
+		status = switch_aliases(s);
+	evin_close(&s->in);
+	stats_sync(s);
+	metrics_finish(&s->m);
 	exit(status);
 }
 
@@ -708,9 +671,8 @@ bad_line(struct sink *s, uint64_t lineno, const struct event_info *ev, const cha
 {
 	const struct cdc_pos *pos = ev && ev->has_pos ? &ev->pos : NULL;
 
-	if (dl_bad_line(&s->dl, lineno, pos, reason, line, len, truncated, NULL) < 0)
+	if (dl_bad_line(&s->in.dl, lineno, pos, reason, line, len, truncated, NULL) < 0)
 		finish(s, CDC_EXIT_DATAERR);
-	s->st.dead += s->dl.policy == BAD_DEADLETTER;
 	/* Dead-lettered or skipped: it counts as handled for the watermark. */
 	if (pos)
 		ring_push(s, ev, 0);
@@ -788,7 +750,7 @@ static void create_index(struct sink *s, const char *name);
  * long it remembers deletes.
  */
 static void
-ensure_index(struct sink *s, const char *name)
+ensure_index(struct sink *s, const char *name, const struct event_info *ev)
 {
 	for (size_t i = 0; i < s->nindexes; i++)
 		if (strcmp(s->indexes[i], name) == 0)
@@ -796,6 +758,14 @@ ensure_index(struct sink *s, const char *name)
 	if (s->nindexes == s->capindexes) {
 		s->capindexes = s->capindexes ? s->capindexes * 2 : 16;
 		s->indexes = xrealloc(s->indexes, s->capindexes * sizeof(*s->indexes));
+		s->aliases = xrealloc(s->aliases, s->capindexes * sizeof(*s->aliases));
+	}
+	s->aliases[s->nindexes] = NULL;
+	if (C.alias_tmpl) {
+		struct buf a = BUF_INIT;
+
+		index_name(C.alias_tmpl, ev, &a);
+		s->aliases[s->nindexes] = buf_detach(&a, NULL);
 	}
 	s->indexes[s->nindexes++] = xstrdup(name);
 	if (C.create_body)
@@ -1080,30 +1050,18 @@ toast_moved(struct sink *s, const struct event_info *ev, const struct buf *old_i
 	return r;
 }
 
+/* One good event line (evinput checked its bytes and its shape). */
 static void
-handle_line(struct sink *s, const char *line, size_t len, uint64_t lineno)
+handle_line(struct sink *s, const struct evin_line *l)
 {
-	struct event_info ev;
-	const char *err;
-	size_t where;
-	enum line_problem prob;
+	const struct event_info ev = l->ev;
+	const char *line = l->text, *err;
+	size_t len = l->len;
+	uint64_t lineno = l->lineno;
 	char op;
 	bool toast = false, moved = false;
 	uint64_t ord;
 
-	prob = text_check(line, len, &where);
-	if (prob != LINE_OK) {
-		char reason[96];
-
-		text_problem_describe(prob, where, reason, sizeof(reason));
-		bad_line(s, lineno, NULL, reason, line, len, 0);
-		return;
-	}
-	if (event_scan(line, len, &ev, &err) < 0) {
-		bad_line(s, lineno, NULL, err, line, len, 0);
-		return;
-	}
-	s->st.events++;
 	if (!ev.has_pos) {
 		if (ev.control)
 			return;		/* nothing to acknowledge */
@@ -1122,7 +1080,7 @@ handle_line(struct sink *s, const char *line, size_t len, uint64_t lineno)
 		buf_release(&nm);
 	}
 	if (s->have_start && pos_cmp(&ev.pos, &s->start.pos) <= 0) {
-		s->st.skipped++;
+		s->m.skipped++;
 		return;
 	}
 	if (ev.control || ev.op.p[0] == 'm') {
@@ -1168,8 +1126,8 @@ handle_line(struct sink *s, const char *line, size_t len, uint64_t lineno)
 		     memcmp(scratch_old.data, scratch_id.data, scratch_id.len) != 0))
 			moved = true;
 	}
-	if (!C.dry_run && (C.create_body || !C.soft_delete))
-		ensure_index(s, scratch_index.data);
+	if (!C.dry_run && (C.create_body || !C.soft_delete || C.alias_tmpl))
+		ensure_index(s, scratch_index.data, &ev);
 	if (moved && toast && !C.dry_run) {
 		uint64_t h = doc_hash(scratch_index.data, scratch_index.len, scratch_id.data,
 				      scratch_id.len);
@@ -1286,46 +1244,67 @@ startup_checks(struct sink *s)
 	}
 }
 
+/* -v: what this run does, in one line. */
+static void
+say_start(struct sink *s, int nfiles)
+{
+	char pos[POS_BUFSZ];
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "applying events from %s to %s, index %s", nfiles > 0 ? "the files given" :
+		 "standard input", C.dry_run ? "standard output (--dry-run)" : C.nodes[s->node].url,
+		 C.index_tmpl);
+	if (C.alias_tmpl)
+		buf_addf(&b, " (alias %s at the end)", C.alias_tmpl);
+	if (C.checkpoint_path && s->have_start)
+		buf_addf(&b, ", resuming after %s (checkpoint %s)", pos_format(&s->start.pos, pos),
+			 C.checkpoint_path);
+	else if (C.checkpoint_path)
+		buf_addf(&b, ", from the start (checkpoint %s)", C.checkpoint_path);
+	else
+		buf_adds(&b, ", no checkpoint: every event is applied");
+	info(1, "%s", b.data);
+	buf_release(&b);
+}
+
 int
 main(int argc, char **argv)
 {
 	struct sink *s = &S;
-	struct linereader lr;
-	const char *line;
-	size_t len;
-	const char *dlpath;
-	bool skip;
+	struct evin_opts io = { 0 };
 	unsigned since_pump = 0;
 
 	log_init(argv[0]);
-	parse_args(argc, argv);
+	parse_args(argc, argv, &io);
 	s->cfg = &C;
 	s->batch_bytes = C.batch_bytes;
-	s->st.start_ms = mono_ms();
-	s->st.last_metrics_ms = s->st.start_ms;
 	srandom((unsigned)(now_ms() ^ getpid()));
 
-	dlpath = s->dl.path;
-	skip = s->dl.policy == BAD_SKIP;
-	dl_init(&s->dl, dlpath, skip);
-
+	/* Every path this run writes is checked before any input is read. */
 	if (C.checkpoint_path) {
 		int r = checkpoint_read(C.checkpoint_path, &s->start);
 
 		if (r < 0)
 			exit(CDC_EXIT_FAILURE);
+		if (!C.dry_run && check_writable(C.checkpoint_path) < 0)
+			exit(CDC_EXIT_FAILURE);
 		s->have_start = r == 0;
 		if (s->have_start) {
-			char pos[POS_BUFSZ];
-
 			memcpy(s->name, s->start.name, sizeof(s->name) - 1);
 			s->wm = s->written = s->start.pos;
 			s->wm_snapshot = s->start.snapshot;
 			s->wm_valid = s->have_written = true;
-			info(1, "resuming after %s (checkpoint %s)", pos_format(&s->start.pos, pos),
-			     C.checkpoint_path);
+			s->m.ckpt = s->start.pos;
+			s->m.have_ckpt = true;
 		}
 	}
+	metrics_init(&s->m, "cdc-sink-es");
+	s->m.extra = stats_metrics;
+	s->m.extra_stats = stats_line;
+	s->m.extra_arg = s;
+	evin_open(&s->in, &io, EVIN_EVENTS, argv + optind, argc - optind);
+	evin_set_metrics(&s->in, &s->m);
+	evin_set_idle(&s->in, on_idle, s);
 
 	s->ring.cap = 1024;
 	s->ring.s = xcalloc(s->ring.cap, sizeof(*s->ring.s));
@@ -1340,28 +1319,35 @@ main(int argc, char **argv)
 		http_init(s);
 		startup_checks(s);
 	}
+	say_start(s, argc - optind);
 	sig_setup();
 
-	lr_init(&lr, 0, 0);
-	lr_set_idle(&lr, on_idle, s);
 	for (;;) {
-		enum lr_status st = lr_next(&lr, &line, &len);
+		struct evin_line l;
+		enum evin_status st = evin_next(&s->in, &l);
 
-		if (st == LR_EOF)
+		switch (st) {
+		case EVIN_LINE:
 			break;
-		if (st == LR_INTR) {
+		case EVIN_EOF:
+			finish(s, CDC_EXIT_OK);
+		case EVIN_INTR:
 			if (cdc_stop)
 				finish(s, CDC_EXIT_OK);
 			continue;
+		case EVIN_BAD:
+			finish(s, CDC_EXIT_DATAERR);
+		case EVIN_CUT:
+			/* What came before the cut is applied and checkpointed: then restart. */
+			drain(s);
+			finish(s, s->fatal ? s->fatal : CDC_EXIT_TEMPFAIL);
+		case EVIN_ERROR:
+			finish(s, CDC_EXIT_FAILURE);
+		case EVIN_OUTPUT_CLOSED:
+			finish(s, CDC_EXIT_PIPE);
 		}
-		if (st == LR_ERROR)
-			die_errno("read error on standard input");
 		s->input_idle = false;
-		if (st == LR_TOO_LONG)
-			bad_line(s, lr.lineno, NULL, "line too long", line, len < LR_PREFIX ? len : LR_PREFIX,
-				 len);
-		else
-			handle_line(s, line, len, lr.lineno);
+		handle_line(s, &l);
 		if (s->fatal)
 			finish(s, s->fatal);
 		if (cdc_stop)
@@ -1371,6 +1357,4 @@ main(int argc, char **argv)
 			pump(s, 0, false, NULL);
 		}
 	}
-	lr_free(&lr);
-	finish(s, CDC_EXIT_OK);
 }

@@ -26,8 +26,10 @@
 #include "buf.h"
 #include "checkpoint.h"
 #include "deadletter.h"
+#include "evinput.h"
 #include "json.h"
 #include "lsn.h"
+#include "metrics.h"
 #include "writer.h"
 
 enum truncate_mode { TRUNC_DELETE, TRUNC_SKIP, TRUNC_STOP };
@@ -40,6 +42,7 @@ struct config {
 	struct node *nodes;
 	int nnodes;
 	const char *index_tmpl;
+	const char *alias_tmpl;		/* --alias, or NULL */
 	int workers;
 	uint64_t batch_docs;
 	uint64_t batch_bytes;
@@ -54,11 +57,9 @@ struct config {
 	bool gzip;
 	bool dry_run;
 	bool soft_delete;
-	bool stats;
 	bool insecure;
 	enum truncate_mode truncate;
 	char *create_body;		/* --create-index file contents, or NULL */
-	const char *metrics_path;
 	char *user, *password, *api_key;
 	const char *netrc_file;
 	const char *cacert, *cert, *key;
@@ -138,14 +139,9 @@ struct lane {
 	bool stopped;			/* hit a stop-policy error: send nothing more */
 };
 
-/* Counters for --stats and --metrics-file. */
-#define LAG_BUCKETS 320
+/* The sink's own counters; the shared ones are in struct metrics. */
 struct stats {
-	uint64_t events, skipped, docs, deletes, stale, batches, retries, dead, bytes;
-	uint64_t lag[LAG_BUCKETS];
-	uint64_t lag_n;
-	int64_t start_ms;
-	int64_t last_metrics_ms;
+	uint64_t docs, deletes, stale, batches, retries, bytes;
 };
 
 struct sink {
@@ -158,8 +154,8 @@ struct sink {
 	char sync_err[CURL_ERROR_SIZE];
 	struct lane *lanes;
 	struct ring ring;
-	struct deadletter dl;
-	uint64_t dl_synced;		/* dl.count at the last dl_sync() */
+	struct evin in;			/* the input, and the dead-letter file */
+	uint64_t dl_synced;		/* in.dl.count at the last dl_sync() */
 	struct checkpoint start;	/* the checkpoint read at start */
 	bool have_start;
 	struct cdc_pos wm;		/* watermark: last retired position */
@@ -173,8 +169,10 @@ struct sink {
 	bool input_idle;
 	int fatal;			/* exit status to stop with; 0 while all is well */
 	struct stats st;
+	struct metrics m;
 	struct writer out;		/* --dry-run output */
 	char **indexes;			/* indexes seen (for --create-index) */
+	char **aliases;			/* --alias for each of them */
 	size_t nindexes, capindexes;
 };
 
@@ -239,11 +237,14 @@ void http_gzip(const char *src, size_t len, struct buf *dst);
 /* Append "type: reason" of an error body (sanitised: no field values). */
 void http_reason(struct buf *out, const struct json_span *type, const struct json_span *reason);
 
-/* stats.c */
-void stats_lag(struct stats *st, int64_t lag_ms);
-int64_t stats_lag_quantile(const struct stats *st, double q);
-void stats_print(struct sink *s);
-void metrics_write(struct sink *s);
+/* stats.c: the sink's lines in --stats and --metrics-file (metrics.h hooks) */
+/* Copy the sink's counters into the shared ones before they are shown. */
+void stats_sync(struct sink *s);
+void stats_metrics(struct buf *out, const char *labels, void *sink);
+void stats_line(struct buf *out, void *sink);
+
+/* alias.c: point each --alias at the indexes written; returns an exit status. */
+int switch_aliases(struct sink *s);
 
 /* Backoff delay for attempt n (1-based), with jitter. */
 int64_t backoff_delay(const struct config *cfg, int attempt);
