@@ -7,7 +7,8 @@
 # SIGKILL to a random stage every 2-6 s, one PostgreSQL restart (direct)
 # and one OpenSearch restart (record) when the services are ours to
 # restart; then drain and compare every row with every document: nothing
-# lost, stale or extra.
+# lost, stale or extra; and, over the whole run, no stage exited 65, no
+# unit stopped for good and no dead letter was written (issue 20).
 #
 # CHAOS_SHORT_ARGS: more chaos.sh options (word-split), e.g. --no-pk-toast.
 #
@@ -45,6 +46,9 @@ run() {
 	ok "$rc" "chaos run ($variant): drained, nothing lost, stale or extra" ||
 		diag "$(grep -v '^chaos.sh: \[' "$TEST_TMP/$variant.log" | tail -n 25)"
 	like "$out" "kills \(SIGKILL\): +[1-9]" "chaos run ($variant): stages were killed"
+	like "$out" "stages that exited 65: +0"$'\n' "chaos run ($variant): no stage took a neighbour's kill for bad data (65)"
+	like "$out" "units stopped for good: +0"$'\n' "chaos run ($variant): no unit stopped for good (RestartPreventExitStatus=65)"
+	like "$out" "dead letters written: +0"$'\n' "chaos run ($variant): no dead letters"
 }
 run direct "$pg_r" 0
 run record 0 "$os_r"

@@ -5,10 +5,16 @@
 #   tests/chaos/chaos.sh [--variant direct|record] [--seconds S] [OPTIONS]
 #
 # The pipeline runs as a "unit", restarted the way systemd restarts a
-# service whose ExecStart is a shell pipeline (Restart=always, RestartSec):
-# the unit is `bash unit.sh`, which runs the stages as one pipeline and ends
-# when every stage has ended; whatever is left in its process group is
-# killed; after --restart-sec it starts again.
+# service whose ExecStart is a shell pipeline under pipefail, with
+# Restart=on-failure, RestartPreventExitStatus=65 and RestartSec: the unit
+# is `bash -o pipefail unit.sh`, which runs the stages as one pipeline and
+# ends when every stage has ended, with the pipeline's status; whatever is
+# left in its process group is killed; after --restart-sec it starts
+# again, unless its status was 65 (bad data: the unit stops for good, and
+# the run fails).  cdc-filter and cdc-sink-es run with --dead-letter, the
+# other stages with the stop policy: the workload holds no bad data, so a
+# dead letter or a 65 (a stage that took a neighbour's kill for bad data)
+# is a failure of the run.
 #
 #   direct:  cdc-capture --ack-file es.ckpt | cdc-filter | cdc-map
 #              | cdc-sink-es --checkpoint es.ckpt
@@ -32,8 +38,9 @@
 #
 # Environment: CDC_TEST_PG (conninfo), CDC_TEST_ES_URL, CDC_BIN, and for
 # restarts CDC_TEST_STATE (the services' state dir), CDC_TEST_PG_BINDIR.
-# Exit status: 0 when nothing was lost, stale or extra; 1 otherwise (also
-# when the drain timed out); 2 for a usage or setup error.
+# Exit status: 0 when nothing was lost, stale or extra, no stage exited 65
+# and no dead letter was written; 1 otherwise (also when the drain timed
+# out or a unit stopped for good); 2 for a usage or setup error.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -221,10 +228,10 @@ curl -s -m 10 -o /dev/null -X DELETE "$ES/$INDEX"
 CAP=$CDC_BIN/cdc-capture
 CAPTURE_ARGS=(-d "$DSN" --slot "$SLOT" --publication "$PUB" --create-slot
 	--snapshot-state "$W/snap.state" --heartbeat 1 --status-interval 1)
-FILTER_ARGS=(--table public.items '.op != "m"')
+FILTER_ARGS=(--table public.items --dead-letter "$W/filter.dl" '.op != "m"')
 MAP_ARGS=(--doc -f "$HERE/map.jq")
 SINK_ARGS=(--url "$ES" --index "cdcchaos-${ID//_/-}-{table}" --checkpoint "$W/es.ckpt"
-	--batch-wait 100ms --batch-docs 500 --create-index "$HERE/index.json")
+	--batch-wait 100ms --batch-docs 500 --create-index "$HERE/index.json" --dead-letter "$W/sink.dl")
 
 # write_unit NAME: the unit's script, W/unit-NAME.sh.  Each stage leaves its
 # pid in W/pid.STAGE and appends its stderr to W/STAGE.err; the exit
@@ -261,15 +268,21 @@ run() {
 	echo "\$BASHPID" >"\$W/pid.\$stage"
 	exec "\$@" 2>>"\$W/\$stage.err"
 }
+set -o pipefail
 $line
-echo "\$(date +%s) \${PIPESTATUS[*]}" >>"\$W/unit-$name.exits"
+ps="\${PIPESTATUS[*]}"
+echo "\$(date +%s) \$ps" >>"\$W/unit-$name.exits"
+rc=0
+for st in \$ps; do [ "\$st" = 0 ] || rc=\$st; done
+exit \$rc
 EOF
 }
 
 # supervise NAME: start the unit, wait for it, kill what is left in its
-# process group, sleep RestartSec, again; until W/stop exists.
+# process group, sleep RestartSec, again; until W/stop exists, or the
+# unit's status is 65 (RestartPreventExitStatus=65: W/unit-NAME.stopped).
 supervise() {
-	local name=$1 pid
+	local name=$1 pid rc
 	trap 'exit 0' TERM
 	while [ ! -e "$W/stop" ]; do
 		echo "$(now_ms)" >>"$W/unit-$name.starts"
@@ -277,8 +290,15 @@ supervise() {
 		pid=$!
 		echo "$pid" >"$W/unit-$name.pgid"
 		wait "$pid"
+		rc=$?
+		echo "$rc" >>"$W/unit-$name.status"
 		kill -KILL -- "-$pid" 2>/dev/null
 		[ -e "$W/stop" ] && break
+		if [ "$rc" = 65 ]; then
+			echo "$(now_ms)" >"$W/unit-$name.stopped"
+			say "unit $name ended with status 65: not restarted (RestartPreventExitStatus=65)"
+			break
+		fi
 		sleep "$RESTART_SEC"
 	done
 }
@@ -463,6 +483,10 @@ delivered=$(wc -l <"$W/delivered.pos" 2>/dev/null || echo 0)
 dups=$(sort "$W/delivered.pos" 2>/dev/null | uniq -c | awk '$1 > 1 { d += $1 - 1 } END { print d + 0 }')
 peak=$(cat "$W/wal.peak" 2>/dev/null || echo 0)
 exits=$(cat "$W"/unit-*.exits 2>/dev/null | awk '{ for (i = 2; i <= NF; i++) n[$i]++ } END { for (s in n) printf "%s%s x%d", (k++ ? ", " : ""), s, n[s] }')
+unit_statuses=$(cat "$W"/unit-*.status 2>/dev/null | sort -n | uniq -c | awk '{ printf "%s%s x%d", (k++ ? ", " : ""), $2, $1 }')
+stopped=$(ls "$W"/unit-*.stopped 2>/dev/null | wc -l)
+stage65=$(cat "$W"/unit-*.exits 2>/dev/null | awk '{ for (i = 2; i <= NF; i++) if ($i == 65) n++ } END { print n + 0 }')
+dead=$(cat "$W"/*.dl 2>/dev/null | wc -l)
 lost=$(jget "$W/compare.json" lost)
 stale=$(jget "$W/compare.json" stale)
 extra=$(jget "$W/compare.json" extra)
@@ -474,6 +498,10 @@ chaos report: variant $VARIANT, workload ${DURATION} s, seed $SEED, $(jget "$W/w
   server restarts:           ${srv:--}
   recovery after a kill:     $rec${rec_timeouts:+; $rec_timeouts without recovery in ${RECOVERY_TIMEOUT} s}
   stage exit statuses:       ${exits:--}
+  unit (pipeline) statuses:  ${unit_statuses:--}
+  stages that exited 65:     $stage65
+  units stopped for good:    $stopped
+  dead letters written:      $dead
   drain:                     $([ "$drained" = 1 ] && echo "$drain_ms ms" || echo "TIMED OUT after ${DRAIN_TIMEOUT} s")
   rows / documents:          $(jget "$W/compare.json" rows) / $(jget "$W/compare.json" docs)
   lost rows:                 ${lost:-?}
@@ -491,4 +519,8 @@ fi
 # Messages of the stages that are not the usual ones of a restart.
 grep -h -v -e Killed -e "^ *[0-9][0-9]* " -e "unit-[a-z]*.sh: line" "$W"/*.err 2>/dev/null | sort | uniq -c | sort -rn | head -n 15 >"$W/messages.top"
 [ -s "$W/messages.top" ] && { echo "most frequent stage messages:" >&2; sed 's/^/  /' "$W/messages.top" >&2; }
-[ "$drained" = 1 ] && [ "$crc" = 0 ]
+if [ "$dead" != 0 ]; then
+	echo "dead letters (the workload holds no bad data):" >&2
+	cat "$W"/*.dl 2>/dev/null | cut -c1-300 | head -n 5 >&2
+fi
+[ "$drained" = 1 ] && [ "$crc" = 0 ] && [ "$stopped" = 0 ] && [ "$stage65" = 0 ] && [ "$dead" = 0 ]
