@@ -16,6 +16,7 @@
 #include "checkpoint.h"
 #include "event.h"
 #include "lsn.h"
+#include "metrics.h"
 #include "pgoutput.h"
 #include "types.h"
 #include "writer.h"
@@ -42,6 +43,7 @@ struct capture_opts {
 	uint64_t endpos;
 	bool no_loop;
 	bool stats;
+	const char *metrics_file;	/* --metrics-file */
 	/* snapshot */
 	int snapshot_mode;		/* enum snapshot_mode */
 	bool snapshot_mode_given;
@@ -97,10 +99,11 @@ struct capture {
 	bool ack_st_valid;
 
 	/* Clocks (monotonic ms). */
-	int64_t last_emit, last_status, last_ack_check, last_stats;
+	int64_t last_emit, last_status, last_ack_check;
 
-	/* Counters. */
-	uint64_t events, events_at_stats, skipped;
+	/* Counters: this run's, and the shared ones (--stats, --metrics-file). */
+	uint64_t events, skipped;
+	struct metrics m;
 	int64_t last_commit_ms;
 	bool done;			/* --endpos reached */
 	bool streaming;			/* inside START_REPLICATION's CopyBoth */
@@ -166,6 +169,9 @@ enum stream_end {
 
 /* START_REPLICATION; dies on errors a retry cannot fix, -1 when lost. */
 int capture_start(struct capture *c);
+/* The capture's lines in --metrics-file and --stats (metrics.h hooks). */
+void capture_metrics(struct buf *out, const char *labels, void *capture);
+void capture_stats(struct buf *out, void *capture);
 /* The replication loop until stopped or the connection is lost. */
 enum stream_end capture_stream(struct capture *c);
 /* Flush stdout and send the final standby status update. */

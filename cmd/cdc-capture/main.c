@@ -77,7 +77,10 @@ static const char usage_text[] =
 	"                             dates and times with Z, ...)\n"
 	"\n"
 	"Output and diagnostics:\n"
-	"      --stats                print throughput and lag on stderr every 10 s\n"
+	"      --stats                counters, lag and WAL bytes behind on stderr\n"
+	"                             every 10 s and at exit\n"
+	"      --metrics-file=FILE    keep Prometheus metrics in FILE (every 5 s and\n"
+	"                             at exit)\n"
 	"  -v, --verbose              more messages on stderr (repeatable)\n"
 	"  -q, --quiet                no warnings, no progress\n"
 	"  -?, --help                 show this help and exit (-h is the host, as in psql)\n"
@@ -90,7 +93,7 @@ enum {
 	OPT_CREATE_SLOT = 256, OPT_DROP_SLOT, OPT_CREATE_PUB, OPT_TABLES, OPT_SNAPSHOT, OPT_SNAPSHOT_JOBS,
 	OPT_SNAPSHOT_STATE, OPT_PROGRESS, OPT_ACK_FILE, OPT_HEARTBEAT, OPT_STATUS_INTERVAL, OPT_RECEIVE_TIMEOUT,
 	OPT_NO_LOOP,
-	OPT_TX_EVENTS, OPT_KEY_CHANGE, OPT_TS_NS, OPT_VALUES, OPT_NUMERIC, OPT_STATS, OPT_HELP,
+	OPT_TX_EVENTS, OPT_KEY_CHANGE, OPT_TS_NS, OPT_VALUES, OPT_NUMERIC, OPT_STATS, OPT_METRICS_FILE, OPT_HELP,
 };
 
 static const struct option longopts[] = {
@@ -125,6 +128,7 @@ static const struct option longopts[] = {
 	{ "numeric", required_argument, NULL, OPT_NUMERIC },
 	/* output and diagnostics */
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "metrics-file", required_argument, NULL, OPT_METRICS_FILE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -354,6 +358,11 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 				die_usage("invalid --numeric: '%s' (string or number)", optarg);
 			break;
 		case OPT_STATS: o->stats = true; break;
+		case OPT_METRICS_FILE:
+			if (*optarg == '\0')
+				die_usage("empty --metrics-file name");
+			o->metrics_file = optarg;
+			break;
 		case 'v': cdc_verbosity++; break;
 		case 'q': quiet = true; break;
 		case OPT_HELP:
@@ -607,7 +616,14 @@ main(int argc, char **argv)
 	c->ctx.ts_ns = c->o.ts_ns;
 	c->ctx.db = "";
 	change_fmt_init(&c->fmt, c->tm, &c->ctx);
-	c->last_emit = c->last_stats = mono_ms();
+	c->last_emit = mono_ms();
+	c->m.path = c->o.metrics_file;
+	c->m.stats = c->o.stats;
+	metrics_init(&c->m, "cdc-capture");
+	metrics_set_source(&c->m, c->o.slot, strlen(c->o.slot));
+	c->m.extra = capture_metrics;
+	c->m.extra_stats = capture_stats;
+	c->m.extra_arg = c;
 
 	if (c->o.ack_file) {
 		ack_check(c, true);
@@ -656,13 +672,15 @@ main(int argc, char **argv)
 			c->conn = NULL;
 		}
 		info(0, "reconnected");
+		c->m.reconnects++;
 		backoff = 1000;
 	}
 out:
 	capture_finish(c);
-	if (c->o.stats || cdc_verbosity >= 1)
+	if (cdc_verbosity >= 1)
 		info(-1, "%llu events written, %llu re-delivered ones skipped", (unsigned long long)c->events,
 		     (unsigned long long)c->skipped);
+	metrics_finish(&c->m);
 	if (c->conn)
 		PQfinish(c->conn);
 	if (wr_close(&c->w) < 0)

@@ -41,7 +41,6 @@
 #include "timeutil.h"
 
 #define ACK_CHECK_MS 1000
-#define STATS_MS 10000
 /* Microseconds between the Unix and PostgreSQL epochs. */
 #define PG_EPOCH_OFFSET_US 946684800000000LL
 
@@ -185,6 +184,15 @@ emit(struct capture *c, uint64_t commit_lsn, uint64_t seq)
 	wr_die_on_error(&c->w, "standard output");
 	c->events++;
 	c->last_emit = mono_ms();
+	c->m.events_in++;	/* changes read from the slot, each one event */
+	c->m.events_out++;
+	c->m.bytes_out += c->ev.len;
+	c->m.pos = pos;
+	c->m.have_pos = true;
+	if (c->tx_ts_us) {
+		c->m.last_commit_ms = c->tx_ts_us / 1000;
+		metrics_lag(&c->m, now_ms() - c->m.last_commit_ms);
+	}
 }
 
 /* Debezium's sequence[0]: the end of the last transaction seen in this session. */
@@ -223,20 +231,32 @@ heartbeat_waiting(struct capture *c, int64_t now)
 	       c->ka_walend <= c->last_pos.commit_lsn;
 }
 
-static void
-stats(struct capture *c, int64_t now)
+/* WAL the server has that is not yet written out: what a lag in bytes means here. */
+static uint64_t
+bytes_behind(const struct capture *c)
 {
-	double secs = (double)(now - c->last_stats) / 1000.0;
-	char when[RFC3339_BUFSZ];
-	uint64_t behind = c->server_walend > c->written_lsn ? c->server_walend - c->written_lsn : 0;
+	return c->server_walend > c->written_lsn ? c->server_walend - c->written_lsn : 0;
+}
 
-	if (secs <= 0)
-		secs = 1;
-	fprintf(stderr, "%s: %llu events (%.0f/s), %llu bytes behind the server, last commit %s\n",
-		cdc_progname, (unsigned long long)c->events, (double)(c->events - c->events_at_stats) / secs,
-		(unsigned long long)behind, c->last_commit_ms ? rfc3339_format(c->last_commit_ms, when) : "none");
-	c->events_at_stats = c->events;
-	c->last_stats = now;
+void
+capture_metrics(struct buf *out, const char *labels, void *arg)
+{
+	const struct capture *c = arg;
+
+	buf_addf(out, "# HELP cdc_capture_wal_bytes_behind WAL on the server not yet written out.\n"
+		 "# TYPE cdc_capture_wal_bytes_behind gauge\ncdc_capture_wal_bytes_behind{%s} %llu\n",
+		 labels, (unsigned long long)bytes_behind(c));
+	buf_addf(out, "# HELP cdc_capture_redelivered_total Re-delivered events skipped after a "
+		 "reconnection.\n# TYPE cdc_capture_redelivered_total counter\n"
+		 "cdc_capture_redelivered_total{%s} %llu\n", labels, (unsigned long long)c->skipped);
+}
+
+void
+capture_stats(struct buf *out, void *arg)
+{
+	const struct capture *c = arg;
+
+	buf_addf(out, "; %llu bytes behind the server", (unsigned long long)bytes_behind(c));
 }
 
 /*
@@ -300,8 +320,11 @@ housekeeping(struct capture *c, int64_t now)
 		if (send_status(c, true) < 0)
 			return -1;
 	}
-	if ((c->o.stats || cdc_verbosity >= 1) && now - c->last_stats >= STATS_MS)
-		stats(c, now);
+	if (c->sent_flush) {
+		c->m.ckpt = (struct cdc_pos){ c->sent_flush, 0 };
+		c->m.have_ckpt = true;
+	}
+	metrics_tick(&c->m);
 	return 0;
 }
 
@@ -332,8 +355,6 @@ next_timeout(struct capture *c, int64_t now)
 		if (due - now < t)
 			t = due - now;
 	}
-	if ((c->o.stats || cdc_verbosity >= 1) && c->last_stats + STATS_MS - now < t)
-		t = c->last_stats + STATS_MS - now;
 	if (t < 0)
 		t = 0;
 	if (t > 1000)
@@ -662,6 +683,14 @@ capture_start(struct capture *c)
 	if (send_status(c, c->o.has_endpos) < 0) {
 		c->streaming = false;
 		return -1;
+	}
+	{
+		char from[LSN_BUFSZ];
+
+		info(1, "streaming slot %s of database %s from %s%s%s", c->o.slot, c->db ? c->db : "?",
+		     c->start_confirmed ? lsn_format(c->start_confirmed, from) : "its start",
+		     c->o.ack_file ? ", acknowledging from " : ", acknowledging what is written",
+		     c->o.ack_file ? c->o.ack_file : "");
 	}
 	/* A service manager starts what depends on us once we stream (Type=notify). */
 	notifyf("READY=1\nSTATUS=streaming slot %s", c->o.slot);
