@@ -8,14 +8,6 @@
 #include <string.h>
 
 static bool
-key_is(const struct json_span *k, const char *s)
-{
-	size_t n = strlen(s);
-
-	return k->len == n && !k->escaped && memcmp(k->p, s, n) == 0;
-}
-
-static bool
 is_lit(const char *v, size_t vlen, const char *lit)
 {
 	size_t n = strlen(lit);
@@ -51,9 +43,9 @@ parse_error(const char *v, size_t vlen, struct json_span *type, struct json_span
 	if (json_iter_begin(&it, v, vlen) < 0 || it.array)
 		return 0;	/* some other shape: ignore */
 	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
-		if (key_is(&k, "type"))
+		if (json_span_is(&k, "type"))
 			as_string(mv, mlen, type);
-		else if (key_is(&k, "reason"))
+		else if (json_span_is(&k, "reason"))
 			as_string(mv, mlen, reason);
 	}
 	return r;
@@ -85,7 +77,7 @@ parse_item(const char *v, size_t vlen, struct bulk_item_result *res, const char 
 			return -1;
 		}
 		while ((r = json_iter_next(&in, &k, &mv, &mlen, err)) == 1) {
-			if (key_is(&k, "status")) {
+			if (json_span_is(&k, "status")) {
 				int64_t st;
 
 				if (!json_parse_i64(mv, mlen, &st) || st < 100 || st > 599) {
@@ -94,7 +86,7 @@ parse_item(const char *v, size_t vlen, struct bulk_item_result *res, const char 
 				}
 				res->status = (int)st;
 				have_status = true;
-			} else if (key_is(&k, "error")) {
+			} else if (json_span_is(&k, "error")) {
 				if (parse_error(mv, mlen, &res->type, &res->reason, err) < 0)
 					return -1;
 			}
@@ -129,9 +121,9 @@ bulkresp_parse(const char *body, size_t len, struct bulk_item_result *out, size_
 		return -1;
 	}
 	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
-		if (key_is(&k, "errors")) {
+		if (json_span_is(&k, "errors")) {
 			*errors = is_lit(v, vlen, "true");
-		} else if (key_is(&k, "items")) {
+		} else if (json_span_is(&k, "items")) {
 			if (json_iter_begin(&items, v, vlen) < 0 || !items.array) {
 				*err = "bulk response \"items\" is not an array";
 				return -1;
@@ -180,7 +172,7 @@ errresp_parse(const char *body, size_t len, struct json_span *type, struct json_
 	if (body == NULL || json_iter_begin(&it, body, len) < 0 || it.array)
 		return -1;
 	while ((r = json_iter_next(&it, &k, &v, &vlen, &err)) == 1) {
-		if (key_is(&k, "error"))
+		if (json_span_is(&k, "error"))
 			return parse_error(v, vlen, type, reason, &err) < 0 ? -1 : 0;
 	}
 	return -1;
@@ -201,27 +193,27 @@ parse_doc(const char *v, size_t vlen, struct mget_doc *d, const char **err)
 		return -1;
 	}
 	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
-		if (key_is(&k, "found")) {
+		if (json_span_is(&k, "found")) {
 			if (is_lit(mv, mlen, "true"))
 				d->found = true;
 			else if (!is_lit(mv, mlen, "false")) {
 				*err = "mget \"found\" is not a boolean";
 				return -1;
 			}
-		} else if (key_is(&k, "_version")) {
+		} else if (json_span_is(&k, "_version")) {
 			if (!json_parse_u64(mv, mlen, &d->version)) {
 				*err = "mget \"_version\" is not an unsigned integer";
 				return -1;
 			}
 			d->has_version = true;
-		} else if (key_is(&k, "_source")) {
+		} else if (json_span_is(&k, "_source")) {
 			if (mlen == 0 || mv[0] != '{') {
 				*err = "mget \"_source\" is not an object";
 				return -1;
 			}
 			d->source = mv;
 			d->source_len = mlen;
-		} else if (key_is(&k, "error")) {
+		} else if (json_span_is(&k, "error")) {
 			memset(&reason, 0, sizeof(reason));
 			if (parse_error(mv, mlen, &d->err_type, &reason, err) < 0)
 				return -1;
@@ -258,7 +250,7 @@ mgetresp_parse(const char *body, size_t len, struct mget_doc *out, size_t n, con
 		return -1;
 	}
 	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
-		if (!key_is(&k, "docs"))
+		if (!json_span_is(&k, "docs"))
 			continue;
 		if (have_docs || json_iter_begin(&docs, v, vlen) < 0 || !docs.array) {
 			*err = "mget response \"docs\" is not an array";
@@ -303,7 +295,7 @@ find_in(const char *v, size_t vlen, const char *name,
 	if (json_iter_begin(&it, v, vlen) < 0)
 		return 0;	/* a scalar */
 	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
-		if (!it.array && key_is(&k, name) && as_string(mv, mlen, &val)) {
+		if (!it.array && json_span_is(&k, name) && as_string(mv, mlen, &val)) {
 			fn(&val, arg);
 			found++;
 		} else if (mlen > 0 && (mv[0] == '{' || mv[0] == '[')) {

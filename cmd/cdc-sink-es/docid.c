@@ -120,38 +120,6 @@ docid_from_key(const char *key, size_t klen, struct buf *out, const char **err)
 	return 0;
 }
 
-/* Find member name (raw span) in an object; returns 1 with the value, 0 if absent, -1 on error. */
-static int
-find_member(const char *obj, size_t olen, const struct json_span *name,
-	    const char **val, size_t *vlen, const char **err)
-{
-	struct json_iter it;
-	struct json_span k;
-	int r;
-
-	if (json_iter_begin(&it, obj, olen) < 0 || it.array) {
-		*err = "row image is not an object";
-		return -1;
-	}
-	while ((r = json_iter_next(&it, &k, val, vlen, err)) == 1) {
-		if (k.len == name->len && memcmp(k.p, name->p, k.len) == 0)
-			return 1;
-		if (k.escaped || name->escaped) {
-			struct buf a = BUF_INIT, b = BUF_INIT;
-			int eq;
-
-			json_span_decode(&k, &a);
-			json_span_decode(name, &b);
-			eq = a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
-			buf_release(&a);
-			buf_release(&b);
-			if (eq)
-				return 1;
-		}
-	}
-	return r < 0 ? -1 : 0;
-}
-
 int
 docid_from_image(const char *key, size_t klen, const char *image, size_t ilen,
 		 struct buf *out, const char **err)
@@ -170,8 +138,10 @@ docid_from_image(const char *key, size_t klen, const char *image, size_t ilen,
 		return n;
 	json_iter_begin(&it, key, klen);
 	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
-		int f = find_member(image, ilen, &k, &iv, &ivlen, err);
+		int f = json_member(image, ilen, NULL, &k, &iv, &ivlen);
 
+		if (f < 0)
+			*err = "row image is not an object";
 		if (f <= 0) {
 			buf_setlen(out, start);
 			return f;

@@ -20,12 +20,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct buf bulk_path = BUF_INIT;
-static struct bulk_item_result *results;
-static size_t nresults;
-static struct mget_doc *mdocs;
-static size_t nmdocs;
-static bool split_warned;
 
 static void
 batch_clear(struct batch *b)
@@ -45,16 +39,16 @@ lanes_init(struct sink *s)
 {
 	const struct config *cfg = s->cfg;
 
-	buf_adds(&bulk_path, "/_bulk?filter_path=errors,items.*.status,items.*.error.type,"
+	buf_adds(&s->bulk_path, "/_bulk?filter_path=errors,items.*.status,items.*.error.type,"
 		 "items.*.error.reason");
 	if (cfg->pipeline) {
 		char *esc = curl_easy_escape(NULL, cfg->pipeline, 0);
 
-		buf_addf(&bulk_path, "&pipeline=%s", esc);
+		buf_addf(&s->bulk_path, "&pipeline=%s", esc);
 		curl_free(esc);
 	}
 	if (cfg->refresh)
-		buf_addf(&bulk_path, "&refresh=%s", cfg->refresh);
+		buf_addf(&s->bulk_path, "&refresh=%s", cfg->refresh);
 	s->lanes = xcalloc((size_t)cfg->workers, sizeof(*s->lanes));
 	for (int i = 0; i < cfg->workers; i++) {
 		struct lane *ln = &s->lanes[i];
@@ -228,22 +222,7 @@ send_bulk(struct sink *s, struct lane *ln)
 		}
 		return;
 	}
-	start_transfer(s, ln, bulk_path.data, body, len, true);
-}
-
-bool
-raw_member(const char *obj, size_t olen, const char *name, const char **v, size_t *vlen)
-{
-	struct json_iter it;
-	struct json_span k;
-	const char *err;
-
-	if (json_iter_begin(&it, obj, olen) < 0 || it.array)
-		return false;
-	while (json_iter_next(&it, &k, v, vlen, &err) == 1)
-		if (json_span_eq(&k, name))
-			return true;
-	return false;
+	start_transfer(s, ln, s->bulk_path.data, body, len, true);
 }
 
 /* The action line's {"index":{"_index":..,"_id":..}} members, raw. */
@@ -262,8 +241,8 @@ action_target(const char *body, size_t len, const char **idx, size_t *ilen,
 	*ilen = *idlen = 0;
 	if (json_iter_begin(&it, body, alen) < 0 || json_iter_next(&it, &k, &v, &vlen, &err) != 1)
 		return;
-	raw_member(v, vlen, "_index", idx, ilen);
-	raw_member(v, vlen, "_id", id, idlen);
+	json_member(v, vlen, "_index", NULL, idx, ilen);
+	json_member(v, vlen, "_id", NULL, id, idlen);
 }
 
 static void
@@ -510,8 +489,8 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 	http_reason(&msg, type, reason);
 	if (s->in.dl.policy == BAD_STOP) {
 		error("line %llu (position %s): index %s, id %s: %s", (unsigned long long)it->lineno,
-		      pos_format(&sl->pos, pos), name.data ? name.data : "?",
-		      ident.data ? ident.data : "?", msg.data);
+		      pos_format(&sl->pos, pos), name.len ? name.data : "?",
+		      ident.len ? ident.data : "?", msg.data);
 		it->inreq = false;
 		it->done = true;
 		b->todo--;
@@ -531,10 +510,10 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 			json_span_decode(reason, &full);
 		}
 		buf_addf(&extra, "\"status\":%d,\"index\":", status);
-		json_add_str(&extra, name.data ? name.data : "", name.len);
+		json_add_str(&extra, name.data, name.len);
 		buf_adds(&extra, ",\"id\":");
-		json_add_str(&extra, ident.data ? ident.data : "", ident.len);
-		buf_addf(&msg, " (index %s, id %s)", name.data ? name.data : "?", ident.data ? ident.data : "?");
+		json_add_str(&extra, ident.data, ident.len);
+		buf_addf(&msg, " (index %s, id %s)", name.len ? name.data : "?", ident.len ? ident.data : "?");
 		dl_bad_line_detail(&s->in.dl, it->lineno, &sl->pos, msg.data, full.data,
 				   b->lines.data + it->line_off, it->line_len, 0, extra.data);
 		buf_release(&full);
@@ -548,12 +527,6 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 
 enum outcome { OUT_OK, OUT_STALE, OUT_RETRY, OUT_FAIL };
 
-static bool
-span_is(const struct json_span *sp, const char *s)
-{
-	return sp->p && json_span_eq(sp, s);
-}
-
 static enum outcome
 classify(const struct item *it, const struct bulk_item_result *r)
 {
@@ -565,17 +538,17 @@ classify(const struct item *it, const struct bulk_item_result *r)
 		return OUT_OK;
 	if (r->status == 429 || r->status >= 500)
 		return OUT_RETRY;
-	if (r->status == 403 && span_is(&r->type, "cluster_block_exception"))
+	if (r->status == 403 && json_span_is(&r->type, "cluster_block_exception"))
 		return OUT_RETRY;
 	return OUT_FAIL;
 }
 
 static void
-grow_results(size_t n)
+grow_results(struct sink *s, size_t n)
 {
-	if (n > nresults) {
-		nresults = n;
-		results = xrealloc(results, n * sizeof(*results));
+	if (n > s->nresults) {
+		s->nresults = n;
+		s->results = xrealloc(s->results, n * sizeof(*s->results));
 	}
 }
 
@@ -591,8 +564,8 @@ bulk_done(struct sink *s, struct lane *ln)
 	int retry_status = 0;
 	struct buf why = BUF_INIT;
 
-	grow_results(ln->req_items);
-	count = bulkresp_parse(ln->resp.data, ln->resp.len, results, ln->req_items, &errors, &err);
+	grow_results(s, ln->req_items);
+	count = bulkresp_parse(ln->resp.data, ln->resp.len, s->results, ln->req_items, &errors, &err);
 	if (count < 0 || (size_t)count != ln->req_items) {
 		buf_addf(&why, "%s: ", s->cfg->nodes[s->node].url);
 		if (count < 0)
@@ -613,7 +586,7 @@ bulk_done(struct sink *s, struct lane *ln)
 
 		if (!it->inreq)
 			continue;
-		r = &results[j++];
+		r = &s->results[j++];
 		o = classify(it, r);
 		/*
 		 * A later action for a document whose earlier action must be
@@ -685,18 +658,18 @@ request_failed(struct sink *s, struct lane *ln, long status)
 			ln->chunk = ln->req_items / 2;
 			if (ln->req_bytes / 2 < s->batch_bytes) {
 				s->batch_bytes = ln->req_bytes / 2 > 4096 ? ln->req_bytes / 2 : 4096;
-				if (!split_warned)
+				if (!s->split_warned)
 					warning("%s: HTTP 413 for %zu bytes: splitting; requests now at "
 						"most %llu bytes", url, ln->req_bytes,
 						(unsigned long long)s->batch_bytes);
-				split_warned = true;
+				s->split_warned = true;
 			}
 			for (size_t i = 0; i < b->n; i++)
 				b->items[i].inreq = false;
 			ln->wake_ms = 0;
 		}
 	} else if (status == 429 || status >= 500 ||
-		   (status == 403 && span_is(&type, "cluster_block_exception"))) {
+		   (status == 403 && json_span_is(&type, "cluster_block_exception"))) {
 		lane_retry(s, ln, why.data);
 	} else if (status == 401) {
 		error("%s: authentication failed (HTTP 401): check CDC_ES_USER/CDC_ES_PASSWORD, "
@@ -738,7 +711,7 @@ toast_merge(struct buf *out, const char *after, size_t alen, const char *cols, s
 			buf_reset(&cname);
 			col = (struct json_span){ cv + 1, cvlen - 2, memchr(cv, '\\', cvlen) != NULL };
 			json_span_decode(&col, &cname);
-			if (raw_member(src, srclen, cname.data ? cname.data : "", &v, &vlen)) {
+			if (json_member(src, srclen, cname.data, NULL, &v, &vlen) == 1) {
 				if (!empty)
 					buf_addc(out, ',');
 				empty = false;
@@ -782,11 +755,11 @@ mget_done(struct sink *s, struct lane *ln)
 	struct buf why = BUF_INIT;
 	bool retry = false;
 
-	if (nmdocs < ln->req_items) {
-		nmdocs = ln->req_items;
-		mdocs = xrealloc(mdocs, nmdocs * sizeof(*mdocs));
+	if (s->nmdocs < ln->req_items) {
+		s->nmdocs = ln->req_items;
+		s->mdocs = xrealloc(s->mdocs, s->nmdocs * sizeof(*s->mdocs));
 	}
-	count = mgetresp_parse(ln->resp.data, ln->resp.len, mdocs, ln->req_items, &err);
+	count = mgetresp_parse(ln->resp.data, ln->resp.len, s->mdocs, ln->req_items, &err);
 	if (count < 0 || (size_t)count != ln->req_items) {
 		buf_addf(&why, "%s: malformed mget response: %s", s->cfg->nodes[s->node].url,
 			 count < 0 ? err : "wrong number of docs");
@@ -796,7 +769,7 @@ mget_done(struct sink *s, struct lane *ln)
 	}
 	/* A document the server could not read (other than a missing index): ask again. */
 	for (size_t k = 0; k < (size_t)count; k++)
-		retry |= mdocs[k].err_type.p && !span_is(&mdocs[k].err_type, "index_not_found_exception");
+		retry |= s->mdocs[k].err_type.p && !json_span_is(&s->mdocs[k].err_type, "index_not_found_exception");
 	if (retry) {
 		buf_addf(&why, "%s: mget failed for some documents", s->cfg->nodes[s->node].url);
 		lane_retry(s, ln, why.data);
@@ -810,7 +783,7 @@ mget_done(struct sink *s, struct lane *ln)
 
 		if (!it->inreq)
 			continue;
-		d = &mdocs[j++];
+		d = &s->mdocs[j++];
 		it->inreq = false;
 		gone = d->err_type.p || !d->found;
 		if (!gone && d->has_version && d->version > it->version) {
@@ -822,7 +795,7 @@ mget_done(struct sink *s, struct lane *ln)
 			const char *v;
 			size_t vlen;
 
-			gone = raw_member(d->source, d->source_len, SOFT_DELETE_FIELD, &v, &vlen) &&
+			gone = json_member(d->source, d->source_len, SOFT_DELETE_FIELD, NULL, &v, &vlen) == 1 &&
 			       vlen == 4 && memcmp(v, "true", 4) == 0;
 		}
 		if (gone) {

@@ -24,6 +24,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "bulkresp.h"
 #include "checkpoint.h"
 #include "deadletter.h"
 #include "evinput.h"
@@ -171,6 +172,16 @@ struct sink {
 	struct stats st;
 	struct metrics m;
 	struct writer out;		/* --dry-run output */
+	/* lane.c's request path and response scratch */
+	struct buf bulk_path;		/* /_bulk?... with the fixed parameters */
+	struct bulk_item_result *results;
+	size_t nresults;
+	struct mget_doc *mdocs;
+	size_t nmdocs;
+	bool split_warned;		/* the 413 split warning was given */
+	bool finishing;			/* finish() is running */
+	/* scratch buffers of apply.c and truncate.c, reused for every event */
+	struct buf scratch_index, scratch_id, scratch_old, scratch_action, scratch_doc, scratch_toast;
 	char **indexes;			/* indexes seen (for --create-index) */
 	char **aliases;			/* --alias for each of them */
 	size_t nindexes, capindexes;
@@ -196,8 +207,6 @@ void lane_wait_doc(struct sink *s, struct lane *ln, uint64_t dochash);
  */
 void toast_merge(struct buf *out, const char *after, size_t alen, const char *cols, size_t clen,
 		 const char *src, size_t srclen);
-/* The raw value of member name of the JSON object obj; false when absent. */
-bool raw_member(const char *obj, size_t olen, const char *name, const char **v, size_t *vlen);
 /* Start requests that are ready; handle finished transfers. */
 void lanes_kick(struct sink *s);
 void lane_done(struct sink *s, struct lane *ln, CURLcode rc);
@@ -206,16 +215,47 @@ bool lanes_empty(struct sink *s);
 /* Milliseconds until the next backoff expires (or max_wait). */
 int lanes_next_wake(struct sink *s, int max_wait);
 
-/* main.c */
-/* Drive transfers: wait up to timeout_ms (for curl or, if watch_input, stdin). */
-void pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready);
+/* options.c: the command line into s->cfg, s->m (--stats, --metrics-file) and io. */
+void options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io);
+
+/* ring.c */
+/* Take a slot for an event with pending actions; waits (pumping) while the ring is full. */
+uint64_t ring_push(struct sink *s, const struct event_info *ev, uint32_t pending);
 /* Mark one action of slot ord resolved. */
 void slot_release(struct sink *s, uint64_t ord);
+/* Slot ord failed under the stop policy: the watermark never passes it. */
 void slot_block(struct sink *s, uint64_t ord);
-/* Stop: drain when status is 0 or 65, write the checkpoint, stats, exit. */
+/* Retire the done slots at the tail: move the watermark. */
+void ring_advance(struct sink *s);
+/* Write the checkpoint when the watermark moved (dead letters synced first). */
+void checkpoint_maybe(struct sink *s);
+
+/* loop.c */
+/* Drive transfers: wait up to timeout_ms (for curl or, if watch_input, the input). */
+void pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready);
+/* Stop: drain when status is 0 or 65, write the checkpoint, metrics, exit. */
 _Noreturn void finish(struct sink *s, int status);
 /* Wait until every lane is empty (sending what is queued). */
 void drain(struct sink *s);
+/* The input's idle hook: pump until input is readable. */
+void loop_idle(void *sink);
+
+/* apply.c */
+/* One good event line into actions (or a slot, or the bad-input policy). */
+void apply_line(struct sink *s, const struct evin_line *l);
+/* A line that cannot be applied: the bad-input policy decides (may finish()). */
+void bad_line(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *reason,
+	      const char *line, size_t len, size_t truncated);
+
+/* truncate.c */
+void do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *line,
+		 size_t len);
+
+/* index.c */
+/* The first event for an index: create it (--create-index), check it, note its --alias. */
+void ensure_index(struct sink *s, const char *name, const struct event_info *ev);
+/* Read the server's limits (http.max_content_length) before the first request. */
+void startup_checks(struct sink *s);
 
 /* http.c */
 void http_init(struct sink *s);

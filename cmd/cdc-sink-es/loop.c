@@ -1,0 +1,113 @@
+/*
+ * Driving the transfers: pump() runs libcurl's multi handle and moves the
+ * checkpoint; drain() waits for every lane; finish() is the one way out.
+ */
+#include "sink.h"
+#include "log.h"
+#include "sig.h"
+#include "timeutil.h"
+
+#include <poll.h>
+#include <stdlib.h>
+
+static bool
+input_readable(const struct sink *s)
+{
+	struct pollfd p = { .fd = s->in.fd, .events = POLLIN };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
+}
+
+void
+pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
+{
+	const struct config *cfg = s->cfg;
+	lanes_kick(s);
+	if (!cfg->dry_run) {
+		struct curl_waitfd wfd = { .fd = s->in.fd, .events = CURL_WAIT_POLLIN, .revents = 0 };
+		struct CURLMsg *m;
+		int running, left;
+
+		if (timeout_ms > 0) {
+			int t = lanes_next_wake(s, timeout_ms);
+
+			if (t > 0)
+				curl_multi_poll(s->multi, watch_input ? &wfd : NULL, watch_input ? 1 : 0,
+						t, NULL);
+		}
+		curl_multi_perform(s->multi, &running);
+		while ((m = curl_multi_info_read(s->multi, &left)) != NULL) {
+			struct lane *ln;
+
+			if (m->msg != CURLMSG_DONE)
+				continue;
+			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&ln);
+			lane_done(s, ln, m->data.result);
+		}
+	} else if (timeout_ms > 0 && watch_input) {
+		struct pollfd p = { .fd = s->in.fd, .events = POLLIN };
+
+		poll(&p, 1, timeout_ms);
+	}
+	if (watch_input && input_ready)
+		*input_ready = input_readable(s);
+	lanes_kick(s);
+	ring_advance(s);
+	checkpoint_maybe(s);
+	stats_sync(s);
+	metrics_tick(&s->m);
+}
+
+void
+drain(struct sink *s)
+{
+	s->input_idle = true;
+	while (!lanes_empty(s)) {
+		pump(s, 100, false, NULL);
+		if (s->fatal && s->fatal != CDC_EXIT_DATAERR)
+			return;
+	}
+	ring_advance(s);
+	checkpoint_maybe(s);
+}
+
+_Noreturn void
+finish(struct sink *s, int status)
+{
+	const struct config *cfg = s->cfg;
+	if (s->finishing)
+		exit(status ? status : CDC_EXIT_FAILURE);
+	s->finishing = true;
+	if (status == CDC_EXIT_OK || status == CDC_EXIT_DATAERR) {
+		drain(s);
+		if (s->fatal && (status == CDC_EXIT_OK || s->fatal != CDC_EXIT_DATAERR))
+			status = s->fatal;
+	}
+	ring_advance(s);
+	checkpoint_maybe(s);
+	if (cfg->dry_run && wr_flush(&s->out) < 0)
+		wr_die_on_error(&s->out, "standard output");
+	if (status == CDC_EXIT_OK && cfg->alias_tmpl && !cdc_stop && !cfg->dry_run)
+		status = switch_aliases(s);
+	evin_close(&s->in);
+	stats_sync(s);
+	metrics_finish(&s->m);
+	exit(status);
+}
+
+void
+loop_idle(void *arg)
+{
+	struct sink *s = arg;
+	bool ready = false;
+
+	s->input_idle = true;
+	while (!ready) {
+		pump(s, 250, true, &ready);
+		if (s->fatal)
+			finish(s, s->fatal);
+		if (cdc_stop)
+			finish(s, CDC_EXIT_OK);
+	}
+}
+
