@@ -116,4 +116,16 @@ ckpt_accepted() {
 }
 bad_checkpoints
 
+# ---- index and alias templates are checked before any event
+for t in '{tabel}' 'Shop-{table}' 'a b' '-x' 'x:y' 'x{db'; do
+	err=$("$CDC_BIN/cdc-sink-es" -n --index "$t" </dev/null 2>&1)
+	is "$?" 2 "--index '$t': refused at start (exit 2)"
+	is "$(wc -l <<<"$err")" 2 "--index '$t': one line and the hint"
+done
+like "$("$CDC_BIN/cdc-sink-es" -n --index 'x-{tabel}' </dev/null 2>&1)" "unknown placeholder \{tabel\}" "an unknown placeholder is named"
+"$CDC_BIN/cdc-sink-es" -n --index 'ok' --alias 'Bad' </dev/null >/dev/null 2>&1
+is "$?" 2 "--alias is checked the same way"
+"$CDC_BIN/cdc-sink-es" -n --index '{db}.{schema}.{table}' </dev/null >/dev/null 2>&1
+is "$?" 0 "every placeholder is taken"
+
 done_testing

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /*
@@ -200,6 +201,52 @@ index_name(const char *tmpl, const struct event_info *ev, struct buf *out)
 			p = brace + 1;
 		}
 	}
+}
+
+int
+index_template_check(const char *tmpl, char *why, size_t size)
+{
+	size_t fixed = 0;
+
+	if (*tmpl == '\0') {
+		snprintf(why, size, "an empty name");
+		return -1;
+	}
+	if (strchr("-_+", *tmpl)) {
+		snprintf(why, size, "a name may not start with '%c'", *tmpl);
+		return -1;
+	}
+	if (strcmp(tmpl, ".") == 0 || strcmp(tmpl, "..") == 0) {
+		snprintf(why, size, "\"%s\" is not a name", tmpl);
+		return -1;
+	}
+	for (const char *p = tmpl; *p; p++) {
+		if (*p == '{') {
+			size_t n = strcspn(p, "}");
+
+			if (strncmp(p, "{db}", 4) && strncmp(p, "{schema}", 8) && strncmp(p, "{table}", 7)) {
+				snprintf(why, size, "unknown placeholder %.*s (there are {db}, {schema} and {table})",
+					 (int)(n > 30 ? 30 : n + (p[n] == '}')), p);
+				return -1;
+			}
+			p += n;
+			continue;
+		}
+		if (*p >= 'A' && *p <= 'Z') {
+			snprintf(why, size, "upper-case letters are refused by the server ('%c')", *p);
+			return -1;
+		}
+		if (strchr("\\/*?\"<>| ,#:}", *p)) {
+			snprintf(why, size, "the server refuses '%c' in a name", *p);
+			return -1;
+		}
+		fixed++;
+	}
+	if (fixed > 255) {
+		snprintf(why, size, "longer than the server's 255 bytes");
+		return -1;
+	}
+	return 0;
 }
 
 int

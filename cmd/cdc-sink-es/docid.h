@@ -50,6 +50,13 @@ void index_name(const char *tmpl, const struct event_info *ev, struct buf *out);
 
 /* True when the template names the table ({table} appears). */
 int index_has_table(const char *tmpl);
+/*
+ * Check an --index or --alias template before any event: its placeholders
+ * are {db}, {schema} and {table}, its fixed text has what Elasticsearch
+ * takes in a name (lower case, none of \ / * ? " < > | space , # :, no
+ * leading - _ +).  Returns 0, or -1 with the reason in why.
+ */
+int index_template_check(const char *tmpl, char *why, size_t size);
 
 /* FNV-1a over the index name and id: the lane a document travels on. */
 uint64_t doc_hash(const char *index, size_t ilen, const char *id, size_t idlen);

@@ -229,6 +229,7 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 	uint64_t v;
 	bool batch_bytes_set = false;
 	const char *password_file = NULL, *api_key_file = NULL;
+	char why[96];
 
 	cfg->workers = 2;
 	cfg->batch_docs = 5000;
@@ -372,8 +373,10 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 	}
 	if (cfg->index_tmpl == NULL || cfg->index_tmpl[0] == '\0')
 		die_usage("--index is required");
-	if (cfg->alias_tmpl && cfg->alias_tmpl[0] == '\0')
-		die_usage("--alias needs a name");
+	if (index_template_check(cfg->index_tmpl, why, sizeof(why)) < 0)
+		die_usage("--index %s: %s", cfg->index_tmpl, why);
+	if (cfg->alias_tmpl && index_template_check(cfg->alias_tmpl, why, sizeof(why)) < 0)
+		die_usage("--alias %s: %s", cfg->alias_tmpl, why);
 	evin_check_options(io);
 	if ((cfg->cert == NULL) != (cfg->key == NULL) && cfg->key)
 		die_usage("--key needs --cert");
