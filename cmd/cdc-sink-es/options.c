@@ -5,6 +5,7 @@
 #include "sink.h"
 #include "cli.h"
 #include "docid.h"
+#include "fileio.h"
 #include "json.h"
 #include "log.h"
 #include "opt.h"
@@ -221,13 +222,73 @@ check_spelled_out(char **argv, const char *full, const char *hint)
 	die_usage("--%.*s: %s", (int)(n > 40 ? 40 : n), el, hint);
 }
 
+/* --create-index FILE: a JSON object, read at start. */
+static char *
+read_index_body(const char *path)
+{
+	struct buf b = BUF_INIT;
+	const char *err;
+
+	int r = read_file(path, 16 << 20, false, &b);
+
+	if (r == 1)
+		die("cannot open %s: no such file", path);
+	if (r < 0)
+		die_errno("cannot read %s", path);
+	if (b.len == 0 || json_skip(b.data, b.data + b.len, &err) == NULL ||
+	    *json_ws(b.data, b.data + b.len) != '{')
+		die("%s: not a JSON object", path);
+	return buf_detach(&b, NULL);
+}
+
+/* The nodes: --url, else CDC_ES_URL (comma-separated). */
+static void
+find_nodes(struct config *cfg)
+{
+	if (cfg->nnodes == 0) {
+		const char *env = getenv("CDC_ES_URL");
+
+		while (env && *env) {
+			const char *comma = strchr(env, ',');
+			size_t n = comma ? (size_t)(comma - env) : strlen(env);
+
+			if (n > 0)
+				add_node(cfg, env, n, true);
+			env = comma ? comma + 1 : NULL;
+		}
+	}
+	if (cfg->nnodes == 0 && !cfg->dry_run)
+		die_usage("no server: give --url or set CDC_ES_URL");
+}
+
+/* Credentials: the environment or private files, never argv. */
+static void
+find_credentials(struct config *cfg, const char *password_file, const char *api_key_file)
+{
+	if (cfg->user == NULL && getenv("CDC_ES_USER"))
+		cfg->user = xstrdup(getenv("CDC_ES_USER"));
+	if (password_file)
+		cfg->password = read_private_file(password_file, "password");
+	else if (cfg->password == NULL && getenv("CDC_ES_PASSWORD"))
+		cfg->password = xstrdup(getenv("CDC_ES_PASSWORD"));
+	if (api_key_file)
+		cfg->api_key = read_private_file(api_key_file, "API key");
+	else if (getenv("CDC_ES_API_KEY") && *getenv("CDC_ES_API_KEY"))
+		cfg->api_key = xstrdup(getenv("CDC_ES_API_KEY"));
+	if (cfg->password && cfg->user == NULL)
+		die_usage("a password without a user: set CDC_ES_USER or --user");
+	if (cfg->api_key && cfg->user)
+		die_usage("give either an API key or a user and password, not both");
+	if (cfg->netrc_file)
+		check_private(cfg->netrc_file, "netrc");
+}
+
 void
 options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 {
 	struct config *cfg = s->cfg;
 	int c;
 	uint64_t v;
-	bool batch_bytes_set = false;
 	const char *password_file = NULL, *api_key_file = NULL;
 	char why[96];
 
@@ -309,26 +370,9 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 			else
 				die_usage("bad --truncate: %s (delete, skip or stop)", optarg);
 			break;
-		case OPT_CREATE_INDEX: {
-			struct buf b = BUF_INIT;
-			FILE *f = fopen(optarg, "r");
-			char chunk[4096];
-			size_t n;
-			const char *err;
-
-			if (f == NULL)
-				die_errno("cannot open %s", optarg);
-			while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-				buf_add(&b, chunk, n);
-			if (ferror(f))
-				die_errno("cannot read %s", optarg);
-			fclose(f);
-			if (b.len == 0 || json_skip(b.data, b.data + b.len, &err) == NULL ||
-			    *json_ws(b.data, b.data + b.len) != '{')
-				die("%s: not a JSON object", optarg);
-			cfg->create_body = buf_detach(&b, NULL);
+		case OPT_CREATE_INDEX:
+			cfg->create_body = read_index_body(optarg);
 			break;
-		}
 		case OPT_PIPELINE:
 			cfg->pipeline = optarg;
 			break;
@@ -350,7 +394,6 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 		case OPT_BATCH_BYTES:
 			if (parse_size(optarg, 1024, (uint64_t)1 << 31, &cfg->batch_bytes) < 0)
 				die_usage("bad --batch-bytes: %s", optarg);
-			batch_bytes_set = true;
 			break;
 		case OPT_BATCH_WAIT:
 			if (duration_parse(optarg, &cfg->batch_wait_ms) < 0)
@@ -380,41 +423,9 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 	evin_check_options(io);
 	if ((cfg->cert == NULL) != (cfg->key == NULL) && cfg->key)
 		die_usage("--key needs --cert");
-	(void)batch_bytes_set;
 
-	/* Nodes: --url, else CDC_ES_URL (comma-separated). */
-	if (cfg->nnodes == 0) {
-		const char *env = getenv("CDC_ES_URL");
-
-		while (env && *env) {
-			const char *comma = strchr(env, ',');
-			size_t n = comma ? (size_t)(comma - env) : strlen(env);
-
-			if (n > 0)
-				add_node(cfg, env, n, true);
-			env = comma ? comma + 1 : NULL;
-		}
-	}
-	if (cfg->nnodes == 0 && !cfg->dry_run)
-		die_usage("no server: give --url or set CDC_ES_URL");
-
-	/* Credentials: environment or private files, never argv. */
-	if (cfg->user == NULL && getenv("CDC_ES_USER"))
-		cfg->user = xstrdup(getenv("CDC_ES_USER"));
-	if (password_file)
-		cfg->password = read_private_file(password_file, "password");
-	else if (cfg->password == NULL && getenv("CDC_ES_PASSWORD"))
-		cfg->password = xstrdup(getenv("CDC_ES_PASSWORD"));
-	if (api_key_file)
-		cfg->api_key = read_private_file(api_key_file, "API key");
-	else if (getenv("CDC_ES_API_KEY") && *getenv("CDC_ES_API_KEY"))
-		cfg->api_key = xstrdup(getenv("CDC_ES_API_KEY"));
-	if (cfg->password && cfg->user == NULL)
-		die_usage("a password without a user: set CDC_ES_USER or --user");
-	if (cfg->api_key && cfg->user)
-		die_usage("give either an API key or a user and password, not both");
-	if (cfg->netrc_file)
-		check_private(cfg->netrc_file, "netrc");
+	find_nodes(cfg);
+	find_credentials(cfg, password_file, api_key_file);
 	if (cfg->insecure)
 		warning("--insecure: the server's TLS certificate is not verified");
 }
