@@ -16,6 +16,13 @@
 #include <unistd.h>
 #include <zlib.h>
 
+void
+http_setopt_ok(CURLcode rc, const char *name)
+{
+	if (rc != CURLE_OK)
+		die("libcurl refused %s: %s", name, curl_easy_strerror(rc));
+}
+
 static size_t
 on_data(char *p, size_t size, size_t n, void *arg)
 {
@@ -59,32 +66,32 @@ setup_easy(struct sink *s, CURL *e)
 {
 	const struct config *cfg = s->cfg;
 
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+	SETOPT(e, CURLOPT_NOSIGNAL, 1L);
+	SETOPT(e, CURLOPT_WRITEFUNCTION, on_data);
+	SETOPT(e, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
+	SETOPT(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 (long)(cfg->timeout_ms < 10000 ? cfg->timeout_ms : 10000));
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "cdc-sink-es/" CDC_VERSION);
+	SETOPT(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	SETOPT(e, CURLOPT_TCP_NODELAY, 1L);
+	SETOPT(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	SETOPT(e, CURLOPT_USERAGENT, "cdc-sink-es/" CDC_VERSION);
 	if (cfg->user) {
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(e, CURLOPT_USERNAME, cfg->user);
-		curl_easy_setopt(e, CURLOPT_PASSWORD, cfg->password ? cfg->password : "");
+		SETOPT(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		SETOPT(e, CURLOPT_USERNAME, cfg->user);
+		SETOPT(e, CURLOPT_PASSWORD, cfg->password ? cfg->password : "");
 	} else if (cfg->netrc_file) {
-		curl_easy_setopt(e, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
-		curl_easy_setopt(e, CURLOPT_NETRC_FILE, cfg->netrc_file);
+		SETOPT(e, CURLOPT_NETRC, (long)CURL_NETRC_OPTIONAL);
+		SETOPT(e, CURLOPT_NETRC_FILE, cfg->netrc_file);
 	}
 	if (cfg->cacert)
-		curl_easy_setopt(e, CURLOPT_CAINFO, cfg->cacert);
+		SETOPT(e, CURLOPT_CAINFO, cfg->cacert);
 	if (cfg->cert)
-		curl_easy_setopt(e, CURLOPT_SSLCERT, cfg->cert);
+		SETOPT(e, CURLOPT_SSLCERT, cfg->cert);
 	if (cfg->key)
-		curl_easy_setopt(e, CURLOPT_SSLKEY, cfg->key);
+		SETOPT(e, CURLOPT_SSLKEY, cfg->key);
 	if (cfg->insecure) {
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, 0L);
+		SETOPT(e, CURLOPT_SSL_VERIFYPEER, 0L);
+		SETOPT(e, CURLOPT_SSL_VERIFYHOST, 0L);
 	}
 }
 
@@ -98,7 +105,8 @@ http_init(struct sink *s)
 	if (s->multi == NULL || s->sync == NULL)
 		die("cannot set up libcurl");
 	/* One connection per lane: requests in flight = lanes. */
-	curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->cfg->workers);
+	if (curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->cfg->workers) != CURLM_OK)
+		die("libcurl refused CURLMOPT_MAX_HOST_CONNECTIONS");
 	setup_easy(s, s->sync);
 	s->sync_headers = make_headers(s->cfg, "application/json");
 	for (int i = 0; i < s->cfg->workers; i++) {
@@ -121,9 +129,9 @@ http_prepare(struct sink *s, CURL *easy, struct buf *url, const char *path, stru
 	buf_adds(url, path);
 	buf_reset(resp);
 	errbuf[0] = '\0';
-	curl_easy_setopt(easy, CURLOPT_URL, url->data);
-	curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
-	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+	SETOPT(easy, CURLOPT_URL, url->data);
+	SETOPT(easy, CURLOPT_WRITEDATA, resp);
+	SETOPT(easy, CURLOPT_ERRORBUFFER, errbuf);
 }
 
 bool
@@ -179,14 +187,14 @@ http_sync(struct sink *s, const char *method, const char *path, const char *body
 		long status = 0;
 
 		http_prepare(s, s->sync, &s->sync_url, path, &s->sync_resp, s->sync_err);
-		curl_easy_setopt(s->sync, CURLOPT_HTTPHEADER, s->sync_headers);
-		curl_easy_setopt(s->sync, CURLOPT_CUSTOMREQUEST, method);
+		SETOPT(s->sync, CURLOPT_HTTPHEADER, s->sync_headers);
+		SETOPT(s->sync, CURLOPT_CUSTOMREQUEST, method);
 		if (body) {
-			curl_easy_setopt(s->sync, CURLOPT_POSTFIELDS, body);
-			curl_easy_setopt(s->sync, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+			SETOPT(s->sync, CURLOPT_POSTFIELDS, body);
+			SETOPT(s->sync, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
 		} else {
-			curl_easy_setopt(s->sync, CURLOPT_HTTPGET, 1L);
-			curl_easy_setopt(s->sync, CURLOPT_CUSTOMREQUEST, method);
+			SETOPT(s->sync, CURLOPT_HTTPGET, 1L);
+			SETOPT(s->sync, CURLOPT_CUSTOMREQUEST, method);
 		}
 		rc = curl_easy_perform(s->sync);
 		if (rc == CURLE_OK) {

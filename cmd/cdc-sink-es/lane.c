@@ -58,7 +58,7 @@ lanes_init(struct sink *s)
 			ln->easy = curl_easy_init();
 			if (ln->easy == NULL)
 				die("cannot set up libcurl");
-			curl_easy_setopt(ln->easy, CURLOPT_PRIVATE, ln);
+			SETOPT(ln->easy, CURLOPT_PRIVATE, ln);
 		}
 	}
 }
@@ -151,9 +151,9 @@ start_transfer(struct sink *s, struct lane *ln, const char *path, const char *bo
 		body = ln->gz.data;
 		len = ln->gz.len;
 	}
-	curl_easy_setopt(ln->easy, CURLOPT_HTTPHEADER, ndjson ? ln->headers : ln->headers_json);
-	curl_easy_setopt(ln->easy, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(ln->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	SETOPT(ln->easy, CURLOPT_HTTPHEADER, ndjson ? ln->headers : ln->headers_json);
+	SETOPT(ln->easy, CURLOPT_POSTFIELDS, body);
+	SETOPT(ln->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	mc = curl_multi_add_handle(s->multi, ln->easy);
 	if (mc != CURLM_OK)
 		die("cannot start a request: %s", curl_multi_strerror(mc));

@@ -258,6 +258,13 @@ void ensure_index(struct sink *s, const char *name, const struct event_info *ev)
 void startup_checks(struct sink *s);
 
 /* http.c */
+/*
+ * Every libcurl option is checked: one it refuses (an old libcurl, a TLS
+ * backend without the feature) stops the sink at start with its name
+ * rather than running with it silently unset.
+ */
+#define SETOPT(easy, opt, val) http_setopt_ok(curl_easy_setopt((easy), (opt), (val)), #opt)
+void http_setopt_ok(CURLcode rc, const char *name);
 void http_init(struct sink *s);
 /* Set up easy for a request to the current node; path is appended to the node URL. */
 void http_prepare(struct sink *s, CURL *easy, struct buf *url, const char *path,
@@ -269,7 +276,10 @@ void http_failover(struct sink *s, const char *why);
 /*
  * A blocking request (method GET/PUT/POST, body may be NULL) with retries
  * on connection errors, 429 and 5xx.  Returns the HTTP status with the
- * body in s->sync_resp, or -1 when retries ran out (message printed).
+ * body in s->sync_resp; -1 when retries ran out or a stop was asked for
+ * (temporary: the caller exits CDC_EXIT_TEMPFAIL, or 0 when stopping);
+ * -2 for a transfer error no retry can mend (a TLS or URL problem: exit
+ * CDC_EXIT_FAILURE).  Messages are printed for -1 and -2.
  */
 long http_sync(struct sink *s, const char *method, const char *path, const char *body);
 /* Gzip src into dst (replacing it). */
