@@ -66,6 +66,10 @@ queue(struct sink *s, uint64_t ord, uint64_t lineno, const char *line, size_t le
 
 	buf_reset(&s->scratch_action);
 	add_action(&s->scratch_action, del ? "delete" : "index", &s->scratch_index, id, version);
+	size_t add = s->scratch_action.len + (del ? 0 : doclen + 1);
+
+	if (lane_must_flush(s, ln, add, toast != TOAST_NONE, h))
+		loop_wait_lane(s, ln);
 	lane_add(s, ln, ord, lineno, line, len, &s->scratch_action, del ? NULL : doc, doclen, h,
 		 version, del, toast);
 }
@@ -167,8 +171,8 @@ toast_moved(struct sink *s, const struct event_info *ev, const struct buf *old_i
 	const char *err;
 	long st;
 
-	lane_wait_doc(s, &s->lanes[ho % (uint64_t)cfg->workers], ho);
-	lane_wait_doc(s, &s->lanes[hn % (uint64_t)cfg->workers], hn);
+	loop_wait_doc(s, &s->lanes[ho % (uint64_t)cfg->workers], ho);
+	loop_wait_doc(s, &s->lanes[hn % (uint64_t)cfg->workers], hn);
 	buf_adds(&body, "{\"docs\":[");
 	mget_entry(s, &body, old_id, ev->unchanged_toast, ev->unchanged_toast_len);
 	buf_addc(&body, ',');
@@ -338,7 +342,7 @@ apply_line(struct sink *s, const struct evin_line *l)
 		ord = ring_push(s, &ev, 2);
 		queue(s, ord, lineno, line, len, &s->scratch_id, ev.pos.commit_lsn, false,
 		      s->scratch_toast.data, s->scratch_toast.len, TOAST_NONE);
-		lane_wait_doc(s, &s->lanes[h % (uint64_t)cfg->workers], h);
+		loop_wait_doc(s, &s->lanes[h % (uint64_t)cfg->workers], h);
 		if (s->fatal)
 			finish(s, s->fatal);
 		queue_old(s, ord, lineno, line, len, &ev);

@@ -336,51 +336,40 @@ lanes_kick(struct sink *s)
 	}
 }
 
-/* Wait until the lane has no work batch, then send its fill batch. */
-static void
-lane_flush_wait(struct sink *s, struct lane *ln)
+bool
+lane_idle(struct lane *ln)
 {
-	/*
-	 * No input is read while this lane is waited for, so other lanes'
-	 * batches will not grow: let free lanes send theirs now.
-	 */
-	s->input_idle = true;
-	while (ln->busy || ln->work.n > 0) {
-		if (ln->stopped)
-			finish(s, s->fatal ? s->fatal : CDC_EXIT_FAILURE);
-		pump(s, 100, false, NULL);
-		if (s->fatal)
-			finish(s, s->fatal);
-		if (cdc_stop)
-			finish(s, CDC_EXIT_OK);
-		if (!ln->busy && ln->work.n > 0 && ln->work.todo == 0)
-			batch_clear(&ln->work);
-	}
-	if (ln->fill.n > 0)
-		lane_start(s, ln);
+	if (!ln->busy && ln->work.n > 0 && ln->work.todo == 0)
+		batch_clear(&ln->work);
+	return !ln->busy && ln->work.n == 0;
 }
 
 void
-lane_wait_doc(struct sink *s, struct lane *ln, uint64_t dochash)
+lane_flush(struct sink *s, struct lane *ln)
 {
-	/* No input is read meanwhile: let every lane send what it holds. */
-	s->input_idle = true;
-	for (;;) {
-		bool pending = batch_has_doc(&ln->fill, dochash);
+	if (lane_idle(ln) && ln->fill.n > 0)
+		lane_start(s, ln);
+}
 
-		/* A failed action on a stopped lane counts as done: stop first. */
-		if (ln->stopped)
-			finish(s, s->fatal ? s->fatal : CDC_EXIT_FAILURE);
-		for (size_t i = 0; i < ln->work.n && !pending; i++)
-			pending = ln->work.items[i].dochash == dochash && !ln->work.items[i].done;
-		if (!pending)
-			return;
-		pump(s, 100, false, NULL);
-		if (s->fatal)
-			finish(s, s->fatal);
-		if (cdc_stop)
-			finish(s, CDC_EXIT_OK);
-	}
+bool
+lane_holds_doc(const struct lane *ln, uint64_t dochash)
+{
+	if (batch_has_doc(&ln->fill, dochash))
+		return true;
+	for (size_t i = 0; i < ln->work.n; i++)
+		if (ln->work.items[i].dochash == dochash && !ln->work.items[i].done)
+			return true;
+	return false;
+}
+
+bool
+lane_must_flush(const struct sink *s, const struct lane *ln, size_t add, bool toast,
+		uint64_t dochash)
+{
+	const struct batch *f = &ln->fill;
+
+	return f->n > 0 && (f->body.len + add > s->batch_bytes || f->n >= s->cfg->batch_docs ||
+			    (toast && batch_has_doc(f, dochash)));
 }
 
 void
@@ -389,12 +378,7 @@ lane_add(struct sink *s, struct lane *ln, uint64_t ord, uint64_t lineno, const c
 	 uint64_t dochash, uint64_t version, bool is_delete, enum toast_kind toast)
 {
 	struct batch *f = &ln->fill;
-	size_t add = action->len + (doc ? doclen + 1 : 0);
 	struct item *it;
-
-	if (f->n > 0 && (f->body.len + add > s->batch_bytes || f->n >= s->cfg->batch_docs ||
-			 (toast && batch_has_doc(f, dochash))))
-		lane_flush_wait(s, ln);
 	if (f->n == f->cap) {
 		f->cap = f->cap ? f->cap * 2 : 256;
 		f->items = xrealloc(f->items, f->cap * sizeof(*f->items));

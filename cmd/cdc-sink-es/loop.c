@@ -111,3 +111,36 @@ loop_idle(void *arg)
 	}
 }
 
+/*
+ * While the loop waits for one lane, no input is read, so other lanes'
+ * batches will not grow: let free lanes send theirs now (input_idle).
+ * A stopped lane never gets idle: stop first.
+ */
+static void
+wait_step(struct sink *s, struct lane *ln)
+{
+	if (ln->stopped)
+		finish(s, s->fatal ? s->fatal : CDC_EXIT_FAILURE);
+	pump(s, 100, false, NULL);
+	if (s->fatal)
+		finish(s, s->fatal);
+	if (cdc_stop)
+		finish(s, CDC_EXIT_OK);
+}
+
+void
+loop_wait_lane(struct sink *s, struct lane *ln)
+{
+	s->input_idle = true;
+	while (!lane_idle(ln))
+		wait_step(s, ln);
+	lane_flush(s, ln);
+}
+
+void
+loop_wait_doc(struct sink *s, struct lane *ln, uint64_t dochash)
+{
+	s->input_idle = true;
+	while (lane_holds_doc(ln, dochash))
+		wait_step(s, ln);
+}

@@ -1,18 +1,23 @@
 /*
  * sink.h: the parts of cdc-sink-es and how they share state.
  *
- * main.c reads events and turns each into bulk actions (an index or a
- * delete) that go to a lane: lane = hash(index, id) % workers, so all
- * events of one document travel in order on one lane.  A lane fills one
- * batch while its previous batch is in flight (lane.c); requests run
- * concurrently through one libcurl multi handle (http.c).  Every event
- * that needs acknowledging has a slot in the ring, in input order; a slot
- * is done when all its actions are applied (or stale, or dead-lettered),
- * and the checkpoint is the position of the last slot of the contiguous
- * run of done slots (the watermark).
+ * main.c reads events (common/evinput) and hands each good line to
+ * apply.c, which turns it into bulk actions (an index or a delete) for a
+ * lane: lane = hash(index, id) % workers, so all events of one document
+ * travel in order on one lane.  A lane fills one batch while its previous
+ * batch is in flight (lane.c); requests run concurrently through one
+ * libcurl multi handle (http.c).  The lanes never wait: the loop (loop.c)
+ * pumps transfers and, when an action does not fit or a document must be
+ * applied first, waits for the lane by pumping.  Every event that needs
+ * acknowledging has a slot in the ring (ring.c), in input order; a slot is
+ * done when all its actions are applied (or stale, or dead-lettered), and
+ * the checkpoint is the position of the last slot of the contiguous run of
+ * done slots (the watermark).  options.c reads the command line,
+ * index.c and truncate.c talk to the server about indexes, alias.c
+ * switches --alias at the end, stats.c adds the sink's own metrics.
  *
- * Everything here is owned by the one struct sink; nothing is shared with
- * other threads (there are none).
+ * Everything here is owned by the one struct sink, created in main() and
+ * passed to every function; there are no globals and no other threads.
  */
 #ifndef CDC_SINK_H
 #define CDC_SINK_H
@@ -189,17 +194,26 @@ struct sink {
 
 /* lane.c */
 void lanes_init(struct sink *s);
-/* Queue one action; may wait (pumping) for room.  line is copied. */
+/*
+ * The lanes are driven by the loop and never wait themselves: the loop
+ * asks whether a lane must send its fill batch before an action fits
+ * (lane_must_flush) or still holds a document (lane_holds_doc), and pumps
+ * until it does not (loop_wait_lane, loop_wait_doc).
+ */
+/* Append one action to the lane's fill batch (room ensured by the caller).  line is copied. */
 void lane_add(struct sink *s, struct lane *ln, uint64_t ord, uint64_t lineno,
 	      const char *line, size_t len, const struct buf *action, const char *doc,
 	      size_t doclen, uint64_t dochash, uint64_t version, bool is_delete,
 	      enum toast_kind toast);
-/*
- * Wait (pumping, sending what is queued) until no action for the document
- * is queued or in flight on its lane ln; stops the sink when the lane
- * stopped.
- */
-void lane_wait_doc(struct sink *s, struct lane *ln, uint64_t dochash);
+/* Must the fill batch go before an action of add bytes (for dochash, with TOAST) joins it? */
+bool lane_must_flush(const struct sink *s, const struct lane *ln, size_t add, bool toast,
+		     uint64_t dochash);
+/* No request in flight and no work batch (a finished one is cleared). */
+bool lane_idle(struct lane *ln);
+/* An idle lane sends its fill batch now. */
+void lane_flush(struct sink *s, struct lane *ln);
+/* Is an action for the document queued or in flight on the lane? */
+bool lane_holds_doc(const struct lane *ln, uint64_t dochash);
 /*
  * Append the document after (a JSON object) with the unchanged TOAST
  * columns cols (a JSON array of names) added from the stored _source src;
@@ -239,6 +253,10 @@ _Noreturn void finish(struct sink *s, int status);
 void drain(struct sink *s);
 /* The input's idle hook: pump until input is readable. */
 void loop_idle(void *sink);
+/* Pump until the lane is idle, then send its fill batch (finishes on a stop). */
+void loop_wait_lane(struct sink *s, struct lane *ln);
+/* Pump until no action for the document is queued or in flight on its lane ln. */
+void loop_wait_doc(struct sink *s, struct lane *ln, uint64_t dochash);
 
 /* apply.c */
 /* One good event line into actions (or a slot, or the bad-input policy). */
