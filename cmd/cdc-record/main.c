@@ -243,6 +243,10 @@ main(int argc, char **argv)
 		rec_close(&c.rec);
 		return CDC_EXIT_FAILURE;
 	}
+	info(1, "recording standard input into %s (a new segment every %llu compressed bytes), "
+	     "syncing at most %lld ms after a write%s%s%s", o.dir, (unsigned long long)o.segment_bytes,
+	     (long long)o.sync_ms, o.checkpoint ? ", checkpoint " : "", o.checkpoint ? o.checkpoint : "",
+	     c.output ? ", passing events on" : "");
 	if (c.output)
 		wr_init(&c.out, STDOUT_FILENO, 0);
 	evin_set_idle(&c.in, on_idle, &c);
