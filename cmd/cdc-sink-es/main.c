@@ -836,8 +836,6 @@ static void
 do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *line,
 	    size_t len)
 {
-	struct buf path = BUF_INIT;
-	long st;
 	uint64_t ord;
 
 	if (C.truncate == TRUNC_SKIP) {
@@ -854,6 +852,11 @@ do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const 
 			 "the index's documents would delete other tables' too", line, len, 0);
 		return;
 	}
+	if (ev->pos.commit_lsn > (uint64_t)INT64_MAX) {
+		bad_line(s, lineno, ev, "source.commit_lsn is too large for a document version",
+			 line, len, 0);
+		return;
+	}
 	/* A barrier: everything before it is applied, nothing after it is sent yet. */
 	drain(s);
 	if (s->fatal)
@@ -861,27 +864,9 @@ do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const 
 	ord = ring_push(s, ev, 1);
 	buf_reset(&scratch_index);
 	index_name(C.index_tmpl, ev, &scratch_index);
-	if (!C.dry_run) {
-		buf_addf(&path, "/%s/_refresh", scratch_index.data);
-		st = http_sync(s, "POST", path.data, NULL);
-		if (st == 200) {
-			buf_reset(&path);
-			buf_addf(&path, "/%s/_delete_by_query?conflicts=proceed&refresh=true",
-				 scratch_index.data);
-			st = http_sync(s, "POST", path.data, "{\"query\":{\"match_all\":{}}}");
-		}
-		if (st < 0)
-			finish(s, st == -1 ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE);
-		if (st != 200 && st != 404) {
-			error("line %llu: truncate of index %s failed: HTTP %ld",
-			      (unsigned long long)lineno, scratch_index.data, st);
-			finish(s, CDC_EXIT_FAILURE);
-		}
-		info(1, "line %llu: truncate: deleted the documents of index %s",
-		     (unsigned long long)lineno, scratch_index.data);
-	}
+	if (!C.dry_run)
+		truncate_index(s, scratch_index.data, ev->pos.commit_lsn, lineno);
 	slot_release(s, ord);
-	buf_release(&path);
 }
 
 /* Append an action line: {"index":{"_index":..,"_id":..,"version":V,"version_type":..}} */
