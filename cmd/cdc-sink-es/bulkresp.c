@@ -319,3 +319,161 @@ json_find_strings(const char *body, size_t len, const char *name,
 		return -1;
 	return find_in(body, len, name, fn, arg, 0, &err);
 }
+
+/* One hit: {"_index":"i","_id":"1","_version":3,...}. */
+static int
+parse_hit(const char *v, size_t vlen, struct search_hit *h, const char **err)
+{
+	struct json_iter it;
+	struct json_span k, sp;
+	const char *mv;
+	size_t mlen;
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	if (json_iter_begin(&it, v, vlen) < 0 || it.array) {
+		*err = "search hit is not an object";
+		return -1;
+	}
+	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
+		if (json_span_is(&k, "_index") && as_string(mv, mlen, &sp)) {
+			h->index = mv;
+			h->index_len = mlen;
+		} else if (json_span_is(&k, "_id") && as_string(mv, mlen, &sp)) {
+			h->id = mv;
+			h->id_len = mlen;
+		} else if (json_span_is(&k, "_version")) {
+			if (!json_parse_u64(mv, mlen, &h->version)) {
+				*err = "search hit \"_version\" is not an unsigned integer";
+				return -1;
+			}
+			h->has_version = true;
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (h->index == NULL || h->id == NULL || h->id_len <= 2) {
+		*err = "search hit without \"_index\" and \"_id\" strings";
+		return -1;
+	}
+	return 0;
+}
+
+/* The "hits" object: {"total":..,"hits":[...]}. */
+static long
+parse_hits(const char *v, size_t vlen, struct search_hit *out, size_t n, const char **err)
+{
+	struct json_iter it, arr;
+	struct json_span k;
+	const char *mv, *hv;
+	size_t mlen, hlen;
+	long count = 0;
+	int r;
+
+	if (json_iter_begin(&it, v, vlen) < 0 || it.array) {
+		*err = "search response \"hits\" is not an object";
+		return -1;
+	}
+	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
+		if (!json_span_is(&k, "hits"))
+			continue;
+		if (json_iter_begin(&arr, mv, mlen) < 0 || !arr.array) {
+			*err = "search response \"hits.hits\" is not an array";
+			return -1;
+		}
+		while ((r = json_iter_next(&arr, NULL, &hv, &hlen, err)) == 1) {
+			struct search_hit tmp;
+
+			if (parse_hit(hv, hlen, (size_t)count < n ? &out[count] : &tmp, err) < 0)
+				return -1;
+			count++;
+		}
+		if (r < 0)
+			return -1;
+	}
+	return r < 0 ? -1 : count;
+}
+
+long
+searchresp_parse(const char *body, size_t len, struct search_hit *out, size_t n,
+		 struct json_span *scroll_id, const char **err)
+{
+	struct json_iter it;
+	struct json_span k;
+	const char *v;
+	size_t vlen;
+	long count = 0;
+	int r;
+
+	memset(scroll_id, 0, sizeof(*scroll_id));
+	if (body == NULL || json_iter_begin(&it, body, len) < 0 || it.array) {
+		*err = "search response is not a JSON object";
+		return -1;
+	}
+	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
+		if (json_span_is(&k, "_scroll_id")) {
+			if (!as_string(v, vlen, scroll_id)) {
+				*err = "search response \"_scroll_id\" is not a string";
+				return -1;
+			}
+		} else if (json_span_is(&k, "hits")) {
+			count = parse_hits(v, vlen, out, n, err);
+			if (count < 0)
+				return -1;
+		}
+	}
+	if (r < 0)
+		return -1;
+	if (json_ws(it.p, body + len) != body + len) {
+		*err = "text after the search response";
+		return -1;
+	}
+	return count;
+}
+
+/* The decimal number after "name=" in text[0..len), or -1 when absent. */
+static int64_t
+number_after(const char *text, size_t len, const char *name)
+{
+	size_t n = strlen(name);
+	int64_t v = -1;
+
+	for (size_t i = 0; i + n <= len; i++) {
+		/* Whole names only: "max_primary_bytes=" is not "primary_bytes=". */
+		if (memcmp(text + i, name, n) != 0 ||
+		    (i > 0 && (text[i - 1] == '_' || (text[i - 1] >= 'a' && text[i - 1] <= 'z'))))
+			continue;
+		i += n;
+		if (i >= len || text[i] < '0' || text[i] > '9')
+			return -1;
+		v = 0;
+		for (; i < len && text[i] >= '0' && text[i] <= '9'; i++) {
+			if (v > (INT64_MAX - 9) / 10)
+				return -1;
+			v = v * 10 + (text[i] - '0');
+		}
+		return v;
+	}
+	return v;
+}
+
+bool
+rejected_too_large(const struct json_span *reason)
+{
+	static const char *const pairs[][2] = {
+		{ "primary_operation_bytes=", "max_primary_bytes=" },
+		{ "coordinating_operation_bytes=", "max_coordinating_and_primary_bytes=" },
+		{ "replica_operation_bytes=", "max_replica_bytes=" },
+	};
+
+	if (reason == NULL || reason->p == NULL)
+		return false;
+	for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+		int64_t op = number_after(reason->p, reason->len, pairs[i][0]);
+		int64_t max = number_after(reason->p, reason->len, pairs[i][1]);
+
+		if (op >= 0 && max >= 0 && op > max)
+			return true;
+	}
+	return false;
+}

@@ -65,6 +65,37 @@ struct mget_doc {
 long mgetresp_parse(const char *body, size_t len, struct mget_doc *out, size_t n,
 		    const char **err);
 
+/* One hit of a search or scroll page; index and id are raw JSON strings (quotes included). */
+struct search_hit {
+	const char *index;
+	size_t index_len;
+	const char *id;
+	size_t id_len;
+	bool has_version;
+	uint64_t version;		/* _version (asked for with "version":true) */
+};
+
+/*
+ * Walk a search or scroll response {"_scroll_id":"..","hits":{"hits":[
+ * {"_index":"i","_id":"1","_version":3},...]}} (other members ignored).
+ * Fills out[i] for the first min(n, hits) hits, sets *scroll_id (p NULL
+ * when absent) and returns the number of hits, or -1 with *err set when
+ * malformed (a hit without a string _index and _id is malformed).
+ */
+long searchresp_parse(const char *body, size_t len, struct search_hit *out, size_t n,
+		      struct json_span *scroll_id, const char **err);
+
+/*
+ * Whether an es_rejected_execution_exception reason (a 429) says that the
+ * rejected work alone is over an indexing-pressure limit, so that waiting
+ * will not help: "rejected execution of primary operation [...,
+ * primary_operation_bytes=N, max_primary_bytes=M]" with N > M (likewise
+ * coordinating_operation_bytes / max_coordinating_and_primary_bytes and
+ * replica_operation_bytes / max_replica_bytes).  A rejection under load
+ * has N <= M; any other text is not "too large".
+ */
+bool rejected_too_large(const struct json_span *reason);
+
 /*
  * Call fn(value, arg) for every string-valued member named name anywhere
  * in a JSON value, depth-first in text order (e.g. every "gc_deletes" in a

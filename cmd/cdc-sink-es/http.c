@@ -35,8 +35,9 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/* The headers of a request: its content type, gzip when the body is compressed, the API key. */
 static struct curl_slist *
-make_headers(const struct config *cfg, const char *ctype)
+make_headers(const struct config *cfg, const char *ctype, bool gzip)
 {
 	struct curl_slist *h = NULL;
 	struct buf line = BUF_INIT;
@@ -45,7 +46,7 @@ make_headers(const struct config *cfg, const char *ctype)
 	h = curl_slist_append(h, line.data);
 	/* No "Expect: 100-continue" round trip before large bodies. */
 	h = curl_slist_append(h, "Expect:");
-	if (cfg->gzip)
+	if (gzip)
 		h = curl_slist_append(h, "Content-Encoding: gzip");
 	if (cfg->api_key) {
 		buf_reset(&line);
@@ -108,15 +109,17 @@ http_init(struct sink *s)
 	if (curl_multi_setopt(s->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)s->cfg->workers) != CURLM_OK)
 		die("libcurl refused CURLMOPT_MAX_HOST_CONNECTIONS");
 	setup_easy(s, s->sync);
-	s->sync_headers = make_headers(s->cfg, "application/json");
+	/* One-off requests send their bodies as they are, never gzipped. */
+	s->sync_headers = make_headers(s->cfg, "application/json", false);
+	s->sync_headers_ndjson = make_headers(s->cfg, "application/x-ndjson", false);
 	for (int i = 0; i < s->cfg->workers; i++) {
 		struct lane *ln = &s->lanes[i];
 
 		if (ln->easy == NULL)
 			continue;
 		setup_easy(s, ln->easy);
-		ln->headers = make_headers(s->cfg, "application/x-ndjson");
-		ln->headers_json = make_headers(s->cfg, "application/json");
+		ln->headers = make_headers(s->cfg, "application/x-ndjson", s->cfg->gzip);
+		ln->headers_json = make_headers(s->cfg, "application/json", s->cfg->gzip);
 	}
 }
 
@@ -180,6 +183,12 @@ backoff_delay(const struct config *cfg, int attempt)
 long
 http_sync(struct sink *s, const char *method, const char *path, const char *body)
 {
+	return http_sync_ct(s, method, path, body, false);
+}
+
+long
+http_sync_ct(struct sink *s, const char *method, const char *path, const char *body, bool ndjson)
+{
 	int attempt = 0;
 
 	for (;;) {
@@ -187,7 +196,7 @@ http_sync(struct sink *s, const char *method, const char *path, const char *body
 		long status = 0;
 
 		http_prepare(s, s->sync, &s->sync_url, path, &s->sync_resp, s->sync_err);
-		SETOPT(s->sync, CURLOPT_HTTPHEADER, s->sync_headers);
+		SETOPT(s->sync, CURLOPT_HTTPHEADER, ndjson ? s->sync_headers_ndjson : s->sync_headers);
 		SETOPT(s->sync, CURLOPT_CUSTOMREQUEST, method);
 		if (body) {
 			SETOPT(s->sync, CURLOPT_POSTFIELDS, body);

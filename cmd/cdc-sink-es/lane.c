@@ -509,7 +509,7 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 	buf_release(&ident);
 }
 
-enum outcome { OUT_OK, OUT_STALE, OUT_RETRY, OUT_FAIL };
+enum outcome { OUT_OK, OUT_STALE, OUT_RETRY, OUT_TOO_LARGE, OUT_FAIL };
 
 static enum outcome
 classify(const struct item *it, const struct bulk_item_result *r)
@@ -520,6 +520,9 @@ classify(const struct item *it, const struct bulk_item_result *r)
 		return OUT_STALE;
 	if (r->status == 404 && it->is_delete)
 		return OUT_OK;
+	/* Over an indexing-pressure limit by itself: a split, or a data error when alone. */
+	if (r->status == 429 && rejected_too_large(&r->reason))
+		return OUT_TOO_LARGE;
 	if (r->status == 429 || r->status >= 500)
 		return OUT_RETRY;
 	if (r->status == 403 && json_span_is(&r->type, "cluster_block_exception"))
@@ -546,6 +549,7 @@ bulk_done(struct sink *s, struct lane *ln)
 	size_t j = 0, nretry = 0, cap_retry = 0;
 	uint64_t *retry_docs = NULL;
 	int retry_status = 0;
+	bool too_large = false;
 	struct buf why = BUF_INIT;
 
 	grow_results(s, ln->req_items);
@@ -572,6 +576,18 @@ bulk_done(struct sink *s, struct lane *ln)
 			continue;
 		r = &s->results[j++];
 		o = classify(it, r);
+		/*
+		 * Alone in its request and still over the limit: it can never be
+		 * applied, like a single action over http.max_content_length.
+		 * With others, the limit may be the request's (a shard's share
+		 * of it): resend in smaller requests, without a backoff.
+		 */
+		if (o == OUT_TOO_LARGE && ln->req_items == 1)
+			o = OUT_FAIL;
+		if (o == OUT_TOO_LARGE) {
+			too_large = true;
+			o = OUT_RETRY;
+		}
 		/*
 		 * A later action for a document whose earlier action must be
 		 * resent is resent too, after it: otherwise the retry would
@@ -603,7 +619,14 @@ bulk_done(struct sink *s, struct lane *ln)
 		resolve(s, b, it);
 	}
 	free(retry_docs);
-	if (nretry > 0) {
+	if (too_large) {
+		ln->chunk = ln->req_items / 2;
+		info(1, "%s: an action is over the server's indexing-pressure limit in a request of "
+		     "%zu: resending in smaller requests", s->cfg->nodes[s->node].url, ln->req_items);
+		for (size_t i = 0; i < b->n; i++)
+			b->items[i].inreq = false;
+		ln->wake_ms = 0;
+	} else if (nretry > 0) {
 		buf_addf(&why, "%s: %zu of %zu actions failed with HTTP %d",
 			 s->cfg->nodes[s->node].url, nretry, ln->req_items, retry_status);
 		lane_retry(s, ln, why.data);
@@ -627,7 +650,21 @@ request_failed(struct sink *s, struct lane *ln, long status)
 		buf_adds(&why, " ");
 		http_reason(&why, &type, &reason);
 	}
-	if (status == 413 && ln->phase == PH_BULK) {
+	if (status == 429 && ln->phase == PH_BULK && rejected_too_large(&reason)) {
+		/* The request alone is over an indexing-pressure limit: as a 413. */
+		struct batch *b = &ln->work;
+
+		if (ln->req_items <= 1) {
+			for (size_t i = 0; i < b->n; i++)
+				if (b->items[i].inreq)
+					item_failed(s, ln, &b->items[i], 429, &type, &reason);
+		} else {
+			ln->chunk = ln->req_items / 2;
+			for (size_t i = 0; i < b->n; i++)
+				b->items[i].inreq = false;
+			ln->wake_ms = 0;
+		}
+	} else if (status == 413 && ln->phase == PH_BULK) {
 		struct batch *b = &ln->work;
 
 		if (ln->req_items <= 1) {

@@ -155,6 +155,7 @@ struct sink {
 	CURLM *multi;
 	CURL *sync;			/* for one-off requests (startup, truncate, create) */
 	struct curl_slist *sync_headers;
+	struct curl_slist *sync_headers_ndjson;
 	struct buf sync_resp;
 	struct buf sync_url;
 	char sync_err[CURL_ERROR_SIZE];
@@ -265,7 +266,7 @@ void apply_line(struct sink *s, const struct evin_line *l);
 void bad_line(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *reason,
 	      const char *line, size_t len, size_t truncated);
 
-/* truncate.c */
+/* truncate.c: a truncate event (the --truncate policy), then truncate_index() below. */
 void do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *line,
 		 size_t len);
 
@@ -300,10 +301,25 @@ void http_failover(struct sink *s, const char *why);
  * CDC_EXIT_FAILURE).  Messages are printed for -1 and -2.
  */
 long http_sync(struct sink *s, const char *method, const char *path, const char *body);
+/* As http_sync(); ndjson: the body is NDJSON (a _bulk request). */
+long http_sync_ct(struct sink *s, const char *method, const char *path, const char *body,
+		  bool ndjson);
 /* Gzip src into dst (replacing it). */
 void http_gzip(const char *src, size_t len, struct buf *dst);
 /* Append "type: reason" of an error body (sanitised: no field values). */
 void http_reason(struct buf *out, const struct json_span *type, const struct json_span *reason);
+
+/* truncate.c */
+/*
+ * Apply a truncate at version (its commit LSN) to index: every document
+ * listed by a scroll over the index is deleted by id at that version with
+ * version_type=external_gte (--soft-delete: replaced by a marker document
+ * at that version), so documents of later events stay and earlier events
+ * replayed later are refused as stale.  The caller has drained the lanes.
+ * Stops the sink (finish()) when the server refuses or stays unreachable;
+ * the server's reason is printed.
+ */
+void truncate_index(struct sink *s, const char *index, uint64_t version, uint64_t lineno);
 
 /* stats.c: the sink's lines in --stats and --metrics-file (metrics.h hooks) */
 /* Copy the sink's counters into the shared ones before they are shown. */

@@ -124,6 +124,72 @@ main(void)
 		ok(mgetresp_parse("{}", 2, d, 4, &err) == -1, "mget: no docs refused");
 	}
 
+	/* Search and scroll pages. */
+	{
+		struct search_hit h[4];
+		struct json_span sid;
+		const char *sr = "{\"_scroll_id\":\"abc=\",\"took\":1,\"hits\":{\"total\":{\"value\":2},"
+				 "\"hits\":[{\"_index\":\"i\",\"_id\":\"1\",\"_version\":7},"
+				 "{\"_index\":\"i\",\"_id\":\"a\\\"b\",\"_version\":300}]}}";
+
+		n = searchresp_parse(sr, strlen(sr), h, 4, &sid, &err);
+		is_int(n, 2, "search: two hits");
+		ok(json_span_eq(&sid, "abc="), "search: scroll id");
+		is_mem(h[0].index, h[0].index_len, "\"i\"", "search: raw index");
+		is_mem(h[1].id, h[1].id_len, "\"a\\\"b\"", "search: raw id, escapes kept");
+		ok(h[0].has_version && h[0].version == 7 && h[1].version == 300, "search: versions");
+		sr = "{\"_scroll_id\":\"x\"}";
+		n = searchresp_parse(sr, strlen(sr), h, 4, &sid, &err);
+		is_int(n, 0, "search: no hits member (filter_path drops it) is an empty page");
+		sr = "{\"hits\":{\"hits\":[{\"_index\":\"i\",\"_id\":\"1\"},"
+		     "{\"_index\":\"i\",\"_id\":\"2\"}]}}";
+		n = searchresp_parse(sr, strlen(sr), h, 1, &sid, &err);
+		is_int(n, 2, "search: hits counted when out is short");
+		ok(sid.p == NULL && !h[0].has_version, "search: no scroll id, no version");
+		static const char *sbad[] = {
+			"[]", "{\"hits\":[]}", "{\"hits\":{\"hits\":{}}}",
+			"{\"hits\":{\"hits\":[{\"_id\":\"1\"}]}}",
+			"{\"hits\":{\"hits\":[{\"_index\":\"i\",\"_id\":1}]}}",
+			"{\"hits\":{\"hits\":[{\"_index\":\"i\",\"_id\":\"\"}]}}",
+			"{\"hits\":{\"hits\":[{\"_index\":\"i\",\"_id\":\"1\",\"_version\":-1}]}}",
+			"{\"_scroll_id\":5}", "{\"hits\":{\"hits\":[]}} x", "{\"hits\":",
+		};
+		for (size_t i = 0; i < sizeof(sbad) / sizeof(sbad[0]); i++) {
+			char name[64];
+
+			snprintf(name, sizeof(name), "search: malformed body %zu refused", i);
+			ok(searchresp_parse(sbad[i], strlen(sbad[i]), h, 4, &sid, &err) == -1, name);
+		}
+	}
+
+	/* Indexing-pressure rejections: too large by itself, or load. */
+	{
+		struct json_span r1 = { "rejected execution of primary operation [coordinating_and_primary_bytes="
+					"52429009, replica_bytes=0, all_bytes=52429009, primary_operation_bytes="
+					"209715236, max_primary_bytes=107374182]", 0, false };
+		struct json_span r2 = { "rejected execution of primary operation [coordinating_and_primary_bytes="
+					"107000000, replica_bytes=0, all_bytes=107000000, primary_operation_bytes="
+					"1000, max_primary_bytes=107374182]", 0, false };
+		struct json_span r3 = { "rejected execution of coordinating operation [coordinating_and_primary_bytes=0, "
+					"replica_bytes=0, all_bytes=0, coordinating_operation_bytes=60000000, "
+					"max_coordinating_and_primary_bytes=53687091]", 0, false };
+		struct json_span r4 = { "rejected execution of org.opensearch.common.util.concurrent."
+					"TimedRunnable@1 on QueueResizingEsThreadPoolExecutor", 0, false };
+		struct json_span r5 = { "primary_operation_bytes=5, max_primary_bytes=", 0, false };
+
+		r1.len = strlen(r1.p);
+		r2.len = strlen(r2.p);
+		r3.len = strlen(r3.p);
+		r4.len = strlen(r4.p);
+		r5.len = strlen(r5.p);
+		ok(rejected_too_large(&r1), "429: a primary operation over max_primary_bytes is too large");
+		ok(!rejected_too_large(&r2), "429: under the limit it is load");
+		ok(rejected_too_large(&r3), "429: a coordinating operation over the limit is too large");
+		ok(!rejected_too_large(&r4), "429: a full queue is load");
+		ok(!rejected_too_large(&r5), "429: a limit without a number is not read");
+		ok(!rejected_too_large(NULL), "429: no reason is load");
+	}
+
 	/* Finding settings. */
 	{
 		const char *st = "{\"a\":{\"settings\":{\"index\":{\"gc_deletes\":\"60s\"}}},"
