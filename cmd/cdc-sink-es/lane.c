@@ -25,6 +25,8 @@ static struct bulk_item_result *results;
 static size_t nresults;
 static struct mget_doc *mdocs;
 static size_t nmdocs;
+static bool *mnewer;
+static size_t nmnewer;
 static bool split_warned;
 
 static void
@@ -810,6 +812,73 @@ merge_item(struct batch *b, struct item *it, const struct mget_doc *d)
 	it->body_len = b->merged.len - off;
 }
 
+/*
+ * Items whose stored document is not found (mdocs[k].err_type or !found,
+ * flagged in newer[k] on entry): a delete or truncate at a higher version
+ * may have removed it, as when a stream is re-delivered, and then the event
+ * is stale rather than bad.  _mget cannot see a delete's version; a delete
+ * at the event's version (external_gte) can: 409 means a newer version is
+ * there.  Otherwise it records the event's version, which a later event
+ * passes.  On return newer[k] says which are stale.  Returns 0, or -1 when
+ * the probe failed (retry the lane).
+ */
+static int
+probe_missing(struct sink *s, struct lane *ln, bool *newer, size_t ndocs)
+{
+	struct batch *b = &ln->work;
+	struct buf body = BUF_INIT;
+	size_t j = 0, nprobe = 0, p = 0;
+	const char *err;
+	bool errors;
+	long st, n;
+	int r = 0;
+
+	for (size_t i = 0; i < b->n && j < ndocs; i++) {
+		struct item *it = &b->items[i];
+		const char *idx, *id;
+		size_t ilen, idlen;
+
+		if (!it->inreq)
+			continue;
+		if (!newer[j++])
+			continue;
+		action_target(item_body(b, it), it->body_len, &idx, &ilen, &id, &idlen);
+		if (idx == NULL || id == NULL)
+			die("internal error: cannot re-read a queued action");
+		buf_adds(&body, "{\"delete\":{\"_index\":");
+		buf_add(&body, idx, ilen);
+		buf_adds(&body, ",\"_id\":");
+		buf_add(&body, id, idlen);
+		buf_adds(&body, ",\"version\":");
+		json_add_u64(&body, it->version);
+		buf_adds(&body, ",\"version_type\":\"external_gte\"}}\n");
+		nprobe++;
+	}
+	if (nprobe == 0)
+		goto out;
+	st = http_sync_ct(s, "POST", "/_bulk?filter_path=items.*.status", body.data, true);
+	grow_results(nprobe);
+	if (st != 200 ||
+	    (n = bulkresp_parse(s->sync_resp.data, s->sync_resp.len, results, nprobe, &errors, &err)) < 0 ||
+	    (size_t)n != nprobe) {
+		r = -1;
+		goto out;
+	}
+	for (size_t k = 0; k < ndocs; k++) {
+		if (!newer[k])
+			continue;
+		if (results[p].status != 409 && results[p].status != 404 &&
+		    (results[p].status < 200 || results[p].status >= 300)) {
+			r = -1;		/* not an answer about versions: ask again later */
+			goto out;
+		}
+		newer[k] = results[p++].status == 409;
+	}
+out:
+	buf_release(&body);
+	return r;
+}
+
 static void
 mget_done(struct sink *s, struct lane *ln)
 {
@@ -841,6 +910,19 @@ mget_done(struct sink *s, struct lane *ln)
 		buf_release(&why);
 		return;
 	}
+	if (nmnewer < (size_t)count) {
+		nmnewer = (size_t)count;
+		mnewer = xrealloc(mnewer, nmnewer * sizeof(*mnewer));
+	}
+	for (size_t k = 0; k < (size_t)count; k++)
+		mnewer[k] = mdocs[k].err_type.p || !mdocs[k].found;
+	if (probe_missing(s, ln, mnewer, (size_t)count) < 0) {
+		buf_addf(&why, "%s: cannot tell a deleted document from a missing one",
+			 s->cfg->nodes[s->node].url);
+		lane_retry(s, ln, why.data);
+		buf_release(&why);
+		return;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
 		const struct mget_doc *d;
@@ -848,10 +930,11 @@ mget_done(struct sink *s, struct lane *ln)
 
 		if (!it->inreq)
 			continue;
-		d = &mdocs[j++];
+		d = &mdocs[j];
 		it->inreq = false;
 		gone = d->err_type.p || !d->found;
-		if (!gone && d->has_version && d->version > it->version) {
+		j++;
+		if ((gone && mnewer[j - 1]) || (!gone && d->has_version && d->version > it->version)) {
 			s->st.stale++;
 			resolve(s, b, it);
 			continue;
