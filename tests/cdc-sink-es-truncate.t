@@ -79,6 +79,16 @@ STREAM=toast.ndjson
 apply "${P}toast" 1 4 && apply "${P}toast" 1 4 2>err.txt
 ok $? "a TOAST update before a truncate, fed twice: exit 0"
 is "$(docs "${P}toast")" '2 {"id":2}' "the truncated row stays gone"
+# The same with the delete later in the update's own transaction.
+{
+	ev c 3 100 1 '{"id":3,"big":"B","n":1}'
+	ev u 3 200 1 '{"id":3,"n":2}' | jq -c '. + {unchanged_toast:["big"]}'
+	ev d 3 200 2
+} >toast3.ndjson
+STREAM=toast3.ndjson
+apply "${P}toast" 1 3 && apply "${P}toast" 1 3 2>err.txt
+ok $? "a TOAST update, then a delete in its transaction, fed twice: exit 0"
+is "$(docs "${P}toast")" '2 {"id":2}' "the deleted row stays gone"
 ev u 7 500 1 '{"id":7,"n":2}' | jq -c '. + {unchanged_toast:["big"]}' >toast7.ndjson
 STREAM=toast7.ndjson
 apply "${P}toast" 1 1 2>err.txt

@@ -814,13 +814,17 @@ merge_item(struct batch *b, struct item *it, const struct mget_doc *d)
 
 /*
  * Items whose stored document is not found (mdocs[k].err_type or !found,
- * flagged in newer[k] on entry): a delete or truncate at a higher version
- * may have removed it, as when a stream is re-delivered, and then the event
- * is stale rather than bad.  _mget cannot see a delete's version; a delete
- * at the event's version (external_gte) can: 409 means a newer version is
- * there.  Otherwise it records the event's version, which a later event
- * passes.  On return newer[k] says which are stale.  Returns 0, or -1 when
- * the probe failed (retry the lane).
+ * flagged in newer[k] on entry): a later delete or truncate may have
+ * removed it, as when a stream is re-delivered, and then the event is stale
+ * rather than bad.  _mget cannot see a delete's version; a delete at the
+ * event's version less one (external_gte) can: 409 means the server holds
+ * the event's version or a newer one.  The event's own version counts: a
+ * delete at it is a later event of the same transaction (a row cannot come
+ * back after a delete or truncate in its transaction without an insert,
+ * which has no unchanged TOAST columns).  Otherwise the probe records a
+ * version below the event's, which the event's successors pass.  On return
+ * newer[k] says which are stale.  Returns 0, or -1 when the probe failed
+ * (retry the lane).
  */
 static int
 probe_missing(struct sink *s, struct lane *ln, bool *newer, size_t ndocs)
@@ -850,7 +854,7 @@ probe_missing(struct sink *s, struct lane *ln, bool *newer, size_t ndocs)
 		buf_adds(&body, ",\"_id\":");
 		buf_add(&body, id, idlen);
 		buf_adds(&body, ",\"version\":");
-		json_add_u64(&body, it->version);
+		json_add_u64(&body, it->version > 0 ? it->version - 1 : 0);
 		buf_adds(&body, ",\"version_type\":\"external_gte\"}}\n");
 		nprobe++;
 	}
