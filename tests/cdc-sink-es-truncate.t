@@ -66,6 +66,35 @@ ok $? "c @100, t @200, c @300 twice: exit 0"
 is "$(docs "${P}small")" '2 {"id":2}' "fed twice, the row inserted after the truncate is there, the one before is not"
 is "$(es_curl GET "/${P}smallt/_doc/2" | jq -r ._version)" 300 "its version is its commit LSN"
 
+# ---- an update with unchanged TOAST columns, re-delivered after a truncate
+# removed its row: stale (a delete at a higher version is there), not a row
+# without values.
+{
+	ev c 1 100 1 '{"id":1,"big":"B","n":1}'
+	ev u 1 200 1 '{"id":1,"n":2}' | jq -c '. + {unchanged_toast:["big"]}'
+	ev t 0 300 1
+	ev c 2 400 1 '{"id":2}'
+} >toast.ndjson
+STREAM=toast.ndjson
+apply "${P}toast" 1 4 && apply "${P}toast" 1 4 2>err.txt
+ok $? "a TOAST update before a truncate, fed twice: exit 0"
+is "$(docs "${P}toast")" '2 {"id":2}' "the truncated row stays gone"
+# The same with the delete later in the update's own transaction.
+{
+	ev c 3 100 1 '{"id":3,"big":"B","n":1}'
+	ev u 3 200 1 '{"id":3,"n":2}' | jq -c '. + {unchanged_toast:["big"]}'
+	ev d 3 200 2
+} >toast3.ndjson
+STREAM=toast3.ndjson
+apply "${P}toast" 1 3 && apply "${P}toast" 1 3 2>err.txt
+ok $? "a TOAST update, then a delete in its transaction, fed twice: exit 0"
+is "$(docs "${P}toast")" '2 {"id":2}' "the deleted row stays gone"
+ev u 7 500 1 '{"id":7,"n":2}' | jq -c '. + {unchanged_toast:["big"]}' >toast7.ndjson
+STREAM=toast7.ndjson
+apply "${P}toast" 1 1 2>err.txt
+is "$?" 65 "a TOAST update of a row never indexed is still bad data"
+like "$(cat err.txt)" "id 7: HTTP 404 document_missing" "and says so"
+
 # ---- a stream with truncates alone, after inserts in their transaction and
 # before inserts in their transaction (the "refresh a table" pattern)
 {

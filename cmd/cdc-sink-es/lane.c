@@ -766,6 +766,77 @@ merge_item(struct batch *b, struct item *it, const struct mget_doc *d)
 	it->body_len = b->merged.len - off;
 }
 
+/*
+ * Items whose stored document is not found (mdocs[k].err_type or !found,
+ * flagged in newer[k] on entry): a later delete or truncate may have
+ * removed it, as when a stream is re-delivered, and then the event is stale
+ * rather than bad.  _mget cannot see a delete's version; a delete at the
+ * event's version less one (external_gte) can: 409 means the server holds
+ * the event's version or a newer one.  The event's own version counts: a
+ * delete at it is a later event of the same transaction (a row cannot come
+ * back after a delete or truncate in its transaction without an insert,
+ * which has no unchanged TOAST columns).  Otherwise the probe records a
+ * version below the event's, which the event's successors pass.  On return
+ * newer[k] says which are stale.  Returns 0, or -1 when the probe failed
+ * (retry the lane).
+ */
+static int
+probe_missing(struct sink *s, struct lane *ln, bool *newer, size_t ndocs)
+{
+	struct batch *b = &ln->work;
+	struct buf body = BUF_INIT;
+	size_t j = 0, nprobe = 0, p = 0;
+	const char *err;
+	bool errors;
+	long st, n;
+	int r = 0;
+
+	for (size_t i = 0; i < b->n && j < ndocs; i++) {
+		struct item *it = &b->items[i];
+		const char *idx, *id;
+		size_t ilen, idlen;
+
+		if (!it->inreq)
+			continue;
+		if (!newer[j++])
+			continue;
+		action_target(item_body(b, it), it->body_len, &idx, &ilen, &id, &idlen);
+		if (idx == NULL || id == NULL)
+			die("internal error: cannot re-read a queued action");
+		buf_adds(&body, "{\"delete\":{\"_index\":");
+		buf_add(&body, idx, ilen);
+		buf_adds(&body, ",\"_id\":");
+		buf_add(&body, id, idlen);
+		buf_adds(&body, ",\"version\":");
+		json_add_u64(&body, it->version > 0 ? it->version - 1 : 0);
+		buf_adds(&body, ",\"version_type\":\"external_gte\"}}\n");
+		nprobe++;
+	}
+	if (nprobe == 0)
+		goto out;
+	st = http_sync_ct(s, "POST", "/_bulk?filter_path=items.*.status", body.data, true);
+	grow_results(s, nprobe);
+	if (st != 200 ||
+	    (n = bulkresp_parse(s->sync_resp.data, s->sync_resp.len, s->results, nprobe, &errors, &err)) < 0 ||
+	    (size_t)n != nprobe) {
+		r = -1;
+		goto out;
+	}
+	for (size_t k = 0; k < ndocs; k++) {
+		if (!newer[k])
+			continue;
+		if (s->results[p].status != 409 && s->results[p].status != 404 &&
+		    (s->results[p].status < 200 || s->results[p].status >= 300)) {
+			r = -1;		/* not an answer about versions: ask again later */
+			goto out;
+		}
+		newer[k] = s->results[p++].status == 409;
+	}
+out:
+	buf_release(&body);
+	return r;
+}
+
 static void
 mget_done(struct sink *s, struct lane *ln)
 {
@@ -797,6 +868,19 @@ mget_done(struct sink *s, struct lane *ln)
 		buf_release(&why);
 		return;
 	}
+	if (s->nmnewer < (size_t)count) {
+		s->nmnewer = (size_t)count;
+		s->mnewer = xrealloc(s->mnewer, s->nmnewer * sizeof(*s->mnewer));
+	}
+	for (size_t k = 0; k < (size_t)count; k++)
+		s->mnewer[k] = s->mdocs[k].err_type.p || !s->mdocs[k].found;
+	if (probe_missing(s, ln, s->mnewer, (size_t)count) < 0) {
+		buf_addf(&why, "%s: cannot tell a deleted document from a missing one",
+			 s->cfg->nodes[s->node].url);
+		lane_retry(s, ln, why.data);
+		buf_release(&why);
+		return;
+	}
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
 		const struct mget_doc *d;
@@ -804,10 +888,11 @@ mget_done(struct sink *s, struct lane *ln)
 
 		if (!it->inreq)
 			continue;
-		d = &s->mdocs[j++];
+		d = &s->mdocs[j];
 		it->inreq = false;
 		gone = d->err_type.p || !d->found;
-		if (!gone && d->has_version && d->version > it->version) {
+		j++;
+		if ((gone && s->mnewer[j - 1]) || (!gone && d->has_version && d->version > it->version)) {
 			s->st.stale++;
 			resolve(s, b, it);
 			continue;

@@ -184,6 +184,8 @@ struct sink {
 	size_t nresults;
 	struct mget_doc *mdocs;
 	size_t nmdocs;
+	bool *mnewer;			/* per _mget doc: missing because a later event removed it */
+	size_t nmnewer;
 	bool split_warned;		/* the 413 split warning was given */
 	bool finishing;			/* finish() is running */
 	/* scratch buffers of apply.c and truncate.c, reused for every event */

@@ -35,6 +35,8 @@
 # workload has stopped, the run drains (the sink's checkpoint reaches the
 # server's WAL position after the last transaction), then compares every
 # row with every document (tests/chaos/compare.py) and prints a report.
+# The record variant then re-delivers the whole log (snapshot, truncates and
+# all) through a sink without a checkpoint and compares again.
 #
 # Environment: CDC_TEST_PG (conninfo), CDC_TEST_ES_URL, CDC_BIN, and for
 # restarts CDC_TEST_STATE (the services' state dir), CDC_TEST_PG_BINDIR.
@@ -468,6 +470,28 @@ for pid in "${UNIT_SUPERVISORS[@]}"; do wait "$pid" 2>/dev/null; done
 kill -TERM "${BG[@]}" 2>/dev/null
 wait 2>/dev/null
 
+# Re-delivery of everything (record variant): the whole log again, from
+# the snapshot on and truncates included, through a sink without a
+# checkpoint over the index as it is, the way a lost checkpoint or a second
+# sink would deliver it.  The index must still be the table.
+crc2=0
+redeliver=
+if [ "$VARIANT" = record ]; then
+	say "re-delivering the whole log"
+	t0=$(now_ms)
+	"$CDC_BIN/cdc-replay" "$W/log" 2>>"$W/redeliver.err" |
+		"$CDC_BIN/cdc-filter" "${FILTER_ARGS[@]}" 2>>"$W/redeliver.err" |
+		"$CDC_BIN/cdc-map" "${MAP_ARGS[@]}" 2>>"$W/redeliver.err" |
+		"$CDC_BIN/cdc-sink-es" --url "$ES" --index "cdcchaos-${ID//_/-}-{table}" --batch-docs 500 \
+			--create-index "$HERE/index.json" --stats 2>>"$W/redeliver.err"
+	rrc=("${PIPESTATUS[@]}")
+	python3 "$HERE/compare.py" --psql "$PSQL" --dsn "$DSN" --es-url "$ES" --index "$INDEX" \
+		--map "$HERE/map.jq" >"$W/compare2.json" 2>"$W/compare2.err"
+	crc2=$?
+	[ "${rrc[*]}" = "0 0 0 0" ] || crc2=1
+	redeliver="exits ${rrc[*]}, $(($(now_ms) - t0)) ms, $(grep -o '[0-9]* events' "$W/redeliver.err" | head -n1); lost $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["lost"], "stale", d["stale"], "extra", d["extra"])' "$W/compare2.json" 2>/dev/null || echo '?')"
+fi
+
 # ------------------------------------------------------------------ report
 
 jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get(sys.argv[2], ""))' "$@" 2>/dev/null; }
@@ -508,7 +532,8 @@ chaos report: variant $VARIANT, workload ${DURATION} s, seed $SEED, $(jget "$W/w
   stale documents:           ${stale:-?}
   extra documents:           ${extra:-?}
   duplicates delivered:      $dups (of $delivered data events given to the sink)
-  peak WAL retained by slot: $((peak / 1024)) kB
+  peak WAL retained by slot: $((peak / 1024)) kB${redeliver:+
+  whole log re-delivered:    $redeliver}
 EOF
 )
 echo "$report"
@@ -523,4 +548,8 @@ if [ "$dead" != 0 ]; then
 	echo "dead letters (the workload holds no bad data):" >&2
 	cat "$W"/*.dl 2>/dev/null | cut -c1-300 | head -n 5 >&2
 fi
-[ "$drained" = 1 ] && [ "$crc" = 0 ] && [ "$stopped" = 0 ] && [ "$stage65" = 0 ] && [ "$dead" = 0 ]
+if [ "$crc2" != 0 ]; then
+	echo "after the re-delivery: $(cat "$W/compare2.json" "$W/compare2.err" 2>/dev/null)" | cut -c1-2000 >&2
+	tail -n 5 "$W/redeliver.err" >&2
+fi
+[ "$drained" = 1 ] && [ "$crc" = 0 ] && [ "$crc2" = 0 ] && [ "$stopped" = 0 ] && [ "$stage65" = 0 ] && [ "$dead" = 0 ]
