@@ -64,15 +64,19 @@ printf '%s\n' '{"op":"c","source":{"commit_lsn":1,"seq":1,"ts_ms":1763700000000}
 is "$("$RP" --speed 2 "$T/untimed.json" | wc -l)" 3 "--speed passes lines without a commit time"
 
 # ---- SIGTERM while pacing: exit 0 with what was written
+# On a loaded machine the sleep may last longer than asked: bound the count
+# by the time that really passed, not by the sleep's argument.
+t0=$(ms)
 "$RP" --rate 10 "$T/in.json" >"$T/out" &
 pid=$!
 sleep 0.5
 kill -TERM "$pid"
 wait "$pid"
 is $? 0 "SIGTERM during a paced replay: exit 0"
+dt=$(($(ms) - t0))
 n=$(wc -l <"$T/out")
-[ "$n" -ge 3 ] && [ "$n" -le 10 ]
-ok $? "with the events written so far ($n)"
+[ "$n" -ge 1 ] && [ "$n" -le $((dt / 100 + 2)) ] && [ "$n" -lt 60 ]
+ok $? "with the events written so far ($n in $dt ms at 10/s)"
 cmp -s "$T/out" <(head -"$n" "$T/in.json")
 ok $? "whole lines only"
 
