@@ -413,8 +413,10 @@ object_key(struct an *a, struct group *g)
 	return false;
 }
 
+/* One identifier: a keyword that opens, continues or closes a group, or a
+ * builtin's name (in the top context only those that read no member). */
 static bool
-analyze(struct an *a)
+ident(struct an *a, struct group *g, const struct tok *k)
 {
 	static const char *const refused[] = {
 		"def", "import", "include", "module", "input", "inputs", "__loc__", NULL,
@@ -424,6 +426,60 @@ analyze(struct an *a)
 		"and", "or", "try", "catch", "as", "reduce", "foreach", "label", "break", NULL,
 	};
 
+	end_path(a);
+	if (is_any(k, refused))
+		return false;
+	if (is(k, "if")) {
+		term_starts(g);
+		if (!push_group(a, 'i', g->top))
+			return false;
+		a->prev_term = false;
+	} else if (is(k, "then") || is(k, "elif") || is(k, "else")) {
+		if (g->kind != 'i')
+			return false;
+		g->top = g->top_init;
+		g->seg = SEG_EMPTY;
+		a->prev_term = false;
+	} else if (is(k, "end")) {
+		if (g->kind != 'i' || a->depth == 0)
+			return false;
+		a->depth--;
+		a->prev_term = true;
+	} else if (is(k, "and") || is(k, "or") || is(k, "as") || is(k, "try") ||
+		   is(k, "catch") || is(k, "reduce") || is(k, "foreach") ||
+		   is(k, "label")) {
+		g->seg = SEG_OTHER;
+		a->prev_term = false;
+	} else if (g->top && is(k, "select")) {
+		if (g->seg != SEG_EMPTY || a->tok[a->i + 1].k != T_LP)
+			return false;
+		g->seg = SEG_SELECT;
+		a->prev_term = false;	/* the `(` opens its argument */
+	} else {
+		if (g->top && !is_any(k, top_ok))
+			return false;
+		term_starts(g);
+		a->prev_term = true;
+	}
+	return true;
+}
+
+/* The closing token of a group of KIND; the group is a term. */
+static bool
+close_group(struct an *a, int kind)
+{
+	end_path(a);
+	if (a->g[a->depth].kind != kind || a->depth == 0)
+		return false;
+	a->depth--;
+	a->prev_term = true;
+	a->i++;
+	return true;
+}
+
+static bool
+analyze(struct an *a)
+{
 	a->depth = -1;
 	if (!push_group(a, '^', true))
 		return false;
@@ -513,12 +569,8 @@ analyze(struct an *a)
 			a->prev_term = false;
 			continue;
 		case T_RB:
-			end_path(a);
-			if (g->kind != '[' || a->depth == 0)
+			if (!close_group(a, '['))
 				return false;
-			a->depth--;
-			a->prev_term = true;
-			a->i++;
 			continue;
 		case T_LP: {
 			bool sel = a->i > 0 && is(&a->tok[a->i - 1], "select") && g->seg == SEG_SELECT;
@@ -534,12 +586,8 @@ analyze(struct an *a)
 			continue;
 		}
 		case T_RP:
-			end_path(a);
-			if (g->kind != '(' || a->depth == 0)
+			if (!close_group(a, '('))
 				return false;
-			a->depth--;
-			a->prev_term = true;
-			a->i++;
 			/* (expr): a computed key; the value follows */
 			if (a->g[a->depth].kind == '{' && a->tok[a->i].k == T_COLON &&
 			    a->g[a->depth].seg == SEG_EMPTY) {
@@ -558,12 +606,8 @@ analyze(struct an *a)
 			a->prev_term = false;
 			continue;
 		case T_RC:
-			end_path(a);
-			if (g->kind != '{' || a->depth == 0)
+			if (!close_group(a, '{'))
 				return false;
-			a->depth--;
-			a->prev_term = true;
-			a->i++;
 			continue;
 		case T_PIPE:
 			end_path(a);
@@ -636,41 +680,8 @@ analyze(struct an *a)
 			a->i++;
 			continue;
 		case T_IDENT:
-			end_path(a);
-			if (is_any(k, refused))
+			if (!ident(a, g, k))
 				return false;
-			if (is(k, "if")) {
-				term_starts(g);
-				if (!push_group(a, 'i', g->top))
-					return false;
-				a->prev_term = false;
-			} else if (is(k, "then") || is(k, "elif") || is(k, "else")) {
-				if (g->kind != 'i')
-					return false;
-				g->top = g->top_init;
-				g->seg = SEG_EMPTY;
-				a->prev_term = false;
-			} else if (is(k, "end")) {
-				if (g->kind != 'i' || a->depth == 0)
-					return false;
-				a->depth--;
-				a->prev_term = true;
-			} else if (is(k, "and") || is(k, "or") || is(k, "as") || is(k, "try") ||
-				   is(k, "catch") || is(k, "reduce") || is(k, "foreach") ||
-				   is(k, "label")) {
-				g->seg = SEG_OTHER;
-				a->prev_term = false;
-			} else if (g->top && is(k, "select")) {
-				if (g->seg != SEG_EMPTY || a->tok[a->i + 1].k != T_LP)
-					return false;
-				g->seg = SEG_SELECT;
-				a->prev_term = false;	/* the `(` opens its argument */
-			} else {
-				if (g->top && !is_any(k, top_ok))
-					return false;
-				term_starts(g);
-				a->prev_term = true;
-			}
 			a->i++;
 			continue;
 		}
