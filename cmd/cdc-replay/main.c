@@ -127,6 +127,114 @@ time_arg(const char *opt, const char *s)
 	return ms;
 }
 
+/* Parse the options into EM, RD, IO and METRICS; the --after-checkpoint path
+ * (or NULL) is returned. */
+static const char *
+parse_options(int argc, char **argv, struct emitter *em, struct reader *rd, struct evin_opts *io,
+	      struct metrics *metrics, bool *follow)
+{
+	const char *after_cp = NULL;
+	int opt;
+
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":F" CLI_SHORTOPTS, longopts, NULL)) != -1) {
+		if (evin_option(io, opt, optarg) || metrics_option(metrics, opt, optarg))
+			continue;
+		switch (opt) {
+		case OPT_FROM:
+			pos_arg("--from", optarg, false, &em->range.from);
+			em->range.has_from = true;
+			break;
+		case OPT_TO:
+			pos_arg("--to", optarg, true, &em->range.to);
+			em->range.has_to = true;
+			break;
+		case OPT_SINCE:
+			em->range.since = time_arg("--since", optarg);
+			em->range.has_since = true;
+			break;
+		case OPT_UNTIL:
+			em->range.until = time_arg("--until", optarg);
+			em->range.has_until = true;
+			break;
+		case OPT_AFTER_CHECKPOINT:
+			after_cp = optarg;
+			break;
+		case OPT_TABLE:
+			if (sel_add_tables(&em->sel, optarg) < 0)
+				die_usage("invalid table list for --table: '%s'", optarg);
+			break;
+		case OPT_SCHEMA:
+			if (sel_add_schemas(&em->sel, optarg) < 0)
+				die_usage("invalid schema list for --schema: '%s'", optarg);
+			break;
+		case OPT_OP:
+			if (sel_add_ops(&em->sel, optarg) < 0)
+				die_usage("invalid op list for --op: '%s' (c,u,d,r,t,m)", optarg);
+			break;
+		case OPT_RATE:
+			if (parse_double(optarg, 0.001, 1e9, &em->rate) < 0)
+				die_usage("invalid rate for --rate: '%s'", optarg);
+			break;
+		case OPT_SPEED:
+			if (parse_double(optarg, 0.001, 1e9, &em->speed) < 0)
+				die_usage("invalid factor for --speed: '%s'", optarg);
+			break;
+		case 'F':
+			*follow = true;
+			break;
+		case OPT_POLL_INTERVAL:
+			if (duration_parse(optarg, &rd->poll_ms) < 0 || rd->poll_ms < 1 ||
+			    rd->poll_ms > 3600 * 1000)
+				die_usage("invalid duration for --poll-interval: '%s'", optarg);
+			break;
+		case OPT_SKIP_CORRUPT:
+			rd->skip_corrupt = true;
+			break;
+		case OPT_DEAD_LETTERS:
+			rd->dead_letters = true;
+			break;
+		default:
+			cli_option(opt, argv, longopts, usage_text);
+		}
+	}
+	evin_check_options(io);
+	if (io->max_line)
+		em->max_line = io->max_line;
+	if (em->rate > 0 && em->speed > 0)
+		die_usage("--rate and --speed cannot be used together");
+	if (em->range.has_from && em->range.has_to && pos_cmp(&em->range.from, &em->range.to) > 0)
+		die_usage("--from is after --to");
+	if (em->range.has_since && em->range.has_until && em->range.since > em->range.until)
+		die_usage("--since is after --until");
+	return after_cp;
+}
+
+/* --after-checkpoint PATH: replay only what is after the position in PATH;
+ * a checkpoint not written yet means everything.  -1 when PATH is unreadable. */
+static int
+after_checkpoint(struct emitter *em, const char *path)
+{
+	struct checkpoint cp;
+	int r = checkpoint_read(path, &cp);
+
+	if (r < 0)
+		return -1;
+	if (r == 1) {
+		/* No checkpoint yet: the sink has nothing, so everything is after it. */
+		info(1, "checkpoint %s does not exist yet: replaying from the start", path);
+	} else {
+		em->has_after = true;
+		em->after = cp.pos;
+		/* Seeking by index: everything after the checkpoint starts at it. */
+		if (!em->range.has_from || pos_cmp(&em->range.from, &cp.pos) < 0) {
+			em->range.from = cp.pos;
+			em->range.has_from = true;
+		}
+	}
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -135,9 +243,9 @@ main(int argc, char **argv)
 	struct deadletter dl;
 	struct metrics metrics = { 0 };
 	struct evin_opts io = { .max_line_limit = LR_DEFAULT_MAX_LINE };
-	const char *after_cp = NULL;
+	const char *after_cp;
 	bool follow = false;
-	int opt, status = CDC_EXIT_OK;
+	int status = CDC_EXIT_OK;
 
 	log_init(argv[0]);
 	memset(&em, 0, sizeof(em));
@@ -146,96 +254,9 @@ main(int argc, char **argv)
 	sel_init(&em.sel);
 	em.max_line = LR_DEFAULT_MAX_LINE;
 	rd.poll_ms = 200;
-	opterr = 0;
-	while ((opt = getopt_long(argc, argv, ":F" CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		if (evin_option(&io, opt, optarg) || metrics_option(&metrics, opt, optarg))
-			continue;
-		switch (opt) {
-		case OPT_FROM:
-			pos_arg("--from", optarg, false, &em.range.from);
-			em.range.has_from = true;
-			break;
-		case OPT_TO:
-			pos_arg("--to", optarg, true, &em.range.to);
-			em.range.has_to = true;
-			break;
-		case OPT_SINCE:
-			em.range.since = time_arg("--since", optarg);
-			em.range.has_since = true;
-			break;
-		case OPT_UNTIL:
-			em.range.until = time_arg("--until", optarg);
-			em.range.has_until = true;
-			break;
-		case OPT_AFTER_CHECKPOINT:
-			after_cp = optarg;
-			break;
-		case OPT_TABLE:
-			if (sel_add_tables(&em.sel, optarg) < 0)
-				die_usage("invalid table list for --table: '%s'", optarg);
-			break;
-		case OPT_SCHEMA:
-			if (sel_add_schemas(&em.sel, optarg) < 0)
-				die_usage("invalid schema list for --schema: '%s'", optarg);
-			break;
-		case OPT_OP:
-			if (sel_add_ops(&em.sel, optarg) < 0)
-				die_usage("invalid op list for --op: '%s' (c,u,d,r,t,m)", optarg);
-			break;
-		case OPT_RATE:
-			if (parse_double(optarg, 0.001, 1e9, &em.rate) < 0)
-				die_usage("invalid rate for --rate: '%s'", optarg);
-			break;
-		case OPT_SPEED:
-			if (parse_double(optarg, 0.001, 1e9, &em.speed) < 0)
-				die_usage("invalid factor for --speed: '%s'", optarg);
-			break;
-		case 'F':
-			follow = true;
-			break;
-		case OPT_POLL_INTERVAL:
-			if (duration_parse(optarg, &rd.poll_ms) < 0 || rd.poll_ms < 1 ||
-			    rd.poll_ms > 3600 * 1000)
-				die_usage("invalid duration for --poll-interval: '%s'", optarg);
-			break;
-		case OPT_SKIP_CORRUPT:
-			rd.skip_corrupt = true;
-			break;
-		case OPT_DEAD_LETTERS:
-			rd.dead_letters = true;
-			break;
-		default:
-			cli_option(opt, argv, longopts, usage_text);
-		}
-	}
-	evin_check_options(&io);
-	if (io.max_line)
-		em.max_line = io.max_line;
-	if (em.rate > 0 && em.speed > 0)
-		die_usage("--rate and --speed cannot be used together");
-	if (em.range.has_from && em.range.has_to && pos_cmp(&em.range.from, &em.range.to) > 0)
-		die_usage("--from is after --to");
-	if (em.range.has_since && em.range.has_until && em.range.since > em.range.until)
-		die_usage("--since is after --until");
-	if (after_cp) {
-		struct checkpoint cp;
-		int r = checkpoint_read(after_cp, &cp);
-
-		if (r < 0)
-			return CDC_EXIT_FAILURE;
-		if (r == 1) {
-			/* No checkpoint yet: the sink has nothing, so everything is after it. */
-			info(1, "checkpoint %s does not exist yet: replaying from the start", after_cp);
-		} else {
-			em.has_after = true;
-			em.after = cp.pos;
-			/* Seeking by index: everything after the checkpoint starts at it. */
-			if (!em.range.has_from || pos_cmp(&em.range.from, &cp.pos) < 0) {
-				em.range.from = cp.pos;
-				em.range.has_from = true;
-			}
-		}
-	}
+	after_cp = parse_options(argc, argv, &em, &rd, &io, &metrics, &follow);
+	if (after_cp && after_checkpoint(&em, after_cp) < 0)
+		return CDC_EXIT_FAILURE;
 
 	sig_setup();
 	dl_init(&dl, io.dead_letter, io.skip_bad);
