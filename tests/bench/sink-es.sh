@@ -9,7 +9,8 @@
 #
 # Env: CDC_BIN, CDC_TEST_ES_URL, CDC_TEST_PG (tests/bench/run.sh sets them);
 # BENCH_DOCS (default 200000), BENCH_BATCH (5000), BENCH_WORKERS (2),
-# BENCH_RUNS (3), BENCH_RATE_SECS (20).
+# BENCH_RUNS (3), BENCH_RATE_SECS (20), BENCH_PEER (1; 0: no opensearch-py,
+# e.g. against Elasticsearch, whose product check that client does not pass).
 set -euo pipefail
 
 : "${CDC_BIN:?}" "${CDC_TEST_ES_URL:?}"
@@ -81,7 +82,9 @@ ours() {
 }
 
 venv=${XDG_CACHE_HOME:-$HOME/.cache}/cdc/bench-venv
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import opensearchpy' 2>/dev/null; then
+if [ "${BENCH_PEER:-1}" = 0 ]; then
+	:
+elif [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import opensearchpy' 2>/dev/null; then
 	python3 -m venv "$venv" && "$venv/bin/pip" install -q opensearch-py ||
 		echo "bench sink-es: cannot install opensearch-py; skipping the peer client" >&2
 fi
@@ -104,7 +107,7 @@ PY
 peer() { "$venv/bin/python" "$tmp/peer.py" "$U" "$IDX" "$tmp/events.ndjson" "$B"; }
 
 have_peer=false
-if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import opensearchpy' 2>/dev/null; then
+if [ "${BENCH_PEER:-1}" != 0 ] && [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import opensearchpy' 2>/dev/null; then
 	have_peer=true
 fi
 echo "sink-es: $N documents, $nbodies bodies of $B, $W in flight, $(du -h "$tmp/events.ndjson" | cut -f1) of events"
