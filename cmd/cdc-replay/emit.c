@@ -120,13 +120,13 @@ sleep_until(struct emitter *e, int64_t due_ns)
 
 	if (emit_flush(e) < 0)
 		return -1;
-	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
-		if (cdc_stop) {
-			e->status = 0;
-			return -1;
-		}
+	/* A signal that came between two sleeps (while writing) stops us too. */
+	while (!cdc_stop) {
+		if (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != EINTR)
+			return 0;
 	}
-	return 0;
+	e->status = 0;
+	return -1;
 }
 
 /* --rate: event n is due n/rate seconds after the first; --speed: at its commit time, sped up. */
@@ -188,6 +188,34 @@ selected(struct emitter *e, const struct event_info *ev)
 		if (ev == NULL)
 			return false;
 		if (!ev->control && !sel_match(&e->sel, ev))
+			return false;
+	}
+	return true;
+}
+
+bool
+emit_takes_whole(const struct emitter *e, const struct seg_entry *x)
+{
+	const struct seg_range *r = &e->range;
+
+	if (!e->trusted || e->sel.active || e->rate > 0 || e->speed > 0 || e->skipping)
+		return false;
+	if (r->has_from || r->has_to || e->has_after) {
+		if (!x->has_pos)
+			return false;
+		if (r->has_from && pos_cmp(&x->min_pos, &r->from) < 0)
+			return false;
+		if (r->has_to && pos_cmp(&x->max_pos, &r->to) > 0)
+			return false;
+		if (e->has_after && pos_cmp(&x->min_pos, &e->after) <= 0)
+			return false;
+	}
+	if (r->has_since || r->has_until) {
+		if (!x->has_ts)
+			return false;
+		if (r->has_since && x->min_ts < r->since)
+			return false;
+		if (r->has_until && x->max_ts > r->until)
 			return false;
 	}
 	return true;
@@ -290,7 +318,7 @@ emit_lines(struct emitter *e, struct buf *data, bool final)
 			return -1;
 		p += n;
 	}
-	if (e->trusted && !e->scan && e->rate <= 0) {
+	if (e->trusted && (!e->scan || e->whole) && e->rate <= 0) {
 		/* A checked log, nothing to select: whole lines go out as they are. */
 		const char *last = last_newline(p, end);
 

@@ -49,6 +49,7 @@ struct emitter {
 	/* state */
 	struct writer out;
 	bool scan;			/* every line goes through event_scan() */
+	bool whole;			/* the lines now handed over are all selected (emit_takes_whole()) */
 	bool past_end;			/* an event after --to/--until was seen */
 	int status;			/* exit status when a call returned -1 */
 	int64_t pace_start_ns, pace_t0;
@@ -74,6 +75,12 @@ void emit_begin_input(struct emitter *e, const char *name, bool trusted);
  * 0, or -1 when replay must stop (e->status: exit status; 0 on a signal).
  */
 int emit_lines(struct emitter *e, struct buf *data, bool final);
+/*
+ * Would every line of a frame whose index entry is x be selected, with
+ * nothing to pace?  Then a verified frame of a cdc-record log can go out
+ * as it is (the reader sets e->whole while it hands the frame over).
+ */
+bool emit_takes_whole(const struct emitter *e, const struct seg_entry *x);
 /* Forget an unfinished line (after a damaged frame). */
 void emit_drop_partial(struct emitter *e, struct buf *data);
 /* Write out what is buffered.  Returns 0, or -1 (e->status set). */

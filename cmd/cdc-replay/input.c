@@ -222,12 +222,19 @@ must_hold(struct lz4r *r)
 
 /* --- checking a frame read through the index against its entry --- */
 
+/*
+ * Account one line of the frame.  Only the frame's first and last lines
+ * are scanned for their position and time: the frame's checksum has
+ * proved its bytes are the ones cdc-record wrote, so sizes, the line count
+ * and the ends of the frame are enough to tell that the entry is this
+ * frame's, without scanning every line again.
+ */
 static void
-see_line(struct reader *rd, const char *line, size_t len)
+see_line(struct reader *rd, const char *line, size_t len, bool last)
 {
 	struct event_info ev;
 	const char *err;
-	bool scanned = event_scan(line, len, &ev, &err) == 0;
+	bool scanned = (rd->seen.lines == 0 || last) && event_scan(line, len, &ev, &err) == 0;
 
 	seg_entry_add(&rd->seen, len + 1, scanned ? &ev : NULL);
 }
@@ -250,7 +257,7 @@ see_lines(struct reader *rd, const char *p, size_t n, bool final)
 		p += k;
 		if (nl == NULL && !final)
 			return;
-		see_line(rd, rd->partial.data, rd->partial.len);
+		see_line(rd, rd->partial.data, rd->partial.len, final && (nl == NULL || nl + 1 == end));
 		buf_reset(&rd->partial);
 		if (nl)
 			p++;
@@ -259,14 +266,14 @@ see_lines(struct reader *rd, const char *p, size_t n, bool final)
 		nl = memchr(p, '\n', (size_t)(end - p));
 		if (nl == NULL) {
 			if (final)
-				see_line(rd, p, (size_t)(end - p));
+				see_line(rd, p, (size_t)(end - p), true);
 			else if ((size_t)(end - p) <= rd->expect->ulen)
 				buf_add(&rd->partial, p, (size_t)(end - p));
 			else
 				rd->seen_bad = true;	/* a line longer than the whole frame */
 			break;
 		}
-		see_line(rd, p, (size_t)(nl - p));
+		see_line(rd, p, (size_t)(nl - p), final && nl + 1 == end);
 		p = nl + 1;
 	}
 }
@@ -345,6 +352,8 @@ damaged(struct reader *rd, const char *name, uint64_t off, const char *what)
 static enum pump
 frame_done(struct reader *rd, struct lz4r *r)
 {
+	enum pump p;
+
 	if (rd->expect) {
 		see_lines(rd, rd->data.data + rd->hold_from, rd->data.len - rd->hold_from, true);
 		if (!frame_as_indexed(rd, r)) {
@@ -356,7 +365,11 @@ frame_done(struct reader *rd, struct lz4r *r)
 		drop_held(rd);
 		return PUMP_FRAME;
 	}
-	return release(rd) < 0 ? PUMP_STOP : PUMP_FRAME;
+	/* A verified frame wholly inside the selection goes out without a scan of its lines. */
+	rd->em->whole = rd->expect && emit_takes_whole(rd->em, rd->expect);
+	p = release(rd) < 0 ? PUMP_STOP : PUMP_FRAME;
+	rd->em->whole = false;
+	return p;
 }
 
 /* Part of a big frame is decoded: hold it (temporary file) or, if nothing will verify it later, emit it. */
