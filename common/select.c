@@ -1,5 +1,6 @@
 #include "select.h"
 #include "buf.h"
+#include "log.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -142,4 +143,26 @@ sel_free(struct selector *s)
 		free(s->schemas[i]);
 	free(s->schemas);
 	memset(s, 0, sizeof(*s));
+}
+
+bool
+sel_option(struct selector *s, int c, const char *arg)
+{
+	switch (c) {
+	case SEL_OPT_TABLE:
+		if (sel_add_tables(s, arg) < 0)
+			die_usage("invalid table list for --table: '%s' (NAME or SCHEMA.NAME, comma-separated)",
+				  arg);
+		return true;
+	case SEL_OPT_SCHEMA:
+		if (sel_add_schemas(s, arg) < 0)
+			die_usage("invalid schema list for --schema: '%s' (comma-separated names)", arg);
+		return true;
+	case SEL_OPT_OP:
+		if (sel_add_ops(s, arg) < 0)
+			die_usage("invalid op list for --op: '%s' (letters of c,u,d,r,t,m, comma-separated)",
+				  arg);
+		return true;
+	}
+	return false;
 }

@@ -59,15 +59,13 @@ static const char usage_text[] =
 	CLI_HELP;
 
 enum {
-	OPT_TABLE = 256, OPT_SCHEMA, OPT_OP, OPT_INVERT, OPT_DROP_CONTROL, OPT_ARG, OPT_ARGJSON,
+	OPT_INVERT = 256, OPT_DROP_CONTROL, OPT_ARG, OPT_ARGJSON,
 	OPT_SLURPFILE, OPT_RAWFILE, OPT_ALLOW_ENV,
 };
 
 static const struct option options[] = {
 	/* selection */
-	{ "table", required_argument, NULL, OPT_TABLE },
-	{ "schema", required_argument, NULL, OPT_SCHEMA },
-	{ "op", required_argument, NULL, OPT_OP },
+	SEL_OPTIONS,
 	{ "from-file", required_argument, NULL, 'f' },
 	{ "invert", no_argument, NULL, OPT_INVERT },
 	{ "drop-control", no_argument, NULL, OPT_DROP_CONTROL },
@@ -149,23 +147,10 @@ parse_args(struct filter *f, struct evin_opts *io, int argc, char **argv, char *
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
-		if (evin_option(io, c, optarg) || metrics_option(&f->metrics, c, optarg))
+		if (evin_option(io, c, optarg) || metrics_option(&f->metrics, c, optarg) ||
+		    sel_option(&f->sel, c, optarg))
 			continue;
 		switch (c) {
-		case OPT_TABLE:
-			if (sel_add_tables(&f->sel, optarg) < 0)
-				die_usage("bad --table '%s': expected NAME or SCHEMA.NAME, comma-separated",
-					  optarg);
-			break;
-		case OPT_SCHEMA:
-			if (sel_add_schemas(&f->sel, optarg) < 0)
-				die_usage("bad --schema '%s'", optarg);
-			break;
-		case OPT_OP:
-			if (sel_add_ops(&f->sel, optarg) < 0)
-				die_usage("bad --op '%s': expected letters of c,u,d,r,t,m, comma-separated",
-					  optarg);
-			break;
 		case 'f':
 			expr_file = optarg;
 			break;

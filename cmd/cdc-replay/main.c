@@ -72,9 +72,6 @@ enum {
 	OPT_SINCE,
 	OPT_UNTIL,
 	OPT_AFTER_CHECKPOINT,
-	OPT_TABLE,
-	OPT_SCHEMA,
-	OPT_OP,
 	OPT_RATE,
 	OPT_SPEED,
 	OPT_POLL_INTERVAL,
@@ -89,9 +86,7 @@ static const struct option longopts[] = {
 	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "until", required_argument, NULL, OPT_UNTIL },
 	{ "after-checkpoint", required_argument, NULL, OPT_AFTER_CHECKPOINT },
-	{ "table", required_argument, NULL, OPT_TABLE },
-	{ "schema", required_argument, NULL, OPT_SCHEMA },
-	{ "op", required_argument, NULL, OPT_OP },
+	SEL_OPTIONS,
 	/* pacing */
 	{ "rate", required_argument, NULL, OPT_RATE },
 	{ "speed", required_argument, NULL, OPT_SPEED },
@@ -138,7 +133,8 @@ parse_options(int argc, char **argv, struct emitter *em, struct reader *rd, stru
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":F" CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		if (evin_option(io, opt, optarg) || metrics_option(metrics, opt, optarg))
+		if (evin_option(io, opt, optarg) || metrics_option(metrics, opt, optarg) ||
+		    sel_option(&em->sel, opt, optarg))
 			continue;
 		switch (opt) {
 		case OPT_FROM:
@@ -159,18 +155,6 @@ parse_options(int argc, char **argv, struct emitter *em, struct reader *rd, stru
 			break;
 		case OPT_AFTER_CHECKPOINT:
 			after_cp = optarg;
-			break;
-		case OPT_TABLE:
-			if (sel_add_tables(&em->sel, optarg) < 0)
-				die_usage("invalid table list for --table: '%s'", optarg);
-			break;
-		case OPT_SCHEMA:
-			if (sel_add_schemas(&em->sel, optarg) < 0)
-				die_usage("invalid schema list for --schema: '%s'", optarg);
-			break;
-		case OPT_OP:
-			if (sel_add_ops(&em->sel, optarg) < 0)
-				die_usage("invalid op list for --op: '%s' (c,u,d,r,t,m)", optarg);
 			break;
 		case OPT_RATE:
 			if (parse_double(optarg, 0.001, 1e9, &em->rate) < 0)
