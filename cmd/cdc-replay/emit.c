@@ -194,6 +194,19 @@ selected(struct emitter *e, const struct event_info *ev)
 }
 
 bool
+emit_passes_over(struct emitter *e, const struct seg_entry *x)
+{
+	const struct seg_range *r = &e->range;
+
+	if (e->skipping || seg_entry_may_match(x, r))
+		return false;
+	if ((r->has_to && x->has_pos && pos_cmp(&x->min_pos, &r->to) > 0) ||
+	    (r->has_until && x->has_ts && x->min_ts > r->until))
+		e->past_end = true;
+	return true;
+}
+
+bool
 emit_takes_whole(const struct emitter *e, const struct seg_entry *x)
 {
 	const struct seg_range *r = &e->range;

@@ -81,6 +81,12 @@ int emit_lines(struct emitter *e, struct buf *data, bool final);
  * as it is (the reader sets e->whole while it hands the frame over).
  */
 bool emit_takes_whole(const struct emitter *e, const struct seg_entry *x);
+/*
+ * Is no line of a frame whose index entry is x in the range?  Then it can
+ * be passed over; one past the range's end sets e->past_end as its lines
+ * would have.
+ */
+bool emit_passes_over(struct emitter *e, const struct seg_entry *x);
 /* Forget an unfinished line (after a damaged frame). */
 void emit_drop_partial(struct emitter *e, struct buf *data);
 /* Write out what is buffered.  Returns 0, or -1 (e->status set). */

@@ -365,7 +365,15 @@ frame_done(struct reader *rd, struct lz4r *r)
 		drop_held(rd);
 		return PUMP_FRAME;
 	}
-	/* A verified frame wholly inside the selection goes out without a scan of its lines. */
+	/*
+	 * A verified frame wholly outside the range (the last entry of a
+	 * segment is read even then) is dropped unscanned; one wholly inside
+	 * the selection goes out without a scan of its lines.
+	 */
+	if (rd->expect && emit_passes_over(rd->em, rd->expect)) {
+		drop_held(rd);
+		return PUMP_FRAME;
+	}
 	rd->em->whole = rd->expect && emit_takes_whole(rd->em, rd->expect);
 	p = release(rd) < 0 ? PUMP_STOP : PUMP_FRAME;
 	rd->em->whole = false;
