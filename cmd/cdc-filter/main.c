@@ -239,6 +239,11 @@ main(int argc, char **argv)
 		if (jqp_project(&f.jq, program, true))
 			info(2, "the expression reads part of the event: building that part only");
 	}
+	info(1, "keeping the events from %s %s, byte for byte, on standard output",
+	     argc > optind ? "the files given" : "standard input",
+	     f.sel.active && program ? "that the selection flags match and the expression selects" :
+	     f.sel.active ? "that the selection flags match" :
+	     program ? "that the expression selects" : "(all of them: no expression, no flags)");
 	sig_setup();
 	metrics_init(&f.metrics, "cdc-filter");
 	evin_open(&f.in, &io, EVIN_EVENTS, argv + optind, argc - optind);

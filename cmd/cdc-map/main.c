@@ -395,6 +395,8 @@ main(int argc, char **argv)
 	if (jqp_project(&m.jq, program, false))
 		info(2, "the program reads part of its input: building that part only");
 
+	info(1, "rewriting %s of the events from %s with the jq program, on standard output",
+	     m.doc ? "the row images (--doc)" : "each", argc > optind ? "the files given" : "standard input");
 	sig_setup();
 	metrics_init(&m.metrics, "cdc-map");
 	evin_open(&m.in, &io, EVIN_EVENTS, argv + optind, argc - optind);

@@ -219,6 +219,38 @@ after_checkpoint(struct emitter *em, const char *path)
 	return 0;
 }
 
+/* -v: what this run does, in one line. */
+static void
+say_start(const struct emitter *em, const struct reader *rd, int nargs, const char *first, bool follow)
+{
+	const struct seg_range *r = &em->range;
+	char pos[POS_BUFSZ];
+	struct buf b = BUF_INIT;
+
+	buf_addf(&b, "replaying %s%s", nargs == 0 ? "standard input" : first,
+		 nargs > 1 ? " and the other inputs given" : "");
+	if (rd->dead_letters)
+		buf_adds(&b, " (dead-letter files: their original lines)");
+	if (r->has_from)
+		buf_addf(&b, ", from %s", pos_format(&r->from, pos));
+	if (r->has_to)
+		buf_addf(&b, ", to %s", pos_format(&r->to, pos));
+	if (em->has_after)
+		buf_addf(&b, ", after the checkpoint's %s", pos_format(&em->after, pos));
+	if (r->has_since || r->has_until)
+		buf_adds(&b, ", within the commit times given");
+	if (em->sel.active)
+		buf_adds(&b, ", the tables and ops selected");
+	if (em->rate > 0)
+		buf_addf(&b, ", at %g events/s", em->rate);
+	if (em->speed > 0)
+		buf_addf(&b, ", at %gx the original pace", em->speed);
+	if (follow)
+		buf_adds(&b, ", following the last input as it grows");
+	info(1, "%s", b.data);
+	buf_release(&b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -241,6 +273,7 @@ main(int argc, char **argv)
 	after_cp = parse_options(argc, argv, &em, &rd, &io, &metrics, &follow);
 	if (after_cp && after_checkpoint(&em, after_cp) < 0)
 		return CDC_EXIT_FAILURE;
+	say_start(&em, &rd, argc - optind, argc > optind ? argv[optind] : NULL, follow);
 
 	sig_setup();
 	dl_init(&dl, io.dead_letter, io.skip_bad);
