@@ -117,6 +117,17 @@ alive() {
 
 # pid_of PIDFILE MARKER: the live process in PIDFILE whose command line
 # holds MARKER.  Only ever signal a process we started, never a recycled pid.
+# gone_at_start PIDFILE PATTERN: the server launched with that pidfile has
+# exited.  Asked twice, 0.3 s apart: while the launcher writes the pidfile
+# and execs the JVM, one look can miss a live process (an empty pidfile
+# being written, the cmdline of the exec in progress).
+gone_at_start() {
+	[ -s "$1" ] || return 1
+	pid_of "$1" "$2" >/dev/null && return 1
+	sleep 0.3
+	[ -s "$1" ] && ! pid_of "$1" "$2" >/dev/null
+}
+
 pid_of() {
 	local pid
 	pid=$(cat "$1" 2>/dev/null || :)
@@ -683,7 +694,7 @@ es_wait() {
 		if [ -n "$ES_URL" ] && curl -fsS -m 2 -o /dev/null "$ES_URL/_cluster/health" 2>/dev/null; then
 			return 0
 		fi
-		if ! es_pid >/dev/null && [ -s "$ES_PIDFILE" ]; then
+		if gone_at_start "$ES_PIDFILE" "$ES_MAIN"; then
 			tail_log "$ES_LOG"
 			die "$ES_KIND exited during start-up (log: $ES_LOG)"
 		fi
@@ -865,7 +876,7 @@ kafka_wait() {
 				return 0
 			fi
 		fi
-		if ! kafka_pid >/dev/null && [ -s "$KAFKA_PIDFILE" ]; then
+		if gone_at_start "$KAFKA_PIDFILE" kafka.Kafka; then
 			if tail -c +$((KAFKA_LOG_AT + 1)) "$KAFKA_LOG" | grep -q 'Address already in use'; then
 				return 2
 			fi
