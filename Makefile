@@ -15,6 +15,9 @@ include config.mk
 
 BUILD ?= build
 PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay
+MAN7 = man/cdc-events.7 man/cdc-systemd.7
+# systemd units (systemd/, cdc-systemd(7)), installed under SYSTEMDUNITDIR.
+UNITS = cdc@.service cdc-job@.service cdc-job@.timer
 
 # Per-program libraries.
 LIBS_cdc-capture = $(PQ_LIBS)
@@ -130,8 +133,11 @@ install: all
 		$(DESTDIR)$(DATADIR)/jq $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR) $(DESTDIR)$(FISHCOMPDIR)
 	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)/
 	install -m 644 $(PROGS:%=man/%.1) $(DESTDIR)$(MANDIR)/man1/
-	install -m 644 man/cdc-events.7 $(DESTDIR)$(MANDIR)/man7/
+	install -m 644 $(MAN7) $(DESTDIR)$(MANDIR)/man7/
 	install -m 644 jq/cdc.jq $(DESTDIR)$(DATADIR)/jq/
+	install -d $(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
+	install -m 644 $(UNITS:%=systemd/%) $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -m 644 systemd/cdc.sysusers $(DESTDIR)$(SYSUSERSDIR)/cdc.conf
 	for p in $(PROGS); do \
 		install -m 644 completions/bash/$$p $(DESTDIR)$(BASHCOMPDIR)/$$p && \
 		install -m 644 completions/zsh/_$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p && \
@@ -144,7 +150,8 @@ uninstall:
 		      $(DESTDIR)$(BASHCOMPDIR)/$$p $(DESTDIR)$(ZSHCOMPDIR)/_$$p \
 		      $(DESTDIR)$(FISHCOMPDIR)/$$p.fish; \
 	done
-	rm -f $(DESTDIR)$(MANDIR)/man7/cdc-events.7 $(DESTDIR)$(DATADIR)/jq/cdc.jq
+	rm -f $(MAN7:man/%=$(DESTDIR)$(MANDIR)/man7/%) $(DESTDIR)$(DATADIR)/jq/cdc.jq
+	rm -f $(UNITS:%=$(DESTDIR)$(SYSTEMDUNITDIR)/%) $(DESTDIR)$(SYSUSERSDIR)/cdc.conf
 	-rmdir $(DESTDIR)$(DATADIR)/jq $(DESTDIR)$(DATADIR) 2>/dev/null
 
 clean:

@@ -8,6 +8,9 @@ DATADIR  = $(PREFIX)/share/cdc
 BASHCOMPDIR = $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR  = $(PREFIX)/share/zsh/site-functions
 FISHCOMPDIR = $(PREFIX)/share/fish/vendor_completions.d
+# systemd reads units and sysusers.d files under /usr/local/lib too.
+SYSTEMDUNITDIR = $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    = $(PREFIX)/lib/sysusers.d
 
 CC      ?= cc
 OPT     ?= -O2 -g

@@ -5,7 +5,8 @@
 #
 # GROUPs: build (compiler, headers), test (PostgreSQL, a JDK and Maven for
 # the OpenSearch, Elasticsearch and Kafka test servers, prove, jq, curl,
-# kcat and python3-confluent-kafka for the Kafka tests), fuzz (clang,
+# kcat and python3-confluent-kafka for the Kafka tests, systemd for
+# systemd-analyze on the shipped units), fuzz (clang,
 # sanitizer runtimes, valgrind), bench (hyperfine).  No GROUP means all of
 # them.  Elasticsearch 9 needs a JDK 21 or newer, which Debian 12 does not
 # package: the project's machines have one under /usr/lib/jvm.
@@ -29,7 +30,7 @@ group_pkgs() {
 	build) echo "build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev zlib1g-dev
 		librdkafka-dev" ;;
 	test) echo "postgresql lz4 jq curl perl python3 util-linux maven
-		openjdk-17-jdk-headless|default-jdk-headless kcat python3-confluent-kafka" ;;
+		openjdk-17-jdk-headless|default-jdk-headless kcat python3-confluent-kafka systemd" ;;
 	fuzz) echo "clang libclang-rt-14-dev|libclang-rt-dev valgrind" ;;
 	bench) echo "hyperfine" ;;
 	esac
