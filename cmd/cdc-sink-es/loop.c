@@ -29,7 +29,7 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 		int running, left;
 
 		if (timeout_ms > 0) {
-			int t = lanes_next_wake(s, timeout_ms);
+			int t = checkpoint_wait(s, lanes_next_wake(s, timeout_ms));
 
 			if (t > 0)
 				curl_multi_poll(s->multi, watch_input ? &wfd : NULL, watch_input ? 1 : 0,

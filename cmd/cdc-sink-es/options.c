@@ -62,6 +62,8 @@ static const char usage_text[] =
 	"Checkpoint and errors:\n"
 	"  -c, --checkpoint FILE      skip events at or below FILE's position; keep the\n"
 	"                             position of what the index has in FILE\n"
+	"      --checkpoint-interval DURATION  write FILE at most this often (default\n"
+	"                             100ms; 0: at every move); always at exit\n"
 	"\n"
 	EVIN_HELP
 	"\n"
@@ -78,7 +80,7 @@ enum {
 	OPT_TIMEOUT = 256, OPT_MAX_RETRIES, OPT_USER, OPT_PASSWORD_FILE, OPT_API_KEY_FILE,
 	OPT_NETRC_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_SOFT_DELETE,
 	OPT_TRUNCATE, OPT_CREATE_INDEX, OPT_PIPELINE, OPT_REFRESH, OPT_GZIP, OPT_BATCH_DOCS,
-	OPT_BATCH_BYTES, OPT_BATCH_WAIT, OPT_BACKOFF, OPT_ALIAS,
+	OPT_BATCH_BYTES, OPT_BATCH_WAIT, OPT_BACKOFF, OPT_ALIAS, OPT_CHECKPOINT_INTERVAL,
 };
 
 static const struct option options[] = {
@@ -111,6 +113,7 @@ static const struct option options[] = {
 	{ "workers", required_argument, NULL, 'w' },
 	/* checkpoint and errors */
 	{ "checkpoint", required_argument, NULL, 'c' },
+	{ "checkpoint-interval", required_argument, NULL, OPT_CHECKPOINT_INTERVAL },
 	/* output */
 	{ "dry-run", no_argument, NULL, 'n' },
 	EVIN_OPTIONS,
@@ -296,6 +299,7 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 	cfg->batch_docs = 5000;
 	cfg->batch_bytes = 5 << 20;
 	cfg->batch_wait_ms = 1000;
+	cfg->checkpoint_interval_ms = 100;
 	cfg->max_retries = 15;
 	cfg->timeout_ms = 60000;
 	cfg->backoff_ms = 250;
@@ -398,6 +402,11 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 		case OPT_BATCH_WAIT:
 			if (duration_parse(optarg, &cfg->batch_wait_ms) < 0)
 				die_usage("bad --batch-wait: %s", optarg);
+			break;
+		case OPT_CHECKPOINT_INTERVAL:
+			if (duration_parse(optarg, &cfg->checkpoint_interval_ms) < 0 ||
+			    cfg->checkpoint_interval_ms > 3600 * 1000)
+				die_usage("bad --checkpoint-interval: %s (0 to 1h)", optarg);
 			break;
 		case 'w':
 			if (parse_u64(optarg, 1, 256, &v) < 0)

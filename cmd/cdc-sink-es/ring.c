@@ -111,6 +111,10 @@ checkpoint_maybe(struct sink *s)
 
 	if (!s->wm_dirty || cfg->checkpoint_path == NULL || cfg->dry_run)
 		return;
+	/* Coalesced: one durable write per interval; the last one is never held back. */
+	if (!s->finishing && s->have_written &&
+	    mono_ms() - s->written_ms < cfg->checkpoint_interval_ms)
+		return;
 	/* Dead letters must be on disk before the checkpoint moves past them. */
 	if (s->in.dl.count != s->dl_synced) {
 		if (dl_sync(&s->in.dl) < 0) {
@@ -130,8 +134,22 @@ checkpoint_maybe(struct sink *s)
 	}
 	s->written = s->wm;
 	s->have_written = true;
+	s->written_ms = mono_ms();
+	s->st.checkpoints++;
 	s->wm_dirty = false;
 	s->m.ckpt = s->wm;
 	s->m.have_ckpt = true;
 }
 
+int
+checkpoint_wait(const struct sink *s, int max_wait)
+{
+	int64_t due;
+
+	if (!s->wm_dirty || !s->have_written || s->cfg->checkpoint_path == NULL)
+		return max_wait;
+	due = s->written_ms + s->cfg->checkpoint_interval_ms - mono_ms();
+	if (due < 0)
+		due = 0;
+	return due < max_wait ? (int)due : max_wait;
+}

@@ -53,6 +53,7 @@ struct config {
 	uint64_t batch_docs;
 	uint64_t batch_bytes;
 	int64_t batch_wait_ms;
+	int64_t checkpoint_interval_ms;	/* at most one checkpoint write this often */
 	int max_retries;
 	int64_t timeout_ms;
 	int64_t backoff_ms;		/* first retry delay */
@@ -148,6 +149,7 @@ struct lane {
 /* The sink's own counters; the shared ones are in struct metrics. */
 struct stats {
 	uint64_t docs, deletes, stale, batches, retries, bytes;
+	uint64_t checkpoints;		/* durable checkpoint writes */
 };
 
 struct sink {
@@ -169,6 +171,7 @@ struct sink {
 	bool wm_snapshot, wm_valid, wm_dirty;
 	struct cdc_pos written;		/* last position written to the checkpoint */
 	bool have_written;
+	int64_t written_ms;		/* when (monotonic), for --checkpoint-interval */
 	char name[128];			/* source.name of the events */
 	int node;			/* current node for new requests */
 	uint64_t batch_bytes;		/* may shrink after a 413 */
@@ -246,6 +249,8 @@ void slot_block(struct sink *s, uint64_t ord);
 void ring_advance(struct sink *s);
 /* Write the checkpoint when the watermark moved (dead letters synced first). */
 void checkpoint_maybe(struct sink *s);
+/* How long pump() may wait before a held-back checkpoint write is due (at most max_wait). */
+int checkpoint_wait(const struct sink *s, int max_wait);
 
 /* loop.c */
 /* Drive transfers: wait up to timeout_ms (for curl or, if watch_input, the input). */

@@ -29,6 +29,8 @@ stats_metrics(struct buf *out, const char *labels, void *arg)
 	counter(out, labels, "cdc_sink_es_stale_total",
 		"Actions refused as older than the stored document (409).", s->st.stale);
 	counter(out, labels, "cdc_sink_es_requests_total", "Bulk requests answered.", s->st.batches);
+	counter(out, labels, "cdc_sink_es_checkpoint_writes_total",
+		"Durable checkpoint writes (at most one per --checkpoint-interval).", s->st.checkpoints);
 }
 
 void
