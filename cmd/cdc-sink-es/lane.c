@@ -99,6 +99,10 @@ lanes_next_wake(struct sink *s, int max_wait)
 		if (!ln->busy && ln->work.n == 0 && ln->fill.n > 0) {
 			int64_t d = ln->fill.first_ms + s->cfg->batch_wait_ms - now;
 
+			/* An idle input sends the batch once it is --linger old. */
+			if (s->input_idle && ln->fill.first_ms + s->cfg->linger_ms - now < d)
+				d = ln->fill.first_ms + s->cfg->linger_ms - now;
+
 			if (d < best)
 				best = d < 0 ? 0 : d;
 		}
@@ -313,9 +317,18 @@ void
 lanes_kick(struct sink *s)
 {
 	int64_t now = mono_ms();
+	bool in_flight = false;
 
 	if (s->fatal && s->fatal != CDC_EXIT_DATAERR)
 		return;
+	/*
+	 * Natural batching: a pause of the input sends the gathered batches
+	 * only when no request is in flight; while one is, every lane keeps
+	 * gathering, so the batch size follows the server's pace instead of
+	 * the input's pauses (full or old batches still go at once).
+	 */
+	for (int i = 0; i < s->cfg->workers; i++)
+		in_flight |= s->lanes[i].busy;
 	for (int i = 0; i < s->cfg->workers; i++) {
 		struct lane *ln = &s->lanes[i];
 		struct batch *f = &ln->fill;
@@ -329,7 +342,8 @@ lanes_kick(struct sink *s)
 				lane_send(s, ln);
 			continue;
 		}
-		if (f->n > 0 && (s->input_idle || f->n >= s->cfg->batch_docs ||
+		if (f->n > 0 && ((s->input_idle && !in_flight && now - f->first_ms >= s->cfg->linger_ms) ||
+				 f->n >= s->cfg->batch_docs ||
 				 f->body.len >= s->batch_bytes ||
 				 now - f->first_ms >= s->cfg->batch_wait_ms))
 			lane_start(s, ln);

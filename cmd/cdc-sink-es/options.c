@@ -57,6 +57,9 @@ static const char usage_text[] =
 	"      --batch-bytes SIZE     request body size (default 5M; never above the\n"
 	"                             server's http.max_content_length)\n"
 	"      --batch-wait DURATION  send a batch this old even while input flows (default 1s)\n"
+	"      --linger DURATION      when the input pauses, send a batch only once it is\n"
+	"                             this old (default 0: at once; a request in flight\n"
+	"                             always lets the batches grow until it returns)\n"
 	"  -w, --workers N            requests in flight (lanes; default 2)\n"
 	"\n"
 	"Checkpoint and errors:\n"
@@ -80,7 +83,7 @@ enum {
 	OPT_TIMEOUT = 256, OPT_MAX_RETRIES, OPT_USER, OPT_PASSWORD_FILE, OPT_API_KEY_FILE,
 	OPT_NETRC_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_SOFT_DELETE,
 	OPT_TRUNCATE, OPT_CREATE_INDEX, OPT_PIPELINE, OPT_REFRESH, OPT_GZIP, OPT_BATCH_DOCS,
-	OPT_BATCH_BYTES, OPT_BATCH_WAIT, OPT_BACKOFF, OPT_ALIAS, OPT_CHECKPOINT_INTERVAL,
+	OPT_BATCH_BYTES, OPT_BATCH_WAIT, OPT_BACKOFF, OPT_ALIAS, OPT_CHECKPOINT_INTERVAL, OPT_LINGER,
 };
 
 static const struct option options[] = {
@@ -110,6 +113,7 @@ static const struct option options[] = {
 	{ "batch-docs", required_argument, NULL, OPT_BATCH_DOCS },
 	{ "batch-bytes", required_argument, NULL, OPT_BATCH_BYTES },
 	{ "batch-wait", required_argument, NULL, OPT_BATCH_WAIT },
+	{ "linger", required_argument, NULL, OPT_LINGER },
 	{ "workers", required_argument, NULL, 'w' },
 	/* checkpoint and errors */
 	{ "checkpoint", required_argument, NULL, 'c' },
@@ -402,6 +406,10 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 		case OPT_BATCH_WAIT:
 			if (duration_parse(optarg, &cfg->batch_wait_ms) < 0)
 				die_usage("bad --batch-wait: %s", optarg);
+			break;
+		case OPT_LINGER:
+			if (duration_parse(optarg, &cfg->linger_ms) < 0 || cfg->linger_ms > 60 * 1000)
+				die_usage("bad --linger: %s (0 to 1m)", optarg);
 			break;
 		case OPT_CHECKPOINT_INTERVAL:
 			if (duration_parse(optarg, &cfg->checkpoint_interval_ms) < 0 ||

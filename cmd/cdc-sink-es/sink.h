@@ -53,6 +53,7 @@ struct config {
 	uint64_t batch_docs;
 	uint64_t batch_bytes;
 	int64_t batch_wait_ms;
+	int64_t linger_ms;		/* an idle input sends a batch once it is this old */
 	int64_t checkpoint_interval_ms;	/* at most one checkpoint write this often */
 	int max_retries;
 	int64_t timeout_ms;
