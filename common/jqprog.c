@@ -238,13 +238,21 @@ jqp_default_libdirs(struct jqprog *p)
 
 /* --- compiling and running --- */
 
+static const char checked_mod[];
+
+/* libjq's message quotes the line: the definitions added there are left out. */
 static void
 compile_error_cb(void *data, jv msg)
 {
 	(void)data;
-	if (jv_get_kind(msg) == JV_KIND_STRING)
-		error("%s", jv_string_value(msg));
-	else
+	if (jv_get_kind(msg) == JV_KIND_STRING) {
+		const char *m = jv_string_value(msg), *at = strstr(m, checked_mod);
+
+		if (at)
+			error("%.*s%s", (int)(at - m), m, at + strlen(checked_mod));
+		else
+			error("%s", m);
+	} else
 		error("jq reported an error");
 	jv_free(msg);
 }
@@ -270,8 +278,13 @@ debug_cb(void *data, jv v)
 	}
 	/* As jq prints it: ["DEBUG:",value] */
 	buf_adds(&b, "[\"DEBUG:\",");
-	jqp_print(&b, v);
-	buf_adds(&b, "]\n");
+	if (jqp_print(&b, v) < 0) {
+		buf_reset(&b);
+		buf_addf(&b, "%s: debug: a value nested deeper than %d levels is not printed\n",
+			 cdc_progname, JQP_PRINT_DEPTH);
+	} else {
+		buf_adds(&b, "]\n");
+	}
 	fflush(stdout);
 	if (fwrite(b.data, 1, b.len, stderr) != b.len)
 		(void)0;	/* stderr is best effort */
@@ -351,11 +364,94 @@ input_cb(jq_state *jq, void *data)
 		cdc_progname));
 }
 
+/*
+ * libjq 1.6 computes a % b as (intmax_t)a % (intmax_t)b: a double beyond
+ * the 64-bit range converts to INT64_MIN (undefined behaviour in C), and
+ * INT64_MIN % -1 raises SIGFPE, so one row value could kill the stage.
+ * `%` calls the function _mod/2, and a definition of that name in the
+ * program comes ahead of the builtin: this one checks the operands and
+ * hands the safe cases to the builtin (bound as _cdc_mod0 before _mod is
+ * redefined).  Modules are compiled on their own and keep the builtin:
+ * jq/cdc.jq divides by constants only, never by -1.  A number
+ * modulo -1 is 0, and operands whose integer part is outside
+ * [-2^63, 2^63) or NaN are an error instead of jq's platform-dependent
+ * result.  `/` divides doubles and has no such corner.
+ */
+static const char checked_mod[] =
+	"def _cdc_mod0(a; b): a % b; "
+	"def _mod(a; b): b as $b | a as $a | "
+	"if ($a | type) != \"number\" or ($b | type) != \"number\" then _cdc_mod0($a; $b) "
+	"elif ($a | isnan) or ($b | isnan) or $a < -9223372036854775808 or "
+	"$a >= 9223372036854775808 or $b < -9223372036854775808 or $b >= 9223372036854775808 "
+	"then error(\"number and number cannot be divided (remainder): "
+	"an operand is beyond the 64-bit integer range\") "
+	"elif $b > -2 and $b <= -1 then 0 else _cdc_mod0($a; $b) end; ";
+
+/*
+ * Where program's directives (module, import, include) end: definitions
+ * must follow them.  A plain scan, enough for directives that compile;
+ * strings may hold escapes, and a directive ends at a ';' outside strings.
+ */
+static size_t
+directives_end(const char *program)
+{
+	const char *p = program, *end = program;
+
+	for (;;) {
+		size_t n;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '#') {
+			if (*p == '#')
+				while (*p && *p != '\n')
+					p++;
+			else
+				p++;
+		}
+		for (n = 0; (p[n] >= 'a' && p[n] <= 'z') || p[n] == '_' ||
+			    (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9');
+		     n++)
+			;
+		if (!((n == 6 && (strncmp(p, "module", 6) == 0 || strncmp(p, "import", 6) == 0)) ||
+		      (n == 7 && strncmp(p, "include", 7) == 0)))
+			return (size_t)(end - program);
+		for (p += n; *p && *p != ';'; p++) {
+			if (*p != '"')
+				continue;
+			for (p++; *p && *p != '"'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			if (*p == '\0')
+				return (size_t)(end - program);
+		}
+		if (*p == '\0')
+			return (size_t)(end - program);
+		end = ++p;
+	}
+}
+
+/*
+ * program with checked_mod after its directives, on the same line (line
+ * numbers in messages and $__loc__ stay the program's).  Caller frees.
+ */
+static char *
+with_checked_ops(const char *program)
+{
+	struct buf b = BUF_INIT;
+	size_t at = directives_end(program);
+
+	buf_add(&b, program, at);
+	buf_adds(&b, checked_mod);
+	buf_adds(&b, program + at);
+	return buf_detach(&b, NULL);
+}
+
 int
 jqp_compile(struct jqprog *p, const char *program, const char *origin)
 {
 	char dir[4096];
+	char *text;
 	jv args, named_args;
+	int ok;
 
 	p->jq = jq_init();
 	if (p->jq == NULL)
@@ -385,7 +481,10 @@ jqp_compile(struct jqprog *p, const char *program, const char *origin)
 	args = jv_object_set(jv_copy(p->named), jv_string("ARGS"), named_args);
 	/* Lets the cdc module tell our programs from the jq CLI. */
 	args = jv_object_set(args, jv_string("__cdc_host"), jv_string(cdc_progname));
-	if (!jq_compile_args(p->jq, program, args))
+	text = with_checked_ops(program);
+	ok = jq_compile_args(p->jq, text, args);
+	free(text);
+	if (!ok)
 		return -1;
 	jq_set_input_cb(p->jq, input_cb, p);
 	jq_set_debug_cb(p->jq, debug_cb, p);
@@ -503,7 +602,9 @@ jqp_halt_status(struct jqprog *p)
 	} else if (jv_is_valid(msg) && jv_get_kind(msg) != JV_KIND_NULL) {
 		struct buf b = BUF_INIT;
 
-		jqp_print(&b, msg);
+		if (jqp_print(&b, msg) < 0)
+			buf_addf(&b, "(halt_error: a value nested deeper than %d levels)",
+				 JQP_PRINT_DEPTH);
 		fprintf(stderr, "%s\n", b.data);
 		buf_release(&b);
 	}
@@ -1299,8 +1400,9 @@ print_string(struct buf *b, const char *s, size_t n)
 	buf_addc(b, '"');
 }
 
-void
-jqp_print(struct buf *b, jv v)
+/* jqp_print() below depth levels of containers; false when too deep. */
+static bool
+print_value(struct buf *b, jv v, int depth)
 {
 	switch (jv_get_kind(v)) {
 	case JV_KIND_NULL:
@@ -1325,14 +1427,19 @@ jqp_print(struct buf *b, jv v)
 	case JV_KIND_ARRAY: {
 		int n = jv_array_length(jv_copy(v));
 
+		if (depth >= JQP_PRINT_DEPTH)
+			return false;
 		buf_addc(b, '[');
 		for (int i = 0; i < n; i++) {
 			jv e = jv_array_get(jv_copy(v), i);
+			bool ok;
 
 			if (i)
 				buf_addc(b, ',');
-			jqp_print(b, e);
+			ok = print_value(b, e, depth + 1);
 			jv_free(e);
+			if (!ok)
+				return false;
 		}
 		buf_addc(b, ']');
 		break;
@@ -1340,20 +1447,25 @@ jqp_print(struct buf *b, jv v)
 	case JV_KIND_OBJECT: {
 		bool first = true;
 
+		if (depth >= JQP_PRINT_DEPTH)
+			return false;
 		buf_addc(b, '{');
 		for (int i = jv_object_iter(v); jv_object_iter_valid(v, i);
 		     i = jv_object_iter_next(v, i)) {
 			jv k = jv_object_iter_key(v, i);
 			jv e = jv_object_iter_value(v, i);
+			bool ok;
 
 			if (!first)
 				buf_addc(b, ',');
 			first = false;
 			print_string(b, jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k)));
 			buf_addc(b, ':');
-			jqp_print(b, e);
+			ok = print_value(b, e, depth + 1);
 			jv_free(k);
 			jv_free(e);
+			if (!ok)
+				return false;
 		}
 		buf_addc(b, '}');
 		break;
@@ -1362,5 +1474,17 @@ jqp_print(struct buf *b, jv v)
 		buf_add(b, "null", 4);	/* an invalid value never reaches output */
 		break;
 	}
+	return true;
+}
+
+int
+jqp_print(struct buf *b, jv v)
+{
+	size_t start = b->len;
+
+	if (print_value(b, v, 0))
+		return 0;
+	buf_setlen(b, start);
+	return -1;
 }
 

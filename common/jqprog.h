@@ -144,10 +144,18 @@ bool jqp_project(struct jqprog *p, const char *program, bool truthy_only);
 jv jqp_parse(struct jqprog *p, const char *text, size_t len);
 
 /*
- * Append v as compact JSON, exactly as `jq -c` prints it.  Does NOT consume
- * v.  Strings are assumed valid UTF-8 (libjq guarantees it).
+ * Containers nested deeper than this are not printed: no cdc stage reads
+ * them back (JSON_MAX_DEPTH), and printing is recursive.  (jq 1.6 prints
+ * "<stripped: exceeds max depth>" past 256 levels, which is not JSON.)
  */
-void jqp_print(struct buf *b, jv v);
+#define JQP_PRINT_DEPTH 512
+
+/*
+ * Append v as compact JSON, exactly as `jq -c` prints it.  Does NOT consume
+ * v.  Strings are assumed valid UTF-8 (libjq guarantees it).  Returns 0, or
+ * -1 with b unchanged when v nests containers deeper than JQP_PRINT_DEPTH.
+ */
+int jqp_print(struct buf *b, jv v);
 
 /* jq truthiness: anything but false and null (v is not consumed). */
 bool jqp_truthy(jv v);

@@ -153,6 +153,15 @@ jq_failed(struct map *m)
 	return -1;
 }
 
+/* An output too deep to print (jqp_print()) fails the event. */
+static int
+too_deep(struct map *m)
+{
+	snprintf(m->reason, sizeof(m->reason),
+		 "an output nests arrays or objects deeper than %d levels", JQP_PRINT_DEPTH);
+	return -1;
+}
+
 /*
  * Whole-event mode: every output of the program, one per line, into m->out.
  * Returns 0, 1 after a halt, or -1 with m->reason set.
@@ -168,7 +177,10 @@ map_event(struct map *m, const char *line, size_t len)
 	for (;;) {
 		switch (jqp_next(&m->jq, &v)) {
 		case JQP_VALUE:
-			jqp_print(&m->out, v);
+			if (jqp_print(&m->out, v) < 0) {
+				jv_free(v);
+				return too_deep(m);
+			}
 			buf_addc(&m->out, '\n');
 			jv_free(v);
 			m->values++;
@@ -227,7 +239,10 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 	default:
 		break;
 	}
-	jqp_print(&m->out, v);
+	if (jqp_print(&m->out, v) < 0) {
+		jv_free(v);
+		return too_deep(m);
+	}
 	jv_free(v);
 	return 1;
 }
