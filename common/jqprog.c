@@ -34,6 +34,19 @@ jqp_init(struct jqprog *p)
 	p->named = jv_object();
 	p->libdirs = jv_array();
 	p->pending = jv_invalid();
+	p->input_name = jv_string("<stdin>");
+}
+
+void
+jqp_set_input(struct jqprog *p, const char *filename, uint64_t line)
+{
+	const char *name = filename ? filename : "<stdin>";
+
+	if (strcmp(jv_string_value(p->input_name), name) != 0) {
+		jv_free(p->input_name);
+		p->input_name = jv_string(name);
+	}
+	p->input_line = line;
 }
 
 const char *
@@ -238,7 +251,7 @@ jqp_default_libdirs(struct jqprog *p)
 
 /* --- compiling and running --- */
 
-static const char checked_mod[];
+static const char prelude[];
 
 /* libjq's message quotes the line: the definitions added there are left out. */
 static void
@@ -246,10 +259,10 @@ compile_error_cb(void *data, jv msg)
 {
 	(void)data;
 	if (jv_get_kind(msg) == JV_KIND_STRING) {
-		const char *m = jv_string_value(msg), *at = strstr(m, checked_mod);
+		const char *m = jv_string_value(msg), *at = strstr(m, prelude);
 
 		if (at)
-			error("%.*s%s", (int)(at - m), m, at + strlen(checked_mod));
+			error("%.*s%s", (int)(at - m), m, at + strlen(prelude));
 		else
 			error("%s", m);
 	} else
@@ -304,9 +317,12 @@ hex(const unsigned char *d, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Answer a helper request: [tag, "sha256", text] or [tag, "hmac", key, text]. */
+/*
+ * Answer a helper request: [tag, "sha256", text], [tag, "hmac", key, text],
+ * [tag, "input_filename"] or [tag, "input_line_number"].
+ */
 static jv
-helper(jv req)
+helper(struct jqprog *p, jv req)
 {
 	jv op = jv_array_get(jv_copy(req), 1);
 	int n = jv_array_length(jv_copy(req));
@@ -316,6 +332,10 @@ helper(jv req)
 
 	if (jv_get_kind(op) != JV_KIND_STRING) {
 		r = jv_invalid_with_msg(jv_string("cdc: malformed helper call"));
+	} else if (strcmp(jv_string_value(op), "input_filename") == 0 && n == 2) {
+		r = jv_copy(p->input_name);
+	} else if (strcmp(jv_string_value(op), "input_line_number") == 0 && n == 2) {
+		r = jv_number((double)p->input_line);
 	} else if (strcmp(jv_string_value(op), "sha256") == 0 && n == 3) {
 		jv t = jv_array_get(jv_copy(req), 2);
 
@@ -358,7 +378,7 @@ input_cb(jq_state *jq, void *data)
 	(void)jq;
 	p->pending = jv_invalid();
 	if (jv_is_valid(req))
-		return helper(req);
+		return helper(p, req);
 	return jv_invalid_with_msg(jv_string_fmt(
 		"input and inputs are not available in %s: each event is processed on its own",
 		cdc_progname));
@@ -377,7 +397,7 @@ input_cb(jq_state *jq, void *data)
  * [-2^63, 2^63) or NaN are an error instead of jq's platform-dependent
  * result.  `/` divides doubles and has no such corner.
  */
-static const char checked_mod[] =
+static const char prelude[] =
 	"def _cdc_mod0(a; b): a % b; "
 	"def _mod(a; b): b as $b | a as $a | "
 	"if ($a | type) != \"number\" or ($b | type) != \"number\" then _cdc_mod0($a; $b) "
@@ -385,7 +405,13 @@ static const char checked_mod[] =
 	"$a >= 9223372036854775808 or $b < -9223372036854775808 or $b >= 9223372036854775808 "
 	"then error(\"number and number cannot be divided (remainder): "
 	"an operand is beyond the 64-bit integer range\") "
-	"elif $b > -2 and $b <= -1 then 0 else _cdc_mod0($a; $b) end; ";
+	"elif $b > -2 and $b <= -1 then 0 else _cdc_mod0($a; $b) end; "
+	/*
+	 * libjq answers these two only for the jq CLI's own input reader:
+	 * here they ask the helper hook (the position jqp_set_input() set).
+	 */
+	"def input_filename: ([\"\\u0000cdc\", \"input_filename\"] | debug | empty), input; "
+	"def input_line_number: ([\"\\u0000cdc\", \"input_line_number\"] | debug | empty), input; ";
 
 /*
  * Where program's directives (module, import, include) end: definitions
@@ -430,7 +456,7 @@ directives_end(const char *program)
 }
 
 /*
- * program with checked_mod after its directives, on the same line (line
+ * program with prelude after its directives, on the same line (line
  * numbers in messages and $__loc__ stay the program's).  Caller frees.
  */
 static char *
@@ -440,7 +466,7 @@ with_checked_ops(const char *program)
 	size_t at = directives_end(program);
 
 	buf_add(&b, program, at);
-	buf_adds(&b, checked_mod);
+	buf_adds(&b, prelude);
 	buf_adds(&b, program + at);
 	return buf_detach(&b, NULL);
 }
@@ -621,6 +647,7 @@ jqp_free(struct jqprog *p)
 	jv_free(p->named);
 	jv_free(p->libdirs);
 	jv_free(p->pending);
+	jv_free(p->input_name);
 	if (p->need) {
 		jqpaths_free(p->need);
 		free(p->need);

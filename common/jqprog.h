@@ -72,6 +72,8 @@ struct jqprog {
 	unsigned char value_len[JQP_VALUECACHE];	/* length + 1, 0: empty slot */
 	/* the cdc module's C helpers */
 	jv pending;		/* request seen by the debug hook, or invalid */
+	jv input_name;		/* input_filename's answer (a string) */
+	uint64_t input_line;	/* input_line_number's answer */
 	/* what jqp_parse() builds of an object: NULL, everything */
 	struct jqpaths *need;
 };
@@ -111,6 +113,13 @@ void jqp_default_libdirs(struct jqprog *p);
  * Prints libjq's messages as "prog: ..." and returns -1 on a compile error.
  */
 int jqp_compile(struct jqprog *p, const char *program, const char *origin);
+
+/*
+ * Where the next input comes from, for input_filename (filename, NULL:
+ * "<stdin>") and input_line_number (line: the newlines read so far in
+ * that input, as jq counts them).
+ */
+void jqp_set_input(struct jqprog *p, const char *filename, uint64_t line);
 
 /* Start the program on input (consumed). */
 void jqp_start(struct jqprog *p, jv input);

@@ -110,4 +110,23 @@ unlike "$err" "_cdc_mod0" "... without the added definitions"
 run "$MAP" '$__loc__' <<<'{"op":"c"}'
 is "$out" '{"file":"<top-level>","line":1}' "\$__loc__ keeps the program's line"
 
+# --- input_filename and input_line_number, as jq gives them ---
+printf '{"op":"c"}\n{"op":"u"}\n' >"$TEST_TMP/a.ndjson"
+printf '{"op":"d"}\n{"op":"c"}' >"$TEST_TMP/b.ndjson"
+prog='[input_filename, input_line_number, .op]'
+want=$(jq -c "$prog" "$TEST_TMP/a.ndjson" "$TEST_TMP/b.ndjson")
+run "$MAP" "$prog" "$TEST_TMP/a.ndjson" "$TEST_TMP/b.ndjson"
+is "$out" "$want" "cdc-map: file names and line numbers as jq (a last line without newline too)"
+want=$(jq -c "$prog" <"$TEST_TMP/b.ndjson")
+run "$MAP" "$prog" <"$TEST_TMP/b.ndjson"
+is "$out" "$want" "cdc-map: standard input is \"<stdin>\", as jq"
+run "$MAP" "$prog" - <"$TEST_TMP/a.ndjson"
+is "$out" "$(jq -c "$prog" - <"$TEST_TMP/a.ndjson")" "cdc-map: \"-\" as jq"
+run "$FILTER" 'input_line_number == 2 and input_filename == $f' --arg f "$TEST_TMP/a.ndjson" "$TEST_TMP/b.ndjson" "$TEST_TMP/a.ndjson"
+is "$out" '{"op":"u"}' "cdc-filter: input_filename and input_line_number"
+run "$MAP" --doc '{n: input_line_number}' <<<$'{"op":"c","after":{"a":1}}\n{"op":"c","after":{"a":2}}'
+is "$out" $'{"op":"c","after":{"n":1}}\n{"op":"c","after":{"n":2}}' "--doc: the event's line number"
+run "$MAP" '[input_line_number] | debug | length' <<<'{"op":"c"}'
+is "$out:$err" '1:["DEBUG:",[1]]' "debug still works after the helper hook"
+
 done_testing

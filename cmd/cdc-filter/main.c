@@ -224,7 +224,11 @@ keep_event(struct filter *f, const struct evin_line *l)
 		return !f->drop_control;
 	keep = sel_match(&f->sel, &l->ev);
 	if (keep && f->have_expr) {
-		int r = run_expr(f, l->text, l->len);
+		int r;
+
+		/* jq counts the newlines read: a last line without one is not counted */
+		jqp_set_input(&f->jq, f->in.name, l->nl ? l->lineno : l->lineno - 1);
+		r = run_expr(f, l->text, l->len);
 
 		if (r < 0)
 			return -1;

@@ -388,6 +388,8 @@ map_line(struct map *m, const struct evin_line *l)
 		}
 		return 0;
 	}
+	/* jq counts the newlines read: a last line without one is not counted */
+	jqp_set_input(&m->jq, m->in.name, l->nl ? l->lineno : l->lineno - 1);
 	return m->doc ? map_doc(m, l->text, l->len, &l->ev) : map_event(m, l->text, l->len);
 }
 
