@@ -1,5 +1,6 @@
 #include "jqprog.h"
 #include "sha256.h"
+#include "fileio.h"
 #include "json.h"
 #include "log.h"
 
@@ -102,16 +103,87 @@ jqp_arg(struct jqprog *p, const char *name, const char *text)
 	return bind(p, name, jv_string(text));
 }
 
+/*
+ * The JSON values of text (len bytes) for --argjson (one value) or
+ * --slurpfile (an array of all of them), built as events are: by
+ * jqp_parse(), noting the first option whose numbers libjq would round
+ * (jqp_compile() refuses the program then, unless !check_numbers).
+ */
+static int
+json_arg(struct jqprog *p, const char *opt, const char *name, const char *text, size_t len,
+	 bool slurp, jv *out)
+{
+	const char *s = text, *end = text + len;
+	bool saved = p->check_numbers;
+	jv all = jv_array();
+	int n = 0;
+
+	p->check_numbers = true;
+	for (;;) {
+		const char *v = json_ws(s, end), *e, *err = "not valid JSON";
+		jv x;
+
+		if (v == end)
+			break;
+		e = json_skip(v, end, &err);
+		if (e == NULL || (!slurp && n == 1)) {
+			p->check_numbers = saved;
+			jv_free(all);
+			if (e == NULL)
+				return set_error(p, "%s %s: the value is not valid JSON (%s)", opt,
+						 name, err);
+			return set_error(p, "%s %s: more than one JSON value", opt, name);
+		}
+		x = jqp_parse(p, v, (size_t)(e - v));
+		if (p->inexact && p->inexact_arg == NULL) {
+			struct buf b = BUF_INIT;
+
+			buf_addf(&b, "%s %s", opt, name);
+			p->inexact_arg = buf_detach(&b, NULL);
+		}
+		all = jv_array_append(all, x);
+		n++;
+		s = e;
+	}
+	p->check_numbers = saved;
+	if (!slurp && n == 0) {
+		jv_free(all);
+		return set_error(p, "%s %s: the value is not valid JSON", opt, name);
+	}
+	if (slurp) {
+		*out = all;
+	} else {
+		*out = jv_array_get(jv_copy(all), 0);
+		jv_free(all);
+	}
+	return 0;
+}
+
 int
 jqp_argjson(struct jqprog *p, const char *name, const char *json)
 {
-	jv v = jv_parse(json);
+	jv v;
 
-	if (!jv_is_valid(v)) {
-		jv_free(v);
-		return set_error(p, "--argjson %s: the value is not valid JSON", name);
-	}
+	if (json_arg(p, "--argjson", name, json, strlen(json), false, &v) < 0)
+		return -1;
 	return bind(p, name, v);
+}
+
+int
+jqp_slurpfile(struct jqprog *p, const char *name, const char *path)
+{
+	struct buf text = BUF_INIT;
+	jv v;
+	int r = read_file(path, (size_t)1 << 30, false, &text);
+
+	if (r != 0) {
+		buf_release(&text);
+		return set_error(p, "--slurpfile %s: %s", path,
+				 r > 0 ? strerror(ENOENT) : strerror(errno));
+	}
+	r = json_arg(p, "--slurpfile", name, text.data ? text.data : "", text.len, true, &v);
+	buf_release(&text);
+	return r < 0 ? -1 : bind(p, name, v);
 }
 
 static int
@@ -129,12 +201,6 @@ load(struct jqprog *p, const char *name, const char *path, int raw, const char *
 		return -1;
 	}
 	return bind(p, name, v);
-}
-
-int
-jqp_slurpfile(struct jqprog *p, const char *name, const char *path)
-{
-	return load(p, name, path, 0, "--slurpfile");
 }
 
 int
@@ -479,6 +545,11 @@ jqp_compile(struct jqprog *p, const char *program, const char *origin)
 	jv args, named_args;
 	int ok;
 
+	if (p->check_numbers && p->inexact_arg) {
+		error("%s: a number cannot be held exactly by libjq (a double); "
+		      "--lossy-numbers accepts it rounded", p->inexact_arg);
+		return -1;
+	}
 	p->jq = jq_init();
 	if (p->jq == NULL)
 		die("cannot initialise libjq");
@@ -648,6 +719,7 @@ jqp_free(struct jqprog *p)
 	jv_free(p->libdirs);
 	jv_free(p->pending);
 	jv_free(p->input_name);
+	free(p->inexact_arg);
 	if (p->need) {
 		jqpaths_free(p->need);
 		free(p->need);

@@ -74,6 +74,7 @@ struct jqprog {
 	jv pending;		/* request seen by the debug hook, or invalid */
 	jv input_name;		/* input_filename's answer (a string) */
 	uint64_t input_line;	/* input_line_number's answer */
+	char *inexact_arg;	/* "--argjson NAME" with a rounded number, or NULL */
 	/* what jqp_parse() builds of an object: NULL, everything */
 	struct jqpaths *need;
 };
@@ -84,7 +85,9 @@ void jqp_init(struct jqprog *p);
 /*
  * Named arguments, as jq's options of the same names.  name must be a
  * valid jq identifier.  Return 0, or -1 with the reason in jqp_error()
- * (bad JSON, unreadable file, bad name).
+ * (bad JSON, unreadable file, bad name).  A number of --argjson or
+ * --slurpfile that libjq would round is noted: jqp_compile() fails then
+ * when check_numbers is set, as an event with one would.
  */
 int jqp_arg(struct jqprog *p, const char *name, const char *text);
 int jqp_argjson(struct jqprog *p, const char *name, const char *json);

@@ -129,4 +129,83 @@ is "$out" $'{"op":"c","after":{"n":1}}\n{"op":"c","after":{"n":2}}' "--doc: the 
 run "$MAP" '[input_line_number] | debug | length' <<<'{"op":"c"}'
 is "$out:$err" '1:["DEBUG:",[1]]' "debug still works after the helper hook"
 
+# --- envelope member names written with escapes ---
+run "$MAP" --doc 'include "cdc"; redact(["email"])' <<<'{"op":"c","af\u0074er":{"email":"a@b","id":1}}'
+is "$out" '{"op":"c","af\u0074er":{"email":"[redacted]","id":1}}' "--doc: an escaped \"after\" is redacted"
+run "$MAP" --doc '.email |= "R"' <<<'{"op":"\u0075","after":{"email":"a"},"b\u0065fore":{"email":"b"}}'
+is "$out" '{"op":"\u0075","after":{"email":"R"},"b\u0065fore":{"email":"R"}}' "--doc: an escaped \"before\" is mapped"
+run "$FILTER" --table orders <<<'{"op":"c","source":{"t\u0061ble":"orders"}}'
+is "$out" '{"op":"c","source":{"t\u0061ble":"orders"}}' "--table: an escaped \"table\" matches"
+run "$FILTER" --table public.orders --op c <<<'{"op":"\u0063","source":{"sch\u0065ma":"public","t\u0061ble":"orders"}}'
+is "$rc:$(wc -l <<<"$out")" "0:1" "--table SCHEMA.NAME and --op: escaped names and op match"
+run "$FILTER" '.source.table == "orders"' <<<'{"op":"c","source":{"t\u0061ble":"orders"}}'
+is "$rc:$out" '0:{"op":"c","source":{"t\u0061ble":"orders"}}' "an expression sees the decoded name (the event built in part)"
+run "$MAP" --doc '.email |= "R"' <<<'{"op":"c","after":{"email":"x"},"af\u0074er":{"email":"y"}}'
+is "$rc:$out" "65:" "two \"after\" members, one escaped: bad input, nothing written"
+like "$err" 'line 1: duplicate member "after"' "... with the reason"
+run "$FILTER" --table orders <<<'{"op":"c","source":{"table":"x","t\u0061ble":"orders"}}'
+is "$rc:$out" "65:" "two source tables: bad input"
+like "$err" 'duplicate member "source.table"' "... with the reason"
+run "$MAP" --skip-bad '.op' <<<$'{"op":"c","op":"d"}\n{"op":"u"}'
+is "$rc:$out" '0:"u"' "two ops: skipped under --skip-bad"
+
+# --- a lone high surrogate is bad input, as jq rejects it ---
+for s in '"\ud800"' '"\ud800x"' '"\ud800\u0041"' '"\ud800\ud800"' '"\uDBFF"'; do
+	ev="{\"op\":\"c\",\"a\":$s}"
+	jq -c . <<<"$ev" >/dev/null 2>&1
+	ok $(( $? == 0 )) "jq rejects $s"
+	run "$MAP" '.a' <<<"$ev"
+	is "$rc:$out" "65:" "cdc-map rejects $s"
+	like "$err" "lone high surrogate" "... saying why"
+	run "$FILTER" '.' <<<"$ev"
+	is "$rc:$out" "65:" "cdc-filter rejects $s"
+done
+for s in '"\ud83d\ude00"' '"\uD83D\uDE00"' '"\udc00"' '"\udbff\udfff"'; do
+	ev="{\"op\":\"c\",\"a\":$s}"
+	run "$MAP" '.a' <<<"$ev"
+	is "$rc:$out" "0:$(jq -c .a <<<"$ev")" "$s as jq gives it"
+done
+
+# --- --argjson and --slurpfile: the exact-number rule of events ---
+run "$MAP" --argjson x 9007199254740993 '$x' <<<'{"op":"c"}'
+is "$rc:$out" "2:" "--argjson with a number libjq rounds: refused"
+like "$err" "--argjson x: a number cannot be held exactly" "... saying why"
+run "$MAP" --argjson x 9007199254740993 --lossy-numbers '$x' <<<'{"op":"c"}'
+is "$rc:$out" "0:9007199254740992" "... accepted rounded with --lossy-numbers (after it, too)"
+run "$MAP" --argjson x '{"a":[1.50,1e3,9007199254740992]}' '$x' <<<'{"op":"c"}'
+is "$out" '{"a":[1.5,1000,9007199254740992]}' "--argjson: exact numbers pass"
+printf '1 {"a":12345678901234567890}\n' >"$TEST_TMP/big.json"
+run "$MAP" --slurpfile x "$TEST_TMP/big.json" '$x' <<<'{"op":"c"}'
+is "$rc:$out" "2:" "--slurpfile with a number libjq rounds: refused"
+like "$err" "--slurpfile x: a number cannot be held exactly" "... saying why"
+printf '1 2\n[3]{"a":"\\u00e9"}' >"$TEST_TMP/many.json"
+run "$MAP" --slurpfile x "$TEST_TMP/many.json" '$x' <<<'{"op":"c"}'
+is "$out" "$(jq -nc --slurpfile x "$TEST_TMP/many.json" '$x')" "--slurpfile: every value, as jq"
+run "$MAP" --argjson x '1 2' '$x' <<<'{"op":"c"}'
+like "$rc:$err" "^2:.*more than one JSON value" "--argjson with two values: usage error"
+run "$FILTER" --argjson x 9007199254740993 '.op == "c"' <<<'{"op":"c"}'
+is "$rc:$out" '0:{"op":"c"}' "cdc-filter checks no numbers (events neither)"
+
+# --- a failed event writes nothing, even past 64 MiB of outputs ---
+big='(range(3000000) | "xxxxxxxxxxxxxxxxxxxxxxxxxx")'
+"$MAP" --skip-bad "$big, error(\"x\")" <<<'{"op":"c"}' >"$TEST_TMP/big.out" 2>"$TEST_TMP/err"
+is "$?:$(wc -c <"$TEST_TMP/big.out")" "0:0" "87 MB of outputs, then an error: nothing written"
+printf '{"op":"c"}\n{"op":"d"}\n' >"$TEST_TMP/two.ndjson"
+prog="$big, .op, if .op == \"c\" then error(\"x\") else empty end"
+"$MAP" --skip-bad "$prog" "$TEST_TMP/two.ndjson" 2>/dev/null | md5sum >"$TEST_TMP/ours"
+jq -c "$prog" "$TEST_TMP/two.ndjson" 2>/dev/null | tail -n +3000002 | md5sum >"$TEST_TMP/theirs"
+is "$(cat "$TEST_TMP/ours")" "$(cat "$TEST_TMP/theirs")" "... and the next event's 87 MB come out whole and in order"
+
+# --- jq's rule for options: "-" then '-' or a letter ---
+run "$MAP" '-.a' <<<'{"op":"c","a":1}'
+is "$rc:$out" "0:-1" "cdc-map '-.a' is a program, as in jq"
+run "$MAP" --skip-bad '-.a, -1' - <<<'{"op":"c","a":1}'
+is "$rc:$out" $'0:-1\n-1' "... among options and files"
+run "$MAP" --arg x -y '$x' <<<'{"op":"c"}'
+is "$out" '"-y"' "... an option's value starting with - is still its value"
+run "$FILTER" '-.a < 0' <<<'{"op":"c","a":1}'
+is "$rc:$out" '0:{"op":"c","a":1}' "cdc-filter '-.a < 0' is an expression"
+run "$MAP" -x '.' <<<'{"op":"c"}'
+like "$rc:$err" "^2:.*unknown option '-x'" "-x is still an unknown option"
+
 done_testing

@@ -63,6 +63,10 @@ enum {
 	OPT_SLURPFILE, OPT_RAWFILE, OPT_ALLOW_ENV,
 };
 
+#define SHORTOPTS ":f:L:" CLI_SHORTOPTS
+/* Options whose NAME is followed by a second argument (jqp_named_option()). */
+static const char *const two_args[] = { "arg", "argjson", "slurpfile", "rawfile", NULL };
+
 static const struct option options[] = {
 	/* selection */
 	{ "table", required_argument, NULL, OPT_TABLE },
@@ -148,7 +152,7 @@ parse_args(struct filter *f, struct evin_opts *io, int argc, char **argv, char *
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, SHORTOPTS, options, NULL)) != -1) {
 		if (evin_option(io, c, optarg) || metrics_option(&f->metrics, c, optarg))
 			continue;
 		switch (c) {
@@ -244,11 +248,14 @@ main(int argc, char **argv)
 	struct evin_opts io = { 0 };
 	char *program, *origin;
 	int status = CDC_EXIT_OK;
+	char **args;
 
 	log_init(argv[0]);
 	sel_init(&f.sel);
 	jqp_init(&f.jq);
-	parse_args(&f, &io, argc, argv, &program, &origin);
+	/* `cdc-map '-.a'` is a program, as in jq (cli_jq_argv()) */
+	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, two_args);
+	parse_args(&f, &io, argc, args, &program, &origin);
 	if (program) {
 		f.have_expr = true;
 		jqp_default_libdirs(&f.jq);
@@ -260,7 +267,7 @@ main(int argc, char **argv)
 	}
 	sig_setup();
 	metrics_init(&f.metrics, "cdc-filter");
-	evin_open(&f.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
+	evin_open(&f.in, &io, EVIN_EVENTS, args + optind, argc - optind);
 	evin_set_metrics(&f.in, &f.metrics);
 	wr_init(&f.w, STDOUT_FILENO, 0);
 	evin_set_idle(&f.in, flush_output, &f.w);
@@ -315,6 +322,8 @@ done:
 	sel_free(&f.sel);
 	jqp_free(&f.jq);
 	free(program);
+	if (args != argv)
+		free(args);
 	free(origin);
 	/* Everything is freed first: exits from here leave nothing behind. */
 	wr_die_on_error(&f.w, "standard output");
