@@ -318,6 +318,7 @@ jqp_default_libdirs(struct jqprog *p)
 /* --- compiling and running --- */
 
 static const char prelude[];
+static const char limit_open[];
 
 /* libjq's message quotes the line: the definitions added there are left out. */
 static void
@@ -326,9 +327,16 @@ compile_error_cb(void *data, jv msg)
 	(void)data;
 	if (jv_get_kind(msg) == JV_KIND_STRING) {
 		const char *m = jv_string_value(msg), *at = strstr(m, prelude);
+		size_t skip = strlen(prelude);
+
+		if (at && strncmp(at + skip, limit_open, strlen(limit_open)) == 0)
+			skip += strlen(limit_open);
+		const char *tail = strstr(m, ") as $__cdc_v (0; ");
 
 		if (at)
-			error("%.*s%s", (int)(at - m), m, at + strlen(prelude));
+			error("%.*s%s", (int)(at - m), m, at + skip);
+		else if (tail)	/* the line limit_open's end is on */
+			error("%.*s%s", (int)(tail - m), m, strchr(tail, '\n') ? strchr(tail, '\n') : "");
 		else
 			error("%s", m);
 	} else
@@ -525,16 +533,42 @@ directives_end(const char *program)
  * program with prelude after its directives, on the same line (line
  * numbers in messages and $__loc__ stay the program's).  Caller frees.
  */
+/*
+ * Stopping a program between outputs and starting it on the next input
+ * (jq_start() resets it) trips an assertion in libjq 1.6 when the program
+ * was inside a path expression (`path(..)`, paths, del, |=): the process
+ * aborts.  A caller that wants only the first max outputs has the program
+ * stop itself instead, as jq's limit/2 does, and jqp_finish() lets the
+ * break unwind it.
+ */
+static const char limit_open[] = "label $__cdc_out | foreach (";
+
 static char *
-with_checked_ops(const char *program)
+with_checked_ops(const char *program, int max_outputs)
 {
 	struct buf b = BUF_INIT;
 	size_t at = directives_end(program);
 
 	buf_add(&b, program, at);
 	buf_adds(&b, prelude);
+	if (max_outputs > 0)
+		buf_adds(&b, limit_open);
 	buf_adds(&b, program + at);
+	/* on a line of its own: the program may end with a comment */
+	if (max_outputs > 0)
+		buf_addf(&b, "\n) as $__cdc_v (0; . + 1; $__cdc_v, if . >= %d then break $__cdc_out "
+			 "else empty end)", max_outputs);
 	return buf_detach(&b, NULL);
+}
+
+void
+jqp_finish(struct jqprog *p)
+{
+	jv v;
+
+	/* The break comes next; a try of libjq 1.6 may catch it once or twice. */
+	for (int i = 0; i < 8 && jqp_next(p, &v) == JQP_VALUE; i++)
+		jv_free(v);
 }
 
 int
@@ -578,7 +612,7 @@ jqp_compile(struct jqprog *p, const char *program, const char *origin)
 	args = jv_object_set(jv_copy(p->named), jv_string("ARGS"), named_args);
 	/* Lets the cdc module tell our programs from the jq CLI. */
 	args = jv_object_set(args, jv_string("__cdc_host"), jv_string(cdc_progname));
-	text = with_checked_ops(program);
+	text = with_checked_ops(program, p->max_outputs);
 	ok = jq_compile_args(p->jq, text, args);
 	free(text);
 	if (!ok)

@@ -60,6 +60,7 @@ struct jqprog {
 	jv libdirs;		/* array of library directories, searched in order */
 	bool allow_env;
 	bool check_numbers;	/* count inexact numbers in jqp_parse() */
+	int max_outputs;	/* > 0: the caller reads at most this many outputs */
 	struct buf err;		/* the last error message */
 	struct buf scratch;	/* string decoding */
 	/* parse statistics of the last jqp_parse() */
@@ -132,6 +133,13 @@ void jqp_start(struct jqprog *p, jv input);
  * JQP_HALT: see jqp_halt_status().
  */
 enum jqp_status jqp_next(struct jqprog *p, jv *out);
+/*
+ * Done with this input before JQP_DONE (max_outputs were read): let the
+ * program stop itself.  Set max_outputs before jqp_compile() to read fewer
+ * outputs than the program gives; stopping it otherwise can abort the
+ * process in libjq 1.6 (jqprog.c).
+ */
+void jqp_finish(struct jqprog *p);
 /* After JQP_HALT: the exit status, and print halt_error's message. */
 int jqp_halt_status(struct jqprog *p);
 /* The last error message (valid until the next call). */

@@ -208,4 +208,18 @@ is "$rc:$out" '0:{"op":"c","a":1}' "cdc-filter '-.a < 0' is an expression"
 run "$MAP" -x '.' <<<'{"op":"c"}'
 like "$rc:$err" "^2:.*unknown option '-x'" "-x is still an unknown option"
 
+# --- a program stopped inside a path expression (libjq 1.6 aborts on the next event) ---
+run "$FILTER" 'path(..) | select(length > 3)' <<<$'{"op":"c","a":{"b":{"c":{"d":1}}}}\n{"op":"c"}\n{"op":"u","a":{"b":{"c":{"d":2}}}}'
+is "$rc:$out" $'0:{"op":"c","a":{"b":{"c":{"d":1}}}}\n{"op":"u","a":{"b":{"c":{"d":2}}}}' "cdc-filter: first output of path(..), then the next events (no abort)"
+run "$FILTER" '[paths] | length > 0, error("later")' <<<$'{"op":"c","a":1}\n{"op":"d"}'
+is "$rc:$out" $'0:{"op":"c","a":1}\n{"op":"d"}' "cdc-filter: outputs after the first are not run"
+run "$MAP" --doc 'path(..) | select(length > 0)' <<<$'{"op":"c","after":{"a":1}}\n{"op":"c","after":{"b":{"c":1}}}'
+is "$rc:$out" '65:{"op":"c","after":["a"]}' "--doc: two values from a path expression fail the event, the next one runs"
+like "$err" "more than one value" "... saying why"
+run "$FILTER" '.a + # comment' </dev/null
+like "$rc:$err" "^2:.*syntax error" "a program ending in a comment still compiles as jq would (here: an error)"
+unlike "$err" "__cdc" "... without the wrapper's text"
+run "$FILTER" '.a # comment' <<<'{"op":"c","a":1}'
+is "$out" '{"op":"c","a":1}' "a program ending in a comment"
+
 done_testing

@@ -130,6 +130,7 @@ run_expr(struct filter *f, const char *line, size_t len)
 	case JQP_VALUE:
 		r = jqp_truthy(out);
 		jv_free(out);
+		jqp_finish(&f->jq);
 		return r;
 	case JQP_DONE:
 		return 0;
@@ -259,6 +260,7 @@ main(int argc, char **argv)
 	if (program) {
 		f.have_expr = true;
 		jqp_default_libdirs(&f.jq);
+		f.jq.max_outputs = 1;	/* only the first output counts */
 		if (jqp_compile(&f.jq, program, origin) < 0)
 			die_status(CDC_EXIT_USAGE, "cannot compile the jq expression");
 		/* Only the first output's truth matters here. */

@@ -273,6 +273,7 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 	case JQP_VALUE:
 		jv_free(extra);
 		jv_free(v);
+		jqp_finish(&m->jq);
 		snprintf(m->reason, sizeof(m->reason),
 			 "--doc: the program gave more than one value for %s", what);
 		return -1;
@@ -456,6 +457,8 @@ main(int argc, char **argv)
 	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, two_args);
 	parse_args(&m, &io, argc, args, &program, &origin);
 	jqp_default_libdirs(&m.jq);
+	if (m.doc)
+		m.jq.max_outputs = 2;	/* one per image; a second is an error */
 	if (jqp_compile(&m.jq, program, origin) < 0)
 		die_status(CDC_EXIT_USAGE, "cannot compile the jq program");
 	/* Build only the members the program can read (numbers still checked). */
