@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -69,6 +70,36 @@ set_error(struct jqprog *p, const char *fmt, ...)
 	buf_vaddf(&p->err, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/*
+ * libjq 1.6 frees, compares and copies values recursively: a value nested a
+ * few hundred thousand levels deep (`reduce range(300000) as $i (0; [.])`)
+ * overflows an 8 MiB stack inside libjq, where we cannot check.  With a
+ * 1 GiB stack the heap runs out first (a level costs about twice as much
+ * heap as stack), as with any program that builds too much.  The kernel
+ * places the other mappings below the stack by the limit at exec time, so
+ * raising it takes a new exec; the second run finds it raised.
+ */
+#define JQP_STACK ((rlim_t)1 << 30)
+
+void
+jqp_big_stack(char **argv)
+{
+	struct rlimit rl;
+	rlim_t want = JQP_STACK;
+
+	if (getrlimit(RLIMIT_STACK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+		want = rl.rlim_max;
+	if (want <= rl.rlim_cur)
+		return;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_STACK, &rl) < 0)
+		return;
+	execv("/proc/self/exe", argv);
+	/* no /proc: go on with the limit raised, which helps a little */
 }
 
 /* --- named arguments and library paths --- */

@@ -80,6 +80,14 @@ struct jqprog {
 	struct jqpaths *need;
 };
 
+/*
+ * Call first in main(): makes sure the process runs with a 1 GiB stack
+ * limit (or the hard limit), re-executing itself once to get it, so that
+ * libjq's recursion over deeply nested values exhausts memory, not the
+ * stack.  Returns when the limit is already there (or cannot be raised).
+ */
+void jqp_big_stack(char **argv);
+
 /* Set up an empty program context (nothing compiled yet). */
 void jqp_init(struct jqprog *p);
 

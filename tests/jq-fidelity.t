@@ -222,4 +222,10 @@ unlike "$err" "__cdc" "... without the wrapper's text"
 run "$FILTER" '.a # comment' <<<'{"op":"c","a":1}'
 is "$out" '{"op":"c","a":1}' "a program ending in a comment"
 
+# --- libjq's own recursion (freeing, comparing) over a deep value: the stack is 1 GiB ---
+run "$MAP" 'reduce range(1000000) as $i (0; [.]) | length' <<<'{"op":"c"}'
+is "$rc:$out" "0:1" "cdc-map: a value 1000000 levels deep is built and freed (jq dies at about 300000)"
+run "$FILTER" '(reduce range(1000000) as $i (0; [.])) as $x | $x == $x' <<<'{"op":"c"}'
+is "$rc:$out" '0:{"op":"c"}' "cdc-filter: ... and compared"
+
 done_testing

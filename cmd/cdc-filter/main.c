@@ -251,6 +251,7 @@ main(int argc, char **argv)
 	int status = CDC_EXIT_OK;
 	char **args;
 
+	jqp_big_stack(argv);
 	log_init(argv[0]);
 	sel_init(&f.sel);
 	jqp_init(&f.jq);

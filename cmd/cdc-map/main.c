@@ -450,6 +450,7 @@ main(int argc, char **argv)
 	int status = CDC_EXIT_OK;
 	char **args;
 
+	jqp_big_stack(argv);
 	log_init(argv[0]);
 	jqp_init(&m.jq);
 	m.jq.check_numbers = true;
