@@ -163,11 +163,12 @@ def to_canal:
 # too), "old" (old values of the changed columns, updates only: {} when
 # the event has no before image, which REPLICA IDENTITY FULL gives; Flink's
 # maxwell-json reader needs "old" on every update).  Snapshot rows are
-# "bootstrap-insert"; "commit" is left out (not known per event).
+# "insert": Maxwell's own "bootstrap-insert" is refused by Flink's reader.
+# "commit" is left out (not known per event).
 def to_maxwell:
   if (.op | IN("c", "u", "d", "r")) then
     {database: .source.schema, table: .source.table,
-     type: ({"c": "insert", "r": "bootstrap-insert", "u": "update", "d": "delete"}[.op]),
+     type: ({"c": "insert", "r": "insert", "u": "update", "d": "delete"}[.op]),
      ts: (.source.ts_ms / 1000 | floor), xid: .source.txId, data: _row}
     + (if .op == "u" then {old: (_old // {})} else {} end)
   else empty end;
