@@ -60,7 +60,8 @@ struct jqprog {
 	jv libdirs;		/* array of library directories, searched in order */
 	bool allow_env;
 	bool check_numbers;	/* count inexact numbers in jqp_parse() */
-	int max_outputs;	/* > 0: the caller reads at most this many outputs */
+	int max_outputs;	/* > 0: the caller reads at most this many outputs
+				   (jqp_compile() sets 0 when stopping early is safe) */
 	struct buf err;		/* the last error message */
 	struct buf scratch;	/* string decoding */
 	/* parse statistics of the last jqp_parse() */
