@@ -363,7 +363,12 @@ static const char limit_open[];
 static void
 compile_error_cb(void *data, jv msg)
 {
-	(void)data;
+	const struct jqprog *p = data;
+
+	if (p->quiet) {
+		jv_free(msg);
+		return;
+	}
 	if (jv_get_kind(msg) == JV_KIND_STRING) {
 		const char *m = jv_string_value(msg), *at = strstr(m, prelude);
 		size_t skip = strlen(prelude);
@@ -640,19 +645,15 @@ jqp_finish(struct jqprog *p)
 		jv_free(v);
 }
 
-int
-jqp_compile(struct jqprog *p, const char *program, const char *origin)
+/* One try at compiling program (with the prelude and, when max_outputs, the limit). */
+static int
+compile_once(struct jqprog *p, const char *program, const char *origin, int max_outputs)
 {
 	char dir[4096];
 	char *text;
 	jv args, named_args;
 	int ok;
 
-	if (p->check_numbers && p->inexact_arg) {
-		error("%s: a number cannot be held exactly by libjq (a double); "
-		      "--lossy-numbers accepts it rounded", p->inexact_arg);
-		return -1;
-	}
 	p->jq = jq_init();
 	if (p->jq == NULL)
 		die("cannot initialise libjq");
@@ -681,16 +682,41 @@ jqp_compile(struct jqprog *p, const char *program, const char *origin)
 	args = jv_object_set(jv_copy(p->named), jv_string("ARGS"), named_args);
 	/* Lets the cdc module tell our programs from the jq CLI. */
 	args = jv_object_set(args, jv_string("__cdc_host"), jv_string(cdc_progname));
-	if (p->max_outputs > 0 && !may_track_paths(program))
-		p->max_outputs = 0;	/* stopping it anywhere is safe */
-	text = with_checked_ops(program, p->max_outputs);
+	text = with_checked_ops(program, max_outputs);
 	ok = jq_compile_args(p->jq, text, args);
 	free(text);
-	if (!ok)
+	if (!ok) {
+		jq_teardown(&p->jq);
 		return -1;
+	}
 	jq_set_input_cb(p->jq, input_cb, p);
 	jq_set_debug_cb(p->jq, debug_cb, p);
 	return 0;
+}
+
+int
+jqp_compile(struct jqprog *p, const char *program, const char *origin)
+{
+	if (p->check_numbers && p->inexact_arg) {
+		error("%s: a number cannot be held exactly by libjq (a double); "
+		      "--lossy-numbers accepts it rounded", p->inexact_arg);
+		return -1;
+	}
+	if (p->max_outputs > 0 && may_track_paths(program)) {
+		/*
+		 * The limit needs an expression: a program of definitions
+		 * alone (`def f: .a = 1;`, the identity for jq) compiles
+		 * without it, and so do the messages of a bad program.
+		 */
+		p->quiet = true;
+		if (compile_once(p, program, origin, p->max_outputs) == 0) {
+			p->quiet = false;
+			return 0;
+		}
+		p->quiet = false;
+	}
+	p->max_outputs = 0;	/* stopping it anywhere is safe */
+	return compile_once(p, program, origin, 0);
 }
 
 void

@@ -62,6 +62,7 @@ struct jqprog {
 	bool check_numbers;	/* count inexact numbers in jqp_parse() */
 	int max_outputs;	/* > 0: the caller reads at most this many outputs
 				   (jqp_compile() sets 0 when stopping early is safe) */
+	bool quiet;		/* compile messages are not printed */
 	struct buf err;		/* the last error message */
 	struct buf scratch;	/* string decoding */
 	/* parse statistics of the last jqp_parse() */

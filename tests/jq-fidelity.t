@@ -228,4 +228,11 @@ is "$rc:$out" "0:1" "cdc-map: a value 1000000 levels deep is built and freed (jq
 run "$FILTER" '(reduce range(1000000) as $i (0; [.])) as $x | $x == $x' <<<'{"op":"c"}'
 is "$rc:$out" '0:{"op":"c"}' "cdc-filter: ... and compared"
 
+run "$FILTER" 'def f: .a = 1;' <<<'{"op":"c","a":2}'
+is "$rc:$out" '0:{"op":"c","a":2}' "a program of definitions alone is the identity, as in jq"
+run "$MAP" --doc 'def f: del(.a);' <<<'{"op":"c","after":{"a":1}}'
+is "$rc:$out" '0:{"op":"c","after":{"a":1}}' "... under --doc too"
+run "$FILTER" '.a = # comment' </dev/null
+like "$err" "line 1:" "a compile error names the program's own line"
+
 done_testing
