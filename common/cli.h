@@ -62,6 +62,19 @@
  */
 void cli_option(int c, char **argv, const struct option *opts, const char *usage);
 
+/*
+ * jq's rule for what is an option: an argument is one only when it is "-"
+ * followed by '-' or a letter, so `cdc-map '-.a'` and `cdc-map -1` take a
+ * program, as jq does (getopt would read them as options).  When argv
+ * holds such an operand (before any "--"), returns a new vector, options
+ * first, then "--", then the operands in their order, and updates *argc;
+ * otherwise returns argv.  shortopts and opts as for getopt_long();
+ * two_args: NULL-terminated long option names that take a second argument
+ * after their own (--arg NAME VALUE).  Free a new vector with free().
+ */
+char **cli_jq_argv(int *argc, char **argv, const char *shortopts, const struct option *opts,
+		   const char *const *two_args);
+
 /* Print usage to stdout and exit 0 (1 if stdout cannot be written). */
 noreturn void cli_help(const char *usage);
 

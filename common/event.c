@@ -26,6 +26,24 @@ key_is(const struct json_span *k, const char *s, size_t n)
 }
 #define KEY_IS(k, lit) key_is((k), (lit), sizeof(lit) - 1)
 
+/*
+ * A member the scanner reads must come once: with two "after" members (one
+ * maybe written "af\u0074er"), readers that keep the first and readers that
+ * keep the last (jq) would see different rows, and a redaction of one
+ * would leave the other.  bit: the member's bit in *seen.
+ */
+static int
+once(unsigned *seen, unsigned bit, const char **err, const char *msg)
+{
+	if (*seen & bit) {
+		*err = msg;
+		return -1;
+	}
+	*seen |= bit;
+	return 0;
+}
+#define ONCE(n, name) once(&seen, 1u << (n), err, "duplicate member " name)
+
 static int
 string_field(const char *v, size_t vlen, struct json_span *out, const char **err, const char *what)
 {
@@ -50,6 +68,7 @@ scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
 	size_t mlen;
 	int r;
 	bool has_commit = false, has_seq = false;
+	unsigned seen = 0;
 
 	if (json_iter_begin(&it, v, vlen) < 0 || it.array) {
 		*err = "\"source\" is not an object";
@@ -57,18 +76,28 @@ scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
 	}
 	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
 		if (KEY_IS(&k, "schema")) {
+			if (ONCE(0, "\"source.schema\"") < 0)
+				return -1;
 			if (string_field(mv, mlen, &ev->schema, err, "source.schema is not a string") < 0)
 				return -1;
 		} else if (KEY_IS(&k, "table")) {
+			if (ONCE(1, "\"source.table\"") < 0)
+				return -1;
 			if (string_field(mv, mlen, &ev->table, err, "source.table is not a string") < 0)
 				return -1;
 		} else if (KEY_IS(&k, "db")) {
+			if (ONCE(2, "\"source.db\"") < 0)
+				return -1;
 			if (string_field(mv, mlen, &ev->db, err, "source.db is not a string") < 0)
 				return -1;
 		} else if (KEY_IS(&k, "name")) {
+			if (ONCE(3, "\"source.name\"") < 0)
+				return -1;
 			if (string_field(mv, mlen, &ev->name, err, "source.name is not a string") < 0)
 				return -1;
 		} else if (KEY_IS(&k, "snapshot")) {
+			if (ONCE(4, "\"source.snapshot\"") < 0)
+				return -1;
 			/* Debezium writes a string; accept a boolean too. */
 			if (mlen == 4 && memcmp(mv, "true", 4) == 0) {
 				ev->snapshot.p = "true";
@@ -81,24 +110,32 @@ scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
 				return -1;
 			}
 		} else if (KEY_IS(&k, "commit_lsn")) {
+			if (ONCE(5, "\"source.commit_lsn\"") < 0)
+				return -1;
 			if (!json_parse_u64(mv, mlen, &ev->pos.commit_lsn)) {
 				*err = "source.commit_lsn is not an unsigned integer";
 				return -1;
 			}
 			has_commit = true;
 		} else if (KEY_IS(&k, "seq")) {
+			if (ONCE(6, "\"source.seq\"") < 0)
+				return -1;
 			if (!json_parse_u64(mv, mlen, &ev->pos.seq)) {
 				*err = "source.seq is not an unsigned integer";
 				return -1;
 			}
 			has_seq = true;
 		} else if (KEY_IS(&k, "lsn")) {
+			if (ONCE(7, "\"source.lsn\"") < 0)
+				return -1;
 			if (!json_parse_u64(mv, mlen, &ev->lsn)) {
 				*err = "source.lsn is not an unsigned integer";
 				return -1;
 			}
 			ev->has_lsn = true;
 		} else if (KEY_IS(&k, "ts_ms")) {
+			if (ONCE(8, "\"source.ts_ms\"") < 0)
+				return -1;
 			if (!json_parse_i64(mv, mlen, &ev->ts_ms)) {
 				*err = "source.ts_ms is not an integer";
 				return -1;
@@ -143,6 +180,7 @@ event_scan_any(const char *line, size_t len, struct event_info *ev, const char *
 	size_t vlen;
 	int r;
 	bool have_op = false;
+	unsigned seen = 0;
 
 	memset(ev, 0, sizeof(*ev));
 	if (json_iter_begin(&it, line, len) < 0 || it.array) {
@@ -156,6 +194,8 @@ event_scan_any(const char *line, size_t len, struct event_info *ev, const char *
 	}
 	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
 		if (KEY_IS(&k, "op")) {
+			if (ONCE(0, "\"op\"") < 0)
+				return -1;
 			if (vlen < 2 || v[0] != '"') {
 				*err = "\"op\" is not a string";
 				return -1;
@@ -165,18 +205,28 @@ event_scan_any(const char *line, size_t len, struct event_info *ev, const char *
 			ev->op.escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
 			have_op = true;
 		} else if (KEY_IS(&k, "source")) {
+			if (ONCE(1, "\"source\"") < 0)
+				return -1;
 			if (scan_source(v, vlen, ev, err) < 0)
 				return -1;
 		} else if (KEY_IS(&k, "key")) {
+			if (ONCE(2, "\"key\"") < 0)
+				return -1;
 			ev->key = v;
 			ev->key_len = vlen;
 		} else if (KEY_IS(&k, "after")) {
+			if (ONCE(3, "\"after\"") < 0)
+				return -1;
 			ev->after = v;
 			ev->after_len = vlen;
 		} else if (KEY_IS(&k, "before")) {
+			if (ONCE(4, "\"before\"") < 0)
+				return -1;
 			ev->before = v;
 			ev->before_len = vlen;
 		} else if (KEY_IS(&k, "unchanged_toast")) {
+			if (ONCE(5, "\"unchanged_toast\"") < 0)
+				return -1;
 			ev->unchanged_toast = v;
 			ev->unchanged_toast_len = vlen;
 		}

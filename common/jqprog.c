@@ -1,5 +1,6 @@
 #include "jqprog.h"
 #include "sha256.h"
+#include "fileio.h"
 #include "json.h"
 #include "log.h"
 
@@ -10,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -34,6 +36,19 @@ jqp_init(struct jqprog *p)
 	p->named = jv_object();
 	p->libdirs = jv_array();
 	p->pending = jv_invalid();
+	p->input_name = jv_string("<stdin>");
+}
+
+void
+jqp_set_input(struct jqprog *p, const char *filename, uint64_t line)
+{
+	const char *name = filename ? filename : "<stdin>";
+
+	if (strcmp(jv_string_value(p->input_name), name) != 0) {
+		jv_free(p->input_name);
+		p->input_name = jv_string(name);
+	}
+	p->input_line = line;
 }
 
 const char *
@@ -55,6 +70,44 @@ set_error(struct jqprog *p, const char *fmt, ...)
 	buf_vaddf(&p->err, fmt, ap);
 	va_end(ap);
 	return -1;
+}
+
+/*
+ * libjq 1.6 frees, compares and copies values recursively: a value nested a
+ * few hundred thousand levels deep (`reduce range(300000) as $i (0; [.])`)
+ * overflows an 8 MiB stack inside libjq, where we cannot check.  With a
+ * 1 GiB stack the heap runs out first (a level costs about twice as much
+ * heap as stack), as with any program that builds too much.  The kernel
+ * places the other mappings below the stack by the limit at exec time, so
+ * raising it takes a new exec; the second run finds it raised.
+ */
+#define JQP_STACK ((rlim_t)1 << 30)
+
+void
+jqp_big_stack(char **argv)
+{
+	struct rlimit rl;
+	rlim_t want = JQP_STACK;
+	const char *preload;
+
+	if (getrlimit(RLIMIT_STACK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want)
+		want = rl.rlim_max;
+	if (want <= rl.rlim_cur)
+		return;
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_STACK, &rl) < 0)
+		return;
+	/*
+	 * Under valgrind a new exec would run outside it (its preload names
+	 * it); without /proc, or there, the stack can still grow to the gap
+	 * the kernel left below it (128 MiB at least).
+	 */
+	preload = getenv("LD_PRELOAD");
+	if (preload && strstr(preload, "vgpreload"))
+		return;
+	execv("/proc/self/exe", argv);
 }
 
 /* --- named arguments and library paths --- */
@@ -89,16 +142,87 @@ jqp_arg(struct jqprog *p, const char *name, const char *text)
 	return bind(p, name, jv_string(text));
 }
 
+/*
+ * The JSON values of text (len bytes) for --argjson (one value) or
+ * --slurpfile (an array of all of them), built as events are: by
+ * jqp_parse(), noting the first option whose numbers libjq would round
+ * (jqp_compile() refuses the program then, unless !check_numbers).
+ */
+static int
+json_arg(struct jqprog *p, const char *opt, const char *name, const char *text, size_t len,
+	 bool slurp, jv *out)
+{
+	const char *s = text, *end = text + len;
+	bool saved = p->check_numbers;
+	jv all = jv_array();
+	int n = 0;
+
+	p->check_numbers = true;
+	for (;;) {
+		const char *v = json_ws(s, end), *e, *err = "not valid JSON";
+		jv x;
+
+		if (v == end)
+			break;
+		e = json_skip(v, end, &err);
+		if (e == NULL || (!slurp && n == 1)) {
+			p->check_numbers = saved;
+			jv_free(all);
+			if (e == NULL)
+				return set_error(p, "%s %s: the value is not valid JSON (%s)", opt,
+						 name, err);
+			return set_error(p, "%s %s: more than one JSON value", opt, name);
+		}
+		x = jqp_parse(p, v, (size_t)(e - v));
+		if (p->inexact && p->inexact_arg == NULL) {
+			struct buf b = BUF_INIT;
+
+			buf_addf(&b, "%s %s", opt, name);
+			p->inexact_arg = buf_detach(&b, NULL);
+		}
+		all = jv_array_append(all, x);
+		n++;
+		s = e;
+	}
+	p->check_numbers = saved;
+	if (!slurp && n == 0) {
+		jv_free(all);
+		return set_error(p, "%s %s: the value is not valid JSON", opt, name);
+	}
+	if (slurp) {
+		*out = all;
+	} else {
+		*out = jv_array_get(jv_copy(all), 0);
+		jv_free(all);
+	}
+	return 0;
+}
+
 int
 jqp_argjson(struct jqprog *p, const char *name, const char *json)
 {
-	jv v = jv_parse(json);
+	jv v;
 
-	if (!jv_is_valid(v)) {
-		jv_free(v);
-		return set_error(p, "--argjson %s: the value is not valid JSON", name);
-	}
+	if (json_arg(p, "--argjson", name, json, strlen(json), false, &v) < 0)
+		return -1;
 	return bind(p, name, v);
+}
+
+int
+jqp_slurpfile(struct jqprog *p, const char *name, const char *path)
+{
+	struct buf text = BUF_INIT;
+	jv v;
+	int r = read_file(path, (size_t)1 << 30, false, &text);
+
+	if (r != 0) {
+		buf_release(&text);
+		return set_error(p, "--slurpfile %s: %s", path,
+				 r > 0 ? strerror(ENOENT) : strerror(errno));
+	}
+	r = json_arg(p, "--slurpfile", name, text.data ? text.data : "", text.len, true, &v);
+	buf_release(&text);
+	return r < 0 ? -1 : bind(p, name, v);
 }
 
 static int
@@ -116,12 +240,6 @@ load(struct jqprog *p, const char *name, const char *path, int raw, const char *
 		return -1;
 	}
 	return bind(p, name, v);
-}
-
-int
-jqp_slurpfile(struct jqprog *p, const char *name, const char *path)
-{
-	return load(p, name, path, 0, "--slurpfile");
 }
 
 int
@@ -238,13 +356,34 @@ jqp_default_libdirs(struct jqprog *p)
 
 /* --- compiling and running --- */
 
+static const char prelude[];
+static const char limit_open[];
+
+/* libjq's message quotes the line: the definitions added there are left out. */
 static void
 compile_error_cb(void *data, jv msg)
 {
-	(void)data;
-	if (jv_get_kind(msg) == JV_KIND_STRING)
-		error("%s", jv_string_value(msg));
-	else
+	const struct jqprog *p = data;
+
+	if (p->quiet) {
+		jv_free(msg);
+		return;
+	}
+	if (jv_get_kind(msg) == JV_KIND_STRING) {
+		const char *m = jv_string_value(msg), *at = strstr(m, prelude);
+		size_t skip = strlen(prelude);
+
+		if (at && strncmp(at + skip, limit_open, strlen(limit_open)) == 0)
+			skip += strlen(limit_open);
+		const char *tail = strstr(m, ") as $__cdc_v (0; ");
+
+		if (at)
+			error("%.*s%s", (int)(at - m), m, at + skip);
+		else if (tail)	/* the line limit_open's end is on */
+			error("%.*s%s", (int)(tail - m), m, strchr(tail, '\n') ? strchr(tail, '\n') : "");
+		else
+			error("%s", m);
+	} else
 		error("jq reported an error");
 	jv_free(msg);
 }
@@ -270,8 +409,13 @@ debug_cb(void *data, jv v)
 	}
 	/* As jq prints it: ["DEBUG:",value] */
 	buf_adds(&b, "[\"DEBUG:\",");
-	jqp_print(&b, v);
-	buf_adds(&b, "]\n");
+	if (jqp_print(&b, v) < 0) {
+		buf_reset(&b);
+		buf_addf(&b, "%s: debug: a value nested deeper than %d levels is not printed\n",
+			 cdc_progname, JQP_PRINT_DEPTH);
+	} else {
+		buf_adds(&b, "]\n");
+	}
 	fflush(stdout);
 	if (fwrite(b.data, 1, b.len, stderr) != b.len)
 		(void)0;	/* stderr is best effort */
@@ -291,9 +435,12 @@ hex(const unsigned char *d, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-/* Answer a helper request: [tag, "sha256", text] or [tag, "hmac", key, text]. */
+/*
+ * Answer a helper request: [tag, "sha256", text], [tag, "hmac", key, text],
+ * [tag, "input_filename"] or [tag, "input_line_number"].
+ */
 static jv
-helper(jv req)
+helper(struct jqprog *p, jv req)
 {
 	jv op = jv_array_get(jv_copy(req), 1);
 	int n = jv_array_length(jv_copy(req));
@@ -303,6 +450,10 @@ helper(jv req)
 
 	if (jv_get_kind(op) != JV_KIND_STRING) {
 		r = jv_invalid_with_msg(jv_string("cdc: malformed helper call"));
+	} else if (strcmp(jv_string_value(op), "input_filename") == 0 && n == 2) {
+		r = jv_copy(p->input_name);
+	} else if (strcmp(jv_string_value(op), "input_line_number") == 0 && n == 2) {
+		r = jv_number((double)p->input_line);
 	} else if (strcmp(jv_string_value(op), "sha256") == 0 && n == 3) {
 		jv t = jv_array_get(jv_copy(req), 2);
 
@@ -345,17 +496,163 @@ input_cb(jq_state *jq, void *data)
 	(void)jq;
 	p->pending = jv_invalid();
 	if (jv_is_valid(req))
-		return helper(req);
+		return helper(p, req);
 	return jv_invalid_with_msg(jv_string_fmt(
 		"input and inputs are not available in %s: each event is processed on its own",
 		cdc_progname));
 }
 
-int
-jqp_compile(struct jqprog *p, const char *program, const char *origin)
+/*
+ * libjq 1.6 computes a % b as (intmax_t)a % (intmax_t)b: a double beyond
+ * the 64-bit range converts to INT64_MIN (undefined behaviour in C), and
+ * INT64_MIN % -1 raises SIGFPE, so one row value could kill the stage.
+ * `%` calls the function _mod/2, and a definition of that name in the
+ * program comes ahead of the builtin: this one checks the operands and
+ * hands the safe cases to the builtin (bound as _cdc_mod0 before _mod is
+ * redefined).  Modules are compiled on their own and keep the builtin:
+ * jq/cdc.jq divides by constants only, never by -1.  A number
+ * modulo -1 is 0, and operands whose integer part is outside
+ * [-2^63, 2^63) or NaN are an error instead of jq's platform-dependent
+ * result.  `/` divides doubles and has no such corner.
+ */
+static const char prelude[] =
+	"def _cdc_mod0(a; b): a % b; "
+	"def _mod(a; b): b as $b | a as $a | "
+	"if ($a | type) != \"number\" or ($b | type) != \"number\" then _cdc_mod0($a; $b) "
+	"elif ($a | isnan) or ($b | isnan) or $a < -9223372036854775808 or "
+	"$a >= 9223372036854775808 or $b < -9223372036854775808 or $b >= 9223372036854775808 "
+	"then error(\"number and number cannot be divided (remainder): "
+	"an operand is beyond the 64-bit integer range\") "
+	"elif $b > -2 and $b <= -1 then 0 else _cdc_mod0($a; $b) end; "
+	/*
+	 * libjq answers these two only for the jq CLI's own input reader:
+	 * here they ask the helper hook (the position jqp_set_input() set).
+	 */
+	"def input_filename: ([\"\\u0000cdc\", \"input_filename\"] | debug | empty), input; "
+	"def input_line_number: ([\"\\u0000cdc\", \"input_line_number\"] | debug | empty), input; ";
+
+/*
+ * Where program's directives (module, import, include) end: definitions
+ * must follow them.  A plain scan, enough for directives that compile;
+ * strings may hold escapes, and a directive ends at a ';' outside strings.
+ */
+static size_t
+directives_end(const char *program)
+{
+	const char *p = program, *end = program;
+
+	for (;;) {
+		size_t n;
+
+		while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '#') {
+			if (*p == '#')
+				while (*p && *p != '\n')
+					p++;
+			else
+				p++;
+		}
+		for (n = 0; (p[n] >= 'a' && p[n] <= 'z') || p[n] == '_' ||
+			    (p[n] >= 'A' && p[n] <= 'Z') || (p[n] >= '0' && p[n] <= '9');
+		     n++)
+			;
+		if (!((n == 6 && (strncmp(p, "module", 6) == 0 || strncmp(p, "import", 6) == 0)) ||
+		      (n == 7 && strncmp(p, "include", 7) == 0)))
+			return (size_t)(end - program);
+		for (p += n; *p && *p != ';'; p++) {
+			if (*p != '"')
+				continue;
+			for (p++; *p && *p != '"'; p++)
+				if (*p == '\\' && p[1])
+					p++;
+			if (*p == '\0')
+				return (size_t)(end - program);
+		}
+		if (*p == '\0')
+			return (size_t)(end - program);
+		end = ++p;
+	}
+}
+
+/*
+ * program with prelude after its directives, on the same line (line
+ * numbers in messages and $__loc__ stay the program's).  Caller frees.
+ */
+/*
+ * Stopping a program between outputs and starting it on the next input
+ * (jq_start() resets it) trips an assertion in libjq 1.6 when the program
+ * was inside a path expression (`path(..)`, paths, del, |=): the process
+ * aborts.  A caller that wants only the first max outputs has the program
+ * stop itself instead, as jq's limit/2 does, and jqp_finish() lets the
+ * break unwind it.
+ */
+static const char limit_open[] = "label $__cdc_out | foreach (";
+
+/*
+ * Whether program may enter libjq's path mode, which only path(f) and the
+ * assignment operators do, and the builtins of jq 1.6 built on them
+ * (paths, leaf_paths, del, map_values, tostream, INDEX), or a module.  A
+ * plain text search that may say yes for nothing (a word in a string):
+ * the wrapper costs about 2 us an event, worth saving on the common
+ * `.op == "u"`.
+ */
+static bool
+may_track_paths(const char *program)
+{
+	static const char *const words[] = {
+		"path", "del", "map_values", "tostream", "INDEX", "include", "import",
+	};
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+		if (strstr(program, words[i]))
+			return true;
+	for (const char *q = strchr(program, '='); q; q = strchr(q + 1, '=')) {
+		char before = q > program ? q[-1] : ' ';
+
+		if (q[1] == '=' || before == '=' || before == '!' || before == '<' || before == '>')
+			continue;	/* ==, !=, <=, >= */
+		return true;
+	}
+	return false;
+}
+
+static char *
+with_checked_ops(const char *program, int max_outputs)
+{
+	struct buf b = BUF_INIT;
+	size_t at = directives_end(program);
+
+	buf_add(&b, program, at);
+	buf_adds(&b, prelude);
+	if (max_outputs > 0)
+		buf_adds(&b, limit_open);
+	buf_adds(&b, program + at);
+	/* on a line of its own: the program may end with a comment */
+	if (max_outputs > 0)
+		buf_addf(&b, "\n) as $__cdc_v (0; . + 1; $__cdc_v, if . >= %d then break $__cdc_out "
+			 "else empty end)", max_outputs);
+	return buf_detach(&b, NULL);
+}
+
+void
+jqp_finish(struct jqprog *p)
+{
+	jv v;
+
+	if (p->max_outputs == 0)
+		return;		/* not wrapped: nothing to unwind */
+	/* The break comes next; a try of libjq 1.6 may catch it once or twice. */
+	for (int i = 0; i < 8 && jqp_next(p, &v) == JQP_VALUE; i++)
+		jv_free(v);
+}
+
+/* One try at compiling program (with the prelude and, when max_outputs, the limit). */
+static int
+compile_once(struct jqprog *p, const char *program, const char *origin, int max_outputs)
 {
 	char dir[4096];
+	char *text;
 	jv args, named_args;
+	int ok;
 
 	p->jq = jq_init();
 	if (p->jq == NULL)
@@ -385,11 +682,41 @@ jqp_compile(struct jqprog *p, const char *program, const char *origin)
 	args = jv_object_set(jv_copy(p->named), jv_string("ARGS"), named_args);
 	/* Lets the cdc module tell our programs from the jq CLI. */
 	args = jv_object_set(args, jv_string("__cdc_host"), jv_string(cdc_progname));
-	if (!jq_compile_args(p->jq, program, args))
+	text = with_checked_ops(program, max_outputs);
+	ok = jq_compile_args(p->jq, text, args);
+	free(text);
+	if (!ok) {
+		jq_teardown(&p->jq);
 		return -1;
+	}
 	jq_set_input_cb(p->jq, input_cb, p);
 	jq_set_debug_cb(p->jq, debug_cb, p);
 	return 0;
+}
+
+int
+jqp_compile(struct jqprog *p, const char *program, const char *origin)
+{
+	if (p->check_numbers && p->inexact_arg) {
+		error("%s: a number cannot be held exactly by libjq (a double); "
+		      "--lossy-numbers accepts it rounded", p->inexact_arg);
+		return -1;
+	}
+	if (p->max_outputs > 0 && may_track_paths(program)) {
+		/*
+		 * The limit needs an expression: a program of definitions
+		 * alone (`def f: .a = 1;`, the identity for jq) compiles
+		 * without it, and so do the messages of a bad program.
+		 */
+		p->quiet = true;
+		if (compile_once(p, program, origin, p->max_outputs) == 0) {
+			p->quiet = false;
+			return 0;
+		}
+		p->quiet = false;
+	}
+	p->max_outputs = 0;	/* stopping it anywhere is safe */
+	return compile_once(p, program, origin, 0);
 }
 
 void
@@ -503,7 +830,9 @@ jqp_halt_status(struct jqprog *p)
 	} else if (jv_is_valid(msg) && jv_get_kind(msg) != JV_KIND_NULL) {
 		struct buf b = BUF_INIT;
 
-		jqp_print(&b, msg);
+		if (jqp_print(&b, msg) < 0)
+			buf_addf(&b, "(halt_error: a value nested deeper than %d levels)",
+				 JQP_PRINT_DEPTH);
 		fprintf(stderr, "%s\n", b.data);
 		buf_release(&b);
 	}
@@ -520,6 +849,8 @@ jqp_free(struct jqprog *p)
 	jv_free(p->named);
 	jv_free(p->libdirs);
 	jv_free(p->pending);
+	jv_free(p->input_name);
+	free(p->inexact_arg);
 	if (p->need) {
 		jqpaths_free(p->need);
 		free(p->need);
@@ -1299,8 +1630,9 @@ print_string(struct buf *b, const char *s, size_t n)
 	buf_addc(b, '"');
 }
 
-void
-jqp_print(struct buf *b, jv v)
+/* jqp_print() below depth levels of containers; false when too deep. */
+static bool
+print_value(struct buf *b, jv v, int depth)
 {
 	switch (jv_get_kind(v)) {
 	case JV_KIND_NULL:
@@ -1325,14 +1657,19 @@ jqp_print(struct buf *b, jv v)
 	case JV_KIND_ARRAY: {
 		int n = jv_array_length(jv_copy(v));
 
+		if (depth >= JQP_PRINT_DEPTH)
+			return false;
 		buf_addc(b, '[');
 		for (int i = 0; i < n; i++) {
 			jv e = jv_array_get(jv_copy(v), i);
+			bool ok;
 
 			if (i)
 				buf_addc(b, ',');
-			jqp_print(b, e);
+			ok = print_value(b, e, depth + 1);
 			jv_free(e);
+			if (!ok)
+				return false;
 		}
 		buf_addc(b, ']');
 		break;
@@ -1340,20 +1677,25 @@ jqp_print(struct buf *b, jv v)
 	case JV_KIND_OBJECT: {
 		bool first = true;
 
+		if (depth >= JQP_PRINT_DEPTH)
+			return false;
 		buf_addc(b, '{');
 		for (int i = jv_object_iter(v); jv_object_iter_valid(v, i);
 		     i = jv_object_iter_next(v, i)) {
 			jv k = jv_object_iter_key(v, i);
 			jv e = jv_object_iter_value(v, i);
+			bool ok;
 
 			if (!first)
 				buf_addc(b, ',');
 			first = false;
 			print_string(b, jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k)));
 			buf_addc(b, ':');
-			jqp_print(b, e);
+			ok = print_value(b, e, depth + 1);
 			jv_free(k);
 			jv_free(e);
+			if (!ok)
+				return false;
 		}
 		buf_addc(b, '}');
 		break;
@@ -1362,5 +1704,17 @@ jqp_print(struct buf *b, jv v)
 		buf_add(b, "null", 4);	/* an invalid value never reaches output */
 		break;
 	}
+	return true;
+}
+
+int
+jqp_print(struct buf *b, jv v)
+{
+	size_t start = b->len;
+
+	if (print_value(b, v, 0))
+		return 0;
+	buf_setlen(b, start);
+	return -1;
 }
 

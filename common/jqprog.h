@@ -60,6 +60,9 @@ struct jqprog {
 	jv libdirs;		/* array of library directories, searched in order */
 	bool allow_env;
 	bool check_numbers;	/* count inexact numbers in jqp_parse() */
+	int max_outputs;	/* > 0: the caller reads at most this many outputs
+				   (jqp_compile() sets 0 when stopping early is safe) */
+	bool quiet;		/* compile messages are not printed */
 	struct buf err;		/* the last error message */
 	struct buf scratch;	/* string decoding */
 	/* parse statistics of the last jqp_parse() */
@@ -72,9 +75,20 @@ struct jqprog {
 	unsigned char value_len[JQP_VALUECACHE];	/* length + 1, 0: empty slot */
 	/* the cdc module's C helpers */
 	jv pending;		/* request seen by the debug hook, or invalid */
+	jv input_name;		/* input_filename's answer (a string) */
+	uint64_t input_line;	/* input_line_number's answer */
+	char *inexact_arg;	/* "--argjson NAME" with a rounded number, or NULL */
 	/* what jqp_parse() builds of an object: NULL, everything */
 	struct jqpaths *need;
 };
+
+/*
+ * Call first in main(): makes sure the process runs with a 1 GiB stack
+ * limit (or the hard limit), re-executing itself once to get it, so that
+ * libjq's recursion over deeply nested values exhausts memory, not the
+ * stack.  Returns when the limit is already there (or cannot be raised).
+ */
+void jqp_big_stack(char **argv);
 
 /* Set up an empty program context (nothing compiled yet). */
 void jqp_init(struct jqprog *p);
@@ -82,7 +96,9 @@ void jqp_init(struct jqprog *p);
 /*
  * Named arguments, as jq's options of the same names.  name must be a
  * valid jq identifier.  Return 0, or -1 with the reason in jqp_error()
- * (bad JSON, unreadable file, bad name).
+ * (bad JSON, unreadable file, bad name).  A number of --argjson or
+ * --slurpfile that libjq would round is noted: jqp_compile() fails then
+ * when check_numbers is set, as an event with one would.
  */
 int jqp_arg(struct jqprog *p, const char *name, const char *text);
 int jqp_argjson(struct jqprog *p, const char *name, const char *json);
@@ -112,6 +128,13 @@ void jqp_default_libdirs(struct jqprog *p);
  */
 int jqp_compile(struct jqprog *p, const char *program, const char *origin);
 
+/*
+ * Where the next input comes from, for input_filename (filename, NULL:
+ * "<stdin>") and input_line_number (line: the newlines read so far in
+ * that input, as jq counts them).
+ */
+void jqp_set_input(struct jqprog *p, const char *filename, uint64_t line);
+
 /* Start the program on input (consumed). */
 void jqp_start(struct jqprog *p, jv input);
 /*
@@ -120,6 +143,13 @@ void jqp_start(struct jqprog *p, jv input);
  * JQP_HALT: see jqp_halt_status().
  */
 enum jqp_status jqp_next(struct jqprog *p, jv *out);
+/*
+ * Done with this input before JQP_DONE (max_outputs were read): let the
+ * program stop itself.  Set max_outputs before jqp_compile() to read fewer
+ * outputs than the program gives; stopping it otherwise can abort the
+ * process in libjq 1.6 (jqprog.c).
+ */
+void jqp_finish(struct jqprog *p);
 /* After JQP_HALT: the exit status, and print halt_error's message. */
 int jqp_halt_status(struct jqprog *p);
 /* The last error message (valid until the next call). */
@@ -144,10 +174,18 @@ bool jqp_project(struct jqprog *p, const char *program, bool truthy_only);
 jv jqp_parse(struct jqprog *p, const char *text, size_t len);
 
 /*
- * Append v as compact JSON, exactly as `jq -c` prints it.  Does NOT consume
- * v.  Strings are assumed valid UTF-8 (libjq guarantees it).
+ * Containers nested deeper than this are not printed: no cdc stage reads
+ * them back (JSON_MAX_DEPTH), and printing is recursive.  (jq 1.6 prints
+ * "<stripped: exceeds max depth>" past 256 levels, which is not JSON.)
  */
-void jqp_print(struct buf *b, jv v);
+#define JQP_PRINT_DEPTH 512
+
+/*
+ * Append v as compact JSON, exactly as `jq -c` prints it.  Does NOT consume
+ * v.  Strings are assumed valid UTF-8 (libjq guarantees it).  Returns 0, or
+ * -1 with b unchanged when v nests containers deeper than JQP_PRINT_DEPTH.
+ */
+int jqp_print(struct buf *b, jv v);
 
 /* jq truthiness: anything but false and null (v is not consumed). */
 bool jqp_truthy(jv v);

@@ -208,6 +208,19 @@ skip_string(const char *p, const char *end, struct json_span *sp, const char **e
 				return NULL;
 			}
 			p = q + 6;
+			/*
+			 * A high surrogate must be followed by a low one, as jq
+			 * requires ("Invalid \\uXXXX\\uXXXX surrogate pair
+			 * escape"); a lone low surrogate is U+FFFD, as in jq.
+			 */
+			if (hexval(q[2]) == 0xD && hexval(q[3]) >= 8 && hexval(q[3]) <= 0xB) {
+				if (p + 6 > end || p[0] != '\\' || p[1] != 'u' || hexval(p[2]) != 0xD ||
+				    hexval(p[3]) < 0xC || hexval(p[4]) < 0 || hexval(p[5]) < 0) {
+					*err = "lone high surrogate \\u escape in string";
+					return NULL;
+				}
+				p += 6;
+			}
 			break;
 		default:
 			*err = "bad escape in string";

@@ -44,8 +44,10 @@ def position: "\(.source.commit_lsn | lsn_text):\(.source.seq)";
 #   t and control events -> nothing
 # fields: names of event fields to add as "__NAME" (e.g. ["op", "table",
 # "lsn", "source.ts_ms"] adds __op, __table, __lsn, __source_ts_ms), looked
-# up as ExtractNewRecordState's add.fields does: "source.x" in the source,
-# op, ts_ms, ts_us and ts_ns at the top level, any other name in the source.
+# up as ExtractNewRecordState's add.fields does: "S.x" in the event's
+# member S (source, transaction, ...; added as __S_x), op, ts_ms, ts_us and
+# ts_ns at the top level, id, total_order and data_collection_order in
+# transaction, any other name in the source.
 def unwrap($mode; $fields):
   . as $e
   | if ($mode | IN("drop", "none", "rewrite") | not) then
@@ -54,8 +56,11 @@ def unwrap($mode; $fields):
   | def extra:
       reduce ($fields[]) as $f ({};
         ("__" + ($f | gsub("\\."; "_"))) as $k
-        | if ($f | startswith("source.")) then .[$k] = $e.source[$f | ltrimstr("source.")]
+        | ($f | split(".")) as $parts
+        | if ($parts | length) == 2 then .[$k] = ($e[$parts[0]] | objects | .[$parts[1]])
           elif ($f | IN("op", "ts_ms", "ts_us", "ts_ns")) then .[$k] = $e[$f]
+          elif ($f | IN("id", "total_order", "data_collection_order")) then
+            .[$k] = ($e.transaction | objects | .[$f])
           else .[$k] = $e.source[$f] end);
     if (.op | IN("c", "u", "r")) then
       .after + (if $mode == "rewrite" then {"__deleted": "false"} else {} end) + extra
@@ -113,37 +118,59 @@ def _old:
 # Canal-JSON (Canal, TiCDC, Flink's canal-json format): values as strings,
 # "old" with the changed columns only.  PostgreSQL's schema is Canal's
 # "database".  Snapshot rows are INSERTs; truncates are DDL events;
-# messages and control events give nothing.
+# messages and control events give nothing.  "id" is the event's WAL
+# position (source.lsn; Canal's is a batch number).  "sqlType"
+# (java.sql.Types) and "mysqlType" map every column of the row, from its
+# JSON value, since events carry no column types: integers BIGINT (-5,
+# "bigint"), other numbers DOUBLE (8, "double"), booleans BOOLEAN (16,
+# "boolean"), strings VARCHAR (12, "varchar"), objects and arrays JSON
+# text (12, "json"), null NULL (0, "null").  An update always has "old"
+# (Flink's reader rejects one without): the changed columns when the event
+# has a before image (REPLICA IDENTITY FULL gives every column; DEFAULT
+# gives none for most updates), else [{}].
 def to_canal:
   def str: if . == null then null
            elif type == "string" then .
            elif type == "object" or type == "array" then tojson
            else tostring end;
   def strs: if . == null then null else with_entries(.value |= str) end;
+  def types:
+    if type == "number" then (if . == floor and fabs < 9007199254740992 then [-5, "bigint"] else [8, "double"] end)
+    elif type == "boolean" then [16, "boolean"]
+    elif type == "string" then [12, "varchar"]
+    elif type == "null" then [0, "null"]
+    else [12, "json"] end;
+  def coltypes(i): if type == "object" then with_entries(.value |= (types | .[i])) else null end;
   if (.op | IN("c", "u", "d", "r")) then
-    {id: 0, database: .source.schema, table: .source.table,
-     pkNames: (if (.key | type) == "object" then (.key | keys_unsorted) else null end),
-     isDdl: false,
-     type: ({"c": "INSERT", "r": "INSERT", "u": "UPDATE", "d": "DELETE"}[.op]),
-     es: .source.ts_ms, ts: .ts_ms, sql: "", sqlType: null, mysqlType: null,
-     data: [_row | strs],
-     old: (_old | if . == null then null else [strs] end)}
+    _row as $row
+    | {id: (.source.lsn // .source.commit_lsn // 0), database: .source.schema, table: .source.table,
+       pkNames: (if (.key | type) == "object" then (.key | keys_unsorted) else null end),
+       isDdl: false,
+       type: ({"c": "INSERT", "r": "INSERT", "u": "UPDATE", "d": "DELETE"}[.op]),
+       es: .source.ts_ms, ts: .ts_ms, sql: "",
+       sqlType: ($row | coltypes(0)), mysqlType: ($row | coltypes(1)),
+       data: [$row | strs],
+       old: (if .op == "u" then [_old // {} | strs] else null end)}
   elif .op == "t" then
-    {id: 0, database: .source.schema, table: .source.table, pkNames: null, isDdl: true,
+    {id: (.source.lsn // .source.commit_lsn // 0), database: .source.schema, table: .source.table,
+     pkNames: null, isDdl: true,
      type: "TRUNCATE", es: .source.ts_ms, ts: .ts_ms,
      sql: "TRUNCATE TABLE \(.source.schema).\(.source.table)",
      sqlType: null, mysqlType: null, data: null, old: null}
   else empty end;
 
 # Maxwell's JSON: "ts" in seconds, "xid", "data" (the row, deleted rows
-# too), "old" (old values of the changed columns, updates only).  Snapshot
-# rows are "bootstrap-insert"; "commit" is left out (not known per event).
+# too), "old" (old values of the changed columns, updates only: {} when
+# the event has no before image, which REPLICA IDENTITY FULL gives; Flink's
+# maxwell-json reader needs "old" on every update).  Snapshot rows are
+# "insert": Maxwell's own "bootstrap-insert" is refused by Flink's reader.
+# "commit" is left out (not known per event).
 def to_maxwell:
   if (.op | IN("c", "u", "d", "r")) then
     {database: .source.schema, table: .source.table,
-     type: ({"c": "insert", "r": "bootstrap-insert", "u": "update", "d": "delete"}[.op]),
+     type: ({"c": "insert", "r": "insert", "u": "update", "d": "delete"}[.op]),
      ts: (.source.ts_ms / 1000 | floor), xid: .source.txId, data: _row}
-    + (_old | if . == null then {} else {old: .} end)
+    + (if .op == "u" then {old: (_old // {})} else {} end)
   else empty end;
 
 # AWS DMS's Kinesis/Kafka record: {"data", "metadata"} with operation

@@ -25,8 +25,8 @@ cmp -s "$TEST_TMP/out" "$TEST_TMP/crlf.in"
 ok $? "cdc-filter: CRLF lines pass through unchanged (CR kept)"
 BAD_TRICKY_EXACT=1
 bad_tricky
-cdc_filter_op() { printf '%s\n' "$(cat "$CORPUS/tricky/duplicate-op.line")" | "$CDC_BIN/cdc-filter" --op "$1" | wc -l; }
-is "$(cdc_filter_op d)/$(cdc_filter_op c)" 1/0 "cdc-filter --op: with op twice the last one counts (as in jq)"
+cdc_filter_op() { printf '%s\n' "$(cat "$CORPUS/lines/duplicate-op.line")" | "$CDC_BIN/cdc-filter" --skip-bad --op "$1" 2>/dev/null | wc -l; }
+is "$(cdc_filter_op d)/$(cdc_filter_op c)" 0/0 "cdc-filter --op: with op twice the event is bad input, whatever --op"
 BAD_TRICKY_EXACT=0
 
 # The fast path (selection flags, no jq) and the jq path see the same bad lines.

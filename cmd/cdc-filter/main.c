@@ -63,6 +63,10 @@ enum {
 	OPT_SLURPFILE, OPT_RAWFILE, OPT_ALLOW_ENV,
 };
 
+#define SHORTOPTS ":f:L:" CLI_SHORTOPTS
+/* Options whose NAME is followed by a second argument (jqp_named_option()). */
+static const char *const two_args[] = { "arg", "argjson", "slurpfile", "rawfile", NULL };
+
 static const struct option options[] = {
 	/* selection */
 	SEL_OPTIONS,
@@ -124,6 +128,7 @@ run_expr(struct filter *f, const char *line, size_t len)
 	case JQP_VALUE:
 		r = jqp_truthy(out);
 		jv_free(out);
+		jqp_finish(&f->jq);
 		return r;
 	case JQP_DONE:
 		return 0;
@@ -146,7 +151,7 @@ parse_args(struct filter *f, struct evin_opts *io, int argc, char **argv, char *
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, SHORTOPTS, options, NULL)) != -1) {
 		if (evin_option(io, c, optarg) || metrics_option(&f->metrics, c, optarg) ||
 		    sel_option(&f->sel, c, optarg))
 			continue;
@@ -209,7 +214,11 @@ keep_event(struct filter *f, const struct evin_line *l)
 		return !f->drop_control;
 	keep = sel_match(&f->sel, &l->ev);
 	if (keep && f->have_expr) {
-		int r = run_expr(f, l->text, l->len);
+		int r;
+
+		/* jq counts the newlines read: a last line without one is not counted */
+		jqp_set_input(&f->jq, f->in.name, l->nl ? l->lineno : l->lineno - 1);
+		r = run_expr(f, l->text, l->len);
 
 		if (r < 0)
 			return -1;
@@ -225,14 +234,19 @@ main(int argc, char **argv)
 	struct evin_opts io = { 0 };
 	char *program, *origin;
 	int status = CDC_EXIT_OK;
+	char **args;
 
+	jqp_big_stack(argv);
 	log_init(argv[0]);
 	sel_init(&f.sel);
 	jqp_init(&f.jq);
-	parse_args(&f, &io, argc, argv, &program, &origin);
+	/* `cdc-map '-.a'` is a program, as in jq (cli_jq_argv()) */
+	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, two_args);
+	parse_args(&f, &io, argc, args, &program, &origin);
 	if (program) {
 		f.have_expr = true;
 		jqp_default_libdirs(&f.jq);
+		f.jq.max_outputs = 1;	/* only the first output counts */
 		if (jqp_compile(&f.jq, program, origin) < 0)
 			die_status(CDC_EXIT_USAGE, "cannot compile the jq expression");
 		/* Only the first output's truth matters here. */
@@ -246,7 +260,7 @@ main(int argc, char **argv)
 	     program ? "that the expression selects" : "(all of them: no expression, no flags)");
 	sig_setup();
 	metrics_init(&f.metrics, "cdc-filter");
-	evin_open(&f.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
+	evin_open(&f.in, &io, EVIN_EVENTS, args + optind, argc - optind);
 	evin_set_metrics(&f.in, &f.metrics);
 	wr_init(&f.w, STDOUT_FILENO, 0);
 	evin_set_idle(&f.in, flush_output, &f.w);
@@ -301,6 +315,8 @@ done:
 	sel_free(&f.sel);
 	jqp_free(&f.jq);
 	free(program);
+	if (args != argv)
+		free(args);
 	free(origin);
 	/* Everything is freed first: exits from here leave nothing behind. */
 	wr_die_on_error(&f.w, "standard output");

@@ -9,6 +9,7 @@
  * cannot give back unchanged goes to the bad-input policy, unless
  * --lossy-numbers.  Control events pass untouched unless --drop-control.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +58,10 @@ enum {
 	OPT_RAWFILE, OPT_ALLOW_ENV,
 };
 
+#define SHORTOPTS ":f:L:" CLI_SHORTOPTS
+/* Options whose NAME is followed by a second argument (jqp_named_option()). */
+static const char *const two_args[] = { "arg", "argjson", "slurpfile", "rawfile", NULL };
+
 static const struct option options[] = {
 	/* mapping */
 	{ "from-file", required_argument, NULL, 'f' },
@@ -76,7 +81,10 @@ static const struct option options[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* An event's outputs wait here until the event is done; beyond this they go out early. */
+/*
+ * An event's outputs wait in memory until the event is done; beyond this
+ * they wait in a temporary file (a failed event writes nothing).
+ */
 #define EVENT_OUTPUT_CAP ((size_t)64 << 20)
 
 struct map {
@@ -87,6 +95,8 @@ struct map {
 	struct writer w;
 	struct metrics metrics;
 	struct buf out;		/* this event's output */
+	FILE *spool;		/* its output beyond EVENT_OUTPUT_CAP, or NULL */
+	bool spooled;		/* the spool holds some of this event's output */
 	char reason[200];	/* why the event failed */
 	bool halted;		/* the program called halt or halt_error */
 	int halt_status;
@@ -153,6 +163,54 @@ jq_failed(struct map *m)
 	return -1;
 }
 
+/* Move m->out to the spool file. */
+static void
+spool_output(struct map *m)
+{
+	if (m->spool == NULL && (m->spool = tmpfile()) == NULL)
+		die_status(CDC_EXIT_TEMPFAIL, "cannot create a temporary file for an event's outputs: %s",
+			   strerror(errno));
+	if (fwrite(m->out.data, 1, m->out.len, m->spool) != m->out.len)
+		die_status(CDC_EXIT_TEMPFAIL, "cannot write an event's outputs to a temporary file: %s",
+			   strerror(errno));
+	m->spooled = true;
+	buf_reset(&m->out);
+}
+
+/* The event is done: its spooled output goes out (keep) or away. */
+static void
+end_spool(struct map *m, bool keep)
+{
+	char chunk[65536];
+	size_t n;
+
+	if (!m->spooled)
+		return;
+	m->spooled = false;
+	if (keep) {
+		if (fflush(m->spool) != 0 || fseek(m->spool, 0, SEEK_SET) != 0)
+			die_status(CDC_EXIT_TEMPFAIL, "cannot read back an event's outputs: %s",
+				   strerror(errno));
+		while ((n = fread(chunk, 1, sizeof(chunk), m->spool)) > 0)
+			emit(m, chunk, n);
+		if (ferror(m->spool))
+			die_status(CDC_EXIT_TEMPFAIL, "cannot read back an event's outputs: %s",
+				   strerror(errno));
+	}
+	rewind(m->spool);
+	if (ftruncate(fileno(m->spool), 0) != 0)
+		die_status(CDC_EXIT_TEMPFAIL, "cannot empty the temporary file: %s", strerror(errno));
+}
+
+/* An output too deep to print (jqp_print()) fails the event. */
+static int
+too_deep(struct map *m)
+{
+	snprintf(m->reason, sizeof(m->reason),
+		 "an output nests arrays or objects deeper than %d levels", JQP_PRINT_DEPTH);
+	return -1;
+}
+
 /*
  * Whole-event mode: every output of the program, one per line, into m->out.
  * Returns 0, 1 after a halt, or -1 with m->reason set.
@@ -168,14 +226,15 @@ map_event(struct map *m, const char *line, size_t len)
 	for (;;) {
 		switch (jqp_next(&m->jq, &v)) {
 		case JQP_VALUE:
-			jqp_print(&m->out, v);
+			if (jqp_print(&m->out, v) < 0) {
+				jv_free(v);
+				return too_deep(m);
+			}
 			buf_addc(&m->out, '\n');
 			jv_free(v);
 			m->values++;
-			if (m->out.len > EVENT_OUTPUT_CAP) {
-				emit(m, m->out.data, m->out.len);
-				buf_reset(&m->out);
-			}
+			if (m->out.len > EVENT_OUTPUT_CAP)
+				spool_output(m);
 			break;
 		case JQP_DONE:
 			return 0;
@@ -214,6 +273,7 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 	case JQP_VALUE:
 		jv_free(extra);
 		jv_free(v);
+		jqp_finish(&m->jq);
 		snprintf(m->reason, sizeof(m->reason),
 			 "--doc: the program gave more than one value for %s", what);
 		return -1;
@@ -227,7 +287,10 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 	default:
 		break;
 	}
-	jqp_print(&m->out, v);
+	if (jqp_print(&m->out, v) < 0) {
+		jv_free(v);
+		return too_deep(m);
+	}
 	jv_free(v);
 	return 1;
 }
@@ -304,7 +367,7 @@ parse_args(struct map *m, struct evin_opts *io, int argc, char **argv, char **pr
 	int c;
 
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":f:L:" CLI_SHORTOPTS, options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, SHORTOPTS, options, NULL)) != -1) {
 		if (evin_option(io, c, optarg) || metrics_option(&m->metrics, c, optarg))
 			continue;
 		switch (c) {
@@ -373,6 +436,8 @@ map_line(struct map *m, const struct evin_line *l)
 		}
 		return 0;
 	}
+	/* jq counts the newlines read: a last line without one is not counted */
+	jqp_set_input(&m->jq, m->in.name, l->nl ? l->lineno : l->lineno - 1);
 	return m->doc ? map_doc(m, l->text, l->len, &l->ev) : map_event(m, l->text, l->len);
 }
 
@@ -383,12 +448,18 @@ main(int argc, char **argv)
 	struct evin_opts io = { 0 };
 	char *program, *origin;
 	int status = CDC_EXIT_OK;
+	char **args;
 
+	jqp_big_stack(argv);
 	log_init(argv[0]);
 	jqp_init(&m.jq);
 	m.jq.check_numbers = true;
-	parse_args(&m, &io, argc, argv, &program, &origin);
+	/* `cdc-map '-.a'` is a program, as in jq (cli_jq_argv()) */
+	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, two_args);
+	parse_args(&m, &io, argc, args, &program, &origin);
 	jqp_default_libdirs(&m.jq);
+	if (m.doc)
+		m.jq.max_outputs = 2;	/* one per image; a second is an error */
 	if (jqp_compile(&m.jq, program, origin) < 0)
 		die_status(CDC_EXIT_USAGE, "cannot compile the jq program");
 	/* Build only the members the program can read (numbers still checked). */
@@ -399,7 +470,7 @@ main(int argc, char **argv)
 	     m.doc ? "the row images (--doc)" : "each", argc > optind ? "the files given" : "standard input");
 	sig_setup();
 	metrics_init(&m.metrics, "cdc-map");
-	evin_open(&m.in, &io, EVIN_EVENTS, argv + optind, argc - optind);
+	evin_open(&m.in, &io, EVIN_EVENTS, args + optind, argc - optind);
 	evin_set_metrics(&m.in, &m.metrics);
 	wr_init(&m.w, STDOUT_FILENO, 0);
 	evin_set_idle(&m.in, flush_output, &m.w);
@@ -430,10 +501,12 @@ main(int argc, char **argv)
 		}
 		m.events++;
 		if (map_line(&m, &l) < 0) {
+			end_spool(&m, false);
 			if (evin_reject(&m.in, &l, m.reason) < 0)
 				status = CDC_EXIT_DATAERR;
 			continue;
 		}
+		end_spool(&m, true);
 		emit(&m, m.out.data, m.out.len);
 		if (m.out.len)
 			metrics_event_out(&m.metrics, &l.ev, m.out.len);
@@ -445,8 +518,12 @@ done:
 	evin_close(&m.in);
 	metrics_finish(&m.metrics);
 	buf_release(&m.out);
+	if (m.spool)
+		fclose(m.spool);
 	jqp_free(&m.jq);
 	free(program);
+	if (args != argv)
+		free(args);
 	free(origin);
 	/* Everything is freed first: exits from here leave nothing behind. */
 	wr_die_on_error(&m.w, "standard output");

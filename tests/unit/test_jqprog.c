@@ -201,6 +201,25 @@ test_print(void)
 	       "escapes and key order as jq -c");
 	jv_free(v);
 	buf_release(&b);
+	{
+		jv deep = jv_number(1);
+		int r;
+
+		for (int i = 0; i < JQP_PRINT_DEPTH; i++)
+			deep = jv_array_append(jv_array(), deep);
+		buf_reset(&b);
+		buf_adds(&b, "x");
+		r = jqp_print(&b, deep);
+		ok(r == 0 && b.len == 1 + 2 * JQP_PRINT_DEPTH + 1, "JQP_PRINT_DEPTH levels print");
+		deep = jv_array_append(jv_array(), deep);
+		buf_reset(&b);
+		buf_adds(&b, "x");
+		r = jqp_print(&b, deep);
+		ok(r == -1 && b.len == 1 && strcmp(b.data, "x") == 0,
+		   "one level more: -1 and the buffer unchanged");
+		jv_free(deep);
+		buf_release(&b);
+	}
 }
 
 static void
