@@ -1,8 +1,12 @@
 /*
  * jqprog.h: running a jq program over events with libjq 1.6, for cdc-filter
  * and cdc-map (the only programs linked with -ljq; a program that calls
- * nothing here does not pull this object out of libcdc.a, so it needs no
- * libjq).
+ * nothing here does not pull these objects out of libcdc.a, so it needs no
+ * libjq).  Three files implement it: jqprog.c is the glue to libjq
+ * (arguments, modules, compiling, running, the sandbox and helpers);
+ * jqjson.c converts JSON text to jv and back (jqp_parse, jqp_project,
+ * jqp_print); jqnum.c is jq 1.6's number formatting and the exact-number
+ * rule (jqp_format_double, jqp_number_exact).
  *
  * What it adds to libjq:
  *  - jqp_parse(): builds a jv from a line event_scan() has already
