@@ -248,8 +248,11 @@ jqp_rawfile(struct jqprog *p, const char *name, const char *path)
 	return load(p, name, path, 1, "--rawfile");
 }
 
-void
-jqp_named_option(struct jqprog *p, const char *opt, const char *name, int argc, char **argv)
+const char *const jqp_two_args[] = { "arg", "argjson", "slurpfile", "rawfile", NULL };
+
+/* --arg, --argjson, --slurpfile, --rawfile NAME X: X is argv[optind]. */
+static void
+named_option(struct jqprog *p, const char *opt, const char *name, int argc, char **argv)
 {
 	const char *x;
 	int r;
@@ -267,6 +270,52 @@ jqp_named_option(struct jqprog *p, const char *opt, const char *name, int argc, 
 		r = jqp_rawfile(p, name, x);
 	if (r < 0)
 		die_usage("%s", jqp_error(p));
+}
+
+bool
+jqp_option(struct jqprog *p, int c, const char *arg, int argc, char **argv)
+{
+	switch (c) {
+	case 'f':
+		p->from_file = arg;
+		return true;
+	case JQP_OPT_ARG:
+		named_option(p, "arg", arg, argc, argv);
+		return true;
+	case JQP_OPT_ARGJSON:
+		named_option(p, "argjson", arg, argc, argv);
+		return true;
+	case JQP_OPT_SLURPFILE:
+		named_option(p, "slurpfile", arg, argc, argv);
+		return true;
+	case JQP_OPT_RAWFILE:
+		named_option(p, "rawfile", arg, argc, argv);
+		return true;
+	case 'L':
+		jqp_libdir(p, arg);
+		return true;
+	case JQP_OPT_ALLOW_ENV:
+		p->allow_env = true;
+		return true;
+	}
+	return false;
+}
+
+char *
+jqp_program(struct jqprog *p, int argc, char **argv, char **origin)
+{
+	char *slash;
+
+	*origin = NULL;
+	if (p->from_file == NULL)
+		return optind < argc ? xstrdup(argv[optind++]) : NULL;
+	*origin = xstrdup(p->from_file);
+	slash = strrchr(*origin, '/');
+	if (slash)
+		*slash = '\0';
+	else
+		strcpy(*origin, ".");
+	return jqp_read_program(p->from_file);
 }
 
 char *

@@ -29,6 +29,7 @@
 #ifndef CDC_JQPROG_H
 #define CDC_JQPROG_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -63,6 +64,7 @@ struct jqprog {
 	jv named;		/* object: $name -> value (--arg and friends) */
 	jv libdirs;		/* array of library directories, searched in order */
 	bool allow_env;
+	const char *from_file;		/* -f FILE (jqp_option()) */
 	bool check_numbers;	/* count inexact numbers in jqp_parse() */
 	int max_outputs;	/* > 0: the caller reads at most this many outputs
 				   (jqp_compile() sets 0 when stopping early is safe) */
@@ -109,12 +111,46 @@ int jqp_argjson(struct jqprog *p, const char *name, const char *json);
 int jqp_slurpfile(struct jqprog *p, const char *name, const char *path);
 int jqp_rawfile(struct jqprog *p, const char *name, const char *path);
 /*
- * For the options --arg, --argjson, --slurpfile, --rawfile NAME X, whose
- * NAME getopt gave as optarg: takes X from argv[optind] and advances
- * optind.  Dies with a usage error when X is missing or unusable.
+ * The jq options of cdc-filter and cdc-map: a program lists JQP_OPTIONS in
+ * its option table, JQP_SHORTOPTS in its short options, JQP_TWO_ARGS for
+ * cli_jq_argv(), and passes every option to jqp_option() before its own
+ * switch.  --arg, --argjson, --slurpfile and --rawfile NAME X take X from
+ * argv[optind] (optind advances); -f/--from-file FILE is kept for
+ * jqp_program().
  */
-void jqp_named_option(struct jqprog *p, const char *opt, const char *name, int argc,
-		      char **argv);
+enum {
+	JQP_OPT_ARG = 0x4300,
+	JQP_OPT_ARGJSON,
+	JQP_OPT_SLURPFILE,
+	JQP_OPT_RAWFILE,
+	JQP_OPT_ALLOW_ENV,
+};
+
+#define JQP_SHORTOPTS "f:L:"
+#define JQP_OPTIONS \
+	{ "from-file", required_argument, NULL, 'f' }, \
+	{ "arg", required_argument, NULL, JQP_OPT_ARG }, \
+	{ "argjson", required_argument, NULL, JQP_OPT_ARGJSON }, \
+	{ "slurpfile", required_argument, NULL, JQP_OPT_SLURPFILE }, \
+	{ "rawfile", required_argument, NULL, JQP_OPT_RAWFILE }, \
+	{ "library-path", required_argument, NULL, 'L' }, \
+	{ "allow-env", no_argument, NULL, JQP_OPT_ALLOW_ENV }
+
+/* The long options followed by a second argument (for cli_jq_argv()). */
+extern const char *const jqp_two_args[];
+
+/*
+ * Take option c with argument arg if it is one of JQP_OPTIONS: returns
+ * true (dies with a usage error on a missing or unusable value), false
+ * for any other option.
+ */
+bool jqp_option(struct jqprog *p, int c, const char *arg, int argc, char **argv);
+/*
+ * After the options: the program text, from -f FILE or else argv[optind]
+ * (optind advances); *origin is FILE's directory (modules are searched
+ * there) or NULL.  Returns NULL when neither is given.  Caller frees both.
+ */
+char *jqp_program(struct jqprog *p, int argc, char **argv, char **origin);
 /* Read a program file (-f FILE); dies when it cannot.  Caller frees. */
 char *jqp_read_program(const char *path);
 /* Append a library directory (made absolute here). */

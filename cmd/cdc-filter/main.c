@@ -59,27 +59,18 @@ static const char usage_text[] =
 	CLI_HELP;
 
 enum {
-	OPT_INVERT = 256, OPT_DROP_CONTROL, OPT_ARG, OPT_ARGJSON,
-	OPT_SLURPFILE, OPT_RAWFILE, OPT_ALLOW_ENV,
+	OPT_INVERT = 256, OPT_DROP_CONTROL,
 };
 
-#define SHORTOPTS ":f:L:" CLI_SHORTOPTS
-/* Options whose NAME is followed by a second argument (jqp_named_option()). */
-static const char *const two_args[] = { "arg", "argjson", "slurpfile", "rawfile", NULL };
+#define SHORTOPTS ":" JQP_SHORTOPTS CLI_SHORTOPTS
 
 static const struct option options[] = {
 	/* selection */
 	SEL_OPTIONS,
-	{ "from-file", required_argument, NULL, 'f' },
 	{ "invert", no_argument, NULL, OPT_INVERT },
 	{ "drop-control", no_argument, NULL, OPT_DROP_CONTROL },
-	/* jq */
-	{ "arg", required_argument, NULL, OPT_ARG },
-	{ "argjson", required_argument, NULL, OPT_ARGJSON },
-	{ "slurpfile", required_argument, NULL, OPT_SLURPFILE },
-	{ "rawfile", required_argument, NULL, OPT_RAWFILE },
-	{ "library-path", required_argument, NULL, 'L' },
-	{ "allow-env", no_argument, NULL, OPT_ALLOW_ENV },
+	/* jq: -f, --arg and friends, -L, --allow-env */
+	JQP_OPTIONS,
 	EVIN_OPTIONS,
 	METRICS_OPTIONS,
 	CLI_OPTIONS,
@@ -147,61 +138,26 @@ static void
 parse_args(struct filter *f, struct evin_opts *io, int argc, char **argv, char **program,
 	   char **origin)
 {
-	const char *expr_file = NULL;
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, SHORTOPTS, options, NULL)) != -1) {
 		if (evin_option(io, c, optarg) || metrics_option(&f->metrics, c, optarg) ||
-		    sel_option(&f->sel, c, optarg))
+		    sel_option(&f->sel, c, optarg) || jqp_option(&f->jq, c, optarg, argc, argv))
 			continue;
 		switch (c) {
-		case 'f':
-			expr_file = optarg;
-			break;
 		case OPT_INVERT:
 			f->invert = true;
 			break;
 		case OPT_DROP_CONTROL:
 			f->drop_control = true;
 			break;
-		case OPT_ARG:
-			jqp_named_option(&f->jq, "arg", optarg, argc, argv);
-			break;
-		case OPT_ARGJSON:
-			jqp_named_option(&f->jq, "argjson", optarg, argc, argv);
-			break;
-		case OPT_SLURPFILE:
-			jqp_named_option(&f->jq, "slurpfile", optarg, argc, argv);
-			break;
-		case OPT_RAWFILE:
-			jqp_named_option(&f->jq, "rawfile", optarg, argc, argv);
-			break;
-		case 'L':
-			jqp_libdir(&f->jq, optarg);
-			break;
-		case OPT_ALLOW_ENV:
-			f->jq.allow_env = true;
-			break;
 		default:
 			cli_option(c, argv, options, usage_text);
 		}
 	}
 	evin_check_options(io);
-	*program = *origin = NULL;
-	if (expr_file) {
-		char *slash;
-
-		*program = jqp_read_program(expr_file);
-		*origin = xstrdup(expr_file);
-		slash = strrchr(*origin, '/');
-		if (slash)
-			*slash = '\0';
-		else
-			strcpy(*origin, ".");
-	} else if (optind < argc) {
-		*program = xstrdup(argv[optind++]);
-	}
+	*program = jqp_program(&f->jq, argc, argv, origin);
 }
 
 /* Keep line l?  1 keep, 0 drop, -1 a jq error (reason in jqp_error()). */
@@ -241,7 +197,7 @@ main(int argc, char **argv)
 	sel_init(&f.sel);
 	jqp_init(&f.jq);
 	/* `cdc-map '-.a'` is a program, as in jq (cli_jq_argv()) */
-	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, two_args);
+	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, jqp_two_args);
 	parse_args(&f, &io, argc, args, &program, &origin);
 	if (program) {
 		f.have_expr = true;

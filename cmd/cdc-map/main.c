@@ -54,27 +54,18 @@ static const char usage_text[] =
 	CLI_HELP;
 
 enum {
-	OPT_DOC = 256, OPT_LOSSY, OPT_DROP_CONTROL, OPT_ARG, OPT_ARGJSON, OPT_SLURPFILE,
-	OPT_RAWFILE, OPT_ALLOW_ENV,
+	OPT_DOC = 256, OPT_LOSSY, OPT_DROP_CONTROL,
 };
 
-#define SHORTOPTS ":f:L:" CLI_SHORTOPTS
-/* Options whose NAME is followed by a second argument (jqp_named_option()). */
-static const char *const two_args[] = { "arg", "argjson", "slurpfile", "rawfile", NULL };
+#define SHORTOPTS ":" JQP_SHORTOPTS CLI_SHORTOPTS
 
 static const struct option options[] = {
 	/* mapping */
-	{ "from-file", required_argument, NULL, 'f' },
 	{ "doc", no_argument, NULL, OPT_DOC },
 	{ "lossy-numbers", no_argument, NULL, OPT_LOSSY },
 	{ "drop-control", no_argument, NULL, OPT_DROP_CONTROL },
-	/* jq */
-	{ "arg", required_argument, NULL, OPT_ARG },
-	{ "argjson", required_argument, NULL, OPT_ARGJSON },
-	{ "slurpfile", required_argument, NULL, OPT_SLURPFILE },
-	{ "rawfile", required_argument, NULL, OPT_RAWFILE },
-	{ "library-path", required_argument, NULL, 'L' },
-	{ "allow-env", no_argument, NULL, OPT_ALLOW_ENV },
+	/* jq: -f, --arg and friends, -L, --allow-env */
+	JQP_OPTIONS,
 	EVIN_OPTIONS,
 	METRICS_OPTIONS,
 	CLI_OPTIONS,
@@ -363,17 +354,14 @@ static void
 parse_args(struct map *m, struct evin_opts *io, int argc, char **argv, char **program,
 	   char **origin)
 {
-	const char *prog_file = NULL;
 	int c;
 
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, SHORTOPTS, options, NULL)) != -1) {
-		if (evin_option(io, c, optarg) || metrics_option(&m->metrics, c, optarg))
+		if (evin_option(io, c, optarg) || metrics_option(&m->metrics, c, optarg) ||
+		    jqp_option(&m->jq, c, optarg, argc, argv))
 			continue;
 		switch (c) {
-		case 'f':
-			prog_file = optarg;
-			break;
 		case OPT_DOC:
 			m->doc = true;
 			break;
@@ -383,45 +371,14 @@ parse_args(struct map *m, struct evin_opts *io, int argc, char **argv, char **pr
 		case OPT_DROP_CONTROL:
 			m->drop_control = true;
 			break;
-		case OPT_ARG:
-			jqp_named_option(&m->jq, "arg", optarg, argc, argv);
-			break;
-		case OPT_ARGJSON:
-			jqp_named_option(&m->jq, "argjson", optarg, argc, argv);
-			break;
-		case OPT_SLURPFILE:
-			jqp_named_option(&m->jq, "slurpfile", optarg, argc, argv);
-			break;
-		case OPT_RAWFILE:
-			jqp_named_option(&m->jq, "rawfile", optarg, argc, argv);
-			break;
-		case 'L':
-			jqp_libdir(&m->jq, optarg);
-			break;
-		case OPT_ALLOW_ENV:
-			m->jq.allow_env = true;
-			break;
 		default:
 			cli_option(c, argv, options, usage_text);
 		}
 	}
 	evin_check_options(io);
-	*origin = NULL;
-	if (prog_file) {
-		char *slash;
-
-		*program = jqp_read_program(prog_file);
-		*origin = xstrdup(prog_file);
-		slash = strrchr(*origin, '/');
-		if (slash)
-			*slash = '\0';
-		else
-			strcpy(*origin, ".");
-	} else if (optind < argc) {
-		*program = xstrdup(argv[optind++]);
-	} else {
+	*program = jqp_program(&m->jq, argc, argv, origin);
+	if (*program == NULL)
 		die_usage("no PROGRAM given (an argument, or -f PROGFILE)");
-	}
 }
 
 /* One event: its outputs into m->out.  Returns 0, 1 after a halt, -1 with m->reason set. */
@@ -455,7 +412,7 @@ main(int argc, char **argv)
 	jqp_init(&m.jq);
 	m.jq.check_numbers = true;
 	/* `cdc-map '-.a'` is a program, as in jq (cli_jq_argv()) */
-	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, two_args);
+	args = cli_jq_argv(&argc, argv, SHORTOPTS, options, jqp_two_args);
 	parse_args(&m, &io, argc, args, &program, &origin);
 	jqp_default_libdirs(&m.jq);
 	if (m.doc)
