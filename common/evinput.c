@@ -332,3 +332,20 @@ evin_close(struct evin *in)
 		count_bad(in);
 	dl_finish(&in->dl);
 }
+
+int
+evin_exit_status(enum evin_status st)
+{
+	switch (st) {
+	case EVIN_BAD:
+		return CDC_EXIT_DATAERR;
+	case EVIN_CUT:
+		return CDC_EXIT_TEMPFAIL;
+	case EVIN_ERROR:
+		return CDC_EXIT_FAILURE;
+	case EVIN_OUTPUT_CLOSED:
+		return CDC_EXIT_PIPE;
+	default:
+		return CDC_EXIT_OK;
+	}
+}

@@ -179,6 +179,8 @@ void evin_watch_output(struct evin *in, int fd);
 void evin_set_metrics(struct evin *in, struct metrics *m);
 /* The next good line; see the statuses above. */
 enum evin_status evin_next(struct evin *in, struct evin_line *l);
+/* The exit status that ends a program on st (0 for EVIN_EOF; not for EVIN_LINE or EVIN_INTR). */
+int evin_exit_status(enum evin_status st);
 /* The current input's name for messages and jq's input_filename: NULL for standard input. */
 const char *evin_name(const struct evin *in);
 /*

@@ -224,28 +224,16 @@ main(int argc, char **argv)
 
 	while (!cdc_stop && status == CDC_EXIT_OK && !f.halted && !f.w.err) {
 		struct evin_line l;
+		enum evin_status st;
 		char reason[160];
 		int keep;
 
-		switch (evin_next(&f.in, &l)) {
-		case EVIN_LINE:
+		st = evin_next(&f.in, &l);
+		if (st == EVIN_INTR)
+			continue;
+		if (st != EVIN_LINE) {
+			status = evin_exit_status(st);
 			break;
-		case EVIN_INTR:
-			continue;
-		case EVIN_EOF:
-			goto done;
-		case EVIN_BAD:
-			status = CDC_EXIT_DATAERR;
-			continue;
-		case EVIN_CUT:
-			status = CDC_EXIT_TEMPFAIL;
-			continue;
-		case EVIN_ERROR:
-			status = CDC_EXIT_FAILURE;
-			continue;
-		case EVIN_OUTPUT_CLOSED:
-			status = CDC_EXIT_PIPE;
-			continue;
 		}
 		keep = keep_event(&f, &l);
 		if (keep < 0) {
@@ -262,7 +250,6 @@ main(int argc, char **argv)
 			f.dropped++;
 		}
 	}
-done:
 	wr_close(&f.w);
 	info(1, "%llu events kept, %llu dropped", (unsigned long long)f.kept,
 	     (unsigned long long)f.dropped);

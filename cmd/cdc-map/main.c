@@ -435,26 +435,14 @@ main(int argc, char **argv)
 
 	while (!cdc_stop && status == CDC_EXIT_OK && !m.halted && !m.w.err) {
 		struct evin_line l;
+		enum evin_status st;
 
-		switch (evin_next(&m.in, &l)) {
-		case EVIN_LINE:
+		st = evin_next(&m.in, &l);
+		if (st == EVIN_INTR)
+			continue;
+		if (st != EVIN_LINE) {
+			status = evin_exit_status(st);
 			break;
-		case EVIN_INTR:
-			continue;
-		case EVIN_EOF:
-			goto done;
-		case EVIN_BAD:
-			status = CDC_EXIT_DATAERR;
-			continue;
-		case EVIN_CUT:
-			status = CDC_EXIT_TEMPFAIL;
-			continue;
-		case EVIN_ERROR:
-			status = CDC_EXIT_FAILURE;
-			continue;
-		case EVIN_OUTPUT_CLOSED:
-			status = CDC_EXIT_PIPE;
-			continue;
 		}
 		m.events++;
 		if (map_line(&m, &l) < 0) {
@@ -468,7 +456,6 @@ main(int argc, char **argv)
 		if (m.out.len)
 			metrics_event_out(&m.metrics, &l.ev, m.out.len);
 	}
-done:
 	wr_close(&m.w);
 	info(1, "%llu events in, %llu values out", (unsigned long long)m.events,
 	     (unsigned long long)m.values);

@@ -259,22 +259,10 @@ main(int argc, char **argv)
 
 		if (c.failed)
 			finish(&c, CDC_EXIT_FAILURE);
-		switch (st) {
-		case EVIN_LINE:
-			break;
-		case EVIN_INTR:
+		if (st == EVIN_INTR)
 			continue;
-		case EVIN_EOF:
-			finish(&c, CDC_EXIT_OK);
-		case EVIN_BAD:
-			finish(&c, CDC_EXIT_DATAERR);
-		case EVIN_CUT:
-			finish(&c, CDC_EXIT_TEMPFAIL);
-		case EVIN_ERROR:
-			finish(&c, CDC_EXIT_FAILURE);
-		case EVIN_OUTPUT_CLOSED:
-			finish(&c, CDC_EXIT_PIPE);
-		}
+		if (st != EVIN_LINE)
+			finish(&c, evin_exit_status(st));
 		/* A whole last line without its '\n' is passed on exactly as it came. */
 		if (c.output && wr_write(&c.out, l.text, l.len + l.nl) < 0)
 			finish(&c, CDC_EXIT_OK);

@@ -108,26 +108,18 @@ main(int argc, char **argv)
 		struct evin_line l;
 		enum evin_status st = evin_next(&s->in, &l);
 
-		switch (st) {
-		case EVIN_LINE:
-			break;
-		case EVIN_EOF:
-			finish(s, CDC_EXIT_OK);
-		case EVIN_INTR:
+		if (st == EVIN_INTR) {
 			if (cdc_stop)
 				finish(s, CDC_EXIT_OK);
 			continue;
-		case EVIN_BAD:
-			finish(s, CDC_EXIT_DATAERR);
-		case EVIN_CUT:
+		}
+		if (st == EVIN_CUT) {
 			/* What came before the cut is applied and checkpointed: then restart. */
 			drain(s);
 			finish(s, s->fatal ? s->fatal : CDC_EXIT_TEMPFAIL);
-		case EVIN_ERROR:
-			finish(s, CDC_EXIT_FAILURE);
-		case EVIN_OUTPUT_CLOSED:
-			finish(s, CDC_EXIT_PIPE);
 		}
+		if (st != EVIN_LINE)
+			finish(s, evin_exit_status(st));
 		s->input_idle = false;
 		apply_line(s, &l);
 		if (s->fatal)
