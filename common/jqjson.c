@@ -206,8 +206,47 @@ parse_number(struct jqprog *p, struct cur *c, jv *out)
 
 static bool parse_value(struct jqprog *p, struct cur *c, jv *out);
 
+/*
+ * The object at c.  node < 0: every member is built; else node is the
+ * object's place in the projection (p->need): members the program cannot
+ * observe are skipped unparsed, the others built (pruned further below
+ * node, whole where the node is full).
+ */
+static bool parse_member(struct jqprog *p, struct cur *c, int node, jv *out);
+static bool skip_string(struct cur *c, bool *escaped);
+static bool skip_value(struct jqprog *p, struct cur *c);
+
+/* Read a member name at c under node: *child is its node (-1: not needed), *k the name when needed. */
 static bool
-parse_object(struct jqprog *p, struct cur *c, jv *out)
+member_name(struct jqprog *p, struct cur *c, int node, int *child, jv *k)
+{
+	const char *s = c->p + 1;
+	size_t n;
+	bool escaped;
+
+	if (!skip_string(c, &escaped))
+		return false;
+	n = (size_t)(c->p - 1 - s);
+	if (escaped) {
+		struct json_span sp = { s, n, true };
+
+		buf_reset(&p->scratch);
+		if (json_span_decode(&sp, &p->scratch) < 0)
+			return false;
+		*child = jqpaths_child(p->need, node, p->scratch.data ? p->scratch.data : "",
+				       p->scratch.len);
+		if (*child >= 0)
+			*k = jv_string_sized(p->scratch.data ? p->scratch.data : "", (int)p->scratch.len);
+	} else {
+		*child = jqpaths_child(p->need, node, s, n);
+		if (*child >= 0)
+			*k = key_string(p, s, n);
+	}
+	return true;
+}
+
+static bool
+parse_object(struct jqprog *p, struct cur *c, int node, jv *out)
 {
 	jv o = jv_object();
 
@@ -219,10 +258,14 @@ parse_object(struct jqprog *p, struct cur *c, jv *out)
 		return true;
 	}
 	for (;;) {
-		jv k, v;
+		jv k = jv_invalid(), v;
+		int child = -1;
+		bool ok;
 
 		skip_ws(c);
-		if (c->p >= c->end || *c->p != '"' || !parse_string(p, c, true, &k))
+		if (c->p >= c->end || *c->p != '"')
+			break;
+		if (node < 0 ? !parse_string(p, c, true, &k) : !member_name(p, c, node, &child, &k))
 			break;
 		skip_ws(c);
 		if (c->p >= c->end || *c->p != ':') {
@@ -230,11 +273,18 @@ parse_object(struct jqprog *p, struct cur *c, jv *out)
 			break;
 		}
 		c->p++;
-		if (!parse_value(p, c, &v)) {
-			jv_free(k);
-			break;
+		if (node >= 0 && child < 0) {
+			ok = skip_value(p, c);
+		} else {
+			ok = node < 0 || p->need->node[child].full ? parse_value(p, c, &v)
+								   : parse_member(p, c, child, &v);
+			if (ok)
+				o = jv_object_set(o, k, v);
+			else
+				jv_free(k);
 		}
-		o = jv_object_set(o, k, v);
+		if (!ok)
+			break;
 		skip_ws(c);
 		if (c->p < c->end && *c->p == ',') {
 			c->p++;
@@ -303,7 +353,7 @@ parse_value(struct jqprog *p, struct cur *c, jv *out)
 		return false;
 	switch (*c->p) {
 	case '{':
-		return parse_object(p, c, out);
+		return parse_object(p, c, -1, out);
 	case '[':
 		return parse_array(p, c, out);
 	case '"':
@@ -414,82 +464,14 @@ skip_value(struct jqprog *p, struct cur *c)
 }
 
 /* The value at c->p with only the members of node (not full) it names. */
+/* A member's value under projection node: an object is pruned further. */
 static bool
-parse_pruned(struct jqprog *p, struct cur *c, int node, jv *out)
+parse_member(struct jqprog *p, struct cur *c, int node, jv *out)
 {
-	const struct jqpaths *t = p->need;
-	jv o;
-
 	skip_ws(c);
-	if (c->p >= c->end || *c->p != '{')
-		return parse_value(p, c, out);
-	o = jv_object();
-	c->p++;
-	skip_ws(c);
-	if (c->p < c->end && *c->p == '}') {
-		c->p++;
-		*out = o;
-		return true;
-	}
-	for (;;) {
-		const char *s;
-		size_t n;
-		bool escaped;
-		int child;
-
-		skip_ws(c);
-		if (c->p >= c->end || *c->p != '"')
-			break;
-		s = c->p + 1;
-		if (!skip_string(c, &escaped))
-			break;
-		n = (size_t)(c->p - 1 - s);
-		if (escaped) {
-			struct json_span sp = { s, n, true };
-
-			buf_reset(&p->scratch);
-			if (json_span_decode(&sp, &p->scratch) < 0)
-				break;
-			child = jqpaths_child(t, node, p->scratch.data ? p->scratch.data : "",
-					      p->scratch.len);
-		} else {
-			child = jqpaths_child(t, node, s, n);
-		}
-		skip_ws(c);
-		if (c->p >= c->end || *c->p != ':')
-			break;
-		c->p++;
-		if (child < 0) {
-			if (!skip_value(p, c))
-				break;
-		} else {
-			jv k = escaped ? jv_string_sized(p->scratch.data ? p->scratch.data : "",
-							 (int)p->scratch.len)
-				       : key_string(p, s, n);
-			jv v;
-			bool ok = t->node[child].full ? parse_value(p, c, &v)
-						      : parse_pruned(p, c, child, &v);
-
-			if (!ok) {
-				jv_free(k);
-				break;
-			}
-			o = jv_object_set(o, k, v);
-		}
-		skip_ws(c);
-		if (c->p < c->end && *c->p == ',') {
-			c->p++;
-			continue;
-		}
-		if (c->p < c->end && *c->p == '}') {
-			c->p++;
-			*out = o;
-			return true;
-		}
-		break;
-	}
-	jv_free(o);
-	return false;
+	if (c->p < c->end && *c->p == '{')
+		return parse_object(p, c, node, out);
+	return parse_value(p, c, out);
 }
 
 bool
@@ -515,7 +497,7 @@ jqp_parse(struct jqprog *p, const char *text, size_t len)
 	p->inexact = 0;
 	p->inexact_at = 0;
 	p->base = text;
-	ok = p->need ? parse_pruned(p, &c, 0, &v) : parse_value(p, &c, &v);
+	ok = p->need ? parse_member(p, &c, 0, &v) : parse_value(p, &c, &v);
 	if (!ok)
 		return jv_invalid();
 	skip_ws(&c);
