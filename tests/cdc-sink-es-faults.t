@@ -57,7 +57,7 @@ docs() {
 echo '{"mappings":{"properties":{"n":{"type":"long"}}}}' >map.json
 "$SINK" -q --url "$U" --index "${P}map" --create-index map.json --checkpoint ck <map.ndjson 2>err.txt
 is "$?" 65 "mapping error: data-error exit under the stop policy"
-like "$(cat err.txt)" "line 3 \(position 0/12C:1\): index ${P}map, id 3: HTTP 400 mapper_parsing_exception" \
+like "$(cat err.txt)" "line 3 \(position 0/12C:1\): index ${P}map, id 3: HTTP 400 (mapper|document)_parsing_exception" \
 	"message names line, position, index, id and reason"
 unlike "$(cat err.txt)" "not a number" "no row value in the message"
 is "$(grep ^position= ck)" "position=0/C8:1" "checkpoint just before the failed event"
