@@ -89,6 +89,8 @@ jqp_big_stack(char **argv)
 	struct rlimit rl;
 	rlim_t want = JQP_STACK;
 	const char *preload;
+	char self[4096];
+	ssize_t n;
 
 	if (getrlimit(RLIMIT_STACK, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
 		return;
@@ -107,7 +109,16 @@ jqp_big_stack(char **argv)
 	preload = getenv("LD_PRELOAD");
 	if (preload && strstr(preload, "vgpreload"))
 		return;
-	execv("/proc/self/exe", argv);
+	/*
+	 * Exec the file itself, not /proc/self/exe: the process's name (ps,
+	 * pgrep, systemctl status) comes from the path given to execv, and
+	 * "exe" would hide which stage is which.
+	 */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(self) - 1)
+		return;
+	self[n] = '\0';
+	execv(self, argv);
 }
 
 /* --- named arguments and library paths --- */

@@ -107,11 +107,16 @@ unit() {
 }
 # unit_end: wait for the unit's shell; UNIT_RC its status, UNIT_MS since KILL_AT.
 unit_end() {
-	wait_for "! _tap_alive $UNIT_PID" 10
+	if ! wait_for "! _tap_alive $UNIT_PID" 10; then
+		diag "the pipeline did not end within 10 s: killing it"
+		kill -KILL -- "-$UNIT_PID" 2>/dev/null
+	fi
 	UNIT_MS=$(($(date +%s%3N) - KILL_AT))
 	wait "$UNIT_PID"
 	UNIT_RC=$?
 }
+# stage_pid NAME: the pid of the unit's stage NAME (ps and pgrep know the stages by name).
+stage_pid() { pgrep -P "$UNIT_PID" -x "$1" | head -1; }
 restarts() { case $1 in 0 | 1 | 2 | 65) return 1 ;; *) return 0 ;; esac; }
 index_ids() {
 	es_curl POST "/${P}items/_refresh" >/dev/null 2>&1
@@ -135,9 +140,10 @@ for stage in cdc-filter cdc-map cdc-sink-es cdc-capture; do
 	next=$((next + 10))
 	wait_for "[ \"\$(index_ids)\" = \"\$(table_ids)\" ]" 30
 	ok $? "$stage run: the index has every row"
-	pid=$(pgrep -P "$UNIT_PID" -x "$stage" | head -1)
+	pid=$(stage_pid "$stage")
+	isnt "$pid" "" "the $stage stage is a process named $stage"
 	KILL_AT=$(date +%s%3N)
-	kill -KILL "$pid"
+	kill -KILL "${pid:-0}" 2>/dev/null
 	unit_end
 	restarts "$UNIT_RC"
 	ok $? "kill -9 of $stage: the pipeline ends with $UNIT_RC, which cdc@ restarts on"
@@ -153,7 +159,7 @@ unit "$TEST_TMP/shop.pipeline"
 wait_for "[ \"\$(index_ids)\" = \"\$(table_ids)\" ]" 30
 ok $? "after four kills and restarts the index equals the table"
 KILL_AT=$(date +%s%3N)
-kill -TERM "$(pgrep -P "$UNIT_PID" -x cdc-capture | head -1)"
+kill -TERM "$(stage_pid cdc-capture)"
 unit_end
 is "$UNIT_RC" 0 "systemctl stop (SIGTERM to capture): the pipeline ends with 0, not restarted"
 
@@ -181,9 +187,9 @@ for stage in cdc-record cdc-capture; do
 	unit "$TEST_TMP/record.pipeline"
 	wait_for "grep -q '^READY=1' '$TEST_TMP/notify.log'" 60
 	wait_for "pgrep -P $UNIT_PID -x $stage" 10
-	pid=$(pgrep -P "$UNIT_PID" -x "$stage" | head -1)
+	pid=$(stage_pid "$stage")
 	KILL_AT=$(date +%s%3N)
-	kill -KILL "$pid"
+	kill -KILL "${pid:-0}" 2>/dev/null
 	unit_end
 	restarts "$UNIT_RC"
 	ok $? "capture | record, kill -9 of $stage: ends with $UNIT_RC, restarted"
