@@ -25,8 +25,9 @@ run_prog() {
 # The durable side: the documents with their versions, and the checkpoint.
 prog_side() {
 	es_curl POST "/$SINK_INDEX/_refresh" >/dev/null 2>&1
-	es_curl GET "/$SINK_INDEX/_search?size=100&sort=_id&version=true" 2>/dev/null |
-		jq -c '.hits.hits[]? | [._id, ._version, ._source]'
+	# Sorted here: Elasticsearch 8 and 9 refuse to sort on _id.
+	es_curl GET "/$SINK_INDEX/_search?size=100&version=true" 2>/dev/null |
+		jq -c '.hits.hits // [] | sort_by(._id)[] | [._id, ._version, ._source]'
 	sed -n 's/^position=/checkpoint /p' "$SINK_CK" 2>/dev/null
 }
 
@@ -48,6 +49,11 @@ BAD_TRICKY_SKIP=()
 for n in deep-500 huge-numbers unicode-keys; do
 	{ cat "$CORPUS/tricky/$n.line"; printf '\n'; } >"$TEST_TMP/refused.in"
 	bad_run "$TEST_TMP/refused.in" "$TEST_TMP/out" "$TEST_TMP/err"
+	if [ "$RC" = 0 ] && [ "$(es_kind)" != opensearch ]; then
+		# Elasticsearch's limits differ (it takes 500 levels of nesting).
+		skip "$(es_kind) takes $n" 2
+		continue
+	fi
 	is "$RC" 65 "cdc-sink-es: the server refuses $n: exit 65"
 	like "$(cat "$TEST_TMP/err")" "line 1.*id 9.*HTTP 400" "cdc-sink-es: the server refuses $n: message names line, id and status"
 done

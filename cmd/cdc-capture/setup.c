@@ -126,7 +126,9 @@ unreachable(const char *msg)
 	       strstr(msg, "the database system is shutting down") ||
 	       strstr(msg, "the database system is in recovery mode") ||
 	       strstr(msg, "timeout expired") || strstr(msg, "server closed the connection") ||
-	       strstr(msg, "Connection timed out") || strstr(msg, "No route to host");
+	       strstr(msg, "Connection timed out") || strstr(msg, "No route to host") ||
+	       strstr(msg, "too many clients already") ||
+	       strstr(msg, "remaining connection slots are reserved");
 }
 
 int
