@@ -118,6 +118,9 @@ pgo_ts_to_ms(int64_t pgts)
 int64_t
 pgo_ts_to_us(int64_t pgts)
 {
+	/* A timestamp from the wire may be anything: saturate instead of overflowing. */
+	if (pgts > INT64_MAX - 946684800000000LL)
+		return INT64_MAX;
 	return pgts + 946684800000000LL;
 }
 
