@@ -14,6 +14,13 @@
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 need_bin cdc-map cdc-filter
+if [ "${CDC_TEST_SANITIZED:-0}" = 1 ]; then
+	# libjq 1.6 itself leaks in some builtins on some inputs (ltrimstr and
+	# rtrimstr on a non-string, indices, path(..)): nothing of ours can free
+	# those jv.  This test compares outputs with jq's; leaks of our own are
+	# checked by every other test of cdc-map and cdc-filter.
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
+fi
 command -v jq >/dev/null || skip_all "no jq CLI (scripts/deps.sh test installs it)"
 case $(jq --version) in
 jq-1.6*) ;;
