@@ -306,3 +306,10 @@ metrics_finish(struct metrics *m)
 	if (m->stats)
 		stats_line(m, true);
 }
+
+void
+metrics_counter(struct buf *out, const char *labels, const char *name, const char *help, uint64_t v)
+{
+	buf_addf(out, "# HELP %s %s\n# TYPE %s counter\n%s{%s} %llu\n", name, help, name, name,
+		 labels, (unsigned long long)v);
+}

@@ -101,6 +101,9 @@ void metrics_lag(struct metrics *m, int64_t lag_ms);
 int64_t metrics_lag_quantile(struct metrics *m, double q);
 /* Write the file / print the stats line when their time has come.  Cheap to call often. */
 void metrics_tick(struct metrics *m);
+/* One counter in the metrics file's format, for a program's extra lines. */
+void metrics_counter(struct buf *out, const char *labels, const char *name, const char *help,
+		     uint64_t v);
 /* The last write and stats line (at exit). */
 void metrics_finish(struct metrics *m);
 

@@ -260,18 +260,9 @@ apply_line(struct sink *s, const struct evin_line *l)
 		bad_line(s, lineno, &ev, "no source.commit_lsn and source.seq", line, len, 0);
 		return;
 	}
-	if (ev.name.p && ev.name.len < sizeof(s->name) &&
-	    !(ev.name.len == strlen(s->name) && memcmp(ev.name.p, s->name, ev.name.len) == 0)) {
-		struct buf nm = BUF_INIT;
-
-		json_span_decode(&ev.name, &nm);
-		if (s->have_start && s->start.name[0] && nm.data && strcmp(nm.data, s->start.name) != 0)
-			die("line %llu: events come from source %s but checkpoint %s is for %s",
-			    (unsigned long long)lineno, nm.data, cfg->checkpoint_path, s->start.name);
-		snprintf(s->name, sizeof(s->name), "%s", nm.data);
-		buf_release(&nm);
-	}
-	if (s->have_start && pos_cmp(&ev.pos, &s->start.pos) <= 0) {
+	if (ackring_name(&s->ack, &ev.name, lineno) < 0)
+		exit(CDC_EXIT_FAILURE);
+	if (ackring_seen(&s->ack, &ev)) {
 		s->m.skipped++;
 		return;
 	}

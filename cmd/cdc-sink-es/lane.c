@@ -222,7 +222,7 @@ send_bulk(struct sink *s, struct lane *ln)
 			it->done = true;
 			b->todo--;
 			s->st.docs++;
-			slot_release(s, it->ord);
+			ackring_release(&s->ack, it->ord);
 		}
 		return;
 	}
@@ -455,7 +455,7 @@ resolve(struct sink *s, struct batch *b, struct item *it)
 	it->done = true;
 	it->inreq = false;
 	b->todo--;
-	slot_release(s, it->ord);
+	ackring_release(&s->ack, it->ord);
 }
 
 /*
@@ -467,7 +467,7 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 	    const struct json_span *type, const struct json_span *reason)
 {
 	struct batch *b = &ln->work;
-	const struct slot *sl = &s->ring.s[it->ord & (s->ring.cap - 1)];
+	const struct ackslot *sl = ackring_slot(&s->ack, it->ord);
 	const char *idx, *id;
 	size_t ilen, idlen;
 	struct buf msg = BUF_INIT, extra = BUF_INIT, name = BUF_INIT, ident = BUF_INIT;
@@ -492,7 +492,7 @@ item_failed(struct sink *s, struct lane *ln, struct item *it, int status,
 		it->inreq = false;
 		it->done = true;
 		b->todo--;
-		slot_block(s, it->ord);
+		ackring_block(&s->ack, it->ord);
 		ln->stopped = true;
 		if (!s->fatal)
 			s->fatal = CDC_EXIT_DATAERR;

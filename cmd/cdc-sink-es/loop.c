@@ -18,6 +18,28 @@ input_readable(const struct sink *s)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
 }
 
+uint64_t
+ring_push(struct sink *s, const struct event_info *ev, uint32_t pending)
+{
+	while (ackring_full(&s->ack)) {
+		s->input_idle = true;
+		pump(s, 100, false, NULL);
+		if (s->fatal)
+			finish(s, s->fatal);
+		if (cdc_stop)
+			finish(s, CDC_EXIT_OK);
+	}
+	return ackring_push(&s->ack, ev, pending);
+}
+
+void
+checkpoint_maybe(struct sink *s)
+{
+	/* Coalesced: one durable write per interval; the last one is never held back. */
+	if (ackring_checkpoint(&s->ack, s->finishing) < 0)
+		s->fatal = CDC_EXIT_FAILURE;
+}
+
 void
 pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 {
@@ -29,7 +51,7 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 		int running, left;
 
 		if (timeout_ms > 0) {
-			int t = checkpoint_wait(s, lanes_next_wake(s, timeout_ms));
+			int t = ackring_wait(&s->ack, lanes_next_wake(s, timeout_ms));
 
 			if (t > 0)
 				curl_multi_poll(s->multi, watch_input ? &wfd : NULL, watch_input ? 1 : 0,
@@ -52,7 +74,6 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 	if (watch_input && input_ready)
 		*input_ready = input_readable(s);
 	lanes_kick(s);
-	ring_advance(s);
 	checkpoint_maybe(s);
 	stats_sync(s);
 	metrics_tick(&s->m);
@@ -67,7 +88,6 @@ drain(struct sink *s)
 		if (s->fatal && s->fatal != CDC_EXIT_DATAERR)
 			return;
 	}
-	ring_advance(s);
 	checkpoint_maybe(s);
 }
 
@@ -83,7 +103,6 @@ finish(struct sink *s, int status)
 		if (s->fatal && (status == CDC_EXIT_OK || s->fatal != CDC_EXIT_DATAERR))
 			status = s->fatal;
 	}
-	ring_advance(s);
 	checkpoint_maybe(s);
 	if (cfg->dry_run && wr_flush(&s->out) < 0)
 		wr_die_on_error(&s->out, "standard output");

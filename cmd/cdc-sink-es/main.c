@@ -32,8 +32,8 @@ say_start(struct sink *s, int nfiles)
 		 cfg->index_tmpl);
 	if (cfg->alias_tmpl)
 		buf_addf(&b, " (alias %s at the end)", cfg->alias_tmpl);
-	if (cfg->checkpoint_path && s->have_start)
-		buf_addf(&b, ", resuming after %s (checkpoint %s)", pos_format(&s->start.pos, pos),
+	if (cfg->checkpoint_path && s->ack.have_start)
+		buf_addf(&b, ", resuming after %s (checkpoint %s)", pos_format(&s->ack.start.pos, pos),
 			 cfg->checkpoint_path);
 	else if (cfg->checkpoint_path)
 		buf_addf(&b, ", from the start (checkpoint %s)", cfg->checkpoint_path);
@@ -52,6 +52,7 @@ main(int argc, char **argv)
 	const struct config *cfg = &config;
 	struct evin_opts io = { 0 };
 	unsigned since_pump = 0;
+	size_t ring_max;
 
 	log_init(argv[0]);
 	s->cfg = &config;
@@ -63,23 +64,10 @@ main(int argc, char **argv)
 	srandom((unsigned)(now_ms() ^ getpid()));
 
 	/* Every path this run writes is checked before any input is read. */
-	if (cfg->checkpoint_path) {
-		int r = checkpoint_read(cfg->checkpoint_path, &s->start);
-
-		if (r < 0)
-			exit(CDC_EXIT_FAILURE);
-		if (!cfg->dry_run && check_writable(cfg->checkpoint_path) < 0)
-			exit(CDC_EXIT_FAILURE);
-		s->have_start = r == 0;
-		if (s->have_start) {
-			memcpy(s->name, s->start.name, sizeof(s->name) - 1);
-			s->wm = s->written = s->start.pos;
-			s->wm_snapshot = s->start.snapshot;
-			s->wm_valid = s->have_written = true;
-			s->m.ckpt = s->start.pos;
-			s->m.have_ckpt = true;
-		}
-	}
+	ring_max = (size_t)cfg->workers * cfg->batch_docs * 4;
+	if (ackring_open(&s->ack, cfg->checkpoint_path, "cdc-sink-es", cfg->checkpoint_interval_ms,
+			 ring_max < 65536 ? 65536 : ring_max, cfg->dry_run, &s->m) < 0)
+		exit(CDC_EXIT_FAILURE);
 	metrics_init(&s->m, "cdc-sink-es");
 	s->m.extra = stats_metrics;
 	s->m.extra_stats = stats_line;
@@ -88,11 +76,7 @@ main(int argc, char **argv)
 	evin_set_metrics(&s->in, &s->m);
 	evin_set_idle(&s->in, loop_idle, s);
 
-	s->ring.cap = 1024;
-	s->ring.s = xcalloc(s->ring.cap, sizeof(*s->ring.s));
-	s->ring_max = (size_t)cfg->workers * cfg->batch_docs * 4;
-	if (s->ring_max < 65536)
-		s->ring_max = 65536;
+	s->ack.dl = &s->in.dl;
 
 	lanes_init(s);
 	if (cfg->dry_run) {

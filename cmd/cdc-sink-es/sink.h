@@ -9,7 +9,7 @@
  * libcurl multi handle (http.c).  The lanes never wait: the loop (loop.c)
  * pumps transfers and, when an action does not fit or a document must be
  * applied first, waits for the lane by pumping.  Every event that needs
- * acknowledging has a slot in the ring (ring.c), in input order; a slot is
+ * acknowledging has a slot in the ring (common/ackring), in input order; a slot is
  * done when all its actions are applied (or stale, or dead-lettered), and
  * the checkpoint is the position of the last slot of the contiguous run of
  * done slots (the watermark).  options.c reads the command line,
@@ -28,6 +28,7 @@
 
 #include <curl/curl.h>
 
+#include "ackring.h"
 #include "buf.h"
 #include "bulkresp.h"
 #include "checkpoint.h"
@@ -75,23 +76,6 @@ struct config {
 
 /* The soft-delete marker field. */
 #define SOFT_DELETE_FIELD "__deleted"
-
-/* One event that needs acknowledging, in input order. */
-struct slot {
-	struct cdc_pos pos;
-	int64_t ts_ms;			/* commit time, 0 if unknown */
-	uint32_t pending;		/* actions not yet resolved */
-	bool snapshot;			/* source.snapshot == "true" */
-	bool blocked;			/* failed under the stop policy: never done */
-	bool data;			/* a data event (counts for lag) */
-};
-
-struct ring {
-	struct slot *s;
-	size_t cap;			/* power of two */
-	uint64_t head;			/* next ordinal to hand out */
-	uint64_t tail;			/* oldest slot not yet retired */
-};
 
 /* Unchanged TOAST columns of an index action: none, or to read from the stored document. */
 enum toast_kind { TOAST_NONE, TOAST_SAME };
@@ -150,7 +134,6 @@ struct lane {
 /* The sink's own counters; the shared ones are in struct metrics. */
 struct stats {
 	uint64_t docs, deletes, stale, batches, retries, bytes;
-	uint64_t checkpoints;		/* durable checkpoint writes */
 };
 
 struct sink {
@@ -163,20 +146,10 @@ struct sink {
 	struct buf sync_url;
 	char sync_err[CURL_ERROR_SIZE];
 	struct lane *lanes;
-	struct ring ring;
+	struct ackring ack;		/* events to acknowledge, and the checkpoint */
 	struct evin in;			/* the input, and the dead-letter file */
-	uint64_t dl_synced;		/* in.dl.count at the last dl_sync() */
-	struct checkpoint start;	/* the checkpoint read at start */
-	bool have_start;
-	struct cdc_pos wm;		/* watermark: last retired position */
-	bool wm_snapshot, wm_valid, wm_dirty;
-	struct cdc_pos written;		/* last position written to the checkpoint */
-	bool have_written;
-	int64_t written_ms;		/* when (monotonic), for --checkpoint-interval */
-	char name[128];			/* source.name of the events */
 	int node;			/* current node for new requests */
 	uint64_t batch_bytes;		/* may shrink after a 413 */
-	size_t ring_max;
 	bool input_idle;
 	int fatal;			/* exit status to stop with; 0 while all is well */
 	struct stats st;
@@ -239,19 +212,10 @@ int lanes_next_wake(struct sink *s, int max_wait);
 /* options.c: the command line into s->cfg, s->m (--stats, --metrics-file) and io. */
 void options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io);
 
-/* ring.c */
-/* Take a slot for an event with pending actions; waits (pumping) while the ring is full. */
+/* loop.c: a slot for an event with pending actions; waits (pumping) while the ring is full. */
 uint64_t ring_push(struct sink *s, const struct event_info *ev, uint32_t pending);
-/* Mark one action of slot ord resolved. */
-void slot_release(struct sink *s, uint64_t ord);
-/* Slot ord failed under the stop policy: the watermark never passes it. */
-void slot_block(struct sink *s, uint64_t ord);
-/* Retire the done slots at the tail: move the watermark. */
-void ring_advance(struct sink *s);
-/* Write the checkpoint when the watermark moved (dead letters synced first). */
+/* Retire done slots; write the checkpoint when due (a failed write sets s->fatal). */
 void checkpoint_maybe(struct sink *s);
-/* How long pump() may wait before a held-back checkpoint write is due (at most max_wait). */
-int checkpoint_wait(const struct sink *s, int max_wait);
 
 /* loop.c */
 /* Drive transfers: wait up to timeout_ms (for curl or, if watch_input, the input). */

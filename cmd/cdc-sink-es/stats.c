@@ -12,25 +12,18 @@ stats_sync(struct sink *s)
 	s->m.bytes_out = s->st.bytes;
 }
 
-static void
-counter(struct buf *b, const char *labels, const char *name, const char *help, uint64_t v)
-{
-	buf_addf(b, "# HELP %s %s\n# TYPE %s counter\n%s{%s} %llu\n", name, help, name, name, labels,
-		 (unsigned long long)v);
-}
-
 void
 stats_metrics(struct buf *out, const char *labels, void *arg)
 {
 	const struct sink *s = arg;
 
-	counter(out, labels, "cdc_sink_es_docs_indexed_total", "Documents indexed.", s->st.docs);
-	counter(out, labels, "cdc_sink_es_docs_deleted_total", "Documents deleted.", s->st.deletes);
-	counter(out, labels, "cdc_sink_es_stale_total",
+	metrics_counter(out, labels, "cdc_sink_es_docs_indexed_total", "Documents indexed.", s->st.docs);
+	metrics_counter(out, labels, "cdc_sink_es_docs_deleted_total", "Documents deleted.", s->st.deletes);
+	metrics_counter(out, labels, "cdc_sink_es_stale_total",
 		"Actions refused as older than the stored document (409).", s->st.stale);
-	counter(out, labels, "cdc_sink_es_requests_total", "Bulk requests answered.", s->st.batches);
-	counter(out, labels, "cdc_sink_es_checkpoint_writes_total",
-		"Durable checkpoint writes (at most one per --checkpoint-interval).", s->st.checkpoints);
+	metrics_counter(out, labels, "cdc_sink_es_requests_total", "Bulk requests answered.", s->st.batches);
+	metrics_counter(out, labels, "cdc_sink_es_checkpoint_writes_total",
+		"Durable checkpoint writes (at most one per --checkpoint-interval).", s->ack.writes);
 }
 
 void

@@ -330,6 +330,6 @@ do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const 
 	index_name(cfg->index_tmpl, ev, &s->scratch_index);
 	if (!cfg->dry_run)
 		truncate_index(s, s->scratch_index.data, ev->pos.commit_lsn, lineno);
-	slot_release(s, ord);
+	ackring_release(&s->ack, ord);
 }
 
