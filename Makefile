@@ -14,7 +14,7 @@
 include config.mk
 
 BUILD ?= build
-PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay
+PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay cdc-sink-kafka cdc-source-kafka
 MAN7 = man/cdc-events.7 man/cdc-systemd.7
 # systemd units (systemd/, cdc-systemd(7)), installed under SYSTEMDUNITDIR.
 UNITS = cdc@.service cdc-job@.service cdc-job@.timer
@@ -26,6 +26,8 @@ LIBS_cdc-map     = $(JQ_LIBS)
 LIBS_cdc-sink-es = $(CURL_LIBS) $(ZLIB_LIBS)
 LIBS_cdc-record  = $(LZ4_LIBS)
 LIBS_cdc-replay  = $(LZ4_LIBS)
+LIBS_cdc-sink-kafka   = $(RDKAFKA_LIBS)
+LIBS_cdc-source-kafka = $(RDKAFKA_LIBS)
 EXTRA_CFLAGS = $(PQ_CFLAGS) $(CURL_CFLAGS) $(LZ4_CFLAGS) $(JQ_CFLAGS)
 
 ALL_CFLAGS = $(CPPFLAGS_CDC) $(EXTRA_CFLAGS) $(WARN) $(CFLAGS) $(CPPFLAGS)
@@ -67,7 +69,7 @@ $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard c
 -include $(wildcard cmd/*/test.mk)
 $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename tests/unit/test_$$*.c $$(TESTSRC_$$*)))) $(LIBCDC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(LZ4_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(LZ4_LIBS) $(RDKAFKA_LIBS) -lm
 
 unit: $(UNIT_BINS)
 

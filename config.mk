@@ -28,5 +28,6 @@ CURL_LIBS   := $(shell $(PKG_CONFIG) --libs libcurl 2>/dev/null || echo -lcurl)
 LZ4_CFLAGS  := $(shell $(PKG_CONFIG) --cflags liblz4 2>/dev/null)
 LZ4_LIBS    := $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null || echo -llz4)
 ZLIB_LIBS   := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null || echo -lz)
+RDKAFKA_LIBS := $(shell $(PKG_CONFIG) --libs rdkafka 2>/dev/null || echo -lrdkafka)
 JQ_CFLAGS   =
 JQ_LIBS     = -ljq

@@ -5,6 +5,7 @@
 #include "ackring.h"
 #include "buf.h"
 #include "fileio.h"
+#include "json.h"
 #include "log.h"
 #include "timeutil.h"
 
@@ -34,6 +35,9 @@ ackring_open(struct ackring *r, const char *path, const char *writer,
 		r->wm = r->written = r->start.pos;
 		r->wm_snapshot = r->start.snapshot;
 		r->wm_valid = r->have_written = true;
+		r->floor = r->start.pos;
+		r->have_floor = true;
+		r->epoch = r->start.epoch;
 		m->ckpt = r->start.pos;
 		m->have_ckpt = true;
 		break;
@@ -57,7 +61,7 @@ ackring_close(struct ackring *r)
 bool
 ackring_seen(const struct ackring *r, const struct event_info *ev)
 {
-	return r->have_start && pos_cmp(&ev->pos, &r->start.pos) <= 0;
+	return r->have_floor && pos_cmp(&ev->pos, &r->floor) <= 0;
 }
 
 int
@@ -120,7 +124,34 @@ ackring_push(struct ackring *r, const struct event_info *ev, uint32_t pending)
 	sl->pending = pending;
 	sl->blocked = false;
 	sl->data = !ev->control && !(ev->op.len == 1 && ev->op.p[0] == 'm');
+	sl->rewind = false;
 	return r->head++;
+}
+
+bool
+ackring_is_rewind(const struct event_info *ev)
+{
+	return ev->has_pos && json_span_eq(&ev->op, "rewind");
+}
+
+int
+ackring_push_rewind(struct ackring *r, const struct event_info *ev, const char *line, size_t len)
+{
+	const char *rw, *ep;
+	size_t rwlen, eplen;
+	uint64_t epoch;
+	struct ackslot *sl;
+
+	if (json_member(line, len, "rewind", NULL, &rw, &rwlen) != 1 ||
+	    json_member(rw, rwlen, "epoch", NULL, &ep, &eplen) != 1 ||
+	    !json_parse_u64(ep, eplen, &epoch))
+		return -1;
+	sl = ackring_slot(r, ackring_push(r, ev, 0));
+	sl->rewind = true;
+	sl->epoch = epoch;
+	r->floor = ev->pos;
+	r->have_floor = true;
+	return 0;
 }
 
 void
@@ -149,8 +180,14 @@ advance(struct ackring *r)
 
 		if (sl->pending > 0 || sl->blocked)
 			break;
-		/* The watermark only moves forward (a replayed older event does not pull it back). */
-		if (!r->wm_valid || pos_cmp(&sl->pos, &r->wm) > 0) {
+		if (sl->rewind) {
+			/* Everything before is done; what follows starts after sl->pos. */
+			r->wm = sl->pos;
+			r->wm_snapshot = false;
+			r->wm_valid = r->wm_dirty = true;
+			r->epoch = sl->epoch;
+		} else if (!r->wm_valid || pos_cmp(&sl->pos, &r->wm) > 0) {
+			/* The watermark only moves forward (a replayed older event does not pull it back). */
 			r->wm = sl->pos;
 			r->wm_snapshot = sl->snapshot;
 			r->wm_valid = true;
@@ -185,6 +222,7 @@ ackring_checkpoint(struct ackring *r, bool force)
 	memset(&cp, 0, sizeof(cp));
 	cp.pos = r->wm;
 	cp.snapshot = r->wm_snapshot;
+	cp.epoch = r->epoch;
 	memcpy(cp.name, r->name, sizeof(cp.name) - 1);
 	snprintf(cp.writer, sizeof(cp.writer), "%s", r->writer);
 	if (checkpoint_write(r->path, &cp) < 0)

@@ -17,6 +17,14 @@
  * that is not on disk.  ackring_wait() says how long a poll may sleep
  * before a held-back write is due.
  *
+ * A "rewind" control event (cdc-events(7)), which cdc-source-kafka emits
+ * before events older than what it emitted before (a partition taken
+ * over from another consumer), says: everything up to here is done; what
+ * follows starts after the rewind's position.  From the rewind on, events
+ * after its position are applied even if the checkpoint was past them;
+ * once everything before it is done, the watermark moves back to its
+ * position and the checkpoint says so with the rewind's epoch.
+ *
  * The ring grows up to its limit; ackring_full() says when the caller
  * must wait for answers before pushing.  It updates the shared metrics:
  * events out and their lag as data events are done, the confirmed
@@ -42,6 +50,8 @@ struct ackslot {
 	bool snapshot;			/* source.snapshot says inside a snapshot */
 	bool blocked;			/* failed under the stop policy: never done */
 	bool data;			/* a data event (counts for lag) */
+	bool rewind;			/* a rewind: the watermark moves back to pos */
+	uint64_t epoch;			/* the rewind's epoch */
 };
 
 struct ackring {
@@ -58,6 +68,9 @@ struct ackring {
 	struct checkpoint start;	/* read at ackring_open() */
 	bool have_start;
 	char name[128];			/* source.name of the events */
+	struct cdc_pos floor;		/* events at or below it were done before */
+	bool have_floor;
+	uint64_t epoch;			/* rewinds applied */
 
 	struct cdc_pos wm;		/* watermark: last retired position */
 	bool wm_snapshot, wm_valid, wm_dirty;
@@ -80,8 +93,8 @@ int ackring_open(struct ackring *r, const char *path, const char *writer,
 void ackring_close(struct ackring *r);
 
 /*
- * True when an event at ev's position was made durable before this run
- * (at or below the start checkpoint): skip it.
+ * True when an event at ev's position was made durable before (at or
+ * below the start checkpoint, or the last rewind's position): skip it.
  */
 bool ackring_seen(const struct ackring *r, const struct event_info *ev);
 
@@ -95,6 +108,12 @@ int ackring_name(struct ackring *r, const struct json_span *name, uint64_t linen
 bool ackring_full(struct ackring *r);
 /* A slot for ev, awaiting pending answers (0: done at once); its ordinal. */
 uint64_t ackring_push(struct ackring *r, const struct event_info *ev, uint32_t pending);
+/*
+ * A rewind event (op "rewind"): its slot, done at once; -1 when the line
+ * has no "rewind":{"epoch":N} (bad input).
+ */
+bool ackring_is_rewind(const struct event_info *ev);
+int ackring_push_rewind(struct ackring *r, const struct event_info *ev, const char *line, size_t len);
 struct ackslot *ackring_slot(const struct ackring *r, uint64_t ord);
 /* One answer for slot ord. */
 void ackring_release(struct ackring *r, uint64_t ord);

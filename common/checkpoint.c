@@ -82,6 +82,11 @@ checkpoint_parse(const char *text, size_t len, struct checkpoint *cp,
 			copy_field(c.name, sizeof(c.name), val, vlen);
 		} else if (kv_key_is(k, klen, "writer")) {
 			copy_field(c.writer, sizeof(c.writer), val, vlen);
+		} else if (kv_key_is(k, klen, "epoch")) {
+			if (parse_u64(val, 0, UINT64_MAX, &c.epoch) < 0) {
+				*err = "epoch is not an unsigned integer";
+				return -1;
+			}
 		} else if (kv_key_is(k, klen, "updated")) {
 			int64_t ms;
 
@@ -167,6 +172,8 @@ checkpoint_format(const struct checkpoint *cp, struct buf *b)
 		 pos_format(&cp->pos, pos), lsn_format(cp->pos.commit_lsn, lsn),
 		 (unsigned long long)cp->pos.seq, cp->snapshot ? "true" : "false",
 		 name, writer, rfc3339_format(cp->updated_ms, when));
+	if (cp->epoch)
+		buf_addf(b, "epoch=%llu\n", (unsigned long long)cp->epoch);
 }
 
 int

@@ -14,6 +14,11 @@
  *     writer=cdc-sink-es
  *     updated=2026-11-21T05:30:00.123Z
  *
+ * epoch=N (written only when N > 0) counts the rewinds the writer has
+ * applied: cdc-source-kafka numbers each "rewind" control event it emits
+ * and maps the checkpoint back to Kafka offsets only once the writer
+ * reports the same epoch (ackring.h).
+ *
  * Files are replaced atomically (atomic_write_file() in fileio.h) and
  * created mode 0600.
  */
@@ -22,6 +27,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lsn.h"
 
@@ -31,6 +37,7 @@ struct checkpoint {
 	char name[128];		/* source.name (the slot); "" if unknown */
 	char writer[64];	/* program that wrote it; "" if unknown */
 	long long updated_ms;	/* when it was written (ms since epoch); 0 if unknown */
+	uint64_t epoch;		/* rewinds applied (0: none) */
 };
 
 /*

@@ -262,6 +262,12 @@ apply_line(struct sink *s, const struct evin_line *l)
 	}
 	if (ackring_name(&s->ack, &ev.name, lineno) < 0)
 		exit(CDC_EXIT_FAILURE);
+	if (ackring_is_rewind(&ev)) {
+		ring_room(s);
+		if (ackring_push_rewind(&s->ack, &ev, line, len) < 0)
+			bad_line(s, lineno, &ev, "a rewind without rewind.epoch", line, len, 0);
+		return;
+	}
 	if (ackring_seen(&s->ack, &ev)) {
 		s->m.skipped++;
 		return;

@@ -18,8 +18,8 @@ input_readable(const struct sink *s)
 	return poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL));
 }
 
-uint64_t
-ring_push(struct sink *s, const struct event_info *ev, uint32_t pending)
+void
+ring_room(struct sink *s)
 {
 	while (ackring_full(&s->ack)) {
 		s->input_idle = true;
@@ -29,6 +29,12 @@ ring_push(struct sink *s, const struct event_info *ev, uint32_t pending)
 		if (cdc_stop)
 			finish(s, CDC_EXIT_OK);
 	}
+}
+
+uint64_t
+ring_push(struct sink *s, const struct event_info *ev, uint32_t pending)
+{
+	ring_room(s);
 	return ackring_push(&s->ack, ev, pending);
 }
 

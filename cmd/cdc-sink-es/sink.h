@@ -212,7 +212,9 @@ int lanes_next_wake(struct sink *s, int max_wait);
 /* options.c: the command line into s->cfg, s->m (--stats, --metrics-file) and io. */
 void options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io);
 
-/* loop.c: a slot for an event with pending actions; waits (pumping) while the ring is full. */
+/* loop.c: wait (pumping) while the ring is full. */
+void ring_room(struct sink *s);
+/* A slot for an event with pending actions; waits (pumping) while the ring is full. */
 uint64_t ring_push(struct sink *s, const struct event_info *ev, uint32_t pending);
 /* Retire done slots; write the checkpoint when due (a failed write sets s->fatal). */
 void checkpoint_maybe(struct sink *s);

@@ -1,0 +1,678 @@
+/*
+ * cdc-sink-kafka: write change events to Kafka topics (librdkafka), with
+ * the ack loop intact.
+ *
+ * Each data event goes to the topic its --topic template names, keyed by
+ * the event's "key" (JSON text, as Debezium keys are), so that librdkafka's
+ * murmur2 partitioner puts every change of a row on one partition, where
+ * the Java clients would put it.  The value is the event line byte for
+ * byte.  Events that belong to no row (heartbeats, transaction and
+ * snapshot boundaries, truncates of a table, logical messages) go to every
+ * partition that readers merge (all of the table's topic for a truncate,
+ * all known topics otherwise), and so do marks: when something was
+ * written, at most every --mark-interval, every partition of every known
+ * topic gets {"op":"mark"} with the last position written, so that
+ * cdc-source-kafka, which merges partitions by position, never waits on a
+ * partition that has nothing to say.
+ *
+ * The producer is idempotent with acks=all: a delivery report means the
+ * in-sync replicas have the message.  Every event waits in the ack ring
+ * (common/ackring) for its reports; the checkpoint is the watermark of
+ * events wholly delivered, so cdc-capture --ack-file confirms only what
+ * the brokers hold.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "ackring.h"
+#include "buf.h"
+#include "cli.h"
+#include "evinput.h"
+#include "json.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "opt.h"
+#include "sig.h"
+#include "timeutil.h"
+
+static const char usage_text[] =
+	"Usage: cdc-sink-kafka [OPTIONS] --brokers LIST [FILE...]\n"
+	"Write change events (NDJSON from FILEs or standard input) to Kafka topics:\n"
+	"value = the event line, key = its \"key\", headers op and position.\n"
+	"\n"
+	"Topics:\n"
+	"  -t, --topic TEMPLATE         topic of each event; {name} (the slot), {db},\n"
+	"                               {schema}, {table} (default {name}.{schema}.{table},\n"
+	"                               Debezium's naming)\n"
+	"      --tombstones             after a delete, a message with the same key and\n"
+	"                               no value (for compacted topics)\n"
+	"      --mark-interval DURATION marks to every partition at most this often while\n"
+	"                               events come (default 50ms; cdc-source-kafka merges\n"
+	"                               by them)\n"
+	"\n"
+	"Checkpoint:\n"
+	"  -c, --checkpoint FILE        skip events at or below FILE's position; keep the\n"
+	"                               position of events the brokers acknowledged in it\n"
+	"      --checkpoint-interval DURATION  write FILE at most this often (default\n"
+	"                               100ms; always at the end)\n"
+	"\n"
+	KAFKA_HELP
+	"\n"
+	METRICS_HELP
+	"\n"
+	EVIN_HELP
+	"\n"
+	CLI_HELP
+	CLI_HELP_EXIT;
+
+enum {
+	OPT_TOMBSTONES = 256,
+	OPT_MARK_INTERVAL,
+	OPT_CHECKPOINT_INTERVAL,
+};
+
+static const struct option longopts[] = {
+	{ "topic", required_argument, NULL, 't' },
+	{ "tombstones", no_argument, NULL, OPT_TOMBSTONES },
+	{ "mark-interval", required_argument, NULL, OPT_MARK_INTERVAL },
+	{ "checkpoint", required_argument, NULL, 'c' },
+	{ "checkpoint-interval", required_argument, NULL, OPT_CHECKPOINT_INTERVAL },
+	KAFKA_OPTIONS,
+	EVIN_OPTIONS,
+	METRICS_OPTIONS,
+	CLI_OPTIONS,
+	{ NULL, 0, NULL, 0 },
+};
+
+/* A delivery report for a mark, not an event. */
+#define MARK_OPAQUE ((void *)UINTPTR_MAX)
+
+struct ktopic {
+	char *name;
+	int32_t partitions;
+};
+
+struct sink {
+	const char *topic_tmpl;
+	const char *checkpoint;
+	int64_t checkpoint_ms, mark_ms;
+	bool tombstones;
+
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *mainq;	/* delivery reports; signals on wake[1] */
+	int wake[2];
+	struct evin in;
+	struct ackring ack;
+	struct metrics m;
+	int fatal;			/* the exit status to stop with, 0 while all is well */
+
+	struct ktopic *topics;		/* topics written to or found on the broker */
+	size_t ntopics;
+	regex_t topic_re;		/* the topics the template makes */
+	int64_t meta_ms;		/* last look for topics on the broker */
+
+	struct cdc_pos last;		/* the last position sent */
+	bool have_last, last_marked;
+	int64_t mark_sent_ms;
+
+	struct buf topic, val, line;
+	uint64_t messages, marks, broadcasts, tombstones_sent;
+};
+
+/* --- topics --- */
+
+static struct ktopic *
+topic_find(struct sink *s, const char *name)
+{
+	for (size_t i = 0; i < s->ntopics; i++)
+		if (strcmp(s->topics[i].name, name) == 0)
+			return &s->topics[i];
+	return NULL;
+}
+
+static void
+topic_add(struct sink *s, const char *name, int32_t partitions)
+{
+	struct ktopic *t = topic_find(s, name);
+
+	if (t == NULL) {
+		s->topics = xrealloc(s->topics, (s->ntopics + 1) * sizeof(*s->topics));
+		t = &s->topics[s->ntopics++];
+		t->name = xstrdup(name);
+		info(1, "topic %s: %d partition%s", name, (int)partitions, partitions == 1 ? "" : "s");
+	}
+	t->partitions = partitions;
+}
+
+/* The partitions of topic name on the broker (waits for a new topic to appear); 0 if none. */
+static int32_t
+topic_partitions(struct sink *s, const char *name)
+{
+	int64_t until = mono_ms() + 10000;
+
+	for (;;) {
+		const struct rd_kafka_metadata *md;
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(s->rk, name, NULL);
+		rd_kafka_resp_err_t err = rd_kafka_metadata(s->rk, 0, rkt, &md, 5000);
+		int32_t n = 0;
+
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+				n = md->topics[0].partition_cnt;
+			else if (md->topic_cnt == 1)
+				err = md->topics[0].err;
+			rd_kafka_metadata_destroy(md);
+		}
+		rd_kafka_topic_destroy(rkt);
+		if (n > 0)
+			return n;
+		if (err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
+			error("topic %s: %s", name, rd_kafka_err2str(err));
+			s->fatal = CDC_EXIT_FAILURE;
+			return 0;
+		}
+		if (mono_ms() >= until || cdc_stop) {
+			error("topic %s: no partitions after 10 s (%s)", name, rd_kafka_err2str(err));
+			s->fatal = CDC_EXIT_TEMPFAIL;
+			return 0;
+		}
+		usleep(100 * 1000);
+	}
+}
+
+/* Find the broker's topics that the template makes (at start, then every 30 s). */
+static void
+topics_refresh(struct sink *s)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_resp_err_t err;
+
+	s->meta_ms = mono_ms();
+	err = rd_kafka_metadata(s->rk, 1, NULL, &md, 5000);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		info(1, "listing topics: %s", rd_kafka_err2str(err));
+		return;
+	}
+	for (int i = 0; i < md->topic_cnt; i++) {
+		const struct rd_kafka_metadata_topic *t = &md->topics[i];
+
+		if (t->err == RD_KAFKA_RESP_ERR_NO_ERROR && t->partition_cnt > 0 &&
+		    regexec(&s->topic_re, t->topic, 0, NULL, 0) == 0)
+			topic_add(s, t->topic, t->partition_cnt);
+	}
+	rd_kafka_metadata_destroy(md);
+}
+
+static struct ktopic *
+topic_get(struct sink *s, const char *name)
+{
+	struct ktopic *t = topic_find(s, name);
+	int32_t n;
+
+	if (t)
+		return t;
+	n = topic_partitions(s, name);
+	if (n <= 0)
+		return NULL;
+	topic_add(s, name, n);
+	return topic_find(s, name);
+}
+
+/* --- producing --- */
+
+/* Send one message; waits while librdkafka's queue is full.  Returns 0, or -1 (s->fatal set). */
+static int
+produce(struct sink *s, const char *topic, int32_t partition, const char *key, size_t klen,
+	const char *val, size_t vlen, const char *op, size_t oplen, const char *pos, void *opaque)
+{
+	for (;;) {
+		rd_kafka_resp_err_t err = rd_kafka_producev(s->rk,
+			RD_KAFKA_V_TOPIC(topic),
+			RD_KAFKA_V_PARTITION(partition),
+			RD_KAFKA_V_KEY(key, klen),
+			RD_KAFKA_V_VALUE((void *)val, vlen),
+			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+			RD_KAFKA_V_HEADER("op", op, (ssize_t)oplen),
+			RD_KAFKA_V_HEADER("position", pos, -1),
+			RD_KAFKA_V_OPAQUE(opaque),
+			RD_KAFKA_V_END);
+
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			s->messages++;
+			return 0;
+		}
+		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+			error("topic %s: %s", topic, rd_kafka_err2str(err));
+			s->fatal = kafka_err_temporary(err) ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE;
+			return -1;
+		}
+		rd_kafka_poll(s->rk, 100);
+		if (s->fatal)
+			return -1;
+	}
+}
+
+/* Send line to every partition of t; returns how many were sent (-1: s->fatal set). */
+static int
+broadcast(struct sink *s, const struct ktopic *t, const char *line, size_t len, const char *op,
+	  size_t oplen, const char *pos, void *opaque)
+{
+	for (int32_t p = 0; p < t->partitions; p++)
+		if (produce(s, t->name, p, NULL, 0, line, len, op, oplen, pos, opaque) < 0)
+			return -1;
+	s->broadcasts++;
+	return t->partitions;
+}
+
+/* Marks to every partition of every known topic: all is written up to s->last. */
+static void
+send_marks(struct sink *s)
+{
+	char pos[POS_BUFSZ];
+
+	if (!s->have_last || s->last_marked || s->ntopics == 0)
+		return;
+	pos_format(&s->last, pos);
+	buf_reset(&s->val);
+	buf_adds(&s->val, "{\"op\":\"mark\",\"source\":{\"name\":");
+	json_add_cstr(&s->val, s->ack.name);
+	buf_addf(&s->val, ",\"lsn\":%" PRIu64 ",\"commit_lsn\":%" PRIu64 ",\"seq\":%" PRIu64 "},"
+		 "\"ts_ms\":%lld}", s->last.commit_lsn, s->last.commit_lsn, s->last.seq,
+		 (long long)now_ms());
+	for (size_t i = 0; i < s->ntopics; i++)
+		if (broadcast(s, &s->topics[i], s->val.data, s->val.len, "mark", 4, pos, MARK_OPAQUE) < 0)
+			return;
+	s->marks++;
+	s->last_marked = true;
+	s->mark_sent_ms = mono_ms();
+}
+
+static bool
+is_op(const struct event_info *ev, char c)
+{
+	return ev->op.len == 1 && ev->op.p[0] == c;
+}
+
+/* One good event line. */
+static void
+handle(struct sink *s, const struct evin_line *l)
+{
+	const struct event_info *ev = &l->ev;
+	char pos[POS_BUFSZ];
+	struct ktopic *t;
+	uint64_t ord;
+	uint32_t sent = 0;
+	int n;
+
+	if (!ev->has_pos) {
+		if (ev->control)
+			return;		/* nothing to acknowledge, nothing to order by */
+		if (evin_reject(&s->in, l, "no source.commit_lsn and source.seq") < 0)
+			s->fatal = CDC_EXIT_DATAERR;
+		return;
+	}
+	if (ackring_name(&s->ack, &ev->name, l->lineno) < 0) {
+		s->fatal = CDC_EXIT_FAILURE;
+		return;
+	}
+	while (ackring_full(&s->ack) && !s->fatal)
+		rd_kafka_poll(s->rk, 100);
+	if (s->fatal)
+		return;
+	if (ackring_is_rewind(ev)) {
+		/* About this hop's checkpoint (cdc-source-kafka upstream): not for Kafka. */
+		if (ackring_push_rewind(&s->ack, ev, l->text, l->len) < 0 &&
+		    evin_reject(&s->in, l, "a rewind without rewind.epoch") < 0)
+			s->fatal = CDC_EXIT_DATAERR;
+		return;
+	}
+	if (ackring_seen(&s->ack, ev)) {
+		s->m.skipped++;
+		return;
+	}
+	pos_format(&ev->pos, pos);
+	/* Pending answers are counted as messages go; the slot is released once more at the end. */
+	ord = ackring_push(&s->ack, ev, 1);
+	if (!ev->control && ev->table.p && (is_op(ev, 'c') || is_op(ev, 'u') || is_op(ev, 'd') ||
+					    is_op(ev, 'r') || is_op(ev, 't'))) {
+		kafka_topic(s->topic_tmpl, ev, &s->topic);
+		t = topic_get(s, s->topic.data);
+		if (t == NULL)
+			return;
+		if (is_op(ev, 't')) {
+			/* A truncate concerns every key: every partition gets it, in order. */
+			ackring_slot(&s->ack, ord)->pending += (uint32_t)t->partitions;
+			if (broadcast(s, t, l->text, l->len, "t", 1, pos, (void *)(uintptr_t)ord) < 0)
+				return;
+		} else {
+			bool keyed = ev->key && !(ev->key_len == 4 && memcmp(ev->key, "null", 4) == 0);
+
+			ackring_slot(&s->ack, ord)->pending += 1 + (s->tombstones && is_op(ev, 'd') && keyed);
+			if (produce(s, t->name, RD_KAFKA_PARTITION_UA, keyed ? ev->key : NULL,
+				    keyed ? ev->key_len : 0, l->text, l->len, ev->op.p, ev->op.len, pos,
+				    (void *)(uintptr_t)ord) < 0)
+				return;
+			if (s->tombstones && is_op(ev, 'd') && keyed) {
+				if (produce(s, t->name, RD_KAFKA_PARTITION_UA, ev->key, ev->key_len, NULL,
+					    0, "d", 1, pos, (void *)(uintptr_t)ord) < 0)
+					return;
+				s->tombstones_sent++;
+			}
+		}
+	} else {
+		/* Heartbeats, boundaries, messages: every reader must see them. */
+		for (size_t i = 0; i < s->ntopics; i++) {
+			ackring_slot(&s->ack, ord)->pending += (uint32_t)s->topics[i].partitions;
+			n = broadcast(s, &s->topics[i], l->text, l->len, ev->op.p, ev->op.len, pos,
+				      (void *)(uintptr_t)ord);
+			if (n < 0)
+				return;
+			sent += (uint32_t)n;
+		}
+	}
+	ackring_release(&s->ack, ord);
+	if (!s->have_last || pos_cmp(&ev->pos, &s->last) > 0) {
+		s->last = ev->pos;
+		s->have_last = true;
+		s->last_marked = false;
+	}
+	(void)sent;
+}
+
+/* librdkafka's delivery report (called from rd_kafka_poll()). */
+static void
+on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *arg)
+{
+	struct sink *s = arg;
+	uint64_t ord = (uint64_t)(uintptr_t)msg->_private;
+	const char *topic = rd_kafka_topic_name(msg->rkt);
+
+	(void)rk;
+	if (msg->_private == MARK_OPAQUE) {
+		if (msg->err && !s->fatal) {
+			error("topic %s [%d]: a mark was not delivered: %s", topic, (int)msg->partition,
+			      rd_kafka_err2str(msg->err));
+			s->fatal = CDC_EXIT_TEMPFAIL;
+		}
+		return;
+	}
+	switch (msg->err) {
+	case RD_KAFKA_RESP_ERR_NO_ERROR:
+		ackring_release(&s->ack, ord);
+		return;
+	case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
+	case RD_KAFKA_RESP_ERR_INVALID_MSG: {
+		/* The event can never be written: the bad-input policy decides. */
+		char reason[256];
+		const struct ackslot *sl = ackring_slot(&s->ack, ord);
+
+		snprintf(reason, sizeof(reason), "topic %s refused the event: %s", topic,
+			 rd_kafka_err2str(msg->err));
+		if (msg->payload == NULL ||
+		    dl_bad_line(&s->in.dl, 0, &sl->pos, reason, msg->payload, msg->len, 0, NULL) < 0) {
+			ackring_block(&s->ack, ord);
+			if (!s->fatal)
+				s->fatal = CDC_EXIT_DATAERR;
+			return;
+		}
+		s->m.dead_lettered = s->in.dl.count;
+		ackring_release(&s->ack, ord);
+		return;
+	}
+	default:
+		ackring_block(&s->ack, ord);
+		if (!s->fatal) {
+			error("topic %s [%d]: not delivered: %s", topic, (int)msg->partition,
+			      rd_kafka_err2str(msg->err));
+			s->fatal = kafka_err_temporary(msg->err) || msg->err == RD_KAFKA_RESP_ERR__FATAL
+					   ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE;
+		}
+	}
+}
+
+/* Poll for delivery reports, write the checkpoint when due, send marks, look for topics. */
+static void
+service(struct sink *s)
+{
+	char why[256];
+
+	rd_kafka_poll(s->rk, 0);
+	if (rd_kafka_fatal_error(s->rk, why, sizeof(why)) && !s->fatal) {
+		error("the producer failed: %s", why);
+		s->fatal = CDC_EXIT_TEMPFAIL;
+	}
+	if (ackring_checkpoint(&s->ack, false) < 0)
+		s->fatal = CDC_EXIT_FAILURE;
+	if (!s->last_marked && mono_ms() - s->mark_sent_ms >= s->mark_ms)
+		send_marks(s);
+	if (mono_ms() - s->meta_ms >= 30000)
+		topics_refresh(s);
+	metrics_tick(&s->m);
+}
+
+static int
+next_wake(const struct sink *s)
+{
+	int t = 1000;
+
+	if (s->have_last && !s->last_marked) {
+		int64_t due = s->mark_sent_ms + s->mark_ms - mono_ms();
+
+		t = due < 0 ? 0 : due < t ? (int)due : t;
+	}
+	return ackring_wait(&s->ack, t);
+}
+
+/* The input's idle hook: serve the producer until input comes (or we must stop). */
+static void
+on_idle(void *arg)
+{
+	struct sink *s = arg;
+
+	while (!cdc_stop && !s->fatal) {
+		struct pollfd p[2] = {
+			{ .fd = s->in.fd, .events = POLLIN },
+			{ .fd = s->wake[0], .events = POLLIN },
+		};
+		char drain[64];
+
+		service(s);
+		if (poll(p, 2, next_wake(s)) < 0 && errno != EINTR)
+			die_errno("poll");
+		if (p[1].revents & POLLIN)
+			while (read(s->wake[0], drain, sizeof(drain)) > 0)
+				;
+		if (p[0].revents)
+			break;
+	}
+}
+
+static noreturn void
+finish(struct sink *s, int status)
+{
+	/* Wait for what was sent (not on a configuration error): every report moves the checkpoint. */
+	if (s->rk && (status == CDC_EXIT_OK || status == CDC_EXIT_DATAERR ||
+		      status == CDC_EXIT_TEMPFAIL)) {
+		send_marks(s);
+		while (rd_kafka_outq_len(s->rk) > 0 && !s->fatal)
+			rd_kafka_poll(s->rk, 100);
+	}
+	if (s->rk)
+		rd_kafka_poll(s->rk, 0);
+	if (s->fatal && status != s->fatal && status != CDC_EXIT_DATAERR)
+		status = s->fatal;
+	if (ackring_checkpoint(&s->ack, true) < 0 && status == CDC_EXIT_OK)
+		status = CDC_EXIT_FAILURE;
+	info(1, "%llu messages (%llu marks, %llu broadcasts, %llu tombstones), %llu checkpoint writes",
+	     (unsigned long long)s->messages, (unsigned long long)s->marks,
+	     (unsigned long long)s->broadcasts, (unsigned long long)s->tombstones_sent,
+	     (unsigned long long)s->ack.writes);
+	if (s->rk) {
+		rd_kafka_queue_destroy(s->mainq);
+		rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+		rd_kafka_destroy(s->rk);
+	}
+	evin_close(&s->in);
+	metrics_finish(&s->m);
+	exit(status);
+}
+
+static void
+stats_metrics(struct buf *out, const char *labels, void *arg)
+{
+	const struct sink *s = arg;
+
+	metrics_counter(out, labels, "cdc_sink_kafka_messages_total",
+			"Messages handed to the producer (events, broadcasts, marks, tombstones).",
+			s->messages);
+	metrics_counter(out, labels, "cdc_sink_kafka_marks_total", "Rounds of marks sent.", s->marks);
+	metrics_counter(out, labels, "cdc_sink_kafka_checkpoint_writes_total",
+			"Durable checkpoint writes (at most one per --checkpoint-interval).",
+			s->ack.writes);
+}
+
+static void
+stats_line(struct buf *out, void *arg)
+{
+	const struct sink *s = arg;
+
+	buf_addf(out, "; %llu messages, %llu in flight", (unsigned long long)s->messages,
+		 (unsigned long long)ackring_count(&s->ack));
+}
+
+static int64_t
+duration_arg(const char *opt, const char *arg, int64_t max)
+{
+	int64_t ms;
+
+	if (duration_parse(arg, &ms) < 0 || ms < 0 || ms > max)
+		die_usage("bad %s: %s", opt, arg);
+	return ms;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sink sink = { .topic_tmpl = "{name}.{schema}.{table}", .checkpoint_ms = 100,
+			     .mark_ms = 50 };
+	struct sink *s = &sink;
+	struct kafka_opts ko = { 0 };
+	struct evin_opts io = { 0 };
+	rd_kafka_conf_t *conf;
+	struct buf re = BUF_INIT;
+	char errstr[512];
+	const char *err;
+	unsigned since = 0;
+	int opt;
+
+	log_init(argv[0]);
+	s->topic = s->val = s->line = (struct buf)BUF_INIT;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":t:c:" KAFKA_SHORTOPTS CLI_SHORTOPTS, longopts,
+				  NULL)) != -1) {
+		if (evin_option(&io, opt, optarg) || metrics_option(&s->m, opt, optarg) ||
+		    kafka_option(&ko, opt, optarg))
+			continue;
+		switch (opt) {
+		case 't':
+			if (kafka_template_check(optarg, &err) < 0)
+				die_usage("bad --topic %s: %s", optarg, err);
+			s->topic_tmpl = optarg;
+			break;
+		case OPT_TOMBSTONES:
+			s->tombstones = true;
+			break;
+		case OPT_MARK_INTERVAL:
+			s->mark_ms = duration_arg("--mark-interval", optarg, 60000);
+			break;
+		case 'c':
+			s->checkpoint = optarg;
+			break;
+		case OPT_CHECKPOINT_INTERVAL:
+			s->checkpoint_ms = duration_arg("--checkpoint-interval", optarg, 3600 * 1000);
+			break;
+		default:
+			cli_option(opt, argv, longopts, usage_text);
+		}
+	}
+	evin_check_options(&io);
+	conf = kafka_conf(&ko);
+	kafka_set(conf, "enable.idempotence", "true");
+	kafka_set(conf, "acks", "all");
+	kafka_set(conf, "partitioner", "murmur2_random");	/* the Java clients' partitioner */
+	for (int i = 0; i < ko.nprops; i++)			/* -X still wins */
+		if (strncmp(ko.props[i], "acks=", 5) == 0 || strncmp(ko.props[i], "partitioner=", 12) == 0 ||
+		    strncmp(ko.props[i], "enable.idempotence=", 19) == 0)
+			kafka_set(conf, strncmp(ko.props[i], "acks=", 5) == 0 ? "acks" :
+					strncmp(ko.props[i], "partitioner=", 12) == 0 ? "partitioner" :
+					"enable.idempotence", strchr(ko.props[i], '=') + 1);
+	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
+	rd_kafka_conf_set_opaque(conf, s);
+	kafka_template_regex(s->topic_tmpl, &re);
+	if (regcomp(&s->topic_re, re.data, REG_EXTENDED | REG_NOSUB) != 0)
+		die("internal error: topic pattern %s", re.data);
+	buf_release(&re);
+
+	if (ackring_open(&s->ack, s->checkpoint, "cdc-sink-kafka", s->checkpoint_ms, 1 << 20, false,
+			 &s->m) < 0)
+		exit(CDC_EXIT_FAILURE);
+	metrics_init(&s->m, "cdc-sink-kafka");
+	s->m.extra = stats_metrics;
+	s->m.extra_stats = stats_line;
+	s->m.extra_arg = s;
+	evin_open(&s->in, &io, EVIN_EVENTS, argv + optind, argc - optind);
+	evin_set_metrics(&s->in, &s->m);
+	s->ack.dl = &s->in.dl;
+
+	s->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (s->rk == NULL)
+		die_usage("Kafka producer: %s", errstr);
+	if (pipe(s->wake) < 0)
+		die_errno("pipe");
+	fcntl(s->wake[0], F_SETFL, O_NONBLOCK);
+	fcntl(s->wake[1], F_SETFL, O_NONBLOCK);
+	s->mainq = rd_kafka_queue_get_main(s->rk);
+	rd_kafka_queue_io_event_enable(s->mainq, s->wake[1], "1", 1);
+	topics_refresh(s);
+	info(1, "writing to %s as %s%s%s", ko.brokers ? ko.brokers : "(--kafka-config brokers)",
+	     s->topic_tmpl, s->ack.have_start ? ", resuming after checkpoint " : "",
+	     s->ack.have_start ? s->checkpoint : "");
+	evin_set_idle(&s->in, on_idle, s);
+	sig_setup();
+
+	for (;;) {
+		struct evin_line l;
+		enum evin_status st = evin_next(&s->in, &l);
+
+		if (s->fatal)
+			finish(s, s->fatal);
+		if (st == EVIN_INTR) {
+			if (cdc_stop)
+				finish(s, CDC_EXIT_OK);
+			continue;
+		}
+		if (st != EVIN_LINE)
+			finish(s, evin_exit_status(st));
+		handle(s, &l);
+		if (s->fatal)
+			finish(s, s->fatal);
+		if (cdc_stop)
+			finish(s, CDC_EXIT_OK);
+		if (++since >= 64) {
+			since = 0;
+			service(s);
+		}
+	}
+}

@@ -1,0 +1,798 @@
+/*
+ * cdc-source-kafka: read change events from Kafka topics as a member of a
+ * consumer group, and print them as one position-ordered stream, with the
+ * ack loop intact.
+ *
+ * Merge.  The partitions assigned to this member are merged by event
+ * position (cdc-events(7)): an event goes out only when every assigned
+ * partition has a message waiting, and it is the oldest of them.
+ * cdc-sink-kafka writes marks to every partition while events flow, so a
+ * quiet partition never holds the others back.  Copies of one event
+ * (broadcast control events, re-deliveries after a writer's restart) go
+ * out once; marks never.
+ *
+ * Rewinds.  A partition taken over from another member (or read again
+ * after a restart) can hold events older than the last one this member
+ * printed.  Before the first of them, a "rewind" control event says so:
+ * the sinks (common/ackring) then apply what follows even though their
+ * checkpoint is past it, and report the rewind's epoch in their
+ * checkpoint.
+ *
+ * Acknowledgement.  Every message taken from a partition is remembered in
+ * printing order.  --ack-file names the downstream sink's checkpoint;
+ * when it reports a position (in the current epoch), the messages up to
+ * it are done and their offsets are committed to the group.  An offset is
+ * never committed past an event the far end has not applied, so a kill -9
+ * anywhere means re-delivery, never loss.  Without --ack-file, offsets are
+ * committed once the events are written to standard output.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <regex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "buf.h"
+#include "checkpoint.h"
+#include "cli.h"
+#include "deadletter.h"
+#include "evinput.h"
+#include "json.h"
+#include "kafka.h"
+#include "log.h"
+#include "metrics.h"
+#include "sig.h"
+#include "timeutil.h"
+#include "writer.h"
+
+static const char usage_text[] =
+	"Usage: cdc-source-kafka [OPTIONS] --brokers LIST --group ID --topics REGEX\n"
+	"Read change events from Kafka topics as a member of consumer group ID and\n"
+	"print them on standard output, merged into one position-ordered stream.\n"
+	"\n"
+	"Topics:\n"
+	"  -g, --group ID               the consumer group: members share the partitions\n"
+	"  -t, --topics REGEX           topics to read, an anchored regular expression\n"
+	"                               (repeatable; e.g. 'shop\\..*')\n"
+	"  -e, --exit-at-end            exit 0 once every assigned partition is read to\n"
+	"                               its end\n"
+	"\n"
+	"Acknowledgement:\n"
+	"  -a, --ack-file FILE          the downstream sink's checkpoint: commit offsets\n"
+	"                               only as far as FILE's position (without it:\n"
+	"                               once written to standard output)\n"
+	"      --ack-interval DURATION  look at FILE this often (default 50ms)\n"
+	"      --drain-timeout DURATION before giving partitions up in a rebalance, wait\n"
+	"                               this long for the sink to apply what was printed\n"
+	"                               (default 5s)\n"
+	"\n"
+	KAFKA_HELP
+	"\n"
+	METRICS_HELP
+	"\n"
+	EVIN_HELP
+	"\n"
+	CLI_HELP
+	CLI_HELP_EXIT;
+
+enum {
+	OPT_ACK_INTERVAL = 256,
+	OPT_DRAIN_TIMEOUT,
+};
+
+static const struct option longopts[] = {
+	{ "group", required_argument, NULL, 'g' },
+	{ "topics", required_argument, NULL, 't' },
+	{ "exit-at-end", no_argument, NULL, 'e' },
+	{ "ack-file", required_argument, NULL, 'a' },
+	{ "ack-interval", required_argument, NULL, OPT_ACK_INTERVAL },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+	KAFKA_OPTIONS,
+	EVIN_OPTIONS,
+	METRICS_OPTIONS,
+	CLI_OPTIONS,
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Pause a partition with this many messages waiting; resume below RESUME_AT. */
+#define PAUSE_AT 20000
+#define RESUME_AT 2000
+
+enum kind {
+	K_EVENT,		/* an event to print (or drop as a copy) */
+	K_MARK,			/* cdc-sink-kafka's mark: orders, never printed */
+	K_SKIP,			/* no value, a control event without a position, a bad line let go */
+};
+
+struct msg {
+	rd_kafka_message_t *m;
+	enum kind kind;
+	struct cdc_pos pos;
+};
+
+struct part {
+	char *topic;
+	int32_t partition;
+	struct msg *q;			/* waiting messages, a ring */
+	size_t qhead, qlen, qcap;
+	bool paused, eof;
+	bool have_high;
+	struct cdc_pos high;		/* the newest position taken from this partition */
+	int64_t commit;			/* the offset to commit (-1: nothing yet) */
+	int64_t committed;
+};
+
+/* One message taken, in printing order, until the far end has it. */
+struct entry {
+	uint32_t part;
+	int64_t offset;
+	struct cdc_pos pos;
+	uint64_t epoch;
+	bool has_pos;
+};
+
+struct source {
+	const char *group;
+	const char *ack_file;
+	int64_t ack_ms, drain_ms;
+	bool exit_at_end;
+
+	rd_kafka_t *rk;
+	struct part *parts;
+	size_t nparts;
+	bool assigned;
+
+	struct entry *ents;		/* a ring */
+	size_t ehead, elen, ecap;
+
+	bool have_last;			/* something was printed (or the ack file says so) */
+	struct cdc_pos last;		/* the newest position printed */
+	uint64_t epoch;			/* rewinds so far */
+	char name[128];			/* source.name, for rewinds */
+
+	struct stat ack_st;		/* the ack file as last read */
+	int64_t ack_checked_ms;
+	struct checkpoint ack;
+	bool have_ack;
+
+	struct writer out;
+	struct deadletter dl;
+	uint64_t max_line;
+	struct metrics m;
+	int fatal;
+	uint64_t messages, copies, marks, rewinds, commits, rebalances;
+	struct buf scratch;
+};
+
+static struct source *the_source;	/* for librdkafka's rebalance callback */
+
+/* --- the ring of entries --- */
+
+static void
+ent_push(struct source *s, const struct entry *e)
+{
+	if (s->elen == s->ecap) {
+		size_t ncap = s->ecap ? s->ecap * 2 : 4096;
+		struct entry *n = xmalloc(ncap * sizeof(*n));
+
+		for (size_t i = 0; i < s->elen; i++)
+			n[i] = s->ents[(s->ehead + i) % s->ecap];
+		free(s->ents);
+		s->ents = n;
+		s->ecap = ncap;
+		s->ehead = 0;
+	}
+	s->ents[(s->ehead + s->elen++) % s->ecap] = *e;
+}
+
+/* --- committing --- */
+
+static void
+commit(struct source *s, bool sync)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new((int)s->nparts);
+	rd_kafka_resp_err_t err;
+
+	for (size_t i = 0; i < s->nparts; i++) {
+		struct part *p = &s->parts[i];
+
+		if (p->commit > p->committed)
+			rd_kafka_topic_partition_list_add(l, p->topic, p->partition)->offset = p->commit;
+	}
+	if (l->cnt > 0) {
+		err = rd_kafka_commit(s->rk, l, sync ? 0 : 1);
+		if (err && err != RD_KAFKA_RESP_ERR__NO_OFFSET)
+			warning("committing offsets: %s", rd_kafka_err2str(err));
+		else {
+			for (size_t i = 0; i < s->nparts; i++)
+				if (s->parts[i].commit > s->parts[i].committed)
+					s->parts[i].committed = s->parts[i].commit;
+			s->commits++;
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * Does the far end have entry e?  A message that orders nothing, when its
+ * turn comes; one from before the checkpoint's epoch (the sink applied
+ * the rewind that came after it); one at or before the checkpoint's
+ * position in the same epoch.
+ */
+static bool
+acked(const struct source *s, const struct entry *e)
+{
+	if (!e->has_pos)
+		return true;
+	if (!s->have_ack)
+		return false;
+	if (e->epoch != s->ack.epoch)
+		return e->epoch < s->ack.epoch;
+	return pos_cmp(&e->pos, &s->ack.pos) <= 0;
+}
+
+/* Let go of the entries the far end has (all: every one) and commit their offsets. */
+static void
+ack_entries(struct source *s, bool all)
+{
+	bool moved = false;
+
+	while (s->elen > 0) {
+		struct entry *e = &s->ents[s->ehead];
+
+		if (!all && !acked(s, e))
+			break;
+		if (e->part < s->nparts && e->offset + 1 > s->parts[e->part].commit)
+			s->parts[e->part].commit = e->offset + 1;
+		s->ehead = (s->ehead + 1) % s->ecap;
+		s->elen--;
+		moved = true;
+	}
+	if (moved)
+		commit(s, false);
+}
+
+/* Read the ack file if it changed; commit what it covers. */
+static void
+ack_check(struct source *s, bool force)
+{
+	struct stat st;
+	struct checkpoint cp;
+
+	if (s->ack_file == NULL)
+		return;
+	if (!force && mono_ms() - s->ack_checked_ms < s->ack_ms)
+		return;
+	s->ack_checked_ms = mono_ms();
+	if (stat(s->ack_file, &st) < 0)
+		return;
+	if (s->have_ack && st.st_ino == s->ack_st.st_ino && st.st_size == s->ack_st.st_size &&
+	    st.st_mtim.tv_sec == s->ack_st.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == s->ack_st.st_mtim.tv_nsec)
+		return;
+	if (checkpoint_read(s->ack_file, &cp) != 0)
+		return;
+	s->ack_st = st;
+	s->ack = cp;
+	s->have_ack = true;
+	s->m.ckpt = cp.pos;
+	s->m.have_ckpt = true;
+	ack_entries(s, false);
+}
+
+/* --- partitions --- */
+
+static struct part *
+part_of(struct source *s, const rd_kafka_message_t *m, uint32_t *idx)
+{
+	const char *t = rd_kafka_topic_name(m->rkt);
+
+	for (size_t i = 0; i < s->nparts; i++)
+		if (s->parts[i].partition == m->partition && strcmp(s->parts[i].topic, t) == 0) {
+			*idx = (uint32_t)i;
+			return &s->parts[i];
+		}
+	return NULL;
+}
+
+static void
+pause_part(struct source *s, struct part *p, bool pause)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+
+	rd_kafka_topic_partition_list_add(l, p->topic, p->partition);
+	if (pause)
+		rd_kafka_pause_partitions(s->rk, l);
+	else
+		rd_kafka_resume_partitions(s->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	p->paused = pause;
+}
+
+static void
+parts_free(struct source *s)
+{
+	for (size_t i = 0; i < s->nparts; i++) {
+		struct part *p = &s->parts[i];
+
+		for (size_t j = 0; j < p->qlen; j++)
+			rd_kafka_message_destroy(p->q[(p->qhead + j) % p->qcap].m);
+		free(p->q);
+		free(p->topic);
+	}
+	free(s->parts);
+	s->parts = NULL;
+	s->nparts = 0;
+	s->elen = s->ehead = 0;
+}
+
+/* Wait (up to --drain-timeout) until the far end has everything printed, then commit it. */
+static void
+drain(struct source *s)
+{
+	int64_t until = mono_ms() + s->drain_ms;
+
+	if (wr_flush(&s->out) < 0)
+		return;
+	if (s->ack_file == NULL) {
+		ack_entries(s, true);
+	} else {
+		for (;;) {
+			ack_check(s, true);
+			if (s->elen == 0 || cdc_stop || mono_ms() >= until)
+				break;
+			usleep(20 * 1000);
+		}
+		if (s->elen > 0)
+			info(1, "rebalance: %zu messages printed but not yet acknowledged; their "
+			     "partitions' next owner reads them again", s->elen);
+	}
+	commit(s, true);
+}
+
+static void
+on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *l,
+	     void *opaque)
+{
+	struct source *s = the_source;
+
+	(void)opaque;
+	s->rebalances++;
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		parts_free(s);
+		s->parts = xcalloc((size_t)l->cnt + 1, sizeof(*s->parts));
+		for (int i = 0; i < l->cnt; i++) {
+			struct part *p = &s->parts[s->nparts++];
+
+			p->topic = xstrdup(l->elems[i].topic);
+			p->partition = l->elems[i].partition;
+			p->commit = p->committed = -1;
+		}
+		info(1, "assigned %d partition%s", l->cnt, l->cnt == 1 ? "" : "s");
+		rd_kafka_assign(rk, l);
+		s->assigned = true;
+	} else {
+		if (s->nparts > 0)
+			drain(s);
+		info(1, "giving up %d partition%s", l->cnt, l->cnt == 1 ? "" : "s");
+		parts_free(s);
+		rd_kafka_assign(rk, NULL);
+		s->assigned = false;
+	}
+}
+
+/* --- taking messages in --- */
+
+static void
+bad_message(struct source *s, struct msg *mm, const char *reason)
+{
+	char where[300];
+	const rd_kafka_message_t *m = mm->m;
+
+	snprintf(where, sizeof(where), "%s [%d] at offset %lld: %s", rd_kafka_topic_name(m->rkt),
+		 (int)m->partition, (long long)m->offset, reason);
+	if (dl_bad_line(&s->dl, 0, NULL, where, m->payload, m->len, 0, NULL) < 0) {
+		s->fatal = CDC_EXIT_DATAERR;
+		return;
+	}
+	s->m.dead_lettered = s->dl.count;
+	mm->kind = K_SKIP;
+}
+
+static void
+receive(struct source *s, rd_kafka_message_t *m)
+{
+	struct evin_check c;
+	struct msg mm = { .m = m, .kind = K_SKIP };
+	struct part *p;
+	uint32_t idx;
+
+	if (m->err) {
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			if ((p = part_of(s, m, &idx)) != NULL)
+				p->eof = true;
+		} else if (m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+			   m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+			   m->err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED) {
+			error("%s", rd_kafka_message_errstr(m));
+			s->fatal = m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ? CDC_EXIT_TEMPFAIL
+										 : CDC_EXIT_FAILURE;
+		} else {
+			info(1, "kafka: %s", rd_kafka_message_errstr(m));
+		}
+		rd_kafka_message_destroy(m);
+		return;
+	}
+	if ((p = part_of(s, m, &idx)) == NULL) {
+		rd_kafka_message_destroy(m);	/* a partition given up meanwhile */
+		return;
+	}
+	p->eof = false;
+	s->messages++;
+	s->m.bytes_in += m->len;
+	if (m->payload != NULL) {
+		if (m->len > s->max_line) {
+			char reason[160];
+
+			evin_too_long_reason(m->len, s->max_line, reason, sizeof(reason));
+			bad_message(s, &mm, reason);
+		} else if (memchr(m->payload, '\n', m->len) != NULL) {
+			bad_message(s, &mm, "a newline inside the event");
+		} else if (evin_check_line(EVIN_EVENTS, false, m->payload, m->len, &c) < 0) {
+			bad_message(s, &mm, c.reason);
+		} else if (json_span_eq(&c.ev.op, "mark") && c.ev.has_pos) {
+			mm.kind = K_MARK;
+			mm.pos = c.ev.pos;
+		} else if (c.ev.has_pos) {
+			mm.kind = K_EVENT;
+			mm.pos = c.ev.pos;
+			if (s->name[0] == '\0' && c.ev.name.p) {
+				buf_reset(&s->scratch);
+				json_span_decode(&c.ev.name, &s->scratch);
+				snprintf(s->name, sizeof(s->name), "%s", s->scratch.data ? s->scratch.data : "");
+			}
+		} else if (!c.ev.control) {
+			bad_message(s, &mm, "no source.commit_lsn and source.seq: cannot be ordered");
+		}
+	}
+	if (p->qlen == p->qcap) {
+		size_t ncap = p->qcap ? p->qcap * 2 : 64;
+		struct msg *n = xmalloc(ncap * sizeof(*n));
+
+		for (size_t i = 0; i < p->qlen; i++)
+			n[i] = p->q[(p->qhead + i) % p->qcap];
+		free(p->q);
+		p->q = n;
+		p->qcap = ncap;
+		p->qhead = 0;
+	}
+	p->q[(p->qhead + p->qlen++) % p->qcap] = mm;
+	if (p->qlen >= PAUSE_AT && !p->paused)
+		pause_part(s, p, true);
+}
+
+/* --- printing --- */
+
+static void
+emit_rewind(struct source *s, const struct cdc_pos *next)
+{
+	struct cdc_pos r = *next;
+	struct buf *b = &s->scratch;
+
+	/* Just before next: the sinks apply next and what follows. */
+	if (r.seq > 0) {
+		r.seq--;
+	} else {
+		r.commit_lsn--;
+		r.seq = UINT64_MAX;
+	}
+	s->epoch++;
+	s->rewinds++;
+	buf_reset(b);
+	buf_adds(b, "{\"op\":\"rewind\",\"source\":{\"name\":");
+	json_add_cstr(b, s->name);
+	buf_addf(b, ",\"lsn\":%" PRIu64 ",\"commit_lsn\":%" PRIu64 ",\"seq\":%" PRIu64 "},"
+		 "\"rewind\":{\"epoch\":%" PRIu64 "},\"ts_ms\":%lld}", r.commit_lsn, r.commit_lsn, r.seq,
+		 s->epoch, (long long)now_ms());
+	wr_line(&s->out, b->data, b->len);
+	info(1, "rewind %llu: the next events are older than the last one printed",
+	     (unsigned long long)s->epoch);
+}
+
+/* Take the head of partition i: print it, or let it go as a copy or a mark. */
+static void
+take(struct source *s, uint32_t i)
+{
+	struct part *p = &s->parts[i];
+	struct msg mm = p->q[p->qhead];
+	struct entry e = { .part = i, .offset = mm.m->offset, .pos = mm.pos, .epoch = s->epoch,
+			   .has_pos = mm.kind != K_SKIP };
+
+	p->qhead = (p->qhead + 1) % p->qcap;
+	p->qlen--;
+	if (p->paused && p->qlen <= RESUME_AT)
+		pause_part(s, p, false);
+	if (mm.kind == K_EVENT) {
+		bool copy = (p->have_high && pos_cmp(&mm.pos, &p->high) <= 0) ||
+			    (s->have_last && pos_cmp(&mm.pos, &s->last) == 0);
+
+		if (copy) {
+			s->copies++;
+			s->m.skipped++;
+		} else {
+			if (s->have_last && pos_cmp(&mm.pos, &s->last) < 0) {
+				emit_rewind(s, &mm.pos);
+				e.epoch = s->epoch;
+			}
+			if (wr_line(&s->out, mm.m->payload, mm.m->len) < 0)
+				s->fatal = CDC_EXIT_FAILURE;
+			s->last = mm.pos;
+			s->have_last = true;
+			s->m.events_out++;
+			s->m.bytes_out += mm.m->len + 1;
+		}
+	} else if (mm.kind == K_MARK) {
+		s->marks++;
+	}
+	if (mm.kind != K_SKIP && (!p->have_high || pos_cmp(&mm.pos, &p->high) > 0)) {
+		p->high = mm.pos;
+		p->have_high = true;
+	}
+	ent_push(s, &e);
+	rd_kafka_message_destroy(mm.m);
+}
+
+/* Print what the merge allows; returns how many messages it took. */
+static size_t
+merge(struct source *s)
+{
+	size_t n = 0;
+
+	while (!s->fatal) {
+		int best = -1;
+		bool all_ready = true;
+
+		for (size_t i = 0; i < s->nparts; i++) {
+			struct part *p = &s->parts[i];
+			const struct msg *h;
+
+			if (p->qlen == 0) {
+				if (!(s->exit_at_end && p->eof))
+					all_ready = false;
+				continue;
+			}
+			h = &p->q[p->qhead];
+			if (h->kind == K_SKIP) {	/* orders nothing: take it now */
+				best = (int)i;
+				all_ready = true;
+				break;
+			}
+			if (best < 0 || pos_cmp(&h->pos, &s->parts[best].q[s->parts[best].qhead].pos) < 0)
+				best = (int)i;
+		}
+		if (best < 0 || !all_ready)
+			break;
+		take(s, (uint32_t)best);
+		n++;
+	}
+	return n;
+}
+
+static bool
+at_end(const struct source *s)
+{
+	if (!s->assigned || s->nparts == 0)
+		return false;
+	for (size_t i = 0; i < s->nparts; i++)
+		if (!s->parts[i].eof || s->parts[i].qlen > 0)
+			return false;
+	return true;
+}
+
+static noreturn void
+finish(struct source *s, int status)
+{
+	if (wr_flush(&s->out) < 0 && status == CDC_EXIT_OK)
+		status = s->out.err == EPIPE ? CDC_EXIT_PIPE : CDC_EXIT_FAILURE;
+	if (s->rk) {
+		if (s->ack_file)
+			ack_check(s, true);
+		else if (s->out.err == 0)
+			ack_entries(s, true);
+		commit(s, true);
+		rd_kafka_consumer_close(s->rk);
+		parts_free(s);
+		rd_kafka_destroy(s->rk);
+	}
+	info(1, "%llu messages: %llu events printed, %llu copies and %llu marks let go, "
+	     "%llu rewinds, %llu commits, %llu rebalances", (unsigned long long)s->messages,
+	     (unsigned long long)s->m.events_out, (unsigned long long)s->copies,
+	     (unsigned long long)s->marks, (unsigned long long)s->rewinds,
+	     (unsigned long long)s->commits, (unsigned long long)s->rebalances);
+	if (s->dl.count)
+		info(0, "%llu bad messages %s", (unsigned long long)s->dl.count,
+		     s->dl.policy == BAD_SKIP ? "skipped" : "dead-lettered");
+	metrics_finish(&s->m);
+	if (s->out.err == EPIPE)
+		exit(CDC_EXIT_PIPE);
+	wr_die_on_error(&s->out, "standard output");
+	exit(status);
+}
+
+static void
+stats_metrics(struct buf *out, const char *labels, void *arg)
+{
+	const struct source *s = arg;
+
+	metrics_counter(out, labels, "cdc_source_kafka_messages_total", "Messages consumed.",
+			s->messages);
+	metrics_counter(out, labels, "cdc_source_kafka_copies_total",
+			"Copies of events already printed, let go.", s->copies);
+	metrics_counter(out, labels, "cdc_source_kafka_rewinds_total", "Rewind events printed.",
+			s->rewinds);
+	metrics_counter(out, labels, "cdc_source_kafka_commits_total", "Offset commits.", s->commits);
+	metrics_counter(out, labels, "cdc_source_kafka_rebalances_total", "Rebalances.",
+			s->rebalances);
+}
+
+static int64_t
+duration_arg(const char *opt, const char *arg, int64_t min, int64_t max)
+{
+	int64_t ms;
+
+	if (duration_parse(arg, &ms) < 0 || ms < min || ms > max)
+		die_usage("bad %s: %s", opt, arg);
+	return ms;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct source src = { .ack_ms = 50, .drain_ms = 5000 };
+	struct source *s = &src;
+	struct kafka_opts ko = { 0 };
+	struct evin_opts io = { 0 };
+	rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
+	rd_kafka_conf_t *conf;
+	rd_kafka_resp_err_t err;
+	char errstr[512];
+	int opt;
+
+	log_init(argv[0]);
+	the_source = s;
+	s->scratch = (struct buf)BUF_INIT;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":g:t:ea:" KAFKA_SHORTOPTS CLI_SHORTOPTS, longopts,
+				  NULL)) != -1) {
+		if (evin_option(&io, opt, optarg) || metrics_option(&s->m, opt, optarg) ||
+		    kafka_option(&ko, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'g':
+			if (optarg[0] == '\0')
+				die_usage("--group needs an ID");
+			s->group = optarg;
+			break;
+		case 't': {
+			struct buf re = BUF_INIT;
+			regex_t rx;
+
+			/* librdkafka subscribes by regular expression when the name starts with '^'. */
+			buf_addf(&re, "^(%s)$", optarg);
+			if (regcomp(&rx, re.data, REG_EXTENDED | REG_NOSUB) != 0)
+				die_usage("bad --topics: %s is not a regular expression", optarg);
+			regfree(&rx);
+			rd_kafka_topic_partition_list_add(subs, re.data, RD_KAFKA_PARTITION_UA);
+			buf_release(&re);
+			break;
+		}
+		case 'e':
+			s->exit_at_end = true;
+			break;
+		case 'a':
+			s->ack_file = optarg;
+			break;
+		case OPT_ACK_INTERVAL:
+			s->ack_ms = duration_arg("--ack-interval", optarg, 1, 60000);
+			break;
+		case OPT_DRAIN_TIMEOUT:
+			s->drain_ms = duration_arg("--drain-timeout", optarg, 0, 600000);
+			break;
+		default:
+			cli_option(opt, argv, longopts, usage_text);
+		}
+	}
+	if (optind < argc)
+		die_usage("unexpected argument '%s'", argv[optind]);
+	if (s->group == NULL)
+		die_usage("missing --group ID");
+	if (subs->cnt == 0)
+		die_usage("missing --topics REGEX");
+	evin_check_options(&io);
+	s->max_line = io.max_line ? io.max_line : LR_DEFAULT_MAX_LINE;
+	dl_init(&s->dl, io.dead_letter, io.skip_bad);
+
+	conf = kafka_conf(&ko);
+	kafka_set(conf, "group.id", s->group);
+	kafka_set(conf, "enable.auto.commit", "false");
+	kafka_set(conf, "enable.auto.offset.store", "false");
+	kafka_set(conf, "auto.offset.reset", "earliest");
+	kafka_set(conf, "enable.partition.eof", "true");
+	for (int i = 0; i < ko.nprops; i++)		/* -X still wins */
+		if (strncmp(ko.props[i], "auto.offset.reset=", 18) == 0)
+			kafka_set(conf, "auto.offset.reset", ko.props[i] + 18);
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+
+	if (s->ack_file) {
+		int r = checkpoint_read(s->ack_file, &s->ack);
+
+		if (r < 0)
+			exit(CDC_EXIT_FAILURE);
+		if (r == 0) {
+			/* What the far end has is what this member printed last. */
+			s->have_ack = true;
+			stat(s->ack_file, &s->ack_st);
+			s->last = s->ack.pos;
+			s->have_last = true;
+			s->epoch = s->ack.epoch;
+			memcpy(s->name, s->ack.name, sizeof(s->name) - 1);
+			s->m.ckpt = s->ack.pos;
+			s->m.have_ckpt = true;
+		}
+	}
+	metrics_init(&s->m, "cdc-source-kafka");
+	s->m.extra = stats_metrics;
+	s->m.extra_arg = s;
+	wr_init(&s->out, STDOUT_FILENO, 0);
+
+	s->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (s->rk == NULL)
+		die_usage("Kafka consumer: %s", errstr);
+	rd_kafka_poll_set_consumer(s->rk);
+	err = rd_kafka_subscribe(s->rk, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	if (err)
+		die_usage("subscribing: %s", rd_kafka_err2str(err));
+	info(1, "reading as a member of group %s%s%s", s->group,
+	     s->ack_file ? ", committing as far as " : ", committing what is printed",
+	     s->ack_file ? s->ack_file : "");
+	sig_setup();
+
+	while (!cdc_stop && !s->fatal) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
+		size_t got = 0;
+
+		while (m != NULL && got < 10000) {
+			receive(s, m);
+			got++;
+			m = got < 10000 ? rd_kafka_consumer_poll(s->rk, 0) : NULL;
+		}
+		merge(s);
+		if (s->exit_at_end && at_end(s))
+			break;
+		if (got == 0) {
+			/* Nothing more at hand: pass on what we have, then wait. */
+			if (wr_flush(&s->out) < 0)
+				finish(s, CDC_EXIT_OK);
+			if (s->ack_file == NULL)
+				ack_entries(s, true);
+			ack_check(s, false);
+			metrics_tick(&s->m);
+			m = rd_kafka_consumer_poll(s->rk, (int)s->ack_ms);
+			if (m)
+				receive(s, m);
+		} else {
+			ack_check(s, false);
+			metrics_tick(&s->m);
+		}
+	}
+	if (s->fatal)
+		finish(s, s->fatal);
+	finish(s, CDC_EXIT_OK);
+}

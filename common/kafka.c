@@ -1,0 +1,289 @@
+/*
+ * Kafka connection options, librdkafka configuration and topic names
+ * (kafka.h).
+ */
+#include "kafka.h"
+#include "fileio.h"
+#include "json.h"
+#include "kvfile.h"
+#include "log.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+/* Properties that hold a secret: never from argv. */
+static bool
+is_secret(const char *name, size_t len)
+{
+	static const char *const words[] = { "password", "secret", "oauthbearer.config", "jaas",
+					     "key.pem", "token" };
+
+	for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+		size_t wl = strlen(words[i]);
+
+		for (size_t j = 0; j + wl <= len; j++)
+			if (strncasecmp(name + j, words[i], wl) == 0)
+				return true;
+	}
+	return false;
+}
+
+bool
+kafka_option(struct kafka_opts *o, int c, const char *arg)
+{
+	const char *eq;
+
+	switch (c) {
+	case 'b':
+		if (arg[0] == '\0')
+			die_usage("--brokers needs host:port");
+		o->brokers = arg;
+		return true;
+	case 'X':
+		eq = strchr(arg, '=');
+		if (eq == NULL || eq == arg)
+			die_usage("-X needs NAME=VALUE");
+		if (is_secret(arg, (size_t)(eq - arg)))
+			die_usage("-X %.*s: secrets never go on the command line; put it in --kafka-config FILE "
+				  "or the environment (CDC_KAFKA_SASL_PASSWORD)", (int)(eq - arg), arg);
+		o->props = xrealloc(o->props, (size_t)(o->nprops + 1) * sizeof(*o->props));
+		o->props[o->nprops++] = (char *)arg;
+		return true;
+	case KAFKA_OPT_CONFIG:
+		o->config_file = arg;
+		return true;
+	}
+	return false;
+}
+
+void
+kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value)
+{
+	char err[256];
+
+	if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+		die_usage("Kafka property %s: %s", name, err);
+}
+
+static void
+log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
+{
+	(void)rk;
+	if (level <= LOG_ERR)
+		warning("kafka: %s: %s", fac, msg);
+	else if (level <= LOG_WARNING)
+		info(0, "kafka: %s: %s", fac, msg);
+	else
+		info(level <= LOG_INFO ? 1 : 2, "kafka: %s: %s", fac, msg);
+}
+
+static void
+set_span(rd_kafka_conf_t *conf, const char *k, size_t kl, const char *v, size_t vl,
+	 const char *file, unsigned line)
+{
+	char name[256], err[256];
+	char *value = xmalloc(vl + 1);
+
+	if (kl >= sizeof(name))
+		die_usage("%s:%u: property name too long", file, line);
+	memcpy(name, k, kl);
+	name[kl] = '\0';
+	memcpy(value, v, vl);
+	value[vl] = '\0';
+	if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
+		die_usage("%s:%u: %s", file, line, err);
+	free(value);
+}
+
+rd_kafka_conf_t *
+kafka_conf(const struct kafka_opts *o)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	const char *user = getenv("CDC_KAFKA_SASL_USERNAME");
+	const char *pass = getenv("CDC_KAFKA_SASL_PASSWORD");
+
+	rd_kafka_conf_set_log_cb(conf, log_cb);
+	kafka_set(conf, "client.id", cdc_progname);
+	if (o->brokers)
+		kafka_set(conf, "bootstrap.servers", o->brokers);
+	if (o->config_file) {
+		struct buf b = BUF_INIT;
+		struct kv_iter it;
+		const char *k, *v;
+		size_t kl, vl;
+		int r;
+
+		r = read_file(o->config_file, 1 << 20, false, &b);
+		if (r == 1)
+			die_usage("--kafka-config %s: no such file", o->config_file);
+		if (r < 0)
+			die_usage("--kafka-config %s: %s", o->config_file, strerror(errno));
+		kv_begin(&it, b.data ? b.data : "", b.len);
+		while ((r = kv_next(&it, &k, &kl, &v, &vl)) != 0) {
+			if (r < 0)
+				die_usage("%s:%u: not NAME=VALUE", o->config_file, it.lineno);
+			while (kl > 0 && (k[kl - 1] == ' ' || k[kl - 1] == '\t'))
+				kl--;
+			while (vl > 0 && (*v == ' ' || *v == '\t'))
+				v++, vl--;
+			set_span(conf, k, kl, v, vl, o->config_file, it.lineno);
+		}
+		buf_release(&b);
+	}
+	if (user && *user)
+		kafka_set(conf, "sasl.username", user);
+	if (pass && *pass)
+		kafka_set(conf, "sasl.password", pass);
+	for (int i = 0; i < o->nprops; i++) {
+		const char *eq = strchr(o->props[i], '=');
+
+		set_span(conf, o->props[i], (size_t)(eq - o->props[i]), eq + 1, strlen(eq + 1), "-X", 1);
+	}
+	{
+		char v[512];
+		size_t vs = sizeof(v);
+
+		if (rd_kafka_conf_get(conf, "bootstrap.servers", v, &vs) != RD_KAFKA_CONF_OK || v[0] == '\0')
+			die_usage("no brokers: give --brokers HOST:PORT (or bootstrap.servers in --kafka-config)");
+	}
+	return conf;
+}
+
+bool
+kafka_err_temporary(rd_kafka_resp_err_t err)
+{
+	switch (err) {
+	case RD_KAFKA_RESP_ERR__TRANSPORT:
+	case RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN:
+	case RD_KAFKA_RESP_ERR__TIMED_OUT:
+	case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT:
+	case RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION:
+	case RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS:
+	case RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND:
+	case RD_KAFKA_RESP_ERR_NETWORK_EXCEPTION:
+	case RD_KAFKA_RESP_ERR_COORDINATOR_NOT_AVAILABLE:
+	case RD_KAFKA_RESP_ERR_NOT_COORDINATOR:
+	case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+	case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static const char *const placeholders[] = { "name", "db", "schema", "table" };
+
+static const struct json_span *
+placeholder(const struct event_info *ev, int i)
+{
+	switch (i) {
+	case 0: return &ev->name;
+	case 1: return &ev->db;
+	case 2: return &ev->schema;
+	default: return &ev->table;
+	}
+}
+
+/* The placeholder at p ("{...}"): its index and length, or -1. */
+static int
+match_placeholder(const char *p, size_t *len)
+{
+	for (int i = 0; i < 4; i++) {
+		size_t n = strlen(placeholders[i]);
+
+		if (p[0] == '{' && strncmp(p + 1, placeholders[i], n) == 0 && p[n + 1] == '}') {
+			*len = n + 2;
+			return i;
+		}
+	}
+	return -1;
+}
+
+static bool
+topic_char(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+	       c == '.' || c == '_' || c == '-';
+}
+
+int
+kafka_template_check(const char *tmpl, const char **err)
+{
+	size_t n;
+
+	if (*tmpl == '\0') {
+		*err = "empty topic";
+		return -1;
+	}
+	for (const char *p = tmpl; *p; p++) {
+		if (*p == '{') {
+			if (match_placeholder(p, &n) < 0) {
+				*err = "unknown placeholder (known: {name} {db} {schema} {table})";
+				return -1;
+			}
+			p += n - 1;
+		} else if (!topic_char((unsigned char)*p)) {
+			*err = "a topic name has only letters, digits, '.', '_' and '-'";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+kafka_topic(const char *tmpl, const struct event_info *ev, struct buf *out)
+{
+	struct buf v = BUF_INIT;
+	size_t n;
+
+	buf_reset(out);
+	for (const char *p = tmpl; *p; p++) {
+		int i = *p == '{' ? match_placeholder(p, &n) : -1;
+
+		if (i < 0) {
+			buf_addc(out, *p);
+			continue;
+		}
+		buf_reset(&v);
+		if (placeholder(ev, i)->p)
+			json_span_decode(placeholder(ev, i), &v);
+		if (v.len == 0)
+			buf_adds(out, "_");
+		for (size_t j = 0; j < v.len; j++)
+			buf_addc(out, topic_char((unsigned char)v.data[j]) ? v.data[j] : '_');
+		p += n - 1;
+	}
+	buf_release(&v);
+	if (out->len > 249)
+		out->len = 249;		/* Kafka's limit */
+	buf_addc(out, '\0');
+	out->len--;
+}
+
+void
+kafka_template_regex(const char *tmpl, struct buf *out)
+{
+	size_t n;
+
+	buf_reset(out);
+	buf_addc(out, '^');
+	for (const char *p = tmpl; *p; p++) {
+		if (*p == '{' && match_placeholder(p, &n) >= 0) {
+			buf_adds(out, "[A-Za-z0-9._-]+");
+			p += n - 1;
+		} else {
+			if (strchr(".[]()*+?^$|\\{}", *p))
+				buf_addc(out, '\\');
+			buf_addc(out, *p);
+		}
+	}
+	buf_addc(out, '$');
+	buf_addc(out, '\0');
+	out->len--;
+}
