@@ -33,15 +33,19 @@ dl_set_input(struct deadletter *dl, const char *name)
 	dl->input = name;
 }
 
-/* "FILE: line 42 (position 0/16B3748:3)" for messages. */
+/*
+ * "FILE: line 42 (position 0/16B3748:3)" for messages; line 0 is none
+ * (a message from Kafka: the input names topic, partition and offset).
+ */
 static void
 where(const struct deadletter *dl, uint64_t lineno, const struct cdc_pos *pos, struct buf *b)
 {
 	char p[POS_BUFSZ];
 
 	if (dl->input)
-		buf_addf(b, "%s: ", dl->input);
-	buf_addf(b, "line %llu", (unsigned long long)lineno);
+		buf_addf(b, lineno ? "%s: " : "%s", dl->input);
+	if (lineno || !dl->input)
+		buf_addf(b, "line %llu", (unsigned long long)lineno);
 	if (pos)
 		buf_addf(b, " (position %s)", pos_format(pos, p));
 }

@@ -72,12 +72,20 @@ static void
 log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *msg)
 {
 	(void)rk;
-	if (level <= LOG_ERR)
-		warning("kafka: %s: %s", fac, msg);
-	else if (level <= LOG_WARNING)
-		info(0, "kafka: %s: %s", fac, msg);
+	/* Broker trouble is retried by librdkafka: say so, but it is not ours to warn about. */
+	info(level <= LOG_ERR ? 0 : level <= LOG_NOTICE ? 1 : 2, "kafka: %s: %s", fac, msg);
+}
+
+/* The same trouble again as an error event: only with -v (the log line said it). */
+static void
+error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	(void)rk;
+	(void)opaque;
+	if (err == RD_KAFKA_RESP_ERR__FATAL)
+		warning("kafka: %s", reason);
 	else
-		info(level <= LOG_INFO ? 1 : 2, "kafka: %s: %s", fac, msg);
+		info(1, "kafka: %s", reason);
 }
 
 static void
@@ -106,6 +114,8 @@ kafka_conf(const struct kafka_opts *o)
 	const char *pass = getenv("CDC_KAFKA_SASL_PASSWORD");
 
 	rd_kafka_conf_set_log_cb(conf, log_cb);
+	rd_kafka_conf_set_error_cb(conf, error_cb);
+	kafka_set(conf, "log.connection.close", "false");
 	kafka_set(conf, "client.id", cdc_progname);
 	if (o->brokers)
 		kafka_set(conf, "bootstrap.servers", o->brokers);

@@ -32,7 +32,7 @@
 #include "event.h"
 
 enum {
-	KAFKA_OPT_CONFIG = 0x4100,
+	KAFKA_OPT_CONFIG = 0x4400,
 };
 
 #define KAFKA_OPTIONS \

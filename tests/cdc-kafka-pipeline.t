@@ -56,7 +56,7 @@ start_hop2() {
 	rm -f hop2
 	mkfifo hop2
 	spawn sh -c 'exec "$@" >"$0" 2>>src.err' hop2 \
-		"$SRC" -q -b "$B" --group "g-$TEST_ID" --topics "${KP//./\\.}public\\..*" --ack-file "$ECK"
+		"$SRC" -q -b "$B" --group "g-$TEST_ID" --topic "${KP//./\\.}public\\..*" --ack-file "$ECK"
 	SRC_PID=$SPAWNED_PID
 	spawn sh -c 'exec "$@" <"$0" 2>>sink.err' hop2 \
 		"$SINK" -q --url "$U" --index "${P}{table}" --checkpoint "$ECK" --batch-docs 50
@@ -135,7 +135,7 @@ wait_for "! kill -0 $SK_PID 2>/dev/null && ! kill -0 $SINK_PID 2>/dev/null" 30
 ok $? "SIGTERM to the sources ends both hops"
 
 # ---- what a fresh group sees: one stream in position order, each event once
-"$SRC" -q -b "$B" --group "fresh-$TEST_ID" --topics "${KP//./\\.}public\\..*" -e >fresh.ndjson 2>fresh.err
+"$SRC" -q -b "$B" --group "fresh-$TEST_ID" --topic "${KP//./\\.}public\\..*" -e >fresh.ndjson 2>fresh.err
 is $? 0 "a fresh group reads everything to the end (-e) and exits 0"
 jq -r '.source | "\(.commit_lsn) \(.seq)"' fresh.ndjson >pos.txt
 is "$(sort -n -k1,1 -k2,2 pos.txt | uniq)" "$(cat pos.txt)" "its output is in position order, no event twice"
@@ -162,7 +162,7 @@ kafka_new_topic "$T2" 2
 jq -c 'select(.source.table == "notes")' fresh.ndjson | head -40 >notes.ndjson
 jq -r '"\(.key|tojson)\t\(tojson)"' notes.ndjson | kcat -b "$B" -P -t "$T2" -K $'\t' -X partitioner=murmur2_random 2>kcatp.err
 ok $? "kcat -P writes 40 events over 2 partitions"
-"$SRC" -q -b "$B" --group "k-$TEST_ID" --topics "$T2" -e >fromkcat.ndjson 2>fromkcat.err
+"$SRC" -q -b "$B" --group "k-$TEST_ID" --topic "$T2" -e >fromkcat.ndjson 2>fromkcat.err
 is "$?" 0 "cdc-source-kafka reads them"
 is "$(jq -cS . fromkcat.ndjson)" "$(jq -cS . notes.ndjson)" \
 	"in position order, though nothing marked kcat's partitions (-e ends the merge)"

@@ -5,7 +5,7 @@
 # short options that mean one thing across the toolkit.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
-PROGS="cdc-capture cdc-filter cdc-map cdc-record cdc-replay cdc-sink-es"
+PROGS=$(sed -n "s/^PROGS *= *//p" "$TEST_ROOT/Makefile")
 need_bin $PROGS
 
 for p in $PROGS; do

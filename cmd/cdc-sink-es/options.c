@@ -75,9 +75,9 @@ static const char usage_text[] =
 	METRICS_HELP
 	"\n"
 	CLI_HELP
-	CLI_HELP_EXIT
-	"  (65: an event the server can never take; 75 also: the server stayed\n"
-	"  unreachable until the retries ran out)\n";
+	"\n"
+	"Exit status 65 includes an event the server can never take, 75 a server\n"
+	"that stayed unreachable until the retries ran out.\n";
 
 enum {
 	OPT_TIMEOUT = 256, OPT_MAX_RETRIES, OPT_USER, OPT_PASSWORD_FILE, OPT_API_KEY_FILE,

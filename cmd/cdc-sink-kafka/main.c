@@ -73,8 +73,7 @@ static const char usage_text[] =
 	"\n"
 	EVIN_HELP
 	"\n"
-	CLI_HELP
-	CLI_HELP_EXIT;
+	CLI_HELP;
 
 enum {
 	OPT_TOMBSTONES = 256,
@@ -231,7 +230,11 @@ topic_get(struct sink *s, const char *name)
 
 /* --- producing --- */
 
-/* Send one message; waits while librdkafka's queue is full.  Returns 0, or -1 (s->fatal set). */
+/*
+ * Send one message; waits while librdkafka's queue is full.  Returns 0;
+ * -2 when the message is over message.max.bytes (bad data: the caller
+ * decides); -1 otherwise (s->fatal set).
+ */
 static int
 produce(struct sink *s, const char *topic, int32_t partition, const char *key, size_t klen,
 	const char *val, size_t vlen, const char *op, size_t oplen, const char *pos, void *opaque)
@@ -252,6 +255,8 @@ produce(struct sink *s, const char *topic, int32_t partition, const char *key, s
 			s->messages++;
 			return 0;
 		}
+		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+			return -2;
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
 			error("topic %s: %s", topic, rd_kafka_err2str(err));
 			s->fatal = kafka_err_temporary(err) ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE;
@@ -268,9 +273,12 @@ static int
 broadcast(struct sink *s, const struct ktopic *t, const char *line, size_t len, const char *op,
 	  size_t oplen, const char *pos, void *opaque)
 {
-	for (int32_t p = 0; p < t->partitions; p++)
-		if (produce(s, t->name, p, NULL, 0, line, len, op, oplen, pos, opaque) < 0)
-			return -1;
+	for (int32_t p = 0; p < t->partitions; p++) {
+		int r = produce(s, t->name, p, NULL, 0, line, len, op, oplen, pos, opaque);
+
+		if (r < 0)
+			return r;
+	}
 	s->broadcasts++;
 	return t->partitions;
 }
@@ -304,6 +312,22 @@ is_op(const struct event_info *ev, char c)
 	return ev->op.len == 1 && ev->op.p[0] == c;
 }
 
+/*
+ * An event over message.max.bytes: the bad-input policy decides.  Its
+ * messages sent so far (a broadcast cut short) still count for its slot.
+ */
+static void
+too_large(struct sink *s, const struct evin_line *l, uint64_t ord, uint32_t unsent)
+{
+	struct ackslot *sl = ackring_slot(&s->ack, ord);
+
+	sl->pending -= unsent;
+	if (evin_reject(&s->in, l, "over the producer's message.max.bytes") < 0) {
+		ackring_block(&s->ack, ord);
+		s->fatal = CDC_EXIT_DATAERR;
+	}
+}
+
 /* One good event line. */
 static void
 handle(struct sink *s, const struct evin_line *l)
@@ -312,7 +336,6 @@ handle(struct sink *s, const struct evin_line *l)
 	char pos[POS_BUFSZ];
 	struct ktopic *t;
 	uint64_t ord;
-	uint32_t sent = 0;
 	int n;
 
 	if (!ev->has_pos) {
@@ -353,17 +376,24 @@ handle(struct sink *s, const struct evin_line *l)
 		if (is_op(ev, 't')) {
 			/* A truncate concerns every key: every partition gets it, in order. */
 			ackring_slot(&s->ack, ord)->pending += (uint32_t)t->partitions;
-			if (broadcast(s, t, l->text, l->len, "t", 1, pos, (void *)(uintptr_t)ord) < 0)
-				return;
+			n = broadcast(s, t, l->text, l->len, "t", 1, pos, (void *)(uintptr_t)ord);
+			if (n == -2)
+				too_large(s, l, ord, (uint32_t)t->partitions);
+			if (n < 0)
+				goto out;
 		} else {
 			bool keyed = ev->key && !(ev->key_len == 4 && memcmp(ev->key, "null", 4) == 0);
+			bool tomb = s->tombstones && is_op(ev, 'd') && keyed;
 
-			ackring_slot(&s->ack, ord)->pending += 1 + (s->tombstones && is_op(ev, 'd') && keyed);
-			if (produce(s, t->name, RD_KAFKA_PARTITION_UA, keyed ? ev->key : NULL,
+			ackring_slot(&s->ack, ord)->pending += 1 + tomb;
+			n = produce(s, t->name, RD_KAFKA_PARTITION_UA, keyed ? ev->key : NULL,
 				    keyed ? ev->key_len : 0, l->text, l->len, ev->op.p, ev->op.len, pos,
-				    (void *)(uintptr_t)ord) < 0)
-				return;
-			if (s->tombstones && is_op(ev, 'd') && keyed) {
+				    (void *)(uintptr_t)ord);
+			if (n == -2)
+				too_large(s, l, ord, 1 + tomb);
+			if (n < 0)
+				goto out;
+			if (tomb) {
 				if (produce(s, t->name, RD_KAFKA_PARTITION_UA, ev->key, ev->key_len, NULL,
 					    0, "d", 1, pos, (void *)(uintptr_t)ord) < 0)
 					return;
@@ -376,18 +406,24 @@ handle(struct sink *s, const struct evin_line *l)
 			ackring_slot(&s->ack, ord)->pending += (uint32_t)s->topics[i].partitions;
 			n = broadcast(s, &s->topics[i], l->text, l->len, ev->op.p, ev->op.len, pos,
 				      (void *)(uintptr_t)ord);
+			if (n == -2) {
+				uint32_t unsent = 0;
+
+				for (size_t j = i; j < s->ntopics; j++)
+					unsent += (uint32_t)s->topics[j].partitions;
+				too_large(s, l, ord, unsent);
+			}
 			if (n < 0)
-				return;
-			sent += (uint32_t)n;
+				goto out;
 		}
 	}
-	ackring_release(&s->ack, ord);
 	if (!s->have_last || pos_cmp(&ev->pos, &s->last) > 0) {
 		s->last = ev->pos;
 		s->have_last = true;
 		s->last_marked = false;
 	}
-	(void)sent;
+out:
+	ackring_release(&s->ack, ord);
 }
 
 /* librdkafka's delivery report (called from rd_kafka_poll()). */
@@ -415,13 +451,19 @@ on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *msg, void *arg)
 	case RD_KAFKA_RESP_ERR_INVALID_RECORD:
 	case RD_KAFKA_RESP_ERR_INVALID_MSG: {
 		/* The event can never be written: the bad-input policy decides. */
-		char reason[256];
+		char reason[256], where[300];
 		const struct ackslot *sl = ackring_slot(&s->ack, ord);
+		const char *input = s->in.dl.input;
+		int r;
 
-		snprintf(reason, sizeof(reason), "topic %s refused the event: %s", topic,
+		snprintf(reason, sizeof(reason), "the broker refused the event: %s",
 			 rd_kafka_err2str(msg->err));
-		if (msg->payload == NULL ||
-		    dl_bad_line(&s->in.dl, 0, &sl->pos, reason, msg->payload, msg->len, 0, NULL) < 0) {
+		snprintf(where, sizeof(where), "topic %s [%d]", topic, (int)msg->partition);
+		dl_set_input(&s->in.dl, where);
+		r = msg->payload == NULL ? -1 :
+			dl_bad_line(&s->in.dl, 0, &sl->pos, reason, msg->payload, msg->len, 0, NULL);
+		dl_set_input(&s->in.dl, input);
+		if (r < 0) {
 			ackring_block(&s->ack, ord);
 			if (!s->fatal)
 				s->fatal = CDC_EXIT_DATAERR;

@@ -52,13 +52,13 @@
 #include "writer.h"
 
 static const char usage_text[] =
-	"Usage: cdc-source-kafka [OPTIONS] --brokers LIST --group ID --topics REGEX\n"
+	"Usage: cdc-source-kafka [OPTIONS] --brokers LIST --group ID --topic REGEX\n"
 	"Read change events from Kafka topics as a member of consumer group ID and\n"
 	"print them on standard output, merged into one position-ordered stream.\n"
 	"\n"
 	"Topics:\n"
 	"  -g, --group ID               the consumer group: members share the partitions\n"
-	"  -t, --topics REGEX           topics to read, an anchored regular expression\n"
+	"  -t, --topic REGEX            topics to read, an anchored regular expression\n"
 	"                               (repeatable; e.g. 'shop\\..*')\n"
 	"  -e, --exit-at-end            exit 0 once every assigned partition is read to\n"
 	"                               its end\n"
@@ -78,8 +78,7 @@ static const char usage_text[] =
 	"\n"
 	EVIN_HELP
 	"\n"
-	CLI_HELP
-	CLI_HELP_EXIT;
+	CLI_HELP;
 
 enum {
 	OPT_ACK_INTERVAL = 256,
@@ -88,7 +87,7 @@ enum {
 
 static const struct option longopts[] = {
 	{ "group", required_argument, NULL, 'g' },
-	{ "topics", required_argument, NULL, 't' },
+	{ "topic", required_argument, NULL, 't' },
 	{ "exit-at-end", no_argument, NULL, 'e' },
 	{ "ack-file", required_argument, NULL, 'a' },
 	{ "ack-interval", required_argument, NULL, OPT_ACK_INTERVAL },
@@ -108,6 +107,7 @@ enum kind {
 	K_EVENT,		/* an event to print (or drop as a copy) */
 	K_MARK,			/* cdc-sink-kafka's mark: orders, never printed */
 	K_SKIP,			/* no value, a control event without a position, a bad line let go */
+	K_BAD,			/* a bad message under the stop policy: stop at it */
 };
 
 struct msg {
@@ -395,14 +395,17 @@ bad_message(struct source *s, struct msg *mm, const char *reason)
 	char where[300];
 	const rd_kafka_message_t *m = mm->m;
 
-	snprintf(where, sizeof(where), "%s [%d] at offset %lld: %s", rd_kafka_topic_name(m->rkt),
-		 (int)m->partition, (long long)m->offset, reason);
-	if (dl_bad_line(&s->dl, 0, NULL, where, m->payload, m->len, 0, NULL) < 0) {
-		s->fatal = CDC_EXIT_DATAERR;
-		return;
+	snprintf(where, sizeof(where), "%s [%d] at offset %lld", rd_kafka_topic_name(m->rkt),
+		 (int)m->partition, (long long)m->offset);
+	dl_set_input(&s->dl, where);
+	if (dl_bad_line(&s->dl, 0, NULL, reason, m->payload, m->len, 0, NULL) < 0) {
+		/* Stop when its turn comes: what came before it goes out first. */
+		mm->kind = K_BAD;
+	} else {
+		s->m.dead_lettered = s->dl.count;
+		mm->kind = K_SKIP;
 	}
-	s->m.dead_lettered = s->dl.count;
-	mm->kind = K_SKIP;
+	dl_set_input(&s->dl, NULL);
 }
 
 static void
@@ -568,6 +571,11 @@ merge(struct source *s)
 				continue;
 			}
 			h = &p->q[p->qhead];
+			if (h->kind == K_BAD) {
+				/* Everything before it in its partition went out: stop here. */
+				s->fatal = CDC_EXIT_DATAERR;
+				return n;
+			}
 			if (h->kind == K_SKIP) {	/* orders nothing: take it now */
 				best = (int)i;
 				all_ready = true;
@@ -686,7 +694,7 @@ main(int argc, char **argv)
 			/* librdkafka subscribes by regular expression when the name starts with '^'. */
 			buf_addf(&re, "^(%s)$", optarg);
 			if (regcomp(&rx, re.data, REG_EXTENDED | REG_NOSUB) != 0)
-				die_usage("bad --topics: %s is not a regular expression", optarg);
+				die_usage("bad --topic: %s is not a regular expression", optarg);
 			regfree(&rx);
 			rd_kafka_topic_partition_list_add(subs, re.data, RD_KAFKA_PARTITION_UA);
 			buf_release(&re);
@@ -713,7 +721,7 @@ main(int argc, char **argv)
 	if (s->group == NULL)
 		die_usage("missing --group ID");
 	if (subs->cnt == 0)
-		die_usage("missing --topics REGEX");
+		die_usage("missing --topic REGEX");
 	evin_check_options(&io);
 	s->max_line = io.max_line ? io.max_line : LR_DEFAULT_MAX_LINE;
 	dl_init(&s->dl, io.dead_letter, io.skip_bad);
