@@ -9,6 +9,7 @@
 #   make install         DESTDIR= PREFIX= honoured; make uninstall
 #   make deps            install missing Debian packages
 #   make demo            the whole pipeline on a throwaway PostgreSQL + OpenSearch
+#   make demo-kafka      the same, cut in two at a throwaway Kafka broker
 #   make bench           side-by-side benchmarks against peer tools (not in CI)
 
 include config.mk
@@ -121,6 +122,9 @@ deps:
 demo:
 	@./scripts/demo.sh
 
+demo-kafka:
+	@./scripts/demo.sh --kafka
+
 bench: all
 	CDC_BUILD=$(BUILD) ./tests/bench/run.sh
 
@@ -159,5 +163,5 @@ uninstall:
 clean:
 	rm -rf build build-asan build-fuzz
 
-.PHONY: all unit check check-asan check-valgrind check-es check-all deps demo bench install uninstall clean
+.PHONY: all unit check check-asan check-valgrind check-es check-all deps demo demo-kafka bench install uninstall clean
 .SECONDARY:

@@ -88,9 +88,19 @@ error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		info(1, "kafka: %s", reason);
 }
 
+void
+kafka_default(rd_kafka_conf_t *conf, const struct kafka_opts *o, const char *name,
+	      const char *value)
+{
+	for (int i = 0; i < o->nset; i++)
+		if (strcmp(o->set[i], name) == 0)
+			return;
+	kafka_set(conf, name, value);
+}
+
 static void
-set_span(rd_kafka_conf_t *conf, const char *k, size_t kl, const char *v, size_t vl,
-	 const char *file, unsigned line)
+set_span(struct kafka_opts *o, rd_kafka_conf_t *conf, const char *k, size_t kl, const char *v,
+	 size_t vl, const char *file, unsigned line)
 {
 	char name[256], err[256];
 	char *value = xmalloc(vl + 1);
@@ -104,10 +114,12 @@ set_span(rd_kafka_conf_t *conf, const char *k, size_t kl, const char *v, size_t 
 	if (rd_kafka_conf_set(conf, name, value, err, sizeof(err)) != RD_KAFKA_CONF_OK)
 		die_usage("%s:%u: %s", file, line, err);
 	free(value);
+	o->set = xrealloc(o->set, (size_t)(o->nset + 1) * sizeof(*o->set));
+	o->set[o->nset++] = xstrdup(name);
 }
 
 rd_kafka_conf_t *
-kafka_conf(const struct kafka_opts *o)
+kafka_conf(struct kafka_opts *o)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 	const char *user = getenv("CDC_KAFKA_SASL_USERNAME");
@@ -139,7 +151,7 @@ kafka_conf(const struct kafka_opts *o)
 				kl--;
 			while (vl > 0 && (*v == ' ' || *v == '\t'))
 				v++, vl--;
-			set_span(conf, k, kl, v, vl, o->config_file, it.lineno);
+			set_span(o, conf, k, kl, v, vl, o->config_file, it.lineno);
 		}
 		buf_release(&b);
 	}
@@ -150,7 +162,7 @@ kafka_conf(const struct kafka_opts *o)
 	for (int i = 0; i < o->nprops; i++) {
 		const char *eq = strchr(o->props[i], '=');
 
-		set_span(conf, o->props[i], (size_t)(eq - o->props[i]), eq + 1, strlen(eq + 1), "-X", 1);
+		set_span(o, conf, o->props[i], (size_t)(eq - o->props[i]), eq + 1, strlen(eq + 1), "-X", 1);
 	}
 	{
 		char v[512];

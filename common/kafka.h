@@ -54,6 +54,8 @@ struct kafka_opts {
 	const char *config_file;
 	char **props;			/* NAME=VALUE from -X, in order */
 	int nprops;
+	char **set;			/* names the file and -X set (kafka_conf()) */
+	int nset;
 };
 
 /* Take option c if it is one of KAFKA_OPTIONS: true, or false for any other (exit 2 on a bad value). */
@@ -64,9 +66,12 @@ bool kafka_option(struct kafka_opts *o, int c, const char *arg);
  * name, the config file, the credentials from the environment, then -X.
  * Dies with exit 2 on an unknown property or a bad value.
  */
-rd_kafka_conf_t *kafka_conf(const struct kafka_opts *o);
-/* Set one property or die with exit 2 (for the program's own defaults). */
+rd_kafka_conf_t *kafka_conf(struct kafka_opts *o);
+/* Set one property or die with exit 2. */
 void kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value);
+/* A program's default: set unless the file or -X set the property. */
+void kafka_default(rd_kafka_conf_t *conf, const struct kafka_opts *o, const char *name,
+		   const char *value);
 
 /* Is err one that a restart may cure (broker down, timeouts)? */
 bool kafka_err_temporary(rd_kafka_resp_err_t err);

@@ -7,7 +7,18 @@
 # own, so a running test suite is not disturbed), creates a small shop
 # database and runs the pipeline on it.  Everything it started is stopped
 # when it ends, also on ^C or an error.
+#
+# scripts/demo.sh --kafka (`make demo-kafka`): the same pipeline cut in two
+# at a throwaway Kafka broker (KRaft, from Maven Central):
+#   cdc-capture | cdc-sink-kafka        cdc-source-kafka | cdc-filter | cdc-map | cdc-sink-es
 set -euo pipefail
+
+KAFKA=0
+case ${1:-} in
+--kafka) KAFKA=1 ;;
+"") ;;
+*) echo "usage: scripts/demo.sh [--kafka]" >&2; exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -23,11 +34,14 @@ make -s --no-print-directory
 step "Starting a throwaway PostgreSQL and OpenSearch (tests/services.sh)"
 # The demo always brings its own servers, whatever the test environment says.
 unset CDC_TEST_PG CDC_TEST_ES_URL CDC_TEST_PG_MANAGED CDC_TEST_ES_MANAGED
+unset CDC_TEST_KAFKA_BROKERS CDC_TEST_KAFKA_MANAGED
+export CDC_TEST_KAFKA=$KAFKA
 CDC_TEST_STATE=$(mktemp -d "${TMPDIR:-/tmp}/cdc-demo.XXXXXX")
 export CDC_TEST_STATE
 WORK=$CDC_TEST_STATE/work
 mkdir -p "$WORK"
 PIPELINE=
+HOP1=
 cleanup() {
 	trap '' INT TERM   # a second ^C must not cut the clean-up short
 	[ -n "$PIPELINE" ] && stop_pipeline
@@ -87,6 +101,10 @@ JSON
                     --checkpoint es.ckpt --refresh
 EOF2
 	# (the demo also keeps a copy of the events capture prints, to show a few)
+	if [ "$KAFKA" = 1 ]; then
+		start_kafka_pipeline
+		return
+	fi
 	{ cdc-capture --dbname "$SHOP_DSN" --slot shop --publication shop \
 	              --create-slot --ack-file "$WORK/es.ckpt" --heartbeat 1 --quiet &
 	  echo $! >"$WORK/capture.pid"; wait; } \
@@ -99,10 +117,48 @@ EOF2
 	PIPELINE=$!
 }
 
+# The Kafka variant: two halves that could run on two machines.  Hop 1's
+# checkpoint is what the brokers hold; hop 2's is what OpenSearch holds,
+# and cdc-source-kafka commits the group's offsets only as far as that.
+start_kafka_pipeline() {
+	/usr/bin/python3 tests/kafka/topics.py "$CDC_TEST_KAFKA_BROKERS" create shop.shop.orders 3
+	cat >&2 <<'EOF2'
+    # hop 1: PostgreSQL -> Kafka (topic shop.shop.orders: {name}.{schema}.{table})
+    cdc-capture --dbname "$SHOP_DSN" --slot shop --publication shop --create-slot \
+                --ack-file k.ckpt --heartbeat 1 \
+      | cdc-sink-kafka --brokers "$BROKERS" --checkpoint k.ckpt
+    # hop 2: Kafka -> OpenSearch, as a member of consumer group "search"
+    cdc-source-kafka --brokers "$BROKERS" --group search --topic 'shop\..*' --ack-file es.ckpt \
+      | cdc-filter --table shop.orders '.after.status != "draft"' \
+      | cdc-map --doc '{id, customer, status, total: ((.amount | tonumber?) // null), items}' \
+      | cdc-sink-es --url "$ES_URL" --index 'shop-{table}' --create-index orders-index.json \
+                    --checkpoint es.ckpt --refresh
+EOF2
+	{ cdc-capture --dbname "$SHOP_DSN" --slot shop --publication shop \
+	              --create-slot --ack-file "$WORK/k.ckpt" --heartbeat 1 --quiet &
+	  echo $! >"$WORK/capture.pid"; wait; } \
+	  | tee "$WORK/events.ndjson" \
+	  | cdc-sink-kafka --brokers "$CDC_TEST_KAFKA_BROKERS" --checkpoint "$WORK/k.ckpt" --quiet &
+	HOP1=$!
+	{ cdc-source-kafka --brokers "$CDC_TEST_KAFKA_BROKERS" --group search --topic 'shop\..*' \
+	                   --ack-file "$WORK/es.ckpt" --quiet &
+	  echo $! >"$WORK/source.pid"; wait; } \
+	  | cdc-filter --table shop.orders '.after.status != "draft"' \
+	  | cdc-map --doc '{id, customer, status, total: ((.amount | tonumber?) // null), items}' \
+	  | cdc-sink-es --url "$ES_URL" --index 'shop-{table}' \
+	                --create-index "$WORK/orders-index.json" \
+	                --checkpoint "$WORK/es.ckpt" --refresh --quiet &
+	PIPELINE=$!
+}
+
 stop_pipeline() {
 	# SIGTERM to capture: it sends its last status update and exits 0; the
 	# other stages see end of input, flush, checkpoint and exit.
 	kill -TERM "$(cat "$WORK/capture.pid")" 2>/dev/null || :
+	if [ "$KAFKA" = 1 ]; then
+		wait "$HOP1" || :
+		kill -TERM "$(cat "$WORK/source.pid")" 2>/dev/null || :
+	fi
 	wait "$PIPELINE" || :
 	PIPELINE=
 }
@@ -147,13 +203,24 @@ show_result() {
 		-d '{"query":{"bool":{"filter":[{"term":{"status":"paid"}},{"range":{"total":{"gt":20}}}]}}}' |
 		jq -c '.hits.hits[]._source'
 
+	if [ "$KAFKA" = 1 ]; then
+		step "In Kafka: topic shop.shop.orders (partition, offset, key, op), read with kcat"
+		kcat -b "$CDC_TEST_KAFKA_BROKERS" -C -t shop.shop.orders -e -q -f '%p\t%o\t%k\t%h\n' |
+			grep -v 'op=mark' | head -12 || :
+		step "The ack loop, hop 1: cdc-sink-kafka's checkpoint (what the brokers hold)"
+		grep -E '^(position|updated)=' "$WORK/k.ckpt"
+	fi
 	step "The ack loop: the sink's checkpoint and the slot's confirmed position"
 	grep -E '^(position|updated)=' "$WORK/es.ckpt"
 	"${PSQL[@]}" -d "$SHOP_DSN" -c "SELECT slot_name, confirmed_flush_lsn FROM pg_replication_slots WHERE slot_name = 'shop'"
 }
 
 run_pipeline() {
-	step "Starting: cdc-capture | cdc-filter | cdc-map | cdc-sink-es"
+	if [ "$KAFKA" = 1 ]; then
+		step "Starting: cdc-capture | cdc-sink-kafka, and cdc-source-kafka | cdc-filter | cdc-map | cdc-sink-es"
+	else
+		step "Starting: cdc-capture | cdc-filter | cdc-map | cdc-sink-es"
+	fi
 	start_pipeline
 	wait_for_documents
 	echo "initial snapshot indexed: $(es_count) documents"

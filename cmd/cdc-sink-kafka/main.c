@@ -651,15 +651,9 @@ main(int argc, char **argv)
 	}
 	evin_check_options(&io);
 	conf = kafka_conf(&ko);
-	kafka_set(conf, "enable.idempotence", "true");
-	kafka_set(conf, "acks", "all");
-	kafka_set(conf, "partitioner", "murmur2_random");	/* the Java clients' partitioner */
-	for (int i = 0; i < ko.nprops; i++)			/* -X still wins */
-		if (strncmp(ko.props[i], "acks=", 5) == 0 || strncmp(ko.props[i], "partitioner=", 12) == 0 ||
-		    strncmp(ko.props[i], "enable.idempotence=", 19) == 0)
-			kafka_set(conf, strncmp(ko.props[i], "acks=", 5) == 0 ? "acks" :
-					strncmp(ko.props[i], "partitioner=", 12) == 0 ? "partitioner" :
-					"enable.idempotence", strchr(ko.props[i], '=') + 1);
+	kafka_default(conf, &ko, "enable.idempotence", "true");
+	kafka_default(conf, &ko, "acks", "all");
+	kafka_default(conf, &ko, "partitioner", "murmur2_random");	/* the Java clients' */
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, s);
 	kafka_template_regex(s->topic_tmpl, &re);

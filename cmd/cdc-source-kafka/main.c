@@ -25,6 +25,20 @@
  * never committed past an event the far end has not applied, so a kill -9
  * anywhere means re-delivery, never loss.  Without --ack-file, offsets are
  * committed once the events are written to standard output.
+ *
+ * Debezium.  With --debezium the topics are Debezium's (its JSON envelope,
+ * with or without Kafka Connect's schema wrapper): each record becomes an
+ * event by adding what a pipe needs: "key" from the message key, and the
+ * position source.commit_lsn = the first element of source.sequence (the
+ * last commit before the record's transaction, which grows with commit
+ * order) and source.seq = source.lsn (which grows inside a transaction);
+ * snapshot records, which share one LSN, are told apart by their offset
+ * and a 24-bit hash of their topic and partition (seq = offset << 24 |
+ * hash: positions must be unique, or a checkpoint could cover a record
+ * of another partition that shares its position).
+ * Debezium writes no marks, so a partition with nothing waiting does not
+ * hold the merge back: order across partitions is then by arrival, and
+ * rewinds keep the acknowledgement exact.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -62,6 +76,8 @@ static const char usage_text[] =
 	"                               (repeatable; e.g. 'shop\\..*')\n"
 	"  -e, --exit-at-end            exit 0 once every assigned partition is read to\n"
 	"                               its end\n"
+	"      --debezium               the topics are Debezium's (PostgreSQL connector,\n"
+	"                               JSON): add key and position to each record\n"
 	"\n"
 	"Acknowledgement:\n"
 	"  -a, --ack-file FILE          the downstream sink's checkpoint: commit offsets\n"
@@ -83,12 +99,14 @@ static const char usage_text[] =
 enum {
 	OPT_ACK_INTERVAL = 256,
 	OPT_DRAIN_TIMEOUT,
+	OPT_DEBEZIUM,
 };
 
 static const struct option longopts[] = {
 	{ "group", required_argument, NULL, 'g' },
 	{ "topic", required_argument, NULL, 't' },
 	{ "exit-at-end", no_argument, NULL, 'e' },
+	{ "debezium", no_argument, NULL, OPT_DEBEZIUM },
 	{ "ack-file", required_argument, NULL, 'a' },
 	{ "ack-interval", required_argument, NULL, OPT_ACK_INTERVAL },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
@@ -112,6 +130,9 @@ enum kind {
 
 struct msg {
 	rd_kafka_message_t *m;
+	char *text;			/* the event line: the value, or a converted copy (owned) */
+	size_t len;
+	bool owned;
 	enum kind kind;
 	struct cdc_pos pos;
 };
@@ -142,6 +163,7 @@ struct source {
 	const char *ack_file;
 	int64_t ack_ms, drain_ms;
 	bool exit_at_end;
+	bool debezium;			/* --debezium: convert Debezium's records */
 
 	rd_kafka_t *rk;
 	struct part *parts;
@@ -167,7 +189,9 @@ struct source {
 	struct metrics m;
 	int fatal;
 	uint64_t messages, copies, marks, rewinds, commits, rebalances;
-	struct buf scratch;
+	struct buf scratch, conv;
+	const char *why;		/* why classify() refused a message */
+	char reason[200];
 };
 
 static struct source *the_source;	/* for librdkafka's rebalance callback */
@@ -321,8 +345,13 @@ parts_free(struct source *s)
 	for (size_t i = 0; i < s->nparts; i++) {
 		struct part *p = &s->parts[i];
 
-		for (size_t j = 0; j < p->qlen; j++)
-			rd_kafka_message_destroy(p->q[(p->qhead + j) % p->qcap].m);
+		for (size_t j = 0; j < p->qlen; j++) {
+			struct msg *mm = &p->q[(p->qhead + j) % p->qcap];
+
+			if (mm->owned)
+				free(mm->text);
+			rd_kafka_message_destroy(mm->m);
+		}
 		free(p->q);
 		free(p->topic);
 	}
@@ -408,11 +437,156 @@ bad_message(struct source *s, struct msg *mm, const char *reason)
 	dl_set_input(&s->dl, NULL);
 }
 
+/* A number in a JSON value, or in a JSON string holding one ("123"). */
+static bool
+json_number(const char *v, size_t len, uint64_t *out)
+{
+	if (len >= 2 && v[0] == '"' && v[len - 1] == '"')
+		v++, len -= 2;
+	return json_parse_u64(v, len, out);
+}
+
+/* 24 bits of FNV-1a over a message's topic and partition. */
+static uint64_t
+part_hash(const rd_kafka_message_t *m)
+{
+	const char *t = rd_kafka_topic_name(m->rkt);
+	uint32_t h = 2166136261u;
+
+	for (; *t; t++)
+		h = (h ^ (unsigned char)*t) * 16777619u;
+	for (int i = 0; i < 4; i++)
+		h = (h ^ (uint32_t)((m->partition >> (8 * i)) & 0xff)) * 16777619u;
+	return (h ^ (h >> 24)) & 0xffffff;
+}
+
+/*
+ * Debezium's record (the message's value) as an event line in out (out->len
+ * 0 for a tombstone); -1 with *why for a record that is not Debezium's.
+ */
+static int
+from_debezium(const rd_kafka_message_t *m, struct buf *out, const char **why)
+{
+	const char *obj = m->payload, *src, *v, *key = m->key;
+	size_t olen = m->len, slen, vlen, klen = m->key_len;
+	uint64_t lsn, commit, seqno;
+	struct json_span sp;
+	struct buf seq = BUF_INIT;
+
+	buf_reset(out);
+	if (olen == 4 && memcmp(obj, "null", 4) == 0)
+		return 0;
+	/* Kafka Connect's schema wrapper, around the value and the key. */
+	if (json_member(obj, olen, "schema", NULL, &v, &vlen) == 1 &&
+	    json_member(obj, olen, "payload", NULL, &v, &vlen) == 1) {
+		obj = v;
+		olen = vlen;
+	}
+	if (key && json_member(key, klen, "schema", NULL, &v, &vlen) == 1 &&
+	    json_member(key, klen, "payload", NULL, &v, &vlen) == 1) {
+		key = v;
+		klen = vlen;
+	}
+	if (olen == 4 && memcmp(obj, "null", 4) == 0)
+		return 0;
+	if (json_member(obj, olen, "source", NULL, &src, &slen) != 1 || src[0] != '{' ||
+	    json_member(src, slen, "lsn", NULL, &v, &vlen) != 1 || !json_number(v, vlen, &lsn)) {
+		*why = "not a Debezium record of PostgreSQL: no source.lsn";
+		return -1;
+	}
+	if (json_member(src, slen, "commit_lsn", NULL, &v, &vlen) == 1) {
+		*why = "already has source.commit_lsn: not a Debezium record (leave out --debezium)";
+		return -1;
+	}
+	commit = seqno = lsn;
+	if (json_member(src, slen, "sequence", NULL, &v, &vlen) == 1 && vlen > 2 && v[0] == '"') {
+		/* "[\"24023928\",\"24023992\"]": the last commit, then this record's LSN */
+		const char *p, *e;
+
+		sp = (struct json_span){ v + 1, vlen - 2, memchr(v, '\\', vlen) != NULL };
+		json_span_decode(&sp, &seq);
+		p = seq.data ? strchr(seq.data, '[') : NULL;
+		if (p && (e = strchr(p, ',')) != NULL && !json_number(p + 1, (size_t)(e - p - 1), &commit))
+			commit = lsn;
+	}
+	buf_release(&seq);
+	if (key == NULL || klen == 0 || (key[0] != '{' && !(klen == 4 && memcmp(key, "null", 4) == 0))) {
+		key = "null";
+		klen = 4;
+	}
+	buf_adds(out, "{\"key\":");
+	buf_add(out, key, klen);
+	buf_addc(out, ',');
+	buf_add(out, obj + 1, (size_t)(src + 1 - (obj + 1)));
+	/* Snapshot records share one LSN: their offset keeps them apart and in order. */
+	if (json_member(src, slen, "snapshot", NULL, &v, &vlen) == 1 &&
+	    !(vlen == 7 && memcmp(v, "\"false\"", 7) == 0))
+		seqno = (uint64_t)m->offset << 24 | part_hash(m);
+	buf_addf(out, "\"commit_lsn\":%" PRIu64 ",\"seq\":%" PRIu64 "%s", commit, seqno,
+		 src[1] == '}' ? "" : ",");
+	buf_add(out, src + 1, (size_t)(obj + olen - (src + 1)));
+	buf_addc(out, '\0');
+	out->len--;
+	return 0;
+}
+
+/*
+ * What a message with a value is: an event (converted from Debezium's
+ * record with --debezium), a mark, or nothing to print.  Returns -1 with
+ * s->why for a bad one.
+ */
+static int
+classify(struct source *s, struct msg *mm)
+{
+	const rd_kafka_message_t *m = mm->m;
+	struct evin_check c;
+
+	if (m->len > s->max_line) {
+		evin_too_long_reason(m->len, s->max_line, s->reason, sizeof(s->reason));
+		s->why = s->reason;
+		return -1;
+	}
+	if (memchr(m->payload, '\n', m->len) != NULL) {
+		s->why = "a newline inside the event";
+		return -1;
+	}
+	if (s->debezium) {
+		if (from_debezium(m, &s->conv, &s->why) < 0)
+			return -1;
+		if (s->conv.len == 0)
+			return 0;		/* a tombstone: nothing to print */
+		mm->text = xmalloc(s->conv.len + 1);
+		memcpy(mm->text, s->conv.data, s->conv.len + 1);
+		mm->len = s->conv.len;
+		mm->owned = true;
+	}
+	if (evin_check_line(EVIN_EVENTS, false, mm->text, mm->len, &c) < 0) {
+		snprintf(s->reason, sizeof(s->reason), "%s", c.reason);
+		s->why = s->reason;
+		return -1;
+	}
+	if (json_span_eq(&c.ev.op, "mark") && c.ev.has_pos) {
+		mm->kind = K_MARK;
+		mm->pos = c.ev.pos;
+	} else if (c.ev.has_pos) {
+		mm->kind = K_EVENT;
+		mm->pos = c.ev.pos;
+		if (s->name[0] == '\0' && c.ev.name.p) {
+			buf_reset(&s->scratch);
+			json_span_decode(&c.ev.name, &s->scratch);
+			snprintf(s->name, sizeof(s->name), "%s", s->scratch.data ? s->scratch.data : "");
+		}
+	} else if (!c.ev.control) {
+		s->why = "no source.commit_lsn and source.seq: cannot be ordered";
+		return -1;
+	}
+	return 0;
+}
+
 static void
 receive(struct source *s, rd_kafka_message_t *m)
 {
-	struct evin_check c;
-	struct msg mm = { .m = m, .kind = K_SKIP };
+	struct msg mm = { .m = m, .text = m->payload, .len = m->len, .kind = K_SKIP };
 	struct part *p;
 	uint32_t idx;
 
@@ -439,30 +613,13 @@ receive(struct source *s, rd_kafka_message_t *m)
 	p->eof = false;
 	s->messages++;
 	s->m.bytes_in += m->len;
-	if (m->payload != NULL) {
-		if (m->len > s->max_line) {
-			char reason[160];
-
-			evin_too_long_reason(m->len, s->max_line, reason, sizeof(reason));
-			bad_message(s, &mm, reason);
-		} else if (memchr(m->payload, '\n', m->len) != NULL) {
-			bad_message(s, &mm, "a newline inside the event");
-		} else if (evin_check_line(EVIN_EVENTS, false, m->payload, m->len, &c) < 0) {
-			bad_message(s, &mm, c.reason);
-		} else if (json_span_eq(&c.ev.op, "mark") && c.ev.has_pos) {
-			mm.kind = K_MARK;
-			mm.pos = c.ev.pos;
-		} else if (c.ev.has_pos) {
-			mm.kind = K_EVENT;
-			mm.pos = c.ev.pos;
-			if (s->name[0] == '\0' && c.ev.name.p) {
-				buf_reset(&s->scratch);
-				json_span_decode(&c.ev.name, &s->scratch);
-				snprintf(s->name, sizeof(s->name), "%s", s->scratch.data ? s->scratch.data : "");
-			}
-		} else if (!c.ev.control) {
-			bad_message(s, &mm, "no source.commit_lsn and source.seq: cannot be ordered");
-		}
+	if (m->payload != NULL && classify(s, &mm) < 0) {
+		if (mm.owned)
+			free(mm.text);
+		mm.text = m->payload;
+		mm.len = m->len;
+		mm.owned = false;
+		bad_message(s, &mm, s->why);
 	}
 	if (p->qlen == p->qcap) {
 		size_t ncap = p->qcap ? p->qcap * 2 : 64;
@@ -533,12 +690,12 @@ take(struct source *s, uint32_t i)
 				emit_rewind(s, &mm.pos);
 				e.epoch = s->epoch;
 			}
-			if (wr_line(&s->out, mm.m->payload, mm.m->len) < 0)
+			if (wr_line(&s->out, mm.text, mm.len) < 0)
 				s->fatal = CDC_EXIT_FAILURE;
 			s->last = mm.pos;
 			s->have_last = true;
 			s->m.events_out++;
-			s->m.bytes_out += mm.m->len + 1;
+			s->m.bytes_out += mm.len + 1;
 		}
 	} else if (mm.kind == K_MARK) {
 		s->marks++;
@@ -548,6 +705,8 @@ take(struct source *s, uint32_t i)
 		p->have_high = true;
 	}
 	ent_push(s, &e);
+	if (mm.owned)
+		free(mm.text);
 	rd_kafka_message_destroy(mm.m);
 }
 
@@ -566,7 +725,8 @@ merge(struct source *s)
 			const struct msg *h;
 
 			if (p->qlen == 0) {
-				if (!(s->exit_at_end && p->eof))
+				/* Nothing marks Debezium's partitions: an empty one cannot hold the rest. */
+				if (!(s->exit_at_end && p->eof) && !s->debezium)
 					all_ready = false;
 				continue;
 			}
@@ -674,7 +834,7 @@ main(int argc, char **argv)
 
 	log_init(argv[0]);
 	the_source = s;
-	s->scratch = (struct buf)BUF_INIT;
+	s->scratch = s->conv = (struct buf)BUF_INIT;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":g:t:ea:" KAFKA_SHORTOPTS CLI_SHORTOPTS, longopts,
 				  NULL)) != -1) {
@@ -709,6 +869,9 @@ main(int argc, char **argv)
 		case OPT_ACK_INTERVAL:
 			s->ack_ms = duration_arg("--ack-interval", optarg, 1, 60000);
 			break;
+		case OPT_DEBEZIUM:
+			s->debezium = true;
+			break;
 		case OPT_DRAIN_TIMEOUT:
 			s->drain_ms = duration_arg("--drain-timeout", optarg, 0, 600000);
 			break;
@@ -730,11 +893,11 @@ main(int argc, char **argv)
 	kafka_set(conf, "group.id", s->group);
 	kafka_set(conf, "enable.auto.commit", "false");
 	kafka_set(conf, "enable.auto.offset.store", "false");
-	kafka_set(conf, "auto.offset.reset", "earliest");
 	kafka_set(conf, "enable.partition.eof", "true");
-	for (int i = 0; i < ko.nprops; i++)		/* -X still wins */
-		if (strncmp(ko.props[i], "auto.offset.reset=", 18) == 0)
-			kafka_set(conf, "auto.offset.reset", ko.props[i] + 18);
+	kafka_default(conf, &ko, "auto.offset.reset", "earliest");
+	/* A member killed with SIGKILL holds its partitions until its session ends: not 45 s. */
+	kafka_default(conf, &ko, "session.timeout.ms", "10000");
+	kafka_default(conf, &ko, "heartbeat.interval.ms", "1000");
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 
 	if (s->ack_file) {

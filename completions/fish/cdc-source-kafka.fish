@@ -3,6 +3,7 @@ complete -c cdc-source-kafka -f
 complete -c cdc-source-kafka -s g -l group -x -d 'the consumer group'
 complete -c cdc-source-kafka -s t -l topic -x -d 'topics to read, an anchored regular expression'
 complete -c cdc-source-kafka -s e -l exit-at-end -d 'exit once every assigned partition is read to its end'
+complete -c cdc-source-kafka -l debezium -d "the topics are Debezium's: add key and position to each record"
 complete -c cdc-source-kafka -s a -l ack-file -r -F -d "the downstream sink's checkpoint FILE"
 complete -c cdc-source-kafka -l ack-interval -x -d 'look at the ack file this often'
 complete -c cdc-source-kafka -l drain-timeout -x -d 'in a rebalance, wait this long for the sink'

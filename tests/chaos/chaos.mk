@@ -1,6 +1,7 @@
 # Crash-and-restart chaos runs (tests/chaos/README in chaos.sh's header).
 #   make chaos                       both variants, CHAOS_SECONDS of workload each
 #   make chaos CHAOS_SECONDS=600 CHAOS_VARIANTS=direct CHAOS_ARGS="--kill-max 4"
+#   make chaos CHAOS_VARIANTS=kafka  (capture | sink-kafka, source-kafka | ... | sink-es)
 # Starts its own PostgreSQL and OpenSearch (CDC_TEST_STATE=$(CHAOS_STATE)),
 # since it restarts them, and stops them at the end unless they were up.
 CHAOS_SECONDS  ?= 300

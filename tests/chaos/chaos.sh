@@ -2,7 +2,7 @@
 # tests/chaos/chaos.sh: one crash-and-restart chaos run against real
 # PostgreSQL and OpenSearch.
 #
-#   tests/chaos/chaos.sh [--variant direct|record] [--seconds S] [OPTIONS]
+#   tests/chaos/chaos.sh [--variant direct|record|kafka] [--seconds S] [OPTIONS]
 #
 # The pipeline runs as a "unit", restarted the way systemd restarts a
 # service whose ExecStart is a shell pipeline under pipefail, with
@@ -21,6 +21,11 @@
 #   record:  unit A: cdc-capture --ack-file rec.ckpt | cdc-record --no-output --checkpoint rec.ckpt LOG
 #            unit B: cdc-replay --follow --after-checkpoint es.ckpt LOG | cdc-filter
 #              | cdc-map | cdc-sink-es --checkpoint es.ckpt
+#   kafka:   unit A: cdc-capture --ack-file k.ckpt | cdc-sink-kafka --checkpoint k.ckpt
+#            unit B: cdc-source-kafka --ack-file es.ckpt | cdc-filter | cdc-map
+#              | cdc-sink-es --checkpoint es.ckpt
+#            (a 3-partition topic on CDC_TEST_KAFKA_BROKERS; --kafka-restarts
+#            restarts the broker with SIGKILL, like the other servers)
 #
 # The slot is created by the first run of cdc-capture with an initial
 # snapshot (--create-slot --snapshot-state FILE: "initial" is the default
@@ -55,6 +60,7 @@ KILL_MIN=2
 KILL_MAX=8
 PG_RESTARTS=1
 OS_RESTARTS=1
+KAFKA_RESTARTS=1
 WORKERS=4
 SEED=$((RANDOM % 10000))
 INITIAL=2000
@@ -71,11 +77,12 @@ usage() {
 	sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 	cat <<EOF
 Options (defaults in brackets):
-  --variant direct|record   [$VARIANT]
+  --variant direct|record|kafka [$VARIANT]
   --seconds S               workload duration [$DURATION]
   --kill-min S --kill-max S seconds between kills [$KILL_MIN..$KILL_MAX]; --kill-max 0: no kills
   --pg-restarts N           PostgreSQL restarts during the run [$PG_RESTARTS]
   --os-restarts N           OpenSearch restarts during the run [$OS_RESTARTS]
+  --kafka-restarts N        Kafka broker restarts (SIGKILL) in the kafka variant [$KAFKA_RESTARTS]
   --workers N               concurrent workload sessions [$WORKERS]
   --initial N               rows before the slot exists (the snapshot) [$INITIAL]
   --truncate-every S        a truncate every S seconds, 0: none [$TRUNCATE_EVERY]
@@ -101,6 +108,7 @@ while [ $# -gt 0 ]; do
 	--kill-max) KILL_MAX=$2; shift ;;
 	--pg-restarts) PG_RESTARTS=$2; shift ;;
 	--os-restarts) OS_RESTARTS=$2; shift ;;
+	--kafka-restarts) KAFKA_RESTARTS=$2; shift ;;
 	--workers) WORKERS=$2; shift ;;
 	--initial) INITIAL=$2; shift ;;
 	--truncate-every) TRUNCATE_EVERY=$2; shift ;;
@@ -117,7 +125,10 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-case $VARIANT in direct | record) ;; *) die "--variant: direct or record" ;; esac
+case $VARIANT in direct | record | kafka) ;; *) die "--variant: direct, record or kafka" ;; esac
+if [ "$VARIANT" = kafka ]; then
+	[ -n "${CDC_TEST_KAFKA_BROKERS:-}" ] || die "CDC_TEST_KAFKA_BROKERS is not set (tests/services.sh kafka-up)"
+fi
 
 [ -n "${CDC_TEST_PG:-}" ] || die "CDC_TEST_PG is not set (source tests/services.sh env)"
 [ -n "${CDC_TEST_ES_URL:-}" ] || die "CDC_TEST_ES_URL is not set"
@@ -130,6 +141,12 @@ if [ -n "${CDC_TEST_PG_BINDIR:-}" ] && [ -x "$CDC_TEST_PG_BINDIR/psql" ]; then P
 if [ "${CDC_TEST_PG_MANAGED:-0}" != 1 ] && [ "$PG_RESTARTS" -gt 0 ]; then
 	say "PostgreSQL is not managed by tests/services.sh: no PostgreSQL restarts"
 	PG_RESTARTS=0
+fi
+if [ "$VARIANT" != kafka ]; then
+	KAFKA_RESTARTS=0
+elif [ "${CDC_TEST_KAFKA_MANAGED:-0}" != 1 ] && [ "$KAFKA_RESTARTS" -gt 0 ]; then
+	say "Kafka is not managed by tests/services.sh: no broker restarts"
+	KAFKA_RESTARTS=0
 fi
 if [ "${CDC_TEST_ES_MANAGED:-0}" != 1 ] && [ "$OS_RESTARTS" -gt 0 ]; then
 	say "OpenSearch is not managed by tests/services.sh: no OpenSearch restarts"
@@ -151,6 +168,7 @@ DSN="$CDC_TEST_PG dbname=$DB"
 SLOT=chaos_$ID
 PUB=chaos_pub
 INDEX=cdcchaos-${ID//_/-}-items
+TOPIC=cdcchaos-${ID//_/-}.items
 ES=${CDC_TEST_ES_URL%/}
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -220,6 +238,10 @@ trap 'exit 143' TERM
 say "variant $VARIANT, ${DURATION}s, seed $SEED, work dir $W"
 pgadmin -c "DROP DATABASE IF EXISTS \"$DB\"" -c "CREATE DATABASE \"$DB\"" >/dev/null || die "cannot create database $DB"
 pg -f "$HERE/schema.sql" >/dev/null || die "cannot create the tables"
+if [ "$VARIANT" = kafka ]; then
+	/usr/bin/python3 "$ROOT/tests/kafka/topics.py" "$CDC_TEST_KAFKA_BROKERS" create "$TOPIC" 3 ||
+		die "cannot create topic $TOPIC"
+fi
 pg -c "CREATE PUBLICATION $PUB FOR TABLE items, noise" >/dev/null || die "cannot create the publication"
 if [ "$INITIAL" -gt 0 ]; then
 	python3 "$HERE/workload.py" --psql "$PSQL" --dsn "$DSN" --initial "$INITIAL" ||
@@ -252,6 +274,17 @@ write_unit() {
 	recorder)
 		line="run capture $(q "$CAP" "${CAPTURE_ARGS[@]}" --ack-file "$W/rec.ckpt")"
 		line+="| run record $(q "$CDC_BIN/cdc-record" --no-output --checkpoint "$W/rec.ckpt" "$W/log")"
+		;;
+	kproducer)
+		line="run capture $(q "$CAP" "${CAPTURE_ARGS[@]}" --ack-file "$W/k.ckpt")"
+		line+="| run sinkkafka $(q "$CDC_BIN/cdc-sink-kafka" -b "$CDC_TEST_KAFKA_BROKERS" --topic "$TOPIC" --checkpoint "$W/k.ckpt")"
+		;;
+	kconsumer)
+		line="run sourcekafka $(q "$CDC_BIN/cdc-source-kafka" -b "$CDC_TEST_KAFKA_BROKERS" --group "$TOPIC" --topic "$TOPIC" --ack-file "$W/es.ckpt")"
+		line+="| run filter $(q "$CDC_BIN/cdc-filter" "${FILTER_ARGS[@]}")"
+		line+="| run map $(q "$CDC_BIN/cdc-map" "${MAP_ARGS[@]}")"
+		line+="| tee >(exec python3 $(q "$HERE/positions.py") >>$(q "$W/delivered.pos"))"
+		line+="| run sink $(q "$CDC_BIN/cdc-sink-es" "${SINK_ARGS[@]}")"
 		;;
 	consumer)
 		line="run replay $(q "$CDC_BIN/cdc-replay" --follow --poll-interval 100ms --after-checkpoint "$W/es.ckpt" "$W/log")"
@@ -308,19 +341,23 @@ supervise() {
 case $VARIANT in
 direct) UNITS=(direct); STAGES=(capture filter map sink) ;;
 record) UNITS=(recorder consumer); STAGES=(capture record replay filter map sink) ;;
+kafka) UNITS=(kproducer kconsumer); STAGES=(capture sinkkafka sourcekafka filter map sink) ;;
 esac
 unit_of() {
 	case $VARIANT:$1 in
 	direct:*) echo direct ;;
 	record:capture | record:record) echo recorder ;;
+	kafka:capture | kafka:sinkkafka) echo kproducer ;;
+	kafka:*) echo kconsumer ;;
 	*) echo consumer ;;
 	esac
 }
 ckpt_of_unit() {
-	case $1 in recorder) echo "$W/rec.ckpt" ;; *) echo "$W/es.ckpt" ;; esac
+	case $1 in recorder) echo "$W/rec.ckpt" ;; kproducer) echo "$W/k.ckpt" ;; *) echo "$W/es.ckpt" ;; esac
 }
 prog_of() {
-	case $1 in sink) echo cdc-sink-es ;; *) echo "cdc-$1" ;; esac
+	case $1 in sink) echo cdc-sink-es ;; sinkkafka) echo cdc-sink-kafka ;;
+	sourcekafka) echo cdc-source-kafka ;; *) echo "cdc-$1" ;; esac
 }
 starts() { wc -l <"$W/unit-$1.starts" 2>/dev/null || echo 0; }
 
@@ -387,6 +424,12 @@ killer() {
 			os_left=$((os_left - 1))
 		fi
 	done
+	# Broker restarts in between, at (2k-1)/(2m) of the run.
+	for ((i = 1; i <= KAFKA_RESTARTS; i++)); do
+		events+=("$((start + (end - start) * (2 * i - 1) / (2 * KAFKA_RESTARTS))) kafka")
+	done
+	mapfile -t events < <(printf '%s\n' "${events[@]}" | sort -n)
+	[ -n "${events[0]:-}" ] || events=()
 	# Let the snapshot begin before the first kill.
 	sleep 2
 	while [ "$(now_ms)" -lt "$end" ]; do
@@ -397,6 +440,8 @@ killer() {
 			t0=$(now_ms)
 			if [ "$what" = pg ]; then
 				"$ROOT/tests/services.sh" pg-restart >>"$W/services.log" 2>&1
+			elif [ "$what" = kafka ]; then
+				"$ROOT/tests/services.sh" kafka-restart kill >>"$W/services.log" 2>&1
 			else
 				"$ROOT/tests/services.sh" os-restart >>"$W/services.log" 2>&1
 			fi
@@ -502,7 +547,7 @@ kill_by=$(awk '{ n[$1]++ } END { for (s in n) printf "%s%s %d", (k++ ? ", " : ""
 rec=$(awk '$1 != "pg" && $1 != "os" && $2 != "timeout" { print $2 }' "$W/recoveries" 2>/dev/null | sort -n |
 	awk '{ v[NR] = $1 } END { if (NR) printf "min %.1f s, median %.1f s, max %.1f s (%d kills)", v[1]/1000, v[int((NR+1)/2)]/1000, v[NR]/1000, NR; else printf "-" }')
 rec_timeouts=$(grep -c ' timeout$' "$W/recoveries" 2>/dev/null)
-srv=$(awk '$1 == "pg" || $1 == "os" { printf "%s%s %s", (k++ ? ", " : ""), ($1 == "pg" ? "postgresql" : "opensearch"), ($2 == "timeout" ? "timeout" : sprintf("%.1f s", $2/1000)) }' "$W/recoveries" 2>/dev/null)
+srv=$(awk '$1 == "pg" || $1 == "os" || $1 == "kafka" { printf "%s%s %s", (k++ ? ", " : ""), ($1 == "pg" ? "postgresql" : $1 == "os" ? "opensearch" : "kafka"), ($2 == "timeout" ? "timeout" : sprintf("%.1f s", $2/1000)) }' "$W/recoveries" 2>/dev/null)
 delivered=$(wc -l <"$W/delivered.pos" 2>/dev/null || echo 0)
 dups=$(sort "$W/delivered.pos" 2>/dev/null | uniq -c | awk '$1 > 1 { d += $1 - 1 } END { print d + 0 }')
 peak=$(cat "$W/wal.peak" 2>/dev/null || echo 0)
