@@ -288,24 +288,43 @@ kafka_topic(const char *tmpl, const struct event_info *ev, struct buf *out)
 	out->len--;
 }
 
-void
-kafka_template_regex(const char *tmpl, struct buf *out)
+static void
+regex_lit(struct buf *out, char c)
+{
+	if (strchr(".[]()*+?^$|\\{}", c))
+		buf_addc(out, '\\');
+	buf_addc(out, c);
+}
+
+int
+kafka_template_regex(const char *tmpl, const char *name, const char *db, struct buf *out)
 {
 	size_t n;
+	int i;
 
 	buf_reset(out);
 	buf_addc(out, '^');
 	for (const char *p = tmpl; *p; p++) {
-		if (*p == '{' && match_placeholder(p, &n) >= 0) {
-			buf_adds(out, "[A-Za-z0-9._-]+");
+		if (*p == '{' && (i = match_placeholder(p, &n)) >= 0) {
+			const char *v = i == 0 ? name : i == 1 ? db : "";
+
+			if (v == NULL) {
+				buf_reset(out);
+				return -1;
+			}
+			if (i >= 2)
+				buf_adds(out, "[A-Za-z0-9._-]+");
+			for (; *v; v++)		/* as kafka_topic() writes it */
+				regex_lit(out, topic_char((unsigned char)*v) ? *v : '_');
+			if (i < 2 && (i == 0 ? name : db)[0] == '\0')
+				buf_addc(out, '_');
 			p += n - 1;
 		} else {
-			if (strchr(".[]()*+?^$|\\{}", *p))
-				buf_addc(out, '\\');
-			buf_addc(out, *p);
+			regex_lit(out, *p);
 		}
 	}
 	buf_addc(out, '$');
 	buf_addc(out, '\0');
 	out->len--;
+	return 0;
 }

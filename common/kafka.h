@@ -15,7 +15,8 @@
  * the slot), {db}, {schema} and {table}, and replaces every character
  * Kafka does not allow in a topic name with '_', as Debezium does.
  * kafka_template_regex() turns a template into the regular expression of
- * the topics it can make, to find them on the broker.
+ * the topics it can make for one source (its name and database), to find
+ * them on the broker.
  *
  * Messages carry the event line as value, byte for byte, the event's key
  * as key, and the headers "op" and "position" (cdc-events(7)).
@@ -78,8 +79,13 @@ bool kafka_err_temporary(rd_kafka_resp_err_t err);
 
 /* The topic for ev: tmpl expanded into out (reset first). */
 void kafka_topic(const char *tmpl, const struct event_info *ev, struct buf *out);
-/* The anchored regular expression (POSIX extended) of the topics tmpl makes, into out. */
-void kafka_template_regex(const char *tmpl, struct buf *out);
+/*
+ * The anchored regular expression (POSIX extended) of the topics tmpl
+ * makes for source name and database db, into out.  Returns -1 (out
+ * empty) when tmpl has {name} or {db} and that value is NULL: without it
+ * the expression would match other sources' topics too.
+ */
+int kafka_template_regex(const char *tmpl, const char *name, const char *db, struct buf *out);
 /* Is tmpl a valid template (known placeholders only)?  -1 with *err set if not. */
 int kafka_template_check(const char *tmpl, const char **err);
 

@@ -118,7 +118,9 @@ struct sink {
 
 	struct ktopic *topics;		/* topics written to or found on the broker */
 	size_t ntopics;
-	regex_t topic_re;		/* the topics the template makes */
+	regex_t topic_re;		/* the topics the template makes for this source */
+	bool have_re;
+	char src_db[128];		/* source.db of the events */
 	int64_t meta_ms;		/* last look for topics on the broker */
 
 	struct cdc_pos last;		/* the last position sent */
@@ -190,6 +192,34 @@ topic_partitions(struct sink *s, const char *name)
 	}
 }
 
+/*
+ * The expression of this source's topics, once its name (and database)
+ * are known: from the checkpoint, or the first event.  Returns whether it
+ * is ready.
+ */
+static bool
+topics_pattern(struct sink *s, const struct event_info *ev)
+{
+	struct buf re = BUF_INIT, db = BUF_INIT;
+
+	if (s->have_re)
+		return true;
+	if (ev && ev->db.p && s->src_db[0] == '\0') {
+		json_span_decode(&ev->db, &db);
+		snprintf(s->src_db, sizeof(s->src_db), "%s", db.data ? db.data : "");
+	}
+	buf_release(&db);
+	if (kafka_template_regex(s->topic_tmpl, s->ack.name[0] ? s->ack.name : NULL,
+				 s->src_db[0] ? s->src_db : NULL, &re) == 0) {
+		if (regcomp(&s->topic_re, re.data, REG_EXTENDED | REG_NOSUB) != 0)
+			die("internal error: topic pattern %s", re.data);
+		s->have_re = true;
+		info(2, "topics of this source: %s", re.data);
+	}
+	buf_release(&re);
+	return s->have_re;
+}
+
 /* Find the broker's topics that the template makes (at start, then every 30 s). */
 static void
 topics_refresh(struct sink *s)
@@ -198,6 +228,8 @@ topics_refresh(struct sink *s)
 	rd_kafka_resp_err_t err;
 
 	s->meta_ms = mono_ms();
+	if (!s->have_re)
+		return;			/* the source's name is not known yet */
 	err = rd_kafka_metadata(s->rk, 1, NULL, &md, 5000);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		info(1, "listing topics: %s", rd_kafka_err2str(err));
@@ -364,6 +396,8 @@ handle(struct sink *s, const struct evin_line *l)
 		s->m.skipped++;
 		return;
 	}
+	if (!s->have_re && topics_pattern(s, ev))
+		topics_refresh(s);
 	pos_format(&ev->pos, pos);
 	/* Pending answers are counted as messages go; the slot is released once more at the end. */
 	ord = ackring_push(&s->ack, ev, 1);
@@ -613,7 +647,6 @@ main(int argc, char **argv)
 	struct kafka_opts ko = { 0 };
 	struct evin_opts io = { 0 };
 	rd_kafka_conf_t *conf;
-	struct buf re = BUF_INIT;
 	char errstr[512];
 	const char *err;
 	unsigned since = 0;
@@ -656,10 +689,6 @@ main(int argc, char **argv)
 	kafka_default(conf, &ko, "partitioner", "murmur2_random");	/* the Java clients' */
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, s);
-	kafka_template_regex(s->topic_tmpl, &re);
-	if (regcomp(&s->topic_re, re.data, REG_EXTENDED | REG_NOSUB) != 0)
-		die("internal error: topic pattern %s", re.data);
-	buf_release(&re);
 
 	if (ackring_open(&s->ack, s->checkpoint, "cdc-sink-kafka", s->checkpoint_ms, 1 << 20, false,
 			 &s->m) < 0)
@@ -681,7 +710,8 @@ main(int argc, char **argv)
 	fcntl(s->wake[1], F_SETFL, O_NONBLOCK);
 	s->mainq = rd_kafka_queue_get_main(s->rk);
 	rd_kafka_queue_io_event_enable(s->mainq, s->wake[1], "1", 1);
-	topics_refresh(s);
+	if (topics_pattern(s, NULL))
+		topics_refresh(s);
 	info(1, "writing to %s as %s%s%s", ko.brokers ? ko.brokers : "(--kafka-config brokers)",
 	     s->topic_tmpl, s->ack.have_start ? ", resuming after checkpoint " : "",
 	     s->ack.have_start ? s->checkpoint : "");
