@@ -25,7 +25,7 @@
 # (tests/services.sh kafka-up) and stopped at the end (kafka-down).
 # Env: CDC_BIN, CDC_TEST_KAFKA_BROKERS, CDC_TEST_PG, CDC_TEST_ES_URL (run.sh
 # sets them; without PostgreSQL or Elasticsearch the latency row is
-# skipped); BENCH_KAFKA_EVENTS (default 300000 events of ~330 bytes),
+# skipped); BENCH_KAFKA_EVENTS (default 300000 events of ~430 bytes),
 # BENCH_RUNS (3), BENCH_KAFKA_PROPS (librdkafka properties given to both
 # producers, default "linger.ms=5 batch.num.messages=10000", librdkafka's
 # defaults made explicit), BENCH_KAFKA_SECS (measured seconds of the latency
@@ -44,8 +44,11 @@ command -v kcat >/dev/null || { echo "bench kafka: kcat is not installed" >&2; e
 
 started_kafka=false
 if [ -z "${CDC_TEST_KAFKA_BROKERS:-}" ]; then
-	./tests/services.sh kafka-up
-	started_kafka=true
+	# A broker the services already run is someone else's: use it, leave it up.
+	if ! ./tests/services.sh status kafka >/dev/null 2>&1; then
+		./tests/services.sh kafka-up
+		started_kafka=true
+	fi
 	eval "$(./tests/services.sh env)"
 fi
 B=$CDC_TEST_KAFKA_BROKERS
@@ -91,7 +94,7 @@ row() {
 			name, o / 1e9, p / 1e9, peer, r, (r >= 0.9 ? "PASS" : "FAIL") }'
 }
 
-# ---- input: N insert events of ~330 bytes (as sink-es.sh), and the same as
+# ---- input: N insert events of ~430 bytes (as sink-es.sh), and the same as
 # "KEY<TAB>LINE" for kcat, KEY being the event's key member byte for byte.
 "$PY" - "$N" "$tmp/events.ndjson" "$tmp/keyed.tsv" <<'PY'
 import json, sys

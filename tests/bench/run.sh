@@ -7,6 +7,7 @@
 # cdc-capture (stream and snapshot, time and peak RSS of each side); its jars
 # come from Maven Central once (tests/debezium/debezium.sh, ~/.cache/cdc).  Not part of CI:
 # the figures depend on the machine; they go into the README with this command.
+# kafka.sh (ours against kcat) starts its own broker unless CDC_TEST_KAFKA_BROKERS is set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 top=$PWD
