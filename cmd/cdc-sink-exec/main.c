@@ -61,9 +61,9 @@ static const char usage_text[] =
 	"the batch again after a backoff.\n"
 	"\n"
 	"Batches:\n"
-	"  -n, --batch-size N           events per batch at most (default 100)\n"
-	"  -w, --batch-window DURATION  run a partial batch after this long (default 1s)\n"
-	"  -P, --parallel N             N handlers at once, events spread by key so that\n"
+	"      --batch-size N           events per batch at most (default 100)\n"
+	"      --batch-window DURATION  run a partial batch after this long (default 1s)\n"
+	"      --parallel N             N handlers at once, events spread by key so that\n"
 	"                               each key keeps its order (default 1)\n"
 	"      --timeout DURATION       kill a handler running longer (default none)\n"
 	"      --max-retries N          temporary failures of one batch before exiting 75\n"
@@ -89,16 +89,19 @@ static const char usage_text[] =
 	CLI_HELP;
 
 enum {
-	OPT_TIMEOUT = 256,
+	OPT_BATCH_SIZE = 256,
+	OPT_BATCH_WINDOW,
+	OPT_PARALLEL,
+	OPT_TIMEOUT,
 	OPT_MAX_RETRIES,
 	OPT_BACKOFF,
 	OPT_CHECKPOINT_INTERVAL,
 };
 
 static const struct option longopts[] = {
-	{ "batch-size", required_argument, NULL, 'n' },
-	{ "batch-window", required_argument, NULL, 'w' },
-	{ "parallel", required_argument, NULL, 'P' },
+	{ "batch-size", required_argument, NULL, OPT_BATCH_SIZE },
+	{ "batch-window", required_argument, NULL, OPT_BATCH_WINDOW },
+	{ "parallel", required_argument, NULL, OPT_PARALLEL },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "max-retries", required_argument, NULL, OPT_MAX_RETRIES },
 	{ "backoff", required_argument, NULL, OPT_BACKOFF },
@@ -1052,18 +1055,18 @@ main(int argc, char **argv)
 			break;
 		}
 	opterr = 0;
-	while ((opt = getopt_long(dd >= 0 ? dd : argc, argv, ":n:w:P:c:" CLI_SHORTOPTS, longopts,
+	while ((opt = getopt_long(dd >= 0 ? dd : argc, argv, ":c:" CLI_SHORTOPTS, longopts,
 				  NULL)) != -1) {
 		if (evin_option(&io, opt, optarg) || metrics_option(&s->m, opt, optarg))
 			continue;
 		switch (opt) {
-		case 'n':
+		case OPT_BATCH_SIZE:
 			s->batch_size = count_arg("--batch-size", optarg, 1, 1000000);
 			break;
-		case 'w':
+		case OPT_BATCH_WINDOW:
 			s->window_ms = duration_arg("--batch-window", optarg, 0, 3600 * 1000);
 			break;
-		case 'P':
+		case OPT_PARALLEL:
 			s->nworkers = (int)count_arg("--parallel", optarg, 1, 64);
 			break;
 		case OPT_TIMEOUT:
