@@ -504,9 +504,8 @@ run_write(struct worker *w)
  * that is not in the batch or is malformed (message in why).
  */
 static int
-parse_report(const struct worker *w, bool *failed, char *why, size_t whysz)
+parse_report(const struct worker *w, const struct batch *b, bool *failed, char *why, size_t whysz)
 {
-	const struct batch *b = w->cur;
 	const char *p = w->out.data, *end = p + w->out.len;
 	const char *line = NULL, *lend = NULL, *v, *ev, *iv;
 	size_t vlen, elen, ilen;
@@ -669,7 +668,7 @@ run_done(struct sink *s, struct worker *w, int st)
 
 	failed = xcalloc(b->n, sizeof(*failed));
 	if (WIFEXITED(st) && (WEXITSTATUS(st) == 0 || WEXITSTATUS(st) == CDC_EXIT_DATAERR))
-		rep = parse_report(w, failed, why, sizeof(why));
+		rep = parse_report(w, b, failed, why, sizeof(why));
 	if (rep < 0) {
 		warning("worker %d: a bad report on stdout (%s): the whole batch failed", w->id, why);
 		snprintf(why, sizeof(why), "a bad report");
