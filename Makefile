@@ -15,7 +15,7 @@
 include config.mk
 
 BUILD ?= build
-PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay cdc-sink-kafka cdc-source-kafka
+PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay cdc-sink-kafka cdc-source-kafka cdc-sink-exec
 MAN7 = man/cdc-events.7 man/cdc-systemd.7
 # systemd units (systemd/, cdc-systemd(7)), installed under SYSTEMDUNITDIR.
 UNITS = cdc@.service cdc-job@.service cdc-job@.timer
