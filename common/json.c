@@ -163,6 +163,28 @@ json_ws(const char *p, const char *end)
 }
 
 
+/* Bytes that end the plain run of a string: '"', '\\' and the control bytes. */
+static const unsigned char string_stops[256] = {
+	[0x00] = 1, [0x01] = 1, [0x02] = 1, [0x03] = 1, [0x04] = 1, [0x05] = 1, [0x06] = 1, [0x07] = 1,
+	[0x08] = 1, [0x09] = 1, [0x0a] = 1, [0x0b] = 1, [0x0c] = 1, [0x0d] = 1, [0x0e] = 1, [0x0f] = 1,
+	[0x10] = 1, [0x11] = 1, [0x12] = 1, [0x13] = 1, [0x14] = 1, [0x15] = 1, [0x16] = 1, [0x17] = 1,
+	[0x18] = 1, [0x19] = 1, [0x1a] = 1, [0x1b] = 1, [0x1c] = 1, [0x1d] = 1, [0x1e] = 1, [0x1f] = 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
+/* The first byte at or after p (before end) that is a quote, a backslash or a control byte. */
+static const char *
+string_stop(const char *p, const char *end)
+{
+	/* Four at a time while four bytes are left: one table look-up per byte. */
+	while (end - p >= 4 && !(string_stops[(unsigned char)p[0]] | string_stops[(unsigned char)p[1]] |
+				 string_stops[(unsigned char)p[2]] | string_stops[(unsigned char)p[3]]))
+		p += 4;
+	while (p < end && !string_stops[(unsigned char)*p])
+		p++;
+	return p;
+}
+
 /* p at the opening quote.  Returns the byte after the closing quote. */
 static const char *
 skip_string(const char *p, const char *end, struct json_span *sp, const char **err)
@@ -171,11 +193,8 @@ skip_string(const char *p, const char *end, struct json_span *sp, const char **e
 	bool escaped = false;
 
 	for (;;) {
-		const char *q = p;
+		const char *q = string_stop(p, end);
 
-		/* Fast scan for the quote, a backslash or a control byte. */
-		while (q < end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
-			q++;
 		if (q >= end) {
 			*err = "unterminated string";
 			return NULL;

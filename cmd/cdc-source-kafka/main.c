@@ -117,6 +117,9 @@ static const struct option longopts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
+/* Messages taken from librdkafka at once. */
+#define BATCH 4096
+
 /* Pause a partition with this many messages waiting; resume below RESUME_AT. */
 #define PAUSE_AT 20000
 #define RESUME_AT 2000
@@ -829,6 +832,8 @@ main(int argc, char **argv)
 	rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(4);
 	rd_kafka_conf_t *conf;
 	rd_kafka_resp_err_t err;
+	rd_kafka_queue_t *cq;
+	static rd_kafka_message_t *batch[BATCH];
 	char errstr[512];
 	int opt;
 
@@ -898,6 +903,12 @@ main(int argc, char **argv)
 	/* A member killed with SIGKILL holds its partitions until its session ends: not 45 s. */
 	kafka_default(conf, &ko, "session.timeout.ms", "10000");
 	kafka_default(conf, &ko, "heartbeat.interval.ms", "1000");
+	/*
+	 * A fetch waits on the broker while its partitions have nothing new; a
+	 * partition resumed meanwhile (or at its end, for -e) waits for it: 100 ms,
+	 * not 500.
+	 */
+	kafka_default(conf, &ko, "fetch.wait.max.ms", "100");
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
 
 	if (s->ack_file) {
@@ -935,15 +946,13 @@ main(int argc, char **argv)
 	     s->ack_file ? s->ack_file : "");
 	sig_setup();
 
+	cq = rd_kafka_queue_get_consumer(s->rk);
 	while (!cdc_stop && !s->fatal) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(s->rk, 0);
-		size_t got = 0;
+		/* What has arrived, in batches (rebalances are served on the way). */
+		ssize_t got = rd_kafka_consume_batch_queue(cq, 0, batch, BATCH);
 
-		while (m != NULL && got < 10000) {
-			receive(s, m);
-			got++;
-			m = got < 10000 ? rd_kafka_consumer_poll(s->rk, 0) : NULL;
-		}
+		for (ssize_t i = 0; i < got; i++)
+			receive(s, batch[i]);
 		merge(s);
 		if (s->exit_at_end && at_end(s))
 			break;
@@ -955,14 +964,15 @@ main(int argc, char **argv)
 				ack_entries(s, true);
 			ack_check(s, false);
 			metrics_tick(&s->m);
-			m = rd_kafka_consumer_poll(s->rk, (int)s->ack_ms);
-			if (m)
-				receive(s, m);
+			got = rd_kafka_consume_batch_queue(cq, (int)s->ack_ms, batch, BATCH);
+			for (ssize_t i = 0; i < got; i++)
+				receive(s, batch[i]);
 		} else {
 			ack_check(s, false);
 			metrics_tick(&s->m);
 		}
 	}
+	rd_kafka_queue_destroy(cq);
 	if (s->fatal)
 		finish(s, s->fatal);
 	finish(s, CDC_EXIT_OK);
