@@ -199,6 +199,13 @@ is "$(python3 check.py e40 t.ckpt t.log --once --all --order)" "" "... every eve
 is $? 75 "a handler that always fails: exit 75 after --max-retries"
 like "$(cat err.txt)" 'giving up after 3 attempts' "... after three attempts"
 ok "$([ ! -e mr.ckpt ]; echo $?)" "... and no checkpoint was written"
+# With --dead-letter the user chose to go on: the batch's events are dead-lettered.
+"$SX" --batch-size 10 --max-retries 1 --backoff 1ms --checkpoint mrdl.ckpt --dead-letter mr.dl e40 \
+	-- sh -c 'cat >/dev/null; echo "upstream is down" >&2; exit 3' 2>err.txt
+is $? 0 "--dead-letter: after --max-retries the events go to the dead-letter file (exit 0)"
+is "$(wc -l <mr.dl)" "$(grep -c . e40)" "... every event of the input, one record each"
+like "$(head -1 mr.dl)" 'gave up after 2 attempts.*upstream is down' "... with the attempts and the handler's stderr"
+like "$(cat mrdl.ckpt)" "position=" "... and the checkpoint moves past them"
 
 # ---- --parallel 4: each key in order; the checkpoint never passes an unhandled event
 cat >par.py <<'PY'

@@ -624,7 +624,19 @@ retry_later(struct sink *s, struct worker *w, struct batch *b, const char *why)
 {
 	int64_t wait = s->backoff_ms;
 
+	if (b->attempt > s->max_retries && s->in.dl.policy != BAD_STOP) {
+		/* --skip-bad or --dead-letter: the user chose to go on without them. */
+		char what[300];
+
+		snprintf(what, sizeof(what), "gave up after %u attempts (--max-retries %u): %s",
+			 b->attempt, s->max_retries, why);
+		for (size_t i = 0; i < b->n; i++)
+			item_bad(s, w, b, i, what);
+		batch_free(b);
+		return;
+	}
 	if (b->attempt > s->max_retries) {
+		/* The stop policy: nothing is given up; a restart tries again. */
 		error("worker %d: %s; giving up after %u attempts (--max-retries %u)", w->id, why,
 		      b->attempt, s->max_retries);
 		for (size_t i = 0; i < b->n; i++)
