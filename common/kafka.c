@@ -9,6 +9,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,41 @@ kafka_conf(struct kafka_opts *o)
 			die_usage("no brokers: give --brokers HOST:PORT (or bootstrap.servers in --kafka-config)");
 	}
 	return conf;
+}
+
+int32_t
+kafka_murmur2(const void *key, size_t len)
+{
+	const unsigned char *d = key;
+	const uint32_t m = 0x5bd1e995;
+	uint32_t h = 0x9747b28c ^ (uint32_t)len;
+	size_t i;
+
+	for (i = 0; i + 4 <= len; i += 4) {
+		uint32_t k = (uint32_t)d[i] | (uint32_t)d[i + 1] << 8 | (uint32_t)d[i + 2] << 16 |
+			     (uint32_t)d[i + 3] << 24;
+
+		k *= m;
+		k ^= k >> 24;
+		k *= m;
+		h *= m;
+		h ^= k;
+	}
+	switch (len & 3) {
+	case 3: h ^= (uint32_t)d[i + 2] << 16; /* fall through */
+	case 2: h ^= (uint32_t)d[i + 1] << 8; /* fall through */
+	case 1: h ^= d[i]; h *= m;
+	}
+	h ^= h >> 13;
+	h *= m;
+	h ^= h >> 15;
+	return (int32_t)h;
+}
+
+int32_t
+kafka_partition(const void *key, size_t len, int32_t n)
+{
+	return (int32_t)(((uint32_t)kafka_murmur2(key, len) & 0x7fffffff) % (uint32_t)n);
 }
 
 bool

@@ -74,6 +74,15 @@ void kafka_set(rd_kafka_conf_t *conf, const char *name, const char *value);
 void kafka_default(rd_kafka_conf_t *conf, const struct kafka_opts *o, const char *name,
 		   const char *value);
 
+/*
+ * The partition of key among n, as the Java clients' default partitioner
+ * picks it (murmur2 of the key's bytes, sign bit cleared, modulo n), so
+ * that Kafka Streams and Debezium consumers co-partition with us.
+ */
+int32_t kafka_partition(const void *key, size_t len, int32_t n);
+/* Kafka's murmur2 (the Java clients' Utils.murmur2), for tests. */
+int32_t kafka_murmur2(const void *key, size_t len);
+
 /* Is err one that a restart may cure (broker down, timeouts)? */
 bool kafka_err_temporary(rd_kafka_resp_err_t err);
 

@@ -3,17 +3,19 @@
  * the ack loop intact.
  *
  * Each data event goes to the topic its --topic template names, keyed by
- * the event's "key" (JSON text, as Debezium keys are), so that librdkafka's
- * murmur2 partitioner puts every change of a row on one partition, where
- * the Java clients would put it.  The value is the event line byte for
+ * the event's "key" (JSON text, as Debezium keys are), on the partition
+ * the Java clients' murmur2 partitioner gives that key (kafka_partition()),
+ * so every change of a row is on one partition and Java consumers
+ * co-partition with us.  The value is the event line byte for
  * byte.  Events that belong to no row (heartbeats, transaction and
  * snapshot boundaries, truncates of a table, logical messages) go to every
  * partition that readers merge (all of the table's topic for a truncate,
  * all known topics otherwise), and so do marks: when something was
- * written, at most every --mark-interval, every partition of every known
- * topic gets {"op":"mark"} with the last position written, so that
- * cdc-source-kafka, which merges partitions by position, never waits on a
- * partition that has nothing to say.
+ * written, at most every --mark-interval, every partition of a known topic
+ * whose newest message is older than the last position written gets
+ * {"op":"mark"} with that position, so that cdc-source-kafka, which merges
+ * partitions by position, never waits on a partition that has nothing to
+ * say (a busy partition needs no mark).
  *
  * The producer is idempotent with acks=all: a delivery report means the
  * in-sync replicas have the message.  Every event waits in the ack ring
@@ -57,9 +59,9 @@ static const char usage_text[] =
 	"                               Debezium's naming)\n"
 	"      --tombstones             after a delete, a message with the same key and\n"
 	"                               no value (for compacted topics)\n"
-	"      --mark-interval DURATION marks to every partition at most this often while\n"
-	"                               events come (default 50ms; cdc-source-kafka merges\n"
-	"                               by them)\n"
+	"      --mark-interval DURATION marks to partitions that fell behind, at most\n"
+	"                               this often while events come (default 10ms;\n"
+	"                               cdc-source-kafka merges by them)\n"
 	"\n"
 	"Checkpoint:\n"
 	"  -c, --checkpoint FILE        skip events at or below FILE's position; keep the\n"
@@ -100,6 +102,9 @@ static const struct option longopts[] = {
 struct ktopic {
 	char *name;
 	int32_t partitions;
+	struct cdc_pos *sent;		/* per partition: the newest position sent to it */
+	bool *have_sent;
+	uint32_t rr;			/* the next partition for a row without a key */
 };
 
 struct sink {
@@ -128,7 +133,7 @@ struct sink {
 	int64_t mark_sent_ms;
 
 	struct buf topic, val, line;
-	uint64_t messages, marks, broadcasts, tombstones_sent;
+	uint64_t messages, marks, mark_msgs, broadcasts, tombstones_sent;
 };
 
 /* --- topics --- */
@@ -151,9 +156,29 @@ topic_add(struct sink *s, const char *name, int32_t partitions)
 		s->topics = xrealloc(s->topics, (s->ntopics + 1) * sizeof(*s->topics));
 		t = &s->topics[s->ntopics++];
 		t->name = xstrdup(name);
+		t->sent = NULL;
+		t->have_sent = NULL;
+		t->partitions = 0;
+		t->rr = 0;
 		info(1, "topic %s: %d partition%s", name, (int)partitions, partitions == 1 ? "" : "s");
 	}
+	if (partitions > t->partitions) {
+		t->sent = xrealloc(t->sent, (size_t)partitions * sizeof(*t->sent));
+		t->have_sent = xrealloc(t->have_sent, (size_t)partitions * sizeof(*t->have_sent));
+		for (int32_t p = t->partitions; p < partitions; p++)
+			t->have_sent[p] = false;
+	}
 	t->partitions = partitions;
+}
+
+/* Partition p of t has everything up to pos. */
+static void
+sent_to(struct ktopic *t, int32_t p, const struct cdc_pos *pos)
+{
+	if (!t->have_sent[p] || pos_cmp(pos, &t->sent[p]) > 0) {
+		t->sent[p] = *pos;
+		t->have_sent[p] = true;
+	}
 }
 
 /* The partitions of topic name on the broker (waits for a new topic to appear); 0 if none. */
@@ -302,14 +327,15 @@ produce(struct sink *s, const char *topic, int32_t partition, const char *key, s
 
 /* Send line to every partition of t; returns how many were sent (-1: s->fatal set). */
 static int
-broadcast(struct sink *s, const struct ktopic *t, const char *line, size_t len, const char *op,
-	  size_t oplen, const char *pos, void *opaque)
+broadcast(struct sink *s, struct ktopic *t, const struct cdc_pos *at, const char *line, size_t len,
+	  const char *op, size_t oplen, const char *pos, void *opaque)
 {
 	for (int32_t p = 0; p < t->partitions; p++) {
 		int r = produce(s, t->name, p, NULL, 0, line, len, op, oplen, pos, opaque);
 
 		if (r < 0)
 			return r;
+		sent_to(t, p, at);
 	}
 	s->broadcasts++;
 	return t->partitions;
@@ -330,9 +356,20 @@ send_marks(struct sink *s)
 	buf_addf(&s->val, ",\"lsn\":%" PRIu64 ",\"commit_lsn\":%" PRIu64 ",\"seq\":%" PRIu64 "},"
 		 "\"ts_ms\":%lld}", s->last.commit_lsn, s->last.commit_lsn, s->last.seq,
 		 (long long)now_ms());
-	for (size_t i = 0; i < s->ntopics; i++)
-		if (broadcast(s, &s->topics[i], s->val.data, s->val.len, "mark", 4, pos, MARK_OPAQUE) < 0)
-			return;
+	/* Only where something older is the last word: a busy partition needs none. */
+	for (size_t i = 0; i < s->ntopics; i++) {
+		struct ktopic *t = &s->topics[i];
+
+		for (int32_t p = 0; p < t->partitions; p++) {
+			if (t->have_sent[p] && pos_cmp(&t->sent[p], &s->last) >= 0)
+				continue;
+			if (produce(s, t->name, p, NULL, 0, s->val.data, s->val.len, "mark", 4, pos,
+				    MARK_OPAQUE) < 0)
+				return;
+			sent_to(t, p, &s->last);
+			s->mark_msgs++;
+		}
+	}
 	s->marks++;
 	s->last_marked = true;
 	s->mark_sent_ms = mono_ms();
@@ -410,7 +447,7 @@ handle(struct sink *s, const struct evin_line *l)
 		if (is_op(ev, 't')) {
 			/* A truncate concerns every key: every partition gets it, in order. */
 			ackring_slot(&s->ack, ord)->pending += (uint32_t)t->partitions;
-			n = broadcast(s, t, l->text, l->len, "t", 1, pos, (void *)(uintptr_t)ord);
+			n = broadcast(s, t, &ev->pos, l->text, l->len, "t", 1, pos, (void *)(uintptr_t)ord);
 			if (n == -2)
 				too_large(s, l, ord, (uint32_t)t->partitions);
 			if (n < 0)
@@ -419,16 +456,20 @@ handle(struct sink *s, const struct evin_line *l)
 			bool keyed = ev->key && !(ev->key_len == 4 && memcmp(ev->key, "null", 4) == 0);
 			bool tomb = s->tombstones && is_op(ev, 'd') && keyed;
 
+			/* The Java clients' partition for the key; rows without one take turns. */
+			int32_t part = keyed ? kafka_partition(ev->key, ev->key_len, t->partitions)
+					     : (int32_t)(t->rr++ % (uint32_t)t->partitions);
+
 			ackring_slot(&s->ack, ord)->pending += 1 + tomb;
-			n = produce(s, t->name, RD_KAFKA_PARTITION_UA, keyed ? ev->key : NULL,
-				    keyed ? ev->key_len : 0, l->text, l->len, ev->op.p, ev->op.len, pos,
-				    (void *)(uintptr_t)ord);
+			n = produce(s, t->name, part, keyed ? ev->key : NULL, keyed ? ev->key_len : 0,
+				    l->text, l->len, ev->op.p, ev->op.len, pos, (void *)(uintptr_t)ord);
 			if (n == -2)
 				too_large(s, l, ord, 1 + tomb);
 			if (n < 0)
 				goto out;
+			sent_to(t, part, &ev->pos);
 			if (tomb) {
-				if (produce(s, t->name, RD_KAFKA_PARTITION_UA, ev->key, ev->key_len, NULL,
+				if (produce(s, t->name, part, ev->key, ev->key_len, NULL,
 					    0, "d", 1, pos, (void *)(uintptr_t)ord) < 0)
 					return;
 				s->tombstones_sent++;
@@ -438,8 +479,8 @@ handle(struct sink *s, const struct evin_line *l)
 		/* Heartbeats, boundaries, messages: every reader must see them. */
 		for (size_t i = 0; i < s->ntopics; i++) {
 			ackring_slot(&s->ack, ord)->pending += (uint32_t)s->topics[i].partitions;
-			n = broadcast(s, &s->topics[i], l->text, l->len, ev->op.p, ev->op.len, pos,
-				      (void *)(uintptr_t)ord);
+			n = broadcast(s, &s->topics[i], &ev->pos, l->text, l->len, ev->op.p, ev->op.len,
+				      pos, (void *)(uintptr_t)ord);
 			if (n == -2) {
 				uint32_t unsent = 0;
 
@@ -592,7 +633,7 @@ finish(struct sink *s, int status)
 	if (ackring_checkpoint(&s->ack, true) < 0 && status == CDC_EXIT_OK)
 		status = CDC_EXIT_FAILURE;
 	info(1, "%llu messages (%llu marks, %llu broadcasts, %llu tombstones), %llu checkpoint writes",
-	     (unsigned long long)s->messages, (unsigned long long)s->marks,
+	     (unsigned long long)s->messages, (unsigned long long)s->mark_msgs,
 	     (unsigned long long)s->broadcasts, (unsigned long long)s->tombstones_sent,
 	     (unsigned long long)s->ack.writes);
 	if (s->rk) {
@@ -613,7 +654,7 @@ stats_metrics(struct buf *out, const char *labels, void *arg)
 	metrics_counter(out, labels, "cdc_sink_kafka_messages_total",
 			"Messages handed to the producer (events, broadcasts, marks, tombstones).",
 			s->messages);
-	metrics_counter(out, labels, "cdc_sink_kafka_marks_total", "Rounds of marks sent.", s->marks);
+	metrics_counter(out, labels, "cdc_sink_kafka_marks_total", "Marks sent.", s->mark_msgs);
 	metrics_counter(out, labels, "cdc_sink_kafka_checkpoint_writes_total",
 			"Durable checkpoint writes (at most one per --checkpoint-interval).",
 			s->ack.writes);
@@ -642,7 +683,7 @@ int
 main(int argc, char **argv)
 {
 	struct sink sink = { .topic_tmpl = "{name}.{schema}.{table}", .checkpoint_ms = 100,
-			     .mark_ms = 50 };
+			     .mark_ms = 10 };
 	struct sink *s = &sink;
 	struct kafka_opts ko = { 0 };
 	struct evin_opts io = { 0 };
@@ -686,7 +727,6 @@ main(int argc, char **argv)
 	conf = kafka_conf(&ko);
 	kafka_default(conf, &ko, "enable.idempotence", "true");
 	kafka_default(conf, &ko, "acks", "all");
-	kafka_default(conf, &ko, "partitioner", "murmur2_random");	/* the Java clients' */
 	rd_kafka_conf_set_dr_msg_cb(conf, on_delivery);
 	rd_kafka_conf_set_opaque(conf, s);
 

@@ -61,6 +61,25 @@ test_topics(void)
 	buf_release(&b);
 }
 
+/* Kafka's own test vectors for Utils.murmur2 (clients/.../UtilsTest.java). */
+static void
+test_murmur2(void)
+{
+	static const struct { const char *key; int32_t h; } v[] = {
+		{ "21", -973932308 },
+		{ "foobar", -790332482 },
+		{ "a-little-bit-long-string", -985981536 },
+		{ "a-little-bit-longer-string", -1486304829 },
+		{ "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971 },
+		{ "abc", 479470107 },
+	};
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++)
+		is_int(kafka_murmur2(v[i].key, strlen(v[i].key)), v[i].h, v[i].key);
+	is_int(kafka_partition("foobar", 6, 3), (int)((uint32_t)-790332482 & 0x7fffffff) % 3,
+	       "partition: the sign bit cleared, modulo the count");
+}
+
 static void
 test_epoch(void)
 {
@@ -89,6 +108,7 @@ int
 main(void)
 {
 	test_topics();
+	test_murmur2();
 	test_epoch();
 	return tap_done();
 }
