@@ -135,16 +135,25 @@ ackring_is_rewind(const struct event_info *ev)
 }
 
 int
-ackring_push_rewind(struct ackring *r, const struct event_info *ev, const char *line, size_t len)
+ackring_rewind_epoch(const char *line, size_t len, uint64_t *epoch)
 {
 	const char *rw, *ep;
 	size_t rwlen, eplen;
-	uint64_t epoch;
-	struct ackslot *sl;
 
 	if (json_member(line, len, "rewind", NULL, &rw, &rwlen) != 1 ||
 	    json_member(rw, rwlen, "epoch", NULL, &ep, &eplen) != 1 ||
-	    !json_parse_u64(ep, eplen, &epoch))
+	    !json_parse_u64(ep, eplen, epoch))
+		return -1;
+	return 0;
+}
+
+int
+ackring_push_rewind(struct ackring *r, const struct event_info *ev, const char *line, size_t len)
+{
+	uint64_t epoch;
+	struct ackslot *sl;
+
+	if (ackring_rewind_epoch(line, len, &epoch) < 0)
 		return -1;
 	sl = ackring_slot(r, ackring_push(r, ev, 0));
 	sl->rewind = true;

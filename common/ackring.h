@@ -113,6 +113,8 @@ uint64_t ackring_push(struct ackring *r, const struct event_info *ev, uint32_t p
  * has no "rewind":{"epoch":N} (bad input).
  */
 bool ackring_is_rewind(const struct event_info *ev);
+/* The epoch of a rewind line; -1 when it has no "rewind":{"epoch":N}. */
+int ackring_rewind_epoch(const char *line, size_t len, uint64_t *epoch);
 int ackring_push_rewind(struct ackring *r, const struct event_info *ev, const char *line, size_t len);
 struct ackslot *ackring_slot(const struct ackring *r, uint64_t ord);
 /* One answer for slot ord. */

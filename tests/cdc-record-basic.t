@@ -197,4 +197,18 @@ is $? 2 "unknown option: exit 2"
 ok $? "--help"
 like "$("$REC" --version)" "^cdc-record" "--version"
 
+# A rewind from cdc-source-kafka: passed on, not logged; what follows at or
+# before the log's greatest position is left out; the checkpoint stays and
+# reports the rewind's epoch.
+rw_ev() { printf '{"op":"c","key":{"id":%d},"after":{"id":%d},"source":{"name":"k","commit_lsn":%d,"seq":1}}\n' "$1" "$1" "$((1000 + $1))"; }
+{ rw_ev 1; rw_ev 2; rw_ev 3
+  printf '{"op":"rewind","source":{"name":"k","lsn":1001,"commit_lsn":1001,"seq":0},"rewind":{"epoch":4},"ts_ms":1}\n'
+  rw_ev 2; rw_ev 3; rw_ev 4; } >"$T/rw.in"
+"$REC" --checkpoint "$T/rw.ckpt" "$T/rwlog" <"$T/rw.in" >"$T/rw.out" 2>"$T/rw.err"
+is $? 0 "a rewind: exit 0"
+is "$(grep -c rewind "$T/rw.out")" 1 "... passed on to the next stage"
+is "$("$RP" "$T/rwlog" | jq -r .after.id | tr '\n' ' ')" "1 2 3 4 " "... the log holds each event once, the rewind not"
+like "$(cat "$T/rw.ckpt")" "position=0/3EC:1" "... the checkpoint at the greatest position"
+like "$(cat "$T/rw.ckpt")" "epoch=4" "... with the rewind's epoch"
+
 done_testing

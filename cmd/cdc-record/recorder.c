@@ -1,4 +1,5 @@
 #include "recorder.h"
+#include "ackring.h"
 #include "fileio.h"
 #include "log.h"
 #include "timeutil.h"
@@ -53,9 +54,11 @@ checkpoint_to(struct recorder *r, const struct rec_last *l)
 {
 	if (r->o.checkpoint == NULL || !l->valid)
 		return 0;
-	if (r->have_cp && pos_cmp(&l->pos, &r->cp.pos) <= 0)
+	if (r->have_cp && pos_cmp(&l->pos, &r->cp.pos) <= 0 && r->cp.epoch == r->epoch)
 		return 0;
-	r->cp.pos = l->pos;
+	if (!r->have_cp || pos_cmp(&l->pos, &r->cp.pos) > 0)
+		r->cp.pos = l->pos;
+	r->cp.epoch = r->epoch;
 	r->cp.snapshot = l->snapshot;
 	memcpy(r->cp.name, l->name, sizeof(r->cp.name));
 	snprintf(r->cp.writer, sizeof(r->cp.writer), "cdc-record");
@@ -211,6 +214,20 @@ rec_append(struct recorder *r, const char *line, size_t len, const struct event_
 	const struct event_info *pev = ev && ev->has_pos ? ev : NULL;
 	int64_t now;
 
+	if (pev && ackring_is_rewind(pev)) {
+		/*
+		 * cdc-source-kafka's rewind (events older than the last it
+		 * printed follow): about this hop's checkpoint, not for the log.
+		 * What follows at or before the log's greatest position is left
+		 * out as re-delivered, so the checkpoint stays where it is and
+		 * reports the rewind's epoch once what came before is synced.
+		 */
+		uint64_t epoch;
+
+		if (ackring_rewind_epoch(line, len, &epoch) == 0 && epoch > r->epoch)
+			r->epoch = epoch;
+		return 0;
+	}
 	if (pev) {
 		/*
 		 * A restarted or reconnected source re-delivers from its
@@ -452,6 +469,8 @@ rec_open(struct recorder *r, const struct rec_opts *o)
 		if (c < 0)
 			goto out;
 		r->have_cp = c == 0;
+		if (r->have_cp)
+			r->epoch = r->cp.epoch;
 	}
 	n = seg_list(o->dir, &segs);
 	if (n < 0) {

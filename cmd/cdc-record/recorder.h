@@ -66,6 +66,7 @@ struct recorder {
 	struct rec_last written;	/* last positioned event in written frames */
 	struct checkpoint cp;
 	bool have_cp;
+	uint64_t epoch;			/* the last rewind's epoch (cdc-source-kafka upstream) */
 	/* the greatest position in the log, to leave out re-delivered events */
 	bool have_max;
 	struct cdc_pos log_max;
