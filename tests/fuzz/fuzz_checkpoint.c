@@ -75,13 +75,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			*c = '?';
 	CHECK(strcmp(cp.name, again.name) == 0);
 	CHECK(strcmp(cp.writer, again.writer) == 0);
-	/* Exactly the keys it wrote: nothing in a value starts a line of its own. */
+	CHECK(cp.epoch == again.epoch);
+	/* Exactly the keys it wrote (epoch= only when set): nothing in a value starts a line of its own. */
 	{
 		unsigned nl = 0;
 
 		for (size_t i = 0; i < b.len; i++)
 			nl += b.data[i] == '\n';
-		CHECK(nl == 9);
+		CHECK(nl == 9 + (cp.epoch != 0));
 	}
 	buf_release(&b);
 	free(text);
