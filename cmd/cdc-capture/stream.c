@@ -594,8 +594,10 @@ keepalive(struct capture *c, uint64_t walend, int64_t sendtime_us, bool reply)
 		c->written_lsn = max64(c->written_lsn, walend);
 		if (c->o.has_endpos && walend >= c->o.endpos)
 			c->done = true;
-		incr_walend(c, walend);
 	}
+	/* Also when walEnd did not move: an idle server, a chunk at the same H. */
+	if (!c->in_tx)
+		incr_walend(c, max64(walend, c->ka_walend));
 	if (heartbeat_due(c, mono_ms()))
 		heartbeat(c);
 	if (reply)
