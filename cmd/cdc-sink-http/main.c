@@ -714,6 +714,13 @@ wait_some(struct sink *s, int in_fd)
 	return in_fd >= 0 && wfd.revents != 0;
 }
 
+static noreturn void finish(struct sink *s, int status);
+
+/*
+ * The input's idle hook: drive the requests until input comes.  A signal
+ * ends the run from here: the reader would block in read() again after
+ * this returns (a pipe whose writer is still there).
+ */
 static void
 on_idle(void *arg)
 {
@@ -724,6 +731,8 @@ on_idle(void *arg)
 		if (wait_some(s, s->in.fd))
 			break;
 	}
+	if (cdc_stop)
+		finish(s, s->fatal ? s->fatal : CDC_EXIT_OK);
 }
 
 static uint64_t
