@@ -15,7 +15,7 @@
 include config.mk
 
 BUILD ?= build
-PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay cdc-sink-kafka cdc-source-kafka cdc-sink-exec
+PROGS = cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay cdc-sink-kafka cdc-source-kafka cdc-sink-exec cdc-sink-http
 MAN7 = man/cdc-events.7 man/cdc-systemd.7
 # systemd units (systemd/, cdc-systemd(7)), installed under SYSTEMDUNITDIR.
 UNITS = cdc@.service cdc-job@.service cdc-job@.timer
@@ -25,6 +25,7 @@ LIBS_cdc-capture = $(PQ_LIBS)
 LIBS_cdc-filter  = $(JQ_LIBS)
 LIBS_cdc-map     = $(JQ_LIBS)
 LIBS_cdc-sink-es = $(CURL_LIBS) $(ZLIB_LIBS)
+LIBS_cdc-sink-http = $(CURL_LIBS)
 LIBS_cdc-record  = $(LZ4_LIBS)
 LIBS_cdc-replay  = $(LZ4_LIBS)
 LIBS_cdc-sink-kafka   = $(RDKAFKA_LIBS)
