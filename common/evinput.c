@@ -2,6 +2,7 @@
 #include "json.h"
 #include "log.h"
 #include "opt.h"
+#include "sig.h"
 #include "text.h"
 
 #include <errno.h>
@@ -347,5 +348,34 @@ evin_exit_status(enum evin_status st)
 		return CDC_EXIT_PIPE;
 	default:
 		return CDC_EXIT_OK;
+	}
+}
+
+int
+evin_loop(struct evin *in, void (*handle)(void *, const struct evin_line *),
+	  void (*every)(void *), const int *fatal, void *arg)
+{
+	for (unsigned since = 0;;) {
+		struct evin_line l;
+		enum evin_status st = evin_next(in, &l);
+
+		if (*fatal)
+			return *fatal;
+		if (st == EVIN_INTR) {
+			if (cdc_stop)
+				return CDC_EXIT_OK;
+			continue;
+		}
+		if (st != EVIN_LINE)
+			return evin_exit_status(st);
+		handle(arg, &l);
+		if (*fatal)
+			return *fatal;
+		if (cdc_stop)
+			return CDC_EXIT_OK;
+		if (++since >= 64 && every) {
+			since = 0;
+			every(arg);
+		}
 	}
 }

@@ -189,6 +189,15 @@ const char *evin_name(const struct evin *in);
  * message is printed; the caller exits CDC_EXIT_DATAERR).
  */
 int evin_reject(struct evin *in, const struct evin_line *l, const char *reason);
+/*
+ * The input loop of a sink: hand every good line to handle(arg, line),
+ * call every(arg) (may be NULL) every 64 lines.  Returns the status to
+ * finish with: *fatal as soon as it is set (by handle, every or the idle
+ * hook), 0 after a signal (cdc_stop), or evin_exit_status() at the end of
+ * input or on a bad, cut or unreadable line.
+ */
+int evin_loop(struct evin *in, void (*handle)(void *, const struct evin_line *),
+	      void (*tick)(void *), const int *fatal, void *arg);
 /* Report the dead-letter/skip count, close the dead-letter file, free the reader. */
 void evin_close(struct evin *in);
 

@@ -1,5 +1,6 @@
 #include "linereader.h"
 #include "buf.h"
+#include "sig.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -92,6 +93,14 @@ fill(struct linereader *lr)
 	ssize_t n;
 
 	idle_if_blocking(lr);
+	/*
+	 * A signal that came while the idle hook waited must not leave us
+	 * blocked in read() on a pipe whose writer is still there.
+	 */
+	if (cdc_stop) {
+		errno = EINTR;
+		return -1;
+	}
 	if (lr->watch_fd >= 0 && wait_input(lr) < 0)
 		return -1;
 	n = read(lr->fd, lr->buf + lr->end, lr->cap - lr->end);

@@ -1,6 +1,9 @@
 #include "opt.h"
+#include "log.h"
+#include "timeutil.h"
 
 #include <ctype.h>
+#include <inttypes.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -95,4 +98,24 @@ parse_double(const char *s, double min, double max, double *out)
 		return -1;
 	*out = v;
 	return 0;
+}
+
+int64_t
+opt_duration(const char *opt, const char *arg, int64_t min_ms, int64_t max_ms)
+{
+	int64_t ms;
+
+	if (duration_parse(arg, &ms) < 0 || ms < min_ms || ms > max_ms)
+		die_usage("bad %s: %s", opt, arg);
+	return ms;
+}
+
+uint64_t
+opt_count(const char *opt, const char *arg, uint64_t min, uint64_t max)
+{
+	uint64_t v;
+
+	if (parse_u64(arg, min, max, &v) < 0)
+		die_usage("bad %s: %s (%" PRIu64 " to %" PRIu64 ")", opt, arg, min, max);
+	return v;
 }

@@ -19,4 +19,12 @@ int parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* A non-negative decimal number (e.g. --speed 2.5). */
 int parse_double(const char *s, double min, double max, double *out);
 
+/*
+ * The same for an option's value, dying with exit 2 and "bad OPT: VALUE"
+ * when it is malformed or out of range: a duration (timeutil.h's
+ * duration_parse()) in [min_ms, max_ms], a count in [min, max].
+ */
+int64_t opt_duration(const char *opt, const char *arg, int64_t min_ms, int64_t max_ms);
+uint64_t opt_count(const char *opt, const char *arg, uint64_t min, uint64_t max);
+
 #endif

@@ -616,6 +616,18 @@ on_idle(void *arg)
 	}
 }
 
+static void
+on_line(void *arg, const struct evin_line *l)
+{
+	handle(arg, l);
+}
+
+static void
+on_tick(void *arg)
+{
+	service(arg);
+}
+
 static noreturn void
 finish(struct sink *s, int status)
 {
@@ -690,7 +702,6 @@ main(int argc, char **argv)
 	rd_kafka_conf_t *conf;
 	char errstr[512];
 	const char *err;
-	unsigned since = 0;
 	int opt;
 
 	log_init(argv[0]);
@@ -758,27 +769,5 @@ main(int argc, char **argv)
 	evin_set_idle(&s->in, on_idle, s);
 	sig_setup();
 
-	for (;;) {
-		struct evin_line l;
-		enum evin_status st = evin_next(&s->in, &l);
-
-		if (s->fatal)
-			finish(s, s->fatal);
-		if (st == EVIN_INTR) {
-			if (cdc_stop)
-				finish(s, CDC_EXIT_OK);
-			continue;
-		}
-		if (st != EVIN_LINE)
-			finish(s, evin_exit_status(st));
-		handle(s, &l);
-		if (s->fatal)
-			finish(s, s->fatal);
-		if (cdc_stop)
-			finish(s, CDC_EXIT_OK);
-		if (++since >= 64) {
-			since = 0;
-			service(s);
-		}
-	}
+	finish(s, evin_loop(&s->in, on_line, on_tick, &s->fatal, s));
 }

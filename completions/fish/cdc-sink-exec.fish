@@ -4,6 +4,7 @@ complete -c cdc-sink-exec -l batch-window -x -d 'run a partial batch after this 
 complete -c cdc-sink-exec -l parallel -x -d 'N handlers at once, events spread by key'
 complete -c cdc-sink-exec -l timeout -x -d 'kill a handler running longer'
 complete -c cdc-sink-exec -l max-retries -x -d 'temporary failures of one batch before exiting 75'
+complete -c cdc-sink-exec -l max-event-age -x -d 'events older than this go to the bad-input policy, not retried'
 complete -c cdc-sink-exec -l backoff -x -d 'first wait before a retry'
 complete -c cdc-sink-exec -s c -l checkpoint -r -F -d 'checkpoint FILE'
 complete -c cdc-sink-exec -l checkpoint-interval -x -d 'write the checkpoint at most this often'
