@@ -67,6 +67,11 @@ static const char usage_text[] =
 	"      --batch-window DURATION  run a partial batch after this long (default 1s)\n"
 	"      --parallel N             N handlers at once, events spread by key so that\n"
 	"                               each key keeps its order (default 1)\n"
+"      --keep-running           one long-lived COMMAND per worker, fed batches\n"
+"                               each ended by an empty line; it answers one\n"
+"                               JSON line per batch: {} or {\"batchItemFailures\":\n"
+"                               [...]} applied, {\"status\":65} bad data,\n"
+"                               {\"status\":N} temporary\n"
 	"      --timeout DURATION       kill a handler running longer (default none)\n"
 	"      --max-retries N          temporary failures of one batch before exiting 75\n"
 	"                               (default 5)\n"
@@ -102,12 +107,14 @@ enum {
 	OPT_BACKOFF,
 	OPT_MAX_EVENT_AGE,
 	OPT_CHECKPOINT_INTERVAL,
+	OPT_KEEP_RUNNING,
 };
 
 static const struct option longopts[] = {
 	{ "batch-size", required_argument, NULL, OPT_BATCH_SIZE },
 	{ "batch-window", required_argument, NULL, OPT_BATCH_WINDOW },
 	{ "parallel", required_argument, NULL, OPT_PARALLEL },
+	{ "keep-running", no_argument, NULL, OPT_KEEP_RUNNING },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "max-retries", required_argument, NULL, OPT_MAX_RETRIES },
 	{ "backoff", required_argument, NULL, OPT_BACKOFF },
@@ -129,7 +136,7 @@ struct worker {
 	int id;
 	pid_t pid;			/* 0: none */
 	int in_fd, out_fd, err_fd;	/* -1 when closed */
-	size_t in_off;
+	size_t in_off;			/* of the batch's data and, --keep-running, its empty line */
 	int64_t deadline;		/* mono ms, 0: none */
 	bool timed_out;
 	struct buf out, errline;
@@ -140,6 +147,7 @@ struct worker {
 struct sink {
 	char **cmd;
 	int64_t timeout_ms;
+	bool keep;			/* --keep-running */
 	struct worker *w;
 
 	struct batcher bt;
@@ -183,21 +191,20 @@ close_fd(int *fd)
 	*fd = -1;
 }
 
-/* batcher_ops.start: run the command on the lane's batch. */
+/* Start the command for worker w; b names the batch in its environment (NULL: --keep-running). */
 static void
-run_start(void *arg, struct bt_lane *lane)
+spawn(struct sink *s, struct worker *w, const struct bt_batch *b)
 {
-	struct sink *s = arg;
-	struct worker *w = &s->w[lane->id];
-	const struct bt_batch *b = lane->cur;
 	int pin[2], pout[2], perr[2];
 	char first[POS_BUFSZ], last[POS_BUFSZ], num[32];
 	struct buf tables = BUF_INIT;
 	pid_t pid;
 
-	pos_format(&b->it[0].pos, first);
-	pos_format(&b->it[b->n - 1].pos, last);
-	batcher_tables(b, &tables);
+	if (b) {
+		pos_format(&b->it[0].pos, first);
+		pos_format(&b->it[b->n - 1].pos, last);
+		batcher_tables(b, &tables);
+	}
 	if (pipe(pin) < 0 || pipe(pout) < 0 || pipe(perr) < 0)
 		die_errno("pipe");
 	pid = fork();
@@ -216,13 +223,17 @@ run_start(void *arg, struct bt_lane *lane)
 		dup2(perr[1], 2);
 		for (int fd = 3; fd < 256; fd++)
 			close(fd);
-		setenv("CDC_BATCH_FIRST", first, 1);
-		setenv("CDC_BATCH_LAST", last, 1);
-		snprintf(num, sizeof(num), "%zu", b->n);
-		setenv("CDC_BATCH_SIZE", num, 1);
-		snprintf(num, sizeof(num), "%u", b->attempt);
-		setenv("CDC_BATCH_ATTEMPT", num, 1);
-		setenv("CDC_BATCH_TABLES", tables.data, 1);
+		if (b) {
+			setenv("CDC_BATCH_FIRST", first, 1);
+			setenv("CDC_BATCH_LAST", last, 1);
+			snprintf(num, sizeof(num), "%zu", b->n);
+			setenv("CDC_BATCH_SIZE", num, 1);
+			snprintf(num, sizeof(num), "%u", b->attempt);
+			setenv("CDC_BATCH_ATTEMPT", num, 1);
+			setenv("CDC_BATCH_TABLES", tables.data, 1);
+		} else {
+			setenv("CDC_KEEP_RUNNING", "1", 1);
+		}
 		snprintf(num, sizeof(num), "%d", w->id);
 		setenv("CDC_WORKER", num, 1);
 		execvp(s->cmd[0], s->cmd);
@@ -244,13 +255,27 @@ run_start(void *arg, struct bt_lane *lane)
 	fcntl(w->in_fd, F_SETFD, FD_CLOEXEC);
 	fcntl(w->out_fd, F_SETFD, FD_CLOEXEC);
 	fcntl(w->err_fd, F_SETFD, FD_CLOEXEC);
+	buf_reset(&w->out);
+	buf_reset(&w->errline);
+	if (s->keep)
+		info(1, "worker %d: started %s (pid %ld)", w->id, s->cmd[0], (long)pid);
+}
+
+/* batcher_ops.start: run the command on the lane's batch (or feed it to the worker). */
+static void
+run_start(void *arg, struct bt_lane *lane)
+{
+	struct sink *s = arg;
+	struct worker *w = &s->w[lane->id];
+	const struct bt_batch *b = lane->cur;
+
+	if (!s->keep || w->pid == 0)
+		spawn(s, w, s->keep ? NULL : b);
 	w->in_off = 0;
 	w->deadline = s->timeout_ms ? mono_ms() + s->timeout_ms : 0;
 	w->timed_out = false;
-	buf_reset(&w->out);
-	buf_reset(&w->errline);
 	w->tail_len = 0;
-	info(2, "worker %d: %zu events %s..%s, attempt %u", w->id, b->n, first, last, b->attempt);
+	info(2, "worker %d: %zu events, attempt %u", w->id, b->n, b->attempt);
 }
 
 static void
@@ -344,10 +369,14 @@ run_read(struct sink *s, struct worker *w, int *fd, bool is_err)
 }
 
 static void
-run_write(struct worker *w, const struct bt_batch *b)
+run_write(struct worker *w, const struct bt_batch *b, bool keep)
 {
-	while (w->in_off < b->data.len) {
-		ssize_t r = write(w->in_fd, b->data.data + w->in_off, b->data.len - w->in_off);
+	size_t total = b->data.len + (keep ? 1 : 0);
+
+	while (w->in_off < total) {
+		const char *p = w->in_off < b->data.len ? b->data.data + w->in_off : "\n";
+		size_t n = w->in_off < b->data.len ? b->data.len - w->in_off : 1;
+		ssize_t r = write(w->in_fd, p, n);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -358,7 +387,8 @@ run_write(struct worker *w, const struct bt_batch *b)
 		}
 		w->in_off += (size_t)r;
 	}
-	close_fd(&w->in_fd);
+	if (!keep)
+		close_fd(&w->in_fd);
 }
 
 /* what, then the tail of the handler's stderr on one line, for a dead letter's reason. */
@@ -383,23 +413,24 @@ reason_tail(const struct worker *w, const char *what, struct buf *out)
 }
 
 /*
- * The handler's answer for lane's batch: exit status st (a wait status),
- * its stdout in w->out, the end of its stderr in w->tail.
+ * The handler's answer for lane's batch: its exit code (-1: killed by
+ * signal sig), its report (its stdout, or --keep-running's answer line),
+ * the end of its stderr in w->tail.
  */
 static void
-answer(struct sink *s, struct worker *w, struct bt_lane *lane, int st)
+answer(struct sink *s, struct worker *w, struct bt_lane *lane, int code, int sig,
+       const char *rtext, size_t rlen)
 {
 	struct batcher *bt = &s->bt;
 	const struct bt_batch *b = lane->cur;
 	struct buf detail = BUF_INIT;
 	bool *failed = xcalloc(b->n, sizeof(*failed));
-	bool ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
-	bool bad = WIFEXITED(st) && WEXITSTATUS(st) == CDC_EXIT_DATAERR;
+	bool ok = code == 0, bad = code == CDC_EXIT_DATAERR;
 	char why[200];
 	int rep = 0;
 
 	if (ok || bad)
-		rep = batcher_report(b, w->out.data, w->out.len, NULL, failed, why, sizeof(why));
+		rep = batcher_report(b, rtext, rlen, NULL, failed, why, sizeof(why));
 	if (rep < 0) {
 		warning("worker %d: a bad report on stdout (%s): the whole batch failed", w->id, why);
 		reason_tail(w, "a bad report", &detail);
@@ -415,10 +446,12 @@ answer(struct sink *s, struct worker *w, struct bt_lane *lane, int st)
 	} else {
 		if (w->timed_out)
 			snprintf(why, sizeof(why), "the handler ran over --timeout");
-		else if (WIFSIGNALED(st))
-			snprintf(why, sizeof(why), "the handler was killed by signal %d", WTERMSIG(st));
+		else if (code < 0)
+			snprintf(why, sizeof(why), "the handler was killed by signal %d", sig);
+		else if (s->keep && sig == 0 && w->pid)
+			snprintf(why, sizeof(why), "the worker answered status %d", code);
 		else
-			snprintf(why, sizeof(why), "the handler exited %d", WEXITSTATUS(st));
+			snprintf(why, sizeof(why), "the handler exited %d", code);
 		reason_tail(w, why, &detail);
 		batcher_retry(bt, lane, why, detail.data, -1);
 	}
@@ -426,10 +459,62 @@ answer(struct sink *s, struct worker *w, struct bt_lane *lane, int st)
 	free(failed);
 }
 
-/* The handler exited with status st. */
+/*
+ * --keep-running: one answer line of the worker.  {} or a report: exit 0;
+ * "status":N: as exit N.  Anything else is a bad answer: the batch again.
+ */
+static void
+answer_line(struct sink *s, struct worker *w, const char *line, size_t len)
+{
+	struct bt_lane *lane = &s->bt.lane[w->id];
+	const char *p = json_ws(line, line + len), *v, *err;
+	size_t vlen;
+	int64_t code = 0;
+
+	if (lane->cur == NULL) {
+		warning("worker %d: an answer with no batch in flight: %.*s", w->id,
+			(int)(len > 100 ? 100 : len), line);
+		return;
+	}
+	w->deadline = 0;
+	if (p >= line + len || *p != '{' || json_skip(p, line + len, &err) == NULL) {
+		warning("worker %d: not a JSON object answer: %.*s", w->id, (int)(len > 100 ? 100 : len),
+			line);
+		batcher_retry(&s->bt, lane, "a bad answer", NULL, -1);
+		return;
+	}
+	if (json_member(p, (size_t)(line + len - p), "status", NULL, &v, &vlen) == 1 &&
+	    (!json_parse_i64(v, vlen, &code) || code < 0 || code > 255)) {
+		batcher_retry(&s->bt, lane, "a bad \"status\" in the answer", NULL, -1);
+		return;
+	}
+	answer(s, w, lane, (int)code, 0, p, (size_t)(line + len - p));
+}
+
+/* --keep-running: act on every whole answer line in the worker's stdout. */
+static void
+answer_lines(struct sink *s, struct worker *w)
+{
+	char *nl;
+
+	while ((nl = memchr(w->out.data, '\n', w->out.len)) != NULL) {
+		size_t n = (size_t)(nl - w->out.data), rest = w->out.len - n - 1;
+		char *line = xstrndup(w->out.data, n);
+
+		memmove(w->out.data, nl + 1, rest);
+		buf_setlen(&w->out, rest);
+		answer_line(s, w, line, n);
+		free(line);
+	}
+}
+
+/* The handler (or --keep-running's worker) exited with status st. */
 static void
 run_done(struct sink *s, struct worker *w, int st)
 {
+	struct bt_lane *lane = &s->bt.lane[w->id];
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1, sig = WIFSIGNALED(st) ? WTERMSIG(st) : 0;
+
 	/* What it wrote before exiting is in the pipes still. */
 	if (w->out_fd >= 0)
 		run_read(s, w, &w->out_fd, false);
@@ -439,8 +524,23 @@ run_done(struct sink *s, struct worker *w, int st)
 	close_fd(&w->in_fd);
 	close_fd(&w->out_fd);
 	close_fd(&w->err_fd);
+	if (s->keep) {
+		answer_lines(s, w);
+		w->pid = 0;
+		if (lane->cur == NULL) {
+			if (!cdc_stop && !s->bt.eof)
+				warning("worker %d: exited while idle (status %d); restarted with the next batch",
+					w->id, code);
+			return;
+		}
+		/* It died with a batch in flight: a new worker gets it again. */
+		if (code == 0)
+			code = 1;
+		answer(s, w, lane, code, sig, "", 0);
+		return;
+	}
 	w->pid = 0;
-	answer(s, w, &s->bt.lane[w->id], st);
+	answer(s, w, lane, code, sig, w->out.data, w->out.len);
 }
 
 /* batcher_ops.poll: reap handlers, feed and read them; no waiting. */
@@ -458,10 +558,12 @@ poll_workers(void *arg)
 
 		if (w->pid == 0)
 			continue;
-		if (w->in_fd >= 0)
-			run_write(w, s->bt.lane[i].cur);
+		if (w->in_fd >= 0 && s->bt.lane[i].cur)
+			run_write(w, s->bt.lane[i].cur, s->keep);
 		if (w->out_fd >= 0)
 			run_read(s, w, &w->out_fd, false);
+		if (s->keep)
+			answer_lines(s, w);
 		if (w->err_fd >= 0)
 			run_read(s, w, &w->err_fd, true);
 		if (w->deadline && !w->timed_out && mono_ms() >= w->deadline) {
@@ -494,7 +596,8 @@ wait_workers(void *arg, int t, int in_fd)
 
 		if (w->pid == 0)
 			continue;
-		if (w->in_fd >= 0)
+		if (w->in_fd >= 0 && s->bt.lane[i].cur &&
+		    w->in_off < s->bt.lane[i].cur->data.len + (s->keep ? 1 : 0))
 			p[n++] = (struct pollfd){ .fd = w->in_fd, .events = POLLOUT };
 		if (w->out_fd >= 0)
 			p[n++] = (struct pollfd){ .fd = w->out_fd, .events = POLLIN };
@@ -518,6 +621,27 @@ static const struct batcher_ops exec_ops = {
 	.wait = wait_workers,
 };
 
+/* --keep-running: the end of input on every worker's stdin (after a signal, SIGTERM too), then wait for them. */
+static void
+stop_workers(struct sink *s)
+{
+	for (int i = 0; i < s->bt.nlanes; i++) {
+		struct worker *w = &s->w[i];
+		int st;
+
+		if (w->pid == 0)
+			continue;
+		close_fd(&w->in_fd);
+		close_fd(&w->out_fd);
+		close_fd(&w->err_fd);
+		if (cdc_stop)
+			kill(-w->pid, SIGTERM);	/* stopping: it has nothing in flight to finish */
+		while (waitpid(w->pid, &st, 0) < 0 && errno == EINTR)
+			;
+		w->pid = 0;
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -526,7 +650,7 @@ main(int argc, char **argv)
 	struct batcher *bt = &s->bt;
 	struct evin_opts io = { 0 };
 	struct sigaction sa = { .sa_handler = on_sigchld, .sa_flags = SA_RESTART | SA_NOCLDSTOP };
-	int opt, dd = -1, nfiles;
+	int opt, dd = -1, nfiles, status;
 
 	log_init(argv[0]);
 	*bt = (struct batcher){ .batch_size = 100, .window_ms = 1000, .backoff_ms = 100,
@@ -552,6 +676,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_PARALLEL:
 			bt->nlanes = (int)opt_count("--parallel", optarg, 1, 64);
+			break;
+		case OPT_KEEP_RUNNING:
+			s->keep = true;
 			break;
 		case OPT_TIMEOUT:
 			s->timeout_ms = opt_duration("--timeout", optarg, 1, 24 * 3600 * 1000LL);
@@ -604,5 +731,7 @@ main(int argc, char **argv)
 	     bt->nlanes, bt->nlanes == 1 ? "" : "s",
 	     bt->ack.have_start ? ", resuming after checkpoint " : "",
 	     bt->ack.have_start ? bt->checkpoint : "");
-	exit(batcher_run(bt));
+	status = batcher_run(bt);
+	stop_workers(s);
+	exit(status);
 }
