@@ -10,6 +10,7 @@
 #include "batcher.h"
 #include "json.h"
 #include "log.h"
+#include "opt.h"
 #include "sig.h"
 #include "timeutil.h"
 
@@ -422,6 +423,42 @@ batcher_report(const struct bt_batch *b, const char *text, size_t len, const cha
 }
 
 /* --- the loop --- */
+
+void
+batcher_defaults(struct batcher *bt)
+{
+	*bt = (struct batcher){ .batch_size = 100, .window_ms = 1000, .backoff_ms = 100,
+				.max_retries = 5, .nlanes = 1, .checkpoint_ms = 100 };
+}
+
+bool
+batcher_option(struct batcher *bt, int c, const char *arg)
+{
+	switch (c) {
+	case BATCHER_OPT_BATCH_SIZE:
+		bt->batch_size = opt_count("--batch-size", arg, 1, 1000000);
+		return true;
+	case BATCHER_OPT_BATCH_WINDOW:
+		bt->window_ms = opt_duration("--batch-window", arg, 0, 3600 * 1000);
+		return true;
+	case BATCHER_OPT_MAX_RETRIES:
+		bt->max_retries = (unsigned)opt_count("--max-retries", arg, 0, 1000000);
+		return true;
+	case BATCHER_OPT_BACKOFF:
+		bt->backoff_ms = opt_duration("--backoff", arg, 1, 3600 * 1000);
+		return true;
+	case BATCHER_OPT_MAX_EVENT_AGE:
+		bt->max_age_ms = opt_duration("--max-event-age", arg, 1, 365 * 24 * 3600 * 1000LL);
+		return true;
+	case 'c':
+		bt->checkpoint = arg;
+		return true;
+	case BATCHER_OPT_CHECKPOINT_INTERVAL:
+		bt->checkpoint_ms = opt_duration("--checkpoint-interval", arg, 0, 3600 * 1000);
+		return true;
+	}
+	return false;
+}
 
 static void
 stats_metrics(struct buf *out, const char *labels, void *arg)

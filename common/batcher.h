@@ -31,6 +31,7 @@
 #ifndef CDC_BATCHER_H
 #define CDC_BATCHER_H
 
+#include <getopt.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -41,6 +42,49 @@
 #include "evinput.h"
 #include "lsn.h"
 #include "metrics.h"
+
+/* Option values (above any program's own). */
+enum {
+	BATCHER_OPT_BATCH_SIZE = 0x4500,
+	BATCHER_OPT_BATCH_WINDOW,
+	BATCHER_OPT_MAX_RETRIES,
+	BATCHER_OPT_BACKOFF,
+	BATCHER_OPT_MAX_EVENT_AGE,
+	BATCHER_OPT_CHECKPOINT_INTERVAL,
+};
+
+/*
+ * The options every batching sink has: a program lists BATCHER_OPTIONS in
+ * its option table (and 'c' in its short options), BATCHER_HELP after its
+ * own lines under "Batches:", BATCHER_CHECKPOINT_HELP, and passes every
+ * option to batcher_option() before its own switch.
+ */
+#define BATCHER_OPTIONS \
+	{ "batch-size", required_argument, NULL, BATCHER_OPT_BATCH_SIZE }, \
+	{ "batch-window", required_argument, NULL, BATCHER_OPT_BATCH_WINDOW }, \
+	{ "max-retries", required_argument, NULL, BATCHER_OPT_MAX_RETRIES }, \
+	{ "backoff", required_argument, NULL, BATCHER_OPT_BACKOFF }, \
+	{ "max-event-age", required_argument, NULL, BATCHER_OPT_MAX_EVENT_AGE }, \
+	{ "checkpoint", required_argument, NULL, 'c' }, \
+	{ "checkpoint-interval", required_argument, NULL, BATCHER_OPT_CHECKPOINT_INTERVAL }
+
+#define BATCHER_HELP \
+	"      --batch-size N           events per batch at most (default 100)\n" \
+	"      --batch-window DURATION  deliver a partial batch after this long (default 1s)\n" \
+	"      --max-retries N          temporary failures of one batch before exiting 75\n" \
+	"                               (default 5)\n" \
+	"      --backoff DURATION       first wait before a retry, doubled each time up\n" \
+	"                               to 30s (default 100ms)\n" \
+	"      --max-event-age DURATION an event older than this (by source.ts_ms) is not\n" \
+	"                               retried again: the bad-input policy takes it\n" \
+	"                               (default none)\n"
+
+#define BATCHER_CHECKPOINT_HELP \
+	"Checkpoint:\n" \
+	"  -c, --checkpoint FILE        skip events at or below FILE's position; keep the\n" \
+	"                               position of what was applied in it\n" \
+	"      --checkpoint-interval DURATION  write FILE at most this often (default\n" \
+	"                               100ms; always at the end)\n"
 
 /* One event of a batch. */
 struct bt_item {
@@ -111,6 +155,18 @@ struct batcher {
 	bool eof;			/* the input ended: send partial batches now */
 	uint64_t deliveries, retries, bisects, applied, failed_items, expired;
 };
+
+/*
+ * The defaults of the settings above (nlanes 1); the program then sets
+ * lane_name, unit, unit_help, refusal, ops and arg.
+ */
+void batcher_defaults(struct batcher *bt);
+/*
+ * Take option c with argument arg if it is one of BATCHER_OPTIONS (or
+ * 'c'): returns true (dies with exit 2 on a bad value), false for any
+ * other option.
+ */
+bool batcher_option(struct batcher *bt, int c, const char *arg);
 
 /*
  * Set up the checkpoint (exit 1 when it cannot be read or written), the

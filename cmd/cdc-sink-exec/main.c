@@ -63,29 +63,17 @@ static const char usage_text[] =
 	"the batch again after a backoff.\n"
 	"\n"
 	"Batches:\n"
-	"      --batch-size N           events per batch at most (default 100)\n"
-	"      --batch-window DURATION  run a partial batch after this long (default 1s)\n"
 	"      --parallel N             N handlers at once, events spread by key so that\n"
 	"                               each key keeps its order (default 1)\n"
-"      --keep-running           one long-lived COMMAND per worker, fed batches\n"
-"                               each ended by an empty line; it answers one\n"
-"                               JSON line per batch: {} or {\"batchItemFailures\":\n"
-"                               [...]} applied, {\"status\":65} bad data,\n"
-"                               {\"status\":N} temporary\n"
+	"      --keep-running           one long-lived COMMAND per worker, fed batches\n"
+	"                               each ended by an empty line; it answers one\n"
+	"                               JSON line per batch: {} or {\"batchItemFailures\":\n"
+	"                               [...]} applied, {\"status\":65} bad data,\n"
+	"                               {\"status\":N} temporary\n"
 	"      --timeout DURATION       kill a handler running longer (default none)\n"
-	"      --max-retries N          temporary failures of one batch before exiting 75\n"
-	"                               (default 5)\n"
-	"      --backoff DURATION       first wait before a retry, doubled each time up\n"
-	"                               to 30s (default 100ms)\n"
-"      --max-event-age DURATION  an event older than this (by source.ts_ms) is\n"
-"                               not retried again: the bad-input policy takes it\n"
-"                               (default none)\n"
+	BATCHER_HELP
 	"\n"
-	"Checkpoint:\n"
-	"  -c, --checkpoint FILE        skip events at or below FILE's position; keep the\n"
-	"                               position of events the handlers applied in it\n"
-	"      --checkpoint-interval DURATION  write FILE at most this often (default\n"
-	"                               100ms; always at the end)\n"
+	BATCHER_CHECKPOINT_HELP
 	"\n"
 	"The handler's environment: CDC_BATCH_FIRST, CDC_BATCH_LAST (positions),\n"
 	"CDC_BATCH_SIZE, CDC_BATCH_ATTEMPT (from 1), CDC_BATCH_TABLES (schema.table,\n"
@@ -99,28 +87,16 @@ static const char usage_text[] =
 	CLI_HELP;
 
 enum {
-	OPT_BATCH_SIZE = 256,
-	OPT_BATCH_WINDOW,
-	OPT_PARALLEL,
+	OPT_PARALLEL = 256,
 	OPT_TIMEOUT,
-	OPT_MAX_RETRIES,
-	OPT_BACKOFF,
-	OPT_MAX_EVENT_AGE,
-	OPT_CHECKPOINT_INTERVAL,
 	OPT_KEEP_RUNNING,
 };
 
 static const struct option longopts[] = {
-	{ "batch-size", required_argument, NULL, OPT_BATCH_SIZE },
-	{ "batch-window", required_argument, NULL, OPT_BATCH_WINDOW },
 	{ "parallel", required_argument, NULL, OPT_PARALLEL },
 	{ "keep-running", no_argument, NULL, OPT_KEEP_RUNNING },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
-	{ "max-retries", required_argument, NULL, OPT_MAX_RETRIES },
-	{ "backoff", required_argument, NULL, OPT_BACKOFF },
-	{ "max-event-age", required_argument, NULL, OPT_MAX_EVENT_AGE },
-	{ "checkpoint", required_argument, NULL, 'c' },
-	{ "checkpoint-interval", required_argument, NULL, OPT_CHECKPOINT_INTERVAL },
+	BATCHER_OPTIONS,
 	EVIN_OPTIONS,
 	METRICS_OPTIONS,
 	CLI_OPTIONS,
@@ -653,10 +629,13 @@ main(int argc, char **argv)
 	int opt, dd = -1, nfiles, status;
 
 	log_init(argv[0]);
-	*bt = (struct batcher){ .batch_size = 100, .window_ms = 1000, .backoff_ms = 100,
-				.max_retries = 5, .nlanes = 1, .checkpoint_ms = 100,
-				.unit = "runs", .unit_help = "Handler runs.", .refusal = "exit 65", .lane_name = "worker",
-				.ops = &exec_ops, .arg = s };
+	batcher_defaults(bt);
+	bt->ops = &exec_ops;
+	bt->arg = s;
+	bt->lane_name = "worker";
+	bt->unit = "runs";
+	bt->unit_help = "Handler runs.";
+	bt->refusal = "exit 65";
 	for (int i = 1; i < argc; i++)
 		if (strcmp(argv[i], "--") == 0) {
 			dd = i;
@@ -665,15 +644,10 @@ main(int argc, char **argv)
 	opterr = 0;
 	while ((opt = getopt_long(dd >= 0 ? dd : argc, argv, ":c:" CLI_SHORTOPTS, longopts,
 				  NULL)) != -1) {
-		if (evin_option(&io, opt, optarg) || metrics_option(&bt->m, opt, optarg))
+		if (batcher_option(bt, opt, optarg) || evin_option(&io, opt, optarg) ||
+		    metrics_option(&bt->m, opt, optarg))
 			continue;
 		switch (opt) {
-		case OPT_BATCH_SIZE:
-			bt->batch_size = opt_count("--batch-size", optarg, 1, 1000000);
-			break;
-		case OPT_BATCH_WINDOW:
-			bt->window_ms = opt_duration("--batch-window", optarg, 0, 3600 * 1000);
-			break;
 		case OPT_PARALLEL:
 			bt->nlanes = (int)opt_count("--parallel", optarg, 1, 64);
 			break;
@@ -682,22 +656,6 @@ main(int argc, char **argv)
 			break;
 		case OPT_TIMEOUT:
 			s->timeout_ms = opt_duration("--timeout", optarg, 1, 24 * 3600 * 1000LL);
-			break;
-		case OPT_MAX_RETRIES:
-			bt->max_retries = (unsigned)opt_count("--max-retries", optarg, 0, 1000000);
-			break;
-		case OPT_BACKOFF:
-			bt->backoff_ms = opt_duration("--backoff", optarg, 1, 3600 * 1000);
-			break;
-		case OPT_MAX_EVENT_AGE:
-			bt->max_age_ms = opt_duration("--max-event-age", optarg, 1,
-						      365 * 24 * 3600 * 1000LL);
-			break;
-		case 'c':
-			bt->checkpoint = optarg;
-			break;
-		case OPT_CHECKPOINT_INTERVAL:
-			bt->checkpoint_ms = opt_duration("--checkpoint-interval", optarg, 0, 3600 * 1000);
 			break;
 		default:
 			cli_option(opt, argv, longopts, usage_text);

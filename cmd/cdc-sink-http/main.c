@@ -82,23 +82,11 @@ static const char usage_text[] =
 	"                               HMAC-SHA256(secret, body) (mode 0600)\n"
 	"\n"
 	"Batches:\n"
-	"      --batch-size N           events per batch at most (default 100)\n"
-	"      --batch-window DURATION  send a partial batch after this long (default 1s)\n"
 	"      --concurrency N          N requests at once, events spread by key so that\n"
 	"                               each key keeps its order (default 1)\n"
-	"      --max-retries N          temporary failures of one batch before exiting 75\n"
-	"                               (default 5)\n"
-	"      --backoff DURATION       first wait before a retry, doubled each time up\n"
-	"                               to 30s (default 100ms)\n"
-"      --max-event-age DURATION  an event older than this (by source.ts_ms) is\n"
-"                               not retried again: the bad-input policy takes it\n"
-"                               (default none)\n"
+	BATCHER_HELP
 	"\n"
-	"Checkpoint:\n"
-	"  -c, --checkpoint FILE        skip events at or below FILE's position; keep the\n"
-	"                               position of events the receiver applied in it\n"
-	"      --checkpoint-interval DURATION  write FILE at most this often (default\n"
-	"                               100ms; always at the end)\n"
+	BATCHER_CHECKPOINT_HELP
 	"\n"
 	"Each request has Idempotency-Key: SLOT:FIRST-LAST (the batch's positions).\n"
 	"\n"
@@ -117,13 +105,7 @@ enum {
 	OPT_INSECURE,
 	OPT_CREDENTIALS_FILE,
 	OPT_HMAC_SECRET_FILE,
-	OPT_BATCH_SIZE,
-	OPT_BATCH_WINDOW,
 	OPT_CONCURRENCY,
-	OPT_MAX_RETRIES,
-	OPT_BACKOFF,
-	OPT_MAX_EVENT_AGE,
-	OPT_CHECKPOINT_INTERVAL,
 };
 
 static const struct option longopts[] = {
@@ -135,14 +117,8 @@ static const struct option longopts[] = {
 	{ "insecure", no_argument, NULL, OPT_INSECURE },
 	{ "credentials-file", required_argument, NULL, OPT_CREDENTIALS_FILE },
 	{ "hmac-secret-file", required_argument, NULL, OPT_HMAC_SECRET_FILE },
-	{ "batch-size", required_argument, NULL, OPT_BATCH_SIZE },
-	{ "batch-window", required_argument, NULL, OPT_BATCH_WINDOW },
 	{ "concurrency", required_argument, NULL, OPT_CONCURRENCY },
-	{ "max-retries", required_argument, NULL, OPT_MAX_RETRIES },
-	{ "backoff", required_argument, NULL, OPT_BACKOFF },
-	{ "max-event-age", required_argument, NULL, OPT_MAX_EVENT_AGE },
-	{ "checkpoint", required_argument, NULL, 'c' },
-	{ "checkpoint-interval", required_argument, NULL, OPT_CHECKPOINT_INTERVAL },
+	BATCHER_OPTIONS,
 	EVIN_OPTIONS,
 	METRICS_OPTIONS,
 	CLI_OPTIONS,
@@ -559,15 +535,19 @@ main(int argc, char **argv)
 	int opt;
 
 	log_init(argv[0]);
-	*bt = (struct batcher){ .batch_size = 100, .window_ms = 1000, .backoff_ms = 100,
-				.max_retries = 5, .nlanes = 1, .checkpoint_ms = 100,
-				.unit = "requests", .unit_help = "Requests sent.", .refusal = "a 4xx answer", .lane_name = "lane",
-				.ops = &http_ops, .arg = s };
+	batcher_defaults(bt);
+	bt->ops = &http_ops;
+	bt->arg = s;
+	bt->lane_name = "lane";
+	bt->unit = "requests";
+	bt->unit_help = "Requests sent.";
+	bt->refusal = "a 4xx answer";
 	s->hmac = (struct buf)BUF_INIT;
 	s->slot = (struct buf)BUF_INIT;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":c:" CLI_SHORTOPTS, longopts, NULL)) != -1) {
-		if (evin_option(&io, opt, optarg) || metrics_option(&bt->m, opt, optarg))
+		if (batcher_option(bt, opt, optarg) || evin_option(&io, opt, optarg) ||
+		    metrics_option(&bt->m, opt, optarg))
 			continue;
 		switch (opt) {
 		case OPT_URL:
@@ -606,30 +586,8 @@ main(int argc, char **argv)
 		case OPT_HMAC_SECRET_FILE:
 			hmac_file = optarg;
 			break;
-		case OPT_BATCH_SIZE:
-			bt->batch_size = opt_count("--batch-size", optarg, 1, 1000000);
-			break;
-		case OPT_BATCH_WINDOW:
-			bt->window_ms = opt_duration("--batch-window", optarg, 0, 3600 * 1000);
-			break;
 		case OPT_CONCURRENCY:
 			bt->nlanes = (int)opt_count("--concurrency", optarg, 1, 256);
-			break;
-		case OPT_MAX_RETRIES:
-			bt->max_retries = (unsigned)opt_count("--max-retries", optarg, 0, 1000000);
-			break;
-		case OPT_BACKOFF:
-			bt->backoff_ms = opt_duration("--backoff", optarg, 1, 3600 * 1000);
-			break;
-		case OPT_MAX_EVENT_AGE:
-			bt->max_age_ms = opt_duration("--max-event-age", optarg, 1,
-						      365 * 24 * 3600 * 1000LL);
-			break;
-		case 'c':
-			bt->checkpoint = optarg;
-			break;
-		case OPT_CHECKPOINT_INTERVAL:
-			bt->checkpoint_ms = opt_duration("--checkpoint-interval", optarg, 0, 3600 * 1000);
 			break;
 		default:
 			cli_option(opt, argv, longopts, usage_text);
