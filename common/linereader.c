@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,18 +48,17 @@ lr_free(struct linereader *lr)
 	lr->buf = NULL;
 }
 
-/*
- * Read more input into the buffer after end.  Calls the idle hook first
- * when the read would block.  Returns bytes read, 0 at EOF, -1 on error
- * (errno EINTR for a signal).
- */
-static void
+/* Call the idle hook when the read would block; true when it was called. */
+static bool
 idle_if_blocking(struct linereader *lr)
 {
 	struct pollfd pfd = { .fd = lr->fd, .events = POLLIN };
 
-	if (lr->idle && poll(&pfd, 1, 0) == 0)
+	if (lr->idle && poll(&pfd, 1, 0) == 0) {
 		lr->idle(lr->idle_arg);
+		return true;
+	}
+	return false;
 }
 
 /*
@@ -87,19 +88,59 @@ wait_input(struct linereader *lr)
 	}
 }
 
+/*
+ * Wait until the input is readable unless a stop signal (sig.h) came,
+ * while the idle hook ran or comes now: -1 with errno EINTR then.  The
+ * stop signals are blocked from the look at cdc_stop until pselect()
+ * unblocks them atomically, so none can slip in between and leave us
+ * blocked on a pipe whose writer is still there.
+ */
+static int
+wait_unless_stopped(struct linereader *lr)
+{
+	sigset_t stop, old;
+	fd_set rd;
+	int r;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGHUP);
+	sigprocmask(SIG_BLOCK, &stop, &old);
+	if (cdc_stop) {
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		errno = EINTR;
+		return -1;
+	}
+	FD_ZERO(&rd);
+	FD_SET(lr->fd, &rd);
+	r = pselect(lr->fd + 1, &rd, NULL, NULL, NULL, &old);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	if (r < 0 && errno == EINTR) {
+		errno = EINTR;
+		return -1;
+	}
+	return 0;	/* readable, or let read() report the error */
+}
+
+/*
+ * Read more input into the buffer after end.  Calls the idle hook first
+ * when the read would block.  Returns bytes read, 0 at EOF, -1 on error
+ * (errno EINTR for a signal).
+ */
 static ssize_t
 fill(struct linereader *lr)
 {
 	ssize_t n;
 
-	idle_if_blocking(lr);
-	/*
-	 * A signal that came while the idle hook waited must not leave us
-	 * blocked in read() on a pipe whose writer is still there.
-	 */
-	if (cdc_stop) {
-		errno = EINTR;
-		return -1;
+	if (idle_if_blocking(lr)) {
+		if (lr->watch_fd < 0 && lr->fd < FD_SETSIZE) {
+			if (wait_unless_stopped(lr) < 0)
+				return -1;
+		} else if (cdc_stop) {
+			errno = EINTR;
+			return -1;
+		}
 	}
 	if (lr->watch_fd >= 0 && wait_input(lr) < 0)
 		return -1;

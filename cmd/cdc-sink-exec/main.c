@@ -23,10 +23,15 @@
  *   - any other status, a signal, or --timeout: temporary: the same batch
  *     again after a backoff; after --max-retries, exit 75 (restart me).
  *
- * Every event gets a slot in the ack ring (common/ackring) and is released
- * when applied or dead-lettered, so the checkpoint is the contiguous
- * watermark over all workers.  Control events (heartbeats) are released at
- * once: they never reach the handler but move the checkpoint.
+ * With --keep-running, the command starts once per worker and is fed batch
+ * after batch, each ended by an empty line; it answers each with one JSON
+ * line ({} or a report; "status":N as exit N).  A worker that dies with a
+ * batch in flight is a temporary failure: a new one gets the batch again.
+ *
+ * The batching, the lanes, bisection, retries and the checkpoint (the
+ * contiguous watermark over all workers) are common/batcher's; this file
+ * runs the handlers and reads their answers.  Control events (heartbeats)
+ * never reach the handler but move the checkpoint.
  */
 #include <errno.h>
 #include <fcntl.h>

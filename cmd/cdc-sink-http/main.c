@@ -25,10 +25,10 @@
  *     alone, which goes to the bad-input policy with the status and the
  *     start of the body as the reason.
  *
- * Every event gets a slot in the ack ring (common/ackring) and is released
- * when applied or dead-lettered, so the checkpoint is the contiguous
- * watermark over all lanes.  Control events move the checkpoint and are
- * never sent.  Credentials come from the environment or private files,
+ * The batching, the lanes, bisection, retries and the checkpoint (the
+ * contiguous watermark over all lanes) are common/batcher's; this file
+ * makes the requests and reads the answers.  Control events move the
+ * checkpoint and are never sent.  Credentials come from the environment or private files,
  * never from argv.
  */
 #include <curl/curl.h>
