@@ -362,8 +362,20 @@ wait_requests(void *arg, int t, int in_fd)
 	struct sink *s = arg;
 	struct curl_waitfd wfd = { .fd = in_fd, .events = CURL_WAIT_POLLIN };
 	long ct = -1;
-	int nfds;
+	int nfds, running, busy = 0;
 
+	/*
+	 * A transfer may have finished inside the last curl_multi_perform()
+	 * (req_start() drives a new request at once, and a local receiver
+	 * answers that fast): its message waits in the queue and no socket
+	 * will wake the poll, so do not wait then.
+	 */
+	curl_multi_perform(s->multi, &running);
+	for (int i = 0; i < s->bt.nlanes; i++)
+		if (s->bt.lane[i].cur)
+			busy++;
+	if (running < busy)
+		t = 0;
 	curl_multi_timeout(s->multi, &ct);
 	if (ct >= 0 && ct < t)
 		t = (int)ct;

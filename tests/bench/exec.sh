@@ -85,6 +85,9 @@ import sys
 from http.server import BaseHTTPRequestHandler, HTTPServer
 class H(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # One write per answer, no Nagle: else each answer waits for a delayed ACK (40 ms).
+    wbufsize = 65536
+    disable_nagle_algorithm = True
     def do_POST(self):
         n = int(self.headers.get("Content-Length", 0))
         self.rfile.read(n)
