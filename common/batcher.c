@@ -512,17 +512,18 @@ batcher_open(struct batcher *bt, const char *prog, const struct evin_opts *io, c
 	bt->lane = xcalloc((size_t)bt->nlanes, sizeof(*bt->lane));
 	for (int i = 0; i < bt->nlanes; i++)
 		bt->lane[i].id = i;
+	bt->table = (struct buf)BUF_INIT;
 }
 
 /* Move a lane's gathered events to its queue when due (full, the window passed, or flush). */
 static void
-lane_seal(struct batcher *bt, struct bt_lane *w, bool flush)
+lane_seal(struct batcher *bt, struct bt_lane *w, bool flush, int64_t now)
 {
 	struct bt_batch *a = w->acc;
 
 	if (a == NULL || a->n == 0 || w->q != NULL)
 		return;
-	if (!flush && a->n < bt->batch_size && mono_ms() - a->first_ms < bt->window_ms)
+	if (!flush && a->n < bt->batch_size && now - a->first_ms < bt->window_ms)
 		return;
 	w->acc = NULL;
 	queue_push(w, a, false);
@@ -547,7 +548,7 @@ batcher_service(struct batcher *bt)
 	for (int i = 0; i < bt->nlanes && !bt->fatal; i++) {
 		struct bt_lane *w = &bt->lane[i];
 
-		lane_seal(bt, w, bt->eof || cdc_stop);
+		lane_seal(bt, w, bt->eof || cdc_stop, now);
 		if (w->cur == NULL && w->q && w->q->not_before <= now && !cdc_stop)
 			lane_start(bt, w);
 	}
@@ -652,28 +653,31 @@ void
 batcher_add(struct batcher *bt, const struct evin_line *l)
 {
 	const struct event_info *ev = &l->ev;
-	struct buf table = BUF_INIT;
+	struct buf *table = &bt->table;
 	struct bt_lane *w;
 	struct bt_item *it;
+	int64_t now;
 	uint64_t h;
 
 	if (!admit(bt, l))
 		return;
+	buf_reset(table);
 	if (ev->table.p) {
 		if (ev->schema.p) {
-			json_span_decode(&ev->schema, &table);
-			buf_addc(&table, '.');
+			json_span_decode(&ev->schema, table);
+			buf_addc(table, '.');
 		}
-		json_span_decode(&ev->table, &table);
+		json_span_decode(&ev->table, table);
 	}
 	if (ev->key && !(ev->key_len == 4 && memcmp(ev->key, "null", 4) == 0))
-		h = hash_bytes(ev->key, ev->key_len) ^ hash_bytes(table.data, table.len);
+		h = hash_bytes(ev->key, ev->key_len) ^ hash_bytes(table->data, table->len);
 	else
-		h = hash_bytes(table.data, table.len);
+		h = hash_bytes(table->data, table->len);
 	w = &bt->lane[h % (uint64_t)bt->nlanes];
 	/* A full batch waits for the lane's previous ones. */
 	for (;;) {
-		lane_seal(bt, w, false);
+		now = mono_ms();
+		lane_seal(bt, w, false, now);
 		if (w->acc == NULL || w->acc->n < bt->batch_size || bt->fatal || cdc_stop)
 			break;
 		batcher_service(bt);
@@ -681,31 +685,28 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 			break;
 		batcher_wait(bt, -1);
 	}
-	if (bt->fatal || cdc_stop) {
-		buf_release(&table);
+	if (bt->fatal || cdc_stop)
 		return;
-	}
 	if (w->acc == NULL) {
 		w->acc = batch_new();
-		w->acc->first_ms = mono_ms();
+		w->acc->first_ms = now;
 	}
 	it = batch_push(w->acc);
 	it->len = l->len;
 	it->lineno = l->lineno;
 	it->pos = ev->pos;
 	it->ts_ms = ev->has_ts ? ev->ts_ms : 0;
-	it->tlen = table.len;
+	it->tlen = table->len;
 	it->ord = ackring_push(&bt->ack, ev, 1);
 	buf_add(&w->acc->data, l->text, l->len);
 	buf_addc(&w->acc->data, '\n');
-	buf_add(&w->acc->tables, table.data, table.len);
+	buf_add(&w->acc->tables, table->data, table->len);
 	if (bt->ops->extra) {
-		bt->ops->extra(bt->arg, ev, table.data, table.len, &w->acc->extra);
+		bt->ops->extra(bt->arg, ev, table->data, table->len, &w->acc->extra);
 		it->xlen = w->acc->extra.len - it->xoff;
 	}
-	buf_release(&table);
-	lane_seal(bt, w, false);
-	if (w->cur == NULL && w->q && w->q->not_before <= mono_ms())
+	lane_seal(bt, w, false, now);
+	if (w->cur == NULL && w->q && w->q->not_before <= now)
 		lane_start(bt, w);
 }
 
@@ -782,6 +783,7 @@ batcher_run(struct batcher *bt)
 	     " bisections, %" PRIu64 " expired, %" PRIu64 " checkpoint writes", bt->deliveries,
 	     bt->unit, bt->applied, bt->retries, bt->bisects, bt->expired, bt->ack.writes);
 	evin_close(&bt->in);
+	buf_release(&bt->table);
 	metrics_finish(&bt->m);
 	return status;
 }

@@ -154,6 +154,7 @@ struct batcher {
 	int fatal;			/* the exit status to stop with, 0 while all is well */
 	bool eof;			/* the input ended: send partial batches now */
 	uint64_t deliveries, retries, bisects, applied, failed_items, expired;
+	struct buf table;		/* scratch: the event's "schema.table" */
 };
 
 /*
