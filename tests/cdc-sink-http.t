@@ -16,19 +16,8 @@ SH=$CDC_BIN/cdc-sink-http
 RX=$TEST_ROOT/tests/http/rx.py
 cd "$TEST_TMP" || exit 1
 
-# gen N KEYS: N events, commit_lsn 1000+i, key i%KEYS, a heartbeat every 50th.
-cat >gen.py <<'PY'
-import json, sys
-n, keys = int(sys.argv[1]), int(sys.argv[2])
-for i in range(n):
-    src = {"name": "shop", "db": "shop", "schema": "public", "table": "orders",
-           "lsn": 1000 + i, "commit_lsn": 1000 + i, "seq": 1, "ts_ms": 1763700000000, "snapshot": "false"}
-    if i % 50 == 49:
-        print(json.dumps({"op": "heartbeat", "source": src}, separators=(",", ":")))
-    else:
-        print(json.dumps({"op": "u", "before": None, "after": {"id": i % keys, "n": i},
-                          "key": {"id": i % keys}, "source": src}, separators=(",", ":")))
-PY
+# gen.py N KEYS: N events, commit_lsn 1000+i, key i%KEYS, a heartbeat every 50th.
+cp "$TEST_ROOT/tests/fn/gen.py" gen.py
 # check.py INPUT EVENTS-LOG [SKIPPED-LSN...] [--any-order]: every data event exactly once,
 # each key's in input order; prints what is wrong.
 cat >check.py <<'PY'
