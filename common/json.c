@@ -490,7 +490,7 @@ json_iter_key(struct json_iter *it, struct json_span *key, const char **val, con
 			*err = it->array ? "expected ',' or ']'" : "expected ',' or '}'";
 			return -1;
 		}
-		p = json_ws(p + 1, it->end);
+		p = ws(p + 1, it->end);
 	}
 	it->first = false;
 	if (!it->array) {
@@ -505,14 +505,14 @@ json_iter_key(struct json_iter *it, struct json_span *key, const char **val, con
 			return -1;
 		if (key)
 			*key = k;
-		p = json_ws(p, it->end);
+		p = ws(p, it->end);
 		if (p >= it->end || *p != ':') {
 			*err = "expected ':'";
 			return -1;
 		}
 		p++;
 	}
-	it->p = json_ws(p, it->end);
+	it->p = ws(p, it->end);
 	*val = it->p;
 	return 1;
 }
