@@ -1,6 +1,10 @@
 #include "json.h"
 #include "text.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <string.h>
 
 /* --- writing --- */
@@ -190,6 +194,22 @@ stops8(uint64_t x)
 static inline const char *
 string_stop(const char *p, const char *end)
 {
+#ifdef __SSE2__
+	/* Sixteen at a time where SSE2 is (every x86-64). */
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i ctl = _mm_set1_epi8(0x1F);
+
+	while (end - p >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+					   _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));
+		unsigned m = (unsigned)_mm_movemask_epi8(hit);
+
+		if (m)
+			return p + __builtin_ctz(m);
+		p += 16;
+	}
+#endif
 	/* Eight at a time while eight bytes are left, then byte by byte. */
 	while (end - p >= 8) {
 		uint64_t x, m;
