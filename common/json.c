@@ -383,6 +383,7 @@ skip_value(const char *p, const char *end, int depth, const char **err)
 {
 	char stack[JSON_MAX_DEPTH];	/* the closing byte of each open container */
 	int top = 0;
+	bool opened = false;		/* p is just inside a container */
 
 value:
 	p = ws(p, end);
@@ -398,19 +399,9 @@ value:
 			return NULL;
 		}
 		stack[top++] = *p == '{' ? '}' : ']';
-		p = ws(p + 1, end);
-		if (p >= end) {
-			*err = "unexpected end of input";
-			return NULL;
-		}
-		if (*p == stack[top - 1]) {
-			p++;
-			top--;
-			goto next;
-		}
-		if (stack[top - 1] == '}')
-			goto key;
-		goto value;
+		p++;
+		opened = true;
+		goto inside;
 	case '"':
 		p = skip_string(p, end, NULL, err);
 		break;
@@ -436,6 +427,8 @@ next:
 	/* After a value: the end, or its container goes on or closes. */
 	if (top == 0)
 		return p;
+inside:
+	/* In a container: it closes, or (after a comma unless just opened) a member comes. */
 	p = ws(p, end);
 	if (p >= end) {
 		*err = "unexpected end of input";
@@ -444,16 +437,19 @@ next:
 	if (*p == stack[top - 1]) {
 		p++;
 		top--;
+		opened = false;
 		goto next;
 	}
-	if (*p != ',') {
+	if (opened) {
+		opened = false;
+	} else if (*p != ',') {
 		*err = stack[top - 1] == '}' ? "expected ',' or '}'" : "expected ',' or ']'";
 		return NULL;
+	} else {
+		p = ws(p + 1, end);
 	}
-	p = ws(p + 1, end);
 	if (stack[top - 1] == ']')
 		goto value;
-key:
 	if (p >= end || *p != '"') {
 		*err = "expected a string key";
 		return NULL;
