@@ -171,7 +171,7 @@ ackring_release(struct ackring *r, uint64_t ord)
 	if (sl->pending > 0 && --sl->pending == 0 && sl->data) {
 		r->m->events_out++;
 		if (sl->ts_ms > 0)
-			metrics_lag(r->m, now_ms() - sl->ts_ms);
+			metrics_lag_since(r->m, sl->ts_ms);
 	}
 }
 

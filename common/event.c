@@ -59,8 +59,9 @@ string_field(const char *v, size_t vlen, struct json_span *out, const char **err
 	return 0;
 }
 
-static int
-scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
+/* v: the value of "source", end: the end of the line.  Returns the byte after the value. */
+static const char *
+scan_source(const char *v, const char *end, struct event_info *ev, const char **err)
 {
 	struct json_iter it;
 	struct json_span k;
@@ -70,34 +71,34 @@ scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
 	bool has_commit = false, has_seq = false;
 	unsigned seen = 0;
 
-	if (json_iter_begin(&it, v, vlen) < 0 || it.array) {
+	if (json_iter_begin(&it, v, (size_t)(end - v)) < 0 || it.array) {
 		*err = "\"source\" is not an object";
-		return -1;
+		return NULL;
 	}
 	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
 		if (KEY_IS(&k, "schema")) {
 			if (ONCE(0, "\"source.schema\"") < 0)
-				return -1;
+				return NULL;
 			if (string_field(mv, mlen, &ev->schema, err, "source.schema is not a string") < 0)
-				return -1;
+				return NULL;
 		} else if (KEY_IS(&k, "table")) {
 			if (ONCE(1, "\"source.table\"") < 0)
-				return -1;
+				return NULL;
 			if (string_field(mv, mlen, &ev->table, err, "source.table is not a string") < 0)
-				return -1;
+				return NULL;
 		} else if (KEY_IS(&k, "db")) {
 			if (ONCE(2, "\"source.db\"") < 0)
-				return -1;
+				return NULL;
 			if (string_field(mv, mlen, &ev->db, err, "source.db is not a string") < 0)
-				return -1;
+				return NULL;
 		} else if (KEY_IS(&k, "name")) {
 			if (ONCE(3, "\"source.name\"") < 0)
-				return -1;
+				return NULL;
 			if (string_field(mv, mlen, &ev->name, err, "source.name is not a string") < 0)
-				return -1;
+				return NULL;
 		} else if (KEY_IS(&k, "snapshot")) {
 			if (ONCE(4, "\"source.snapshot\"") < 0)
-				return -1;
+				return NULL;
 			/* Debezium writes a string; accept a boolean too. */
 			if (mlen == 4 && memcmp(mv, "true", 4) == 0) {
 				ev->snapshot.p = "true";
@@ -107,46 +108,46 @@ scan_source(const char *v, size_t vlen, struct event_info *ev, const char **err)
 				ev->snapshot.len = 5;
 			} else if (string_field(mv, mlen, &ev->snapshot, err,
 						"source.snapshot is not a string") < 0) {
-				return -1;
+				return NULL;
 			}
 		} else if (KEY_IS(&k, "commit_lsn")) {
 			if (ONCE(5, "\"source.commit_lsn\"") < 0)
-				return -1;
+				return NULL;
 			if (!json_parse_u64(mv, mlen, &ev->pos.commit_lsn)) {
 				*err = "source.commit_lsn is not an unsigned integer";
-				return -1;
+				return NULL;
 			}
 			has_commit = true;
 		} else if (KEY_IS(&k, "seq")) {
 			if (ONCE(6, "\"source.seq\"") < 0)
-				return -1;
+				return NULL;
 			if (!json_parse_u64(mv, mlen, &ev->pos.seq)) {
 				*err = "source.seq is not an unsigned integer";
-				return -1;
+				return NULL;
 			}
 			has_seq = true;
 		} else if (KEY_IS(&k, "lsn")) {
 			if (ONCE(7, "\"source.lsn\"") < 0)
-				return -1;
+				return NULL;
 			if (!json_parse_u64(mv, mlen, &ev->lsn)) {
 				*err = "source.lsn is not an unsigned integer";
-				return -1;
+				return NULL;
 			}
 			ev->has_lsn = true;
 		} else if (KEY_IS(&k, "ts_ms")) {
 			if (ONCE(8, "\"source.ts_ms\"") < 0)
-				return -1;
+				return NULL;
 			if (!json_parse_i64(mv, mlen, &ev->ts_ms)) {
 				*err = "source.ts_ms is not an integer";
-				return -1;
+				return NULL;
 			}
 			ev->has_ts = true;
 		}
 	}
 	if (r < 0)
-		return -1;
+		return NULL;
 	ev->has_pos = has_commit && has_seq;
-	return 0;
+	return it.p;
 }
 
 /*
@@ -192,7 +193,17 @@ event_scan_any(const char *line, size_t len, struct event_info *ev, const char *
 			*err = "not a JSON object";
 		return -1;
 	}
-	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
+	while ((r = json_iter_key(&it, &k, &v, err)) == 1) {
+		if (KEY_IS(&k, "source")) {
+			/* Walked once, not skipped and then walked. */
+			if (ONCE(1, "\"source\"") < 0)
+				return -1;
+			if ((it.p = scan_source(v, end, ev, err)) == NULL)
+				return -1;
+			continue;
+		}
+		if (json_iter_skip(&it, &vlen, err) < 0)
+			return -1;
 		if (KEY_IS(&k, "op")) {
 			if (ONCE(0, "\"op\"") < 0)
 				return -1;
@@ -204,11 +215,6 @@ event_scan_any(const char *line, size_t len, struct event_info *ev, const char *
 			ev->op.len = vlen - 2;
 			ev->op.escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
 			have_op = true;
-		} else if (KEY_IS(&k, "source")) {
-			if (ONCE(1, "\"source\"") < 0)
-				return -1;
-			if (scan_source(v, vlen, ev, err) < 0)
-				return -1;
 		} else if (KEY_IS(&k, "key")) {
 			if (ONCE(2, "\"key\"") < 0)
 				return -1;
@@ -266,6 +272,9 @@ event_in_snapshot(const struct event_info *ev)
 
 	/* snapshot_end closes the snapshot: a checkpoint there is past it. */
 	if (ev->snapshot.p == NULL || json_span_eq(&ev->op, "snapshot_end"))
+		return false;
+	/* The common case, without decoding. */
+	if (!ev->snapshot.escaped && ev->snapshot.len == 5 && memcmp(ev->snapshot.p, "false", 5) == 0)
 		return false;
 	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++)
 		if (json_span_eq(&ev->snapshot, in[i]))

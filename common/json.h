@@ -68,6 +68,16 @@ int json_iter_begin(struct json_iter *it, const char *v, size_t vlen);
  */
 int json_iter_next(struct json_iter *it, struct json_span *key,
 		   const char **val, size_t *vlen, const char **err);
+/*
+ * The same in two steps, for a caller that walks a member's value itself
+ * rather than have it skipped and then walk it again: json_iter_key() stops
+ * at the value (*val, its first byte; returns as json_iter_next()), and the
+ * caller then either calls json_iter_skip() (*vlen set; 0, or -1 with *err)
+ * or walks the value to its end and sets it->p to the byte after it.
+ */
+int json_iter_key(struct json_iter *it, struct json_span *key, const char **val,
+		  const char **err);
+int json_iter_skip(struct json_iter *it, size_t *vlen, const char **err);
 
 /* True if the span's decoded content equals s. */
 bool json_span_eq(const struct json_span *sp, const char *s);

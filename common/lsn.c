@@ -69,10 +69,51 @@ lsn_parse(const char *s, uint64_t *out)
 	return lsn_parse_n(s, strlen(s), out);
 }
 
+/* Append x in upper-case hex, without leading zeros; returns the end. */
+static char *
+put_hex(char *o, uint32_t x)
+{
+	char t[8];
+	int n = 0;
+
+	do {
+		t[n++] = "0123456789ABCDEF"[x & 15];
+		x >>= 4;
+	} while (x);
+	while (n)
+		*o++ = t[--n];
+	return o;
+}
+
+/* Append x in decimal; returns the end. */
+static char *
+put_dec(char *o, uint64_t x)
+{
+	char t[20];
+	int n = 0;
+
+	do {
+		t[n++] = (char)('0' + x % 10);
+		x /= 10;
+	} while (x);
+	while (n)
+		*o++ = t[--n];
+	return o;
+}
+
+/* (Written out rather than with snprintf: every event's position is formatted in some programs.) */
+static char *
+put_lsn(char *o, uint64_t lsn)
+{
+	o = put_hex(o, (uint32_t)(lsn >> 32));
+	*o++ = '/';
+	return put_hex(o, (uint32_t)lsn);
+}
+
 char *
 lsn_format(uint64_t lsn, char *out)
 {
-	snprintf(out, LSN_BUFSZ, "%" PRIX32 "/%" PRIX32, (uint32_t)(lsn >> 32), (uint32_t)lsn);
+	*put_lsn(out, lsn) = '\0';
 	return out;
 }
 
@@ -106,8 +147,9 @@ pos_parse(const char *s, struct cdc_pos *out)
 char *
 pos_format(const struct cdc_pos *p, char *out)
 {
-	char l[LSN_BUFSZ];
+	char *o = put_lsn(out, p->commit_lsn);
 
-	snprintf(out, POS_BUFSZ, "%s:%" PRIu64, lsn_format(p->commit_lsn, l), p->seq);
+	*o++ = ':';
+	*put_dec(o, p->seq) = '\0';
 	return out;
 }

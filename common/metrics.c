@@ -47,6 +47,16 @@ metrics_set_source(struct metrics *m, const char *name, size_t len)
 	m->source[len] = '\0';
 }
 
+/* Whether name is m->source (the plain case without strlen or decoding: once per event). */
+static bool
+source_is(const struct metrics *m, const struct json_span *name)
+{
+	if (!name->escaped)
+		return name->len < sizeof(m->source) && m->source[name->len] == '\0' &&
+		       memcmp(name->p, m->source, name->len) == 0;
+	return json_span_eq(name, m->source);
+}
+
 void
 metrics_event_in(struct metrics *m, const struct event_info *ev, size_t bytes)
 {
@@ -60,7 +70,7 @@ metrics_event_in(struct metrics *m, const struct event_info *ev, size_t bytes)
 	}
 	if (ev->has_ts && ev->ts_ms > 0)
 		m->last_commit_ms = ev->ts_ms;
-	if (ev->name.p && !json_span_eq(&ev->name, m->source)) {
+	if (ev->name.p && !source_is(m, &ev->name)) {
 		struct buf b = BUF_INIT;
 
 		if (json_span_decode(&ev->name, &b) == 0)
@@ -75,7 +85,7 @@ metrics_event_out(struct metrics *m, const struct event_info *ev, size_t bytes)
 	m->events_out++;
 	m->bytes_out += bytes;
 	if (ev && ev->has_ts && ev->ts_ms > 0 && !ev->control)
-		metrics_lag(m, now_ms() - ev->ts_ms);
+		metrics_lag_since(m, ev->ts_ms);
 }
 
 /* --- the lag window: log-linear buckets, exact below 16 ms, then 8 per power of two --- */
@@ -119,9 +129,10 @@ lag_slot(struct metrics *m, int64_t now)
 }
 
 void
-metrics_lag(struct metrics *m, int64_t lag_ms)
+metrics_lag_since(struct metrics *m, int64_t ts_ms)
 {
-	int s = lag_slot(m, mono_ms());
+	int64_t now = now_ms(), lag_ms = now - ts_ms;
+	int s = lag_slot(m, now);
 
 	if (lag_ms < 0)
 		lag_ms = 0;
@@ -133,7 +144,7 @@ metrics_lag(struct metrics *m, int64_t lag_ms)
 int64_t
 metrics_lag_quantile(struct metrics *m, double q)
 {
-	int64_t period = mono_ms() / METRICS_LAG_SLOT_MS;
+	int64_t period = now_ms() / METRICS_LAG_SLOT_MS;
 	uint64_t sum[METRICS_LAG_BUCKETS] = { 0 }, n = 0, want, seen = 0;
 
 	for (int s = 0; s < METRICS_LAG_SLOTS; s++) {

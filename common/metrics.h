@@ -95,8 +95,12 @@ void metrics_event_in(struct metrics *m, const struct event_info *ev, size_t byt
  * commit time, takes a lag sample (now minus that time).  ev may be NULL.
  */
 void metrics_event_out(struct metrics *m, const struct event_info *ev, size_t bytes);
-/* A lag sample (ms, now minus commit time) when an event is done. */
-void metrics_lag(struct metrics *m, int64_t lag_ms);
+/*
+ * A lag sample when an event committed at ts_ms (wall clock) is done: now
+ * minus ts_ms.  One clock read, which also places the sample in the window
+ * (slots follow the wall clock).
+ */
+void metrics_lag_since(struct metrics *m, int64_t ts_ms);
 /* The lag quantile q over the window, in ms; -1 without samples. */
 int64_t metrics_lag_quantile(struct metrics *m, double q);
 /* Write the file / print the stats line when their time has come.  Cheap to call often. */

@@ -191,7 +191,7 @@ emit(struct capture *c, uint64_t commit_lsn, uint64_t seq)
 	c->m.have_pos = true;
 	if (c->tx_ts_us) {
 		c->m.last_commit_ms = c->tx_ts_us / 1000;
-		metrics_lag(&c->m, now_ms() - c->m.last_commit_ms);
+		metrics_lag_since(&c->m, c->m.last_commit_ms);
 	}
 }
 

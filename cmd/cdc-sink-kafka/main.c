@@ -101,6 +101,7 @@ static const struct option longopts[] = {
 
 struct ktopic {
 	char *name;
+	rd_kafka_topic_t *rkt;		/* librdkafka's handle: no look-up by name per message */
 	int32_t partitions;
 	struct cdc_pos *sent;		/* per partition: the newest position sent to it */
 	bool *have_sent;
@@ -156,6 +157,9 @@ topic_add(struct sink *s, const char *name, int32_t partitions)
 		s->topics = xrealloc(s->topics, (s->ntopics + 1) * sizeof(*s->topics));
 		t = &s->topics[s->ntopics++];
 		t->name = xstrdup(name);
+		t->rkt = rd_kafka_topic_new(s->rk, name, NULL);
+		if (t->rkt == NULL)
+			die("topic %s: %s", name, rd_kafka_err2str(rd_kafka_last_error()));
 		t->sent = NULL;
 		t->have_sent = NULL;
 		t->partitions = 0;
@@ -293,12 +297,12 @@ topic_get(struct sink *s, const char *name)
  * decides); -1 otherwise (s->fatal set).
  */
 static int
-produce(struct sink *s, const char *topic, int32_t partition, const char *key, size_t klen,
+produce(struct sink *s, const struct ktopic *t, int32_t partition, const char *key, size_t klen,
 	const char *val, size_t vlen, const char *op, size_t oplen, const char *pos, void *opaque)
 {
 	for (;;) {
 		rd_kafka_resp_err_t err = rd_kafka_producev(s->rk,
-			RD_KAFKA_V_TOPIC(topic),
+			RD_KAFKA_V_RKT(t->rkt),
 			RD_KAFKA_V_PARTITION(partition),
 			RD_KAFKA_V_KEY(key, klen),
 			RD_KAFKA_V_VALUE((void *)val, vlen),
@@ -315,7 +319,7 @@ produce(struct sink *s, const char *topic, int32_t partition, const char *key, s
 		if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
 			return -2;
 		if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
-			error("topic %s: %s", topic, rd_kafka_err2str(err));
+			error("topic %s: %s", t->name, rd_kafka_err2str(err));
 			s->fatal = kafka_err_temporary(err) ? CDC_EXIT_TEMPFAIL : CDC_EXIT_FAILURE;
 			return -1;
 		}
@@ -331,7 +335,7 @@ broadcast(struct sink *s, struct ktopic *t, const struct cdc_pos *at, const char
 	  const char *op, size_t oplen, const char *pos, void *opaque)
 {
 	for (int32_t p = 0; p < t->partitions; p++) {
-		int r = produce(s, t->name, p, NULL, 0, line, len, op, oplen, pos, opaque);
+		int r = produce(s, t, p, NULL, 0, line, len, op, oplen, pos, opaque);
 
 		if (r < 0)
 			return r;
@@ -363,7 +367,7 @@ send_marks(struct sink *s)
 		for (int32_t p = 0; p < t->partitions; p++) {
 			if (t->have_sent[p] && pos_cmp(&t->sent[p], &s->last) >= 0)
 				continue;
-			if (produce(s, t->name, p, NULL, 0, s->val.data, s->val.len, "mark", 4, pos,
+			if (produce(s, t, p, NULL, 0, s->val.data, s->val.len, "mark", 4, pos,
 				    MARK_OPAQUE) < 0)
 				return;
 			sent_to(t, p, &s->last);
@@ -461,7 +465,7 @@ handle(struct sink *s, const struct evin_line *l)
 					     : (int32_t)(t->rr++ % (uint32_t)t->partitions);
 
 			ackring_slot(&s->ack, ord)->pending += 1 + tomb;
-			n = produce(s, t->name, part, keyed ? ev->key : NULL, keyed ? ev->key_len : 0,
+			n = produce(s, t, part, keyed ? ev->key : NULL, keyed ? ev->key_len : 0,
 				    l->text, l->len, ev->op.p, ev->op.len, pos, (void *)(uintptr_t)ord);
 			if (n == -2)
 				too_large(s, l, ord, 1 + tomb);
@@ -469,7 +473,7 @@ handle(struct sink *s, const struct evin_line *l)
 				goto out;
 			sent_to(t, part, &ev->pos);
 			if (tomb) {
-				if (produce(s, t->name, part, ev->key, ev->key_len, NULL,
+				if (produce(s, t, part, ev->key, ev->key_len, NULL,
 					    0, "d", 1, pos, (void *)(uintptr_t)ord) < 0)
 					return;
 				s->tombstones_sent++;
@@ -649,6 +653,8 @@ finish(struct sink *s, int status)
 	     (unsigned long long)s->broadcasts, (unsigned long long)s->tombstones_sent,
 	     (unsigned long long)s->ack.writes);
 	if (s->rk) {
+		for (size_t i = 0; i < s->ntopics; i++)
+			rd_kafka_topic_destroy(s->topics[i].rkt);
 		rd_kafka_queue_destroy(s->mainq);
 		rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_destroy(s->rk);

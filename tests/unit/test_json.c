@@ -392,7 +392,7 @@ test_iter(void)
 			const char *text;
 			const char *err;
 		} bad[] = {
-			{ "{\"a\":1 \"b\":2}", "expected ','" },
+			{ "{\"a\":1 \"b\":2}", "expected ',' or '}'" },
 			{ "{\"a\" 1}", "expected ':'" },
 			{ "{1:2}", "expected a string key" },
 			{ "[1,]", "unexpected character" },
