@@ -1,0 +1,94 @@
+/*
+ * incremental.h: incremental snapshots of cdc-capture (the DBLog watermark
+ * method), asked for while the stream runs.
+ *
+ * A request is one line appended to the signal file (--signal-file FILE):
+ *
+ *     snapshot TABLE [where CONDITION]
+ *
+ * TABLE as ::regclass reads it (schema.table, quoted identifiers, the
+ * search path for a bare name); CONDITION an SQL boolean expression on the
+ * table's columns.  `cdc-capture --signal-file FILE --signal REQUEST`
+ * checks the syntax and appends the line with one write() (O_APPEND).
+ *
+ * The running capture looks at the file about once a second and takes one
+ * new line at a time.  For the table it then reads, on a normal connection
+ * of its own and with no lock, chunk after chunk in primary key order:
+ *
+ *     L = pg_current_wal_lsn()
+ *     COPY (SELECT cols FROM t WHERE (pk) > (last key) AND (publication
+ *           row filter) AND (CONDITION) ORDER BY pk LIMIT N) TO STDOUT
+ *     H = pg_current_wal_lsn()
+ *
+ * and holds the chunk's rows.  The chunk is read synchronously between
+ * two messages of the stream, so every change the stream still has to
+ * deliver up to H comes after the chunk was read; each such change of the
+ * table (commit position <= H: this covers the window (L, H] and the
+ * transactions that were in the WAL before L but not yet visible to the
+ * chunk's snapshot) removes its keys, old and new, from the held rows: the
+ * stream's image is at least as new.  Once the stream has passed H (a
+ * transaction committing after H begins, or a keepalive outside a
+ * transaction reports the server's WAL end >= H), the rows left are
+ * written as op "r" events with source.snapshot "incremental" at
+ * positions (H, 2^40 + i), which no transaction's events use, before any
+ * event of a transaction committing after H.  Folded by key in position
+ * order, the stream and the chunks give the table.
+ *
+ * Control events: incremental_begin before the first chunk's rows (with
+ * "snapshot":{"condition":...}) and incremental_end after the last (with
+ * "snapshot":{"rows":N}), at positions of the same kind.
+ *
+ * Progress: the state file (incr_state_path()) holds the signal file
+ * offset, the request being served, and the last key of the last chunk
+ * done: written when the chunk's last event is acknowledged (--ack-file:
+ * the ack file's position is at or past it), without --ack-file when it
+ * has been written and flushed.  A restart resumes after that key.
+ */
+#ifndef CDC_CAPTURE_INCREMENTAL_H
+#define CDC_CAPTURE_INCREMENTAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "pgoutput.h"
+
+struct capture;
+struct incr;
+
+/* Seq of the first event of a chunk: above any transaction's events. */
+#define INCR_SEQ_BASE ((uint64_t)1 << 40)
+
+/*
+ * Parse a request line.  Returns 0 with *table and *cond (NULL for none)
+ * pointing into buf (a copy of line the caller provides, modified), or -1
+ * with *err set.
+ */
+int incr_request_parse(char *buf, const char **table, const char **cond, const char **err);
+
+/* cdc-capture --signal: check request and append it to file.  Exits. */
+_Noreturn void incr_signal_write(const char *file, const char *request);
+
+/* The state file: --snapshot-state FILE + ".incremental", else the signal file + ".state". */
+char *incr_state_path(const char *snapshot_state, const char *signal_file);
+
+/* Set up from c->o (signal file, chunk size); reads the state file (exits 1 if unreadable). */
+struct incr *incr_new(struct capture *c);
+void incr_free(struct incr *in);
+
+/* Timed and idle work: the signal file, acknowledgements, the next chunk. */
+void incr_poll(struct capture *c);
+/* A transaction committing at commit_lsn begins: write a held chunk it passes. */
+void incr_begin_tx(struct capture *c, uint64_t commit_lsn);
+/* A keepalive outside a transaction: the server has sent everything before walend. */
+void incr_walend(struct capture *c, uint64_t walend);
+/* An Insert, Update or Delete of the stream, before its events are written. */
+void incr_change(struct capture *c, const struct pgo_msg *m);
+/* A Truncate of rel. */
+void incr_truncate(struct capture *c, const struct pgo_rel *rel);
+/* Its lines in --metrics-file. */
+void incr_metrics(struct buf *out, const char *labels, const struct incr *in);
+/* Milliseconds until incr_poll() wants to run (<= 1000). */
+int incr_timeout(const struct capture *c);
+
+#endif
