@@ -61,6 +61,9 @@ struct incr {
 	bool read_done;		/* the empty chunk after the last was read */
 	uint64_t rows;		/* rows written for this request */
 	uint64_t chunks;
+	/* The commit LSN of the last event written before the first chunk was
+	 * read (0: not yet).  Every event written after it has a higher one. */
+	uint64_t since;
 
 	/* Acknowledged progress (the state file). */
 	char *acked_key;
@@ -210,6 +213,8 @@ state_write(struct incr *in)
 		buf_addf(&b, "begun=%d\nrows=%llu\n", in->acked_begun ? 1 : 0, (unsigned long long)in->acked_rows);
 		if (in->acked_key)
 			buf_addf(&b, "last_key=%s\n", in->acked_key);
+		if (in->since)
+			buf_addf(&b, "since_lsn=%llu\n", (unsigned long long)in->since);
 	}
 	if (atomic_write_file(in->state_path, b.data, b.len, 0600) < 0)
 		die_errno("cannot write incremental snapshot state file %s", in->state_path);
@@ -263,6 +268,9 @@ state_read(struct incr *in)
 		} else if (kv_key_is(k, klen, "rows")) {
 			if (parse_u64(val, 0, UINT64_MAX, &in->acked_rows) < 0)
 				die("%s: line %u: rows is not a number", in->state_path, it.lineno);
+		} else if (kv_key_is(k, klen, "since_lsn")) {
+			if (parse_u64(val, 0, UINT64_MAX, &in->since) < 0)
+				die("%s: line %u: since_lsn is not a number", in->state_path, it.lineno);
 		} else if (kv_key_is(k, klen, "last_key")) {
 			free(in->acked_key);
 			in->acked_key = xstrdup(val);
@@ -311,7 +319,7 @@ request_clear(struct incr *in)
 	free(in->pending_key);
 	in->read_key = in->acked_key = in->pending_key = NULL;
 	in->active = in->begun = in->read_done = in->acked_begun = in->pending = false;
-	in->rows = in->acked_rows = in->chunks = 0;
+	in->rows = in->acked_rows = in->chunks = in->since = 0;
 	for (int i = 0; i < in->nfifo; i++)
 		free(in->fifo[i].key);
 	in->nfifo = 0;
@@ -654,6 +662,9 @@ take_chunk(struct capture *c, struct incr *in)
 	}
 	if (wal_lsn(conn, &in->L) < 0)
 		return -1;
+	/* A snapshot from the start: what the stream wrote so far is older. */
+	if (!in->begun && !in->read_key)
+		in->since = c->last_pos.commit_lsn;
 	buf_reset(&in->store);
 	in->nrows = 0;
 	in->ts_us = event_now_ns() / 1000;
@@ -726,18 +737,22 @@ control(struct capture *c, struct incr *in, const char *op, uint64_t seq)
 	buf_reset(&c->ev);
 	buf_adds(&c->ev, "{\"op\":\"");
 	buf_adds(&c->ev, op);
-	buf_adds(&c->ev, "\",\"snapshot\":{");
+	buf_adds(&c->ev, "\",\"snapshot\":{\"condition\":");
+	if (in->cond)
+		json_add_str(&c->ev, in->cond, strlen(in->cond));
+	else
+		buf_adds(&c->ev, "null");
+	buf_adds(&c->ev, ",\"since_lsn\":");
+	if (in->since)
+		json_add_u64(&c->ev, in->since);
+	else
+		buf_adds(&c->ev, "null");
 	if (strcmp(op, "incremental_begin") == 0) {
-		buf_adds(&c->ev, "\"condition\":");
-		if (in->cond)
-			json_add_str(&c->ev, in->cond, strlen(in->cond));
-		else
-			buf_adds(&c->ev, "null");
 		buf_addf(&c->ev, ",\"chunk_size\":%d", in->chunk_size);
 		if (in->read_key)
 			buf_adds(&c->ev, ",\"resumed\":true");
 	} else {
-		buf_adds(&c->ev, "\"rows\":");
+		buf_adds(&c->ev, ",\"rows\":");
 		json_add_u64(&c->ev, in->rows);
 	}
 	buf_addc(&c->ev, '}');

@@ -35,8 +35,12 @@
  * order, the stream and the chunks give the table.
  *
  * Control events: incremental_begin before the first chunk's rows (with
- * "snapshot":{"condition":...}) and incremental_end after the last (with
- * "snapshot":{"rows":N}), at positions of the same kind.
+ * "snapshot":{"condition":...,"since_lsn":S,...}) and incremental_end after
+ * the last (with "snapshot":{"condition":...,"since_lsn":S,"rows":N}), at
+ * positions of the same kind.  S is the commit LSN of the last event
+ * written before the first chunk was read: every later event has a higher
+ * one, so a sink's document of the table still below S at the end of a
+ * snapshot of the whole table is a row the table no longer has.
  *
  * Progress: the state file (incr_state_path()) holds the signal file
  * offset, the request being served, and the last key of the last chunk
