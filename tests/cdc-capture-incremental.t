@@ -114,9 +114,9 @@ since=$(jq -c 'select(.op == "incremental_begin") | .snapshot.since_lsn' "$T/o1.
 like "$since" '^[1-9][0-9]*$' "incremental_begin has since_lsn"
 is "$(jq -c 'select(.op == "incremental_end") | .snapshot.since_lsn' "$T/o1.json")" "$since" \
 	"incremental_begin and incremental_end carry the same since_lsn"
-# Every event after the begin (of the stream or the snapshot) is above since_lsn.
-is "$(jq -c --argjson s "$since" 'select(.source.commit_lsn != null) | .source.commit_lsn > $s' "$T/o1.json" |
-	awk '/^true$/ { seen = 1 } seen' | sort -u)" true "every event from the first chunk on is above since_lsn ($since)"
+# Every event from the first chunk on (of the stream or the snapshot) is at or above since_lsn.
+is "$(jq -c --argjson s "$since" 'select(.source.commit_lsn != null) | .source.commit_lsn >= $s' "$T/o1.json" |
+	awk '/^true$/ { seen = 1 } seen' | sort -u)" true "every event from the first chunk on is at or above since_lsn ($since)"
 # Positions strictly increase in the output.
 is "$(jq -r '[.source.commit_lsn, .source.seq] | @tsv' "$T/o1.json" | awk -F'\t' '
 	{ if (n && ($1 < pl || ($1 == pl && $2 <= ps))) bad++; pl = $1; ps = $2; n++ } END { print bad + 0 }')" 0 \

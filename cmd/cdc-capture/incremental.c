@@ -24,6 +24,9 @@
 
 #define SIGNAL_CHECK_MS 1000
 #define SIGNAL_MAX_LINE 65536
+#define RECENT_XIDS 1024
+#define STATE_MS 1000
+#define STATE_CHUNKS 32
 
 struct held_row {
 	size_t off, len;	/* the event body in store */
@@ -65,22 +68,39 @@ struct incr {
 	 * read (0: not yet).  Every event written after it has a higher one. */
 	uint64_t since;
 
-	/* Acknowledged progress (the state file). */
+	/* Acknowledged progress (the state file, written once a second or
+	 * every STATE_CHUNKS chunks: a restart then repeats a few chunks). */
+	bool state_dirty;
+	int64_t state_written_ms;
+	int chunks_unsaved;
 	char *acked_key;
 	uint64_t acked_rows;
 	bool acked_begun;
 
 	/* The held chunk. */
 	bool pending, pending_final;
-	uint64_t L, H;
+	uint64_t H;		/* the server's WAL position as the chunk's query began */
+	uint64_t P;		/* the commit position its events are written at */
 	int64_t ts_us;
 	char *pending_key;
 	struct buf store;
 	struct held_row *rows_v;
 	int nrows, cap;
+	int server_version;
+	/* The transactions the stream delivered last (ring): a chunk whose
+	 * snapshot does not see one of them is read again. */
+	uint32_t recent_xids[RECENT_XIDS];
+	int nrecent, recent_next;
+	uint64_t raced_total;
+	int *slots;		/* hash index of rows_v by key: -1 empty */
+	size_t nslots;		/* a power of two, at least twice nrows */
 
 	struct done_chunk *fifo;
 	int nfifo, fcap;
+
+	/* Where a chunk's time goes (event_now_ns() clock): -vv and the metrics. */
+	int64_t t_query, t_read;
+	uint64_t read_ns_total, held_ns_total, write_ns_total;
 
 	uint64_t rows_total, chunks_total, removed_total;
 	struct row_formatter fmt;
@@ -219,6 +239,25 @@ state_write(struct incr *in)
 	if (atomic_write_file(in->state_path, b.data, b.len, 0600) < 0)
 		die_errno("cannot write incremental snapshot state file %s", in->state_path);
 	buf_release(&b);
+	in->state_dirty = false;
+	in->state_written_ms = mono_ms();
+	in->chunks_unsaved = 0;
+}
+
+/*
+ * Progress made (chunks acknowledged): write it now when forced (the
+ * request finished), else once a second or every STATE_CHUNKS chunks
+ * (each write is a few fsyncs, once per chunk they cost more than the
+ * chunk; a restart from a slightly older key only repeats chunks, which
+ * fold the same).
+ */
+static void
+state_save(struct incr *in, int chunks, bool force)
+{
+	in->state_dirty = true;
+	in->chunks_unsaved += chunks;
+	if (force || in->chunks_unsaved >= STATE_CHUNKS || mono_ms() - in->state_written_ms >= STATE_MS)
+		state_write(in);
 }
 
 static bool
@@ -330,12 +369,15 @@ incr_free(struct incr *in)
 {
 	if (!in)
 		return;
+	if (in->state_dirty)
+		state_write(in);
 	request_clear(in);
 	if (in->conn)
 		PQfinish(in->conn);
 	free(in->request);
 	free(in->reqbuf);
 	free(in->rows_v);
+	free(in->slots);
 	free(in->fifo);
 	buf_release(&in->store);
 	buf_release(&in->kbuf);
@@ -554,10 +596,12 @@ chunk_sql(struct incr *in, PGconn *conn, struct buf *q)
 	struct buf v = BUF_INIT;
 
 	buf_reset(q);
-	buf_adds(q, "COPY (SELECT ");
+	/* H comes first in every row: a scalar subquery, run once, as the
+	 * query starts (so one round trip reads the chunk and H). */
+	buf_adds(q, "COPY (SELECT (SELECT pg_catalog.pg_current_wal_lsn()), (SELECT pg_catalog.");
+	buf_adds(q, in->server_version >= 130000 ? "pg_current_snapshot())" : "txid_current_snapshot())");
 	for (int i = 0; i < t->ncols; i++) {
-		if (i)
-			buf_adds(q, ", ");
+		buf_adds(q, ", ");
 		add_ident(q, t->cols[i].name);
 	}
 	buf_adds(q, t->relkind == 'p' ? " FROM " : " FROM ONLY ");
@@ -645,6 +689,66 @@ row_key(struct incr *in, const char *row, size_t n)
 	return buf_detach(&out, NULL);
 }
 
+/*
+ * The chunk's snapshot ("xmin:xmax:xip,..."): does it see every
+ * transaction the stream delivered so far?  A transaction's commit record
+ * can be in the WAL, decoded and delivered before the transaction is
+ * visible to new snapshots; a chunk read then would hold rows older than
+ * events already written, and nothing would remove them.  Returns 1 when
+ * it sees them all, 0 when not, -1 when the text is malformed.
+ */
+static int
+sees_delivered(const struct incr *in, const char *snap)
+{
+	char *end;
+	unsigned long long xmax;
+
+	errno = 0;
+	(void)strtoull(snap, &end, 10);
+	if (errno || *end != ':')
+		return -1;
+	xmax = strtoull(end + 1, &end, 10);
+	if (errno || *end != ':')
+		return -1;
+	for (int i = 0; i < in->nrecent; i++)
+		if ((int32_t)(in->recent_xids[i] - (uint32_t)xmax) >= 0)
+			return 0;
+	for (const char *p = end + 1; *p; p = *end == ',' ? end + 1 : end) {
+		unsigned long long x = strtoull(p, &end, 10);
+
+		if (errno || end == p || (*end && *end != ','))
+			return -1;
+		for (int i = 0; i < in->nrecent; i++)
+			if (in->recent_xids[i] == (uint32_t)x)
+				return 0;
+	}
+	return 1;
+}
+
+/* Index the held rows by key hash (remove_key() looks them up there). */
+static void
+index_rows(struct incr *in)
+{
+	size_t want = 16;
+
+	while (want < 2 * (size_t)in->nrows)
+		want *= 2;
+	if (want != in->nslots) {
+		free(in->slots);
+		in->slots = xmalloc(want * sizeof(*in->slots));
+		in->nslots = want;
+	}
+	for (size_t i = 0; i < in->nslots; i++)
+		in->slots[i] = -1;
+	for (int i = 0; i < in->nrows; i++) {
+		size_t j = in->rows_v[i].hash & (in->nslots - 1);
+
+		while (in->slots[j] >= 0)
+			j = (j + 1) & (in->nslots - 1);
+		in->slots[j] = i;
+	}
+}
+
 /* Read the next chunk and hold it.  Returns 0, or -1 (try again later). */
 static int
 take_chunk(struct capture *c, struct incr *in)
@@ -652,22 +756,22 @@ take_chunk(struct capture *c, struct incr *in)
 	PGconn *conn = chunk_conn(c, in);
 	PGresult *res;
 	char *row = NULL;
-	int n;
+	int n, sees = 1;
 
 	if (!conn)
 		return -1;
+	in->server_version = c->server_version;
 	if (chunk_sql(in, conn, &in->sql) < 0) {
 		drop_request(in, "its saved progress is unreadable");
 		return -1;
 	}
-	if (wal_lsn(conn, &in->L) < 0)
-		return -1;
 	/* A snapshot from the start: what the stream wrote so far is older. */
 	if (!in->begun && !in->read_key)
 		in->since = c->last_pos.commit_lsn;
 	buf_reset(&in->store);
 	in->nrows = 0;
-	in->ts_us = event_now_ns() / 1000;
+	in->t_query = event_now_ns();
+	in->ts_us = in->t_query / 1000;
 	/* Extended protocol: one statement, whatever the condition holds. */
 	res = PQexecParams(conn, in->sql.data, 0, NULL, NULL, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_COPY_OUT) {
@@ -682,8 +786,34 @@ take_chunk(struct capture *c, struct incr *in)
 	in->pending_key = NULL;
 	while ((n = PQgetCopyData(conn, &row, 0)) > 0) {
 		struct held_row *h;
+		char *tab = memchr(row, '\t', (size_t)n);
+		const char *fields;
+		size_t flen;
 
-		if (copy_row_body(&in->fmt, &in->t, row, (size_t)n, &in->scratch) < 0)
+		if (!tab)
+			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row without fields",
+				   in->t.schema, in->t.name);
+		if (in->nrows == 0) {
+			*tab = '\0';
+			if (lsn_parse(row, &in->H) < 0)
+				die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: not a WAL position: %s",
+					   in->t.schema, in->t.name, row);
+		}
+		fields = tab + 1;
+		tab = memchr(fields, '\t', (size_t)n - (size_t)(fields - row));
+		if (!tab)
+			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row without fields",
+				   in->t.schema, in->t.name);
+		if (in->nrows == 0) {
+			*tab = '\0';
+			sees = sees_delivered(in, fields);
+			if (sees < 0)
+				die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: not a snapshot: %s",
+					   in->t.schema, in->t.name, fields);
+		}
+		fields = tab + 1;
+		flen = (size_t)n - (size_t)(fields - row);
+		if (copy_row_body(&in->fmt, &in->t, fields, flen, &in->scratch) < 0)
 			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row does not have %d fields",
 				   in->t.schema, in->t.name, in->t.ncols);
 		if (in->nrows == in->cap) {
@@ -699,7 +829,7 @@ take_chunk(struct capture *c, struct incr *in)
 		buf_add(&in->store, in->scratch.data, in->scratch.len);
 		/* The last row's key is where the next chunk starts. */
 		buf_reset(&in->lastraw);
-		buf_add(&in->lastraw, row, (size_t)n);
+		buf_add(&in->lastraw, fields, flen);
 		PQfreemem(row);
 	}
 	if (in->nrows > 0)
@@ -716,13 +846,26 @@ take_chunk(struct capture *c, struct incr *in)
 	PQclear(res);
 	while ((res = PQgetResult(conn)))
 		PQclear(res);
-	if (wal_lsn(conn, &in->H) < 0)
+	if (!sees) {
+		info(1, "incremental snapshot of %s.%s: a transaction the stream delivered was not visible "
+		     "to the chunk yet: reading it again", in->t.schema, in->t.name);
+		in->raced_total++;
+		free(in->pending_key);
+		in->pending_key = NULL;
+		in->nrows = 0;
 		return -1;
+	}
+	/* The empty chunk after the last has no row to carry H. */
+	if (in->nrows == 0 && wal_lsn(conn, &in->H) < 0)
+		return -1;
+	index_rows(in);
+	in->t_read = event_now_ns();
+	in->read_ns_total += (uint64_t)(in->t_read - in->t_query);
 	in->pending = true;
 	in->pending_final = in->nrows == 0;
 	in->last_ka_req = 0;
-	info(2, "incremental snapshot of %s.%s: chunk of %d rows read between %llX and %llX", in->t.schema,
-	     in->t.name, in->nrows, (unsigned long long)in->L, (unsigned long long)in->H);
+	info(2, "incremental snapshot of %s.%s: chunk of %d rows read at %llX", in->t.schema,
+	     in->t.name, in->nrows, (unsigned long long)in->H);
 	return 0;
 }
 
@@ -731,7 +874,7 @@ take_chunk(struct capture *c, struct incr *in)
 static void
 control(struct capture *c, struct incr *in, const char *op, uint64_t seq)
 {
-	struct event_src src = { .schema = in->t.schema, .table = in->t.name, .lsn = in->H, .commit_lsn = in->H,
+	struct event_src src = { .schema = in->t.schema, .table = in->t.name, .lsn = in->P, .commit_lsn = in->P,
 				 .seq = seq, .ts_us = in->ts_us, .snapshot = "incremental" };
 
 	buf_reset(&c->ev);
@@ -757,7 +900,7 @@ control(struct capture *c, struct incr *in, const char *op, uint64_t seq)
 	}
 	buf_addc(&c->ev, '}');
 	event_source(&c->ev, &c->ctx, &src, event_now_ns());
-	capture_emit(c, in->H, seq);
+	capture_emit(c, in->P, seq);
 }
 
 static void fifo_check(struct capture *c, struct incr *in);
@@ -768,12 +911,17 @@ flush_chunk(struct capture *c, struct incr *in)
 {
 	uint64_t seq = INCR_SEQ_BASE, written = 0;
 	struct done_chunk *d;
+	int64_t t_flush = event_now_ns(), t_done;
 
-	/* After a chunk at the same H (an idle server), or after a restart
+	/* At H, unless nothing was written at H yet: then just below it, so
+	 * that a transaction whose commit record starts right at H (possible
+	 * when a keepalive at H let the chunk go) still comes after.  After a
+	 * chunk at the same position (an idle server), or after a restart
 	 * whose acknowledged position is one: go on from there. */
-	if (c->last_pos.commit_lsn == in->H && c->last_pos.seq >= INCR_SEQ_BASE)
+	in->P = c->last_pos.commit_lsn >= in->H ? in->H : in->H - 1;
+	if (c->last_pos.commit_lsn == in->P && c->last_pos.seq >= INCR_SEQ_BASE)
 		seq = c->last_pos.seq + 1;
-	in->fmt.lsn = in->H;
+	in->fmt.lsn = in->P;
 	in->fmt.ts_us = in->ts_us;
 	copy_table_template(&in->fmt, &in->t);
 	if (!in->begun) {
@@ -788,9 +936,15 @@ flush_chunk(struct capture *c, struct incr *in)
 		buf_reset(&c->ev);
 		buf_add(&c->ev, in->store.data + h->off, h->len);
 		copy_row_tail(&in->fmt, &in->t, seq, "incremental", event_now_ns(), &c->ev);
-		capture_emit(c, in->H, seq++);
+		capture_emit(c, in->P, seq++);
 		written++;
 	}
+	t_done = event_now_ns();
+	in->held_ns_total += (uint64_t)(t_flush - in->t_read);
+	in->write_ns_total += (uint64_t)(t_done - t_flush);
+	info(2, "incremental snapshot of %s.%s: chunk %llu: read %.1f ms, held %.1f ms, written %.1f ms",
+	     in->t.schema, in->t.name, (unsigned long long)in->chunks + 1, (double)(in->t_read - in->t_query) / 1e6,
+	     (double)(t_flush - in->t_read) / 1e6, (double)(t_done - t_flush) / 1e6);
 	in->rows += written;
 	in->rows_total += written;
 	in->chunks++;
@@ -856,7 +1010,7 @@ fifo_check(struct capture *c, struct incr *in)
 		info(1, "incremental snapshot '%s' acknowledged", in->request);
 		request_clear(in);
 	}
-	state_write(in);
+	state_save(in, done, final);
 }
 
 /* ------------------------------------------------------------ the stream */
@@ -876,8 +1030,8 @@ remove_key(struct incr *in, const struct buf *k)
 	if (!k->len)
 		return;
 	h = fnv(k->data, k->len);
-	for (int i = 0; i < in->nrows; i++) {
-		struct held_row *r = &in->rows_v[i];
+	for (size_t j = h & (in->nslots - 1); in->slots[j] >= 0; j = (j + 1) & (in->nslots - 1)) {
+		struct held_row *r = &in->rows_v[in->slots[j]];
 
 		if (r->alive && r->hash == h && r->off + r->len - r->key_off == k->len &&
 		    memcmp(in->store.data + r->key_off, k->data, k->len) == 0) {
@@ -914,12 +1068,18 @@ incr_truncate(struct capture *c, const struct pgo_rel *rel)
 }
 
 void
-incr_begin_tx(struct capture *c, uint64_t commit_lsn)
+incr_begin_tx(struct capture *c, uint64_t commit_lsn, uint32_t xid)
 {
 	struct incr *in = c->incr;
 
-	if (in && in->pending && commit_lsn > in->H)
+	if (!in)
+		return;
+	if (in->pending && commit_lsn > in->H)
 		flush_chunk(c, in);
+	in->recent_xids[in->recent_next] = xid;
+	in->recent_next = (in->recent_next + 1) % RECENT_XIDS;
+	if (in->nrecent < RECENT_XIDS)
+		in->nrecent++;
 }
 
 void
@@ -1007,6 +1167,8 @@ incr_poll(struct capture *c)
 	now = mono_ms();
 	if (in->nfifo)
 		fifo_check(c, in);
+	if (in->state_dirty && now - in->state_written_ms >= STATE_MS)
+		state_write(in);
 	if (!in->active && now - in->last_sig_check >= SIGNAL_CHECK_MS) {
 		in->last_sig_check = now;
 		signal_check(in);
@@ -1052,4 +1214,16 @@ incr_metrics(struct buf *out, const char *labels, const struct incr *in)
 		 "changed them in the chunk's window.\n# TYPE cdc_capture_incremental_superseded_total counter\n"
 		 "cdc_capture_incremental_superseded_total{%s} %llu\n", labels,
 		 (unsigned long long)in->removed_total);
+	buf_addf(out, "# HELP cdc_capture_incremental_reread_total Chunks read again because their snapshot did "
+		 "not see a transaction the stream had delivered.\n"
+		 "# TYPE cdc_capture_incremental_reread_total counter\ncdc_capture_incremental_reread_total{%s} %llu\n",
+		 labels, (unsigned long long)in->raced_total);
+	buf_addf(out, "# HELP cdc_capture_incremental_seconds_total Time of incremental snapshot chunks: reading "
+		 "them, holding them for the stream, writing them.\n"
+		 "# TYPE cdc_capture_incremental_seconds_total counter\n"
+		 "cdc_capture_incremental_seconds_total{%s,phase=\"read\"} %.3f\n"
+		 "cdc_capture_incremental_seconds_total{%s,phase=\"held\"} %.3f\n"
+		 "cdc_capture_incremental_seconds_total{%s,phase=\"write\"} %.3f\n",
+		 labels, (double)in->read_ns_total / 1e9, labels, (double)in->held_ns_total / 1e9,
+		 labels, (double)in->write_ns_total / 1e9);
 }

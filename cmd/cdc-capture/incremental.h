@@ -15,38 +15,46 @@
  * new line at a time.  For the table it then reads, on a normal connection
  * of its own and with no lock, chunk after chunk in primary key order:
  *
- *     L = pg_current_wal_lsn()
- *     COPY (SELECT cols FROM t WHERE (pk) > (last key) AND (publication
- *           row filter) AND (CONDITION) ORDER BY pk LIMIT N) TO STDOUT
- *     H = pg_current_wal_lsn()
+ *     COPY (SELECT (SELECT pg_current_wal_lsn()) AS H, cols FROM t
+ *           WHERE (pk) > (last key) AND (publication row filter)
+ *           AND (CONDITION) ORDER BY pk LIMIT N) TO STDOUT
  *
- * and holds the chunk's rows.  The chunk is read synchronously between
- * two messages of the stream, so every change the stream still has to
- * deliver up to H comes after the chunk was read; each such change of the
- * table (commit position <= H: this covers the window (L, H] and the
- * transactions that were in the WAL before L but not yet visible to the
- * chunk's snapshot) removes its keys, old and new, from the held rows: the
- * stream's image is at least as new.  Once the stream has passed H (a
+ * (one round trip: H, the server's WAL position as the query began, comes
+ * in every row; an empty chunk asks for it apart) and holds the chunk's
+ * rows, indexed by key.  The chunk is read synchronously between two
+ * messages of the stream, so every change the stream delivers from then on
+ * comes after the chunk was read.  Until the chunk is written, each such
+ * change of the table removes its keys, old and new, from the held rows:
+ * the stream's image is at least as new (it commits at most at H, or the
+ * chunk is written before it).  Once the stream has passed H (a
  * transaction committing after H begins, or a keepalive outside a
  * transaction reports the server's WAL end >= H), the rows left are
  * written as op "r" events with source.snapshot "incremental" at
- * positions (H, 2^40 + i), which no transaction's events use, before any
- * event of a transaction committing after H.  Folded by key in position
- * order, the stream and the chunks give the table.
+ * positions (P, 2^40 + i), P = H or, when nothing at H was written yet,
+ * H - 1 (a transaction committing right at H then still comes after):
+ * positions no transaction's events use, after every event written so far
+ * and before any event of a transaction written later.  A transaction
+ * the chunk saw that commits after H comes after the chunk with an image
+ * at most as new as the chunk's, and the stream's later changes of the
+ * same rows follow it.  Folded by key in position order, the stream and
+ * the chunks give the table.
  *
  * Control events: incremental_begin before the first chunk's rows (with
  * "snapshot":{"condition":...,"since_lsn":S,...}) and incremental_end after
  * the last (with "snapshot":{"condition":...,"since_lsn":S,"rows":N}), at
  * positions of the same kind.  S is the commit LSN of the last event
- * written before the first chunk was read: every later event has a higher
- * one, so a sink's document of the table still below S at the end of a
+ * written before the first chunk was read: every later event has one at
+ * least as high (higher, but for a heartbeat at S), so a sink's document of the table still below S at the end of a
  * snapshot of the whole table is a row the table no longer has.
  *
  * Progress: the state file (incr_state_path()) holds the signal file
- * offset, the request being served, and the last key of the last chunk
- * done: written when the chunk's last event is acknowledged (--ack-file:
- * the ack file's position is at or past it), without --ack-file when it
- * has been written and flushed.  A restart resumes after that key.
+ * offset, the request being served, since_lsn, and the last key of a
+ * chunk done: one whose last event is acknowledged (--ack-file: the ack
+ * file's position is at or past it; without --ack-file: written and
+ * flushed).  It is written when a request is taken or finished, and in
+ * between once a second or every 32 chunks done (a write per chunk, with
+ * its fsyncs, took longer than the chunk).  A restart resumes after that
+ * key, repeating the chunks done since, which fold the same.
  */
 #ifndef CDC_CAPTURE_INCREMENTAL_H
 #define CDC_CAPTURE_INCREMENTAL_H
@@ -82,8 +90,8 @@ void incr_free(struct incr *in);
 
 /* Timed and idle work: the signal file, acknowledgements, the next chunk. */
 void incr_poll(struct capture *c);
-/* A transaction committing at commit_lsn begins: write a held chunk it passes. */
-void incr_begin_tx(struct capture *c, uint64_t commit_lsn);
+/* A transaction (xid) committing at commit_lsn begins: write a held chunk it passes. */
+void incr_begin_tx(struct capture *c, uint64_t commit_lsn, uint32_t xid);
 /* A keepalive outside a transaction: the server has sent everything before walend. */
 void incr_walend(struct capture *c, uint64_t walend);
 /* An Insert, Update or Delete of the stream, before its events are written. */

@@ -480,7 +480,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 			return;
 		}
 		/* A held incremental chunk goes before a transaction committing after its window. */
-		incr_begin_tx(c, m->final_lsn);
+		incr_begin_tx(c, m->final_lsn, m->xid);
 		c->in_tx = true;
 		c->tx_commit_lsn = m->final_lsn;
 		c->tx_first_lsn = lsn;

@@ -78,7 +78,7 @@ cat >"$tmp/update.sql" <<'SQL'
 UPDATE orders SET qty = qty + 1, note = 'updated ' || :id WHERE id = :id;
 SQL
 "$CDC_BIN/cdc-capture" -d "$DSN" --slot bench_incr --publication bench --signal-file "$tmp/sig" \
-	${CHUNK:+--snapshot-chunk "$CHUNK"} --heartbeat 1 -v >"$tmp/incr.json" 2>"$tmp/incr.err" &
+	${CHUNK:+--snapshot-chunk "$CHUNK"} --heartbeat 1 ${VERBOSE:--v} >"$tmp/incr.json" 2>"$tmp/incr.err" &
 CAP_PID=$!
 "$BINDIR/pgbench" -n -c 2 -j 2 -R "$RATE" -T 3600 -D rows="$ROWS" -f "$tmp/update.sql" "$DSN" \
 	>"$tmp/pgbench.out" 2>&1 &
@@ -99,6 +99,7 @@ PGB_PID=
 kill "$CAP_PID"; wait "$CAP_PID" || :
 CAP_PID=
 
+if [ -n "${ERRLOG:-}" ]; then cp "$tmp/incr.err" "$ERRLOG"; fi
 python3 - "$tmp/incr.json" "$ROWS" "$best_init" "$RATE" "$RUNS" <<'PY'
 import json, sys
 path, rows, init_ms, rate, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
