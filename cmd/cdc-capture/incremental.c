@@ -99,7 +99,7 @@ struct incr {
 	int nfifo, fcap;
 
 	/* Where a chunk's time goes (event_now_ns() clock): -vv and the metrics. */
-	int64_t t_query, t_read;
+	int64_t t_query, t_read, t_done, t_gap;
 	uint64_t read_ns_total, held_ns_total, write_ns_total;
 
 	uint64_t rows_total, chunks_total, removed_total;
@@ -771,6 +771,7 @@ take_chunk(struct capture *c, struct incr *in)
 	buf_reset(&in->store);
 	in->nrows = 0;
 	in->t_query = event_now_ns();
+	in->t_gap = in->t_done ? in->t_query - in->t_done : 0;
 	in->ts_us = in->t_query / 1000;
 	/* Extended protocol: one statement, whatever the condition holds. */
 	res = PQexecParams(conn, in->sql.data, 0, NULL, NULL, NULL, NULL, 0);
@@ -942,8 +943,10 @@ flush_chunk(struct capture *c, struct incr *in)
 	t_done = event_now_ns();
 	in->held_ns_total += (uint64_t)(t_flush - in->t_read);
 	in->write_ns_total += (uint64_t)(t_done - t_flush);
-	info(2, "incremental snapshot of %s.%s: chunk %llu: read %.1f ms, held %.1f ms, written %.1f ms",
-	     in->t.schema, in->t.name, (unsigned long long)in->chunks + 1, (double)(in->t_read - in->t_query) / 1e6,
+	in->t_done = t_done;
+	info(2, "incremental snapshot of %s.%s: chunk %llu: after %.1f ms, read %.1f ms, held %.1f ms, "
+	     "written %.1f ms", in->t.schema, in->t.name, (unsigned long long)in->chunks + 1,
+	     (double)in->t_gap / 1e6, (double)(in->t_read - in->t_query) / 1e6,
 	     (double)(t_flush - in->t_read) / 1e6, (double)(t_done - t_flush) / 1e6);
 	in->rows += written;
 	in->rows_total += written;
