@@ -5,7 +5,8 @@
 #   make check-valgrind  the unit tests under valgrind
 #   make check-es        the Elasticsearch-API tests against OpenSearch and
 #                        Elasticsearch 7.17, 8 and 9 in turn
-#   make check-all       the whole matrix: check, then check-es
+#   make check-all       the whole matrix: check (with the big cases, e.g. a
+#                        1M-row incremental snapshot), then check-es
 #   make install         DESTDIR= PREFIX= honoured; make uninstall
 #   make deps            install missing Debian packages
 #   make demo            the whole pipeline on a throwaway PostgreSQL + OpenSearch
@@ -105,7 +106,12 @@ check-es:
 	if [ -n "$$failed" ]; then echo "check-es: failed against:$$failed"; exit 1; fi
 
 # Every suite against every server: what CI runs (check) and the rest.
-check-all: check check-es
+# The suite runs with its big cases here (CI's `make check` stays light):
+# tests/cdc-capture-incremental.t on a table of CHECK_ALL_INCR_ROWS rows.
+CHECK_ALL_INCR_ROWS = 1000000
+check-all:
+	CDC_TEST_INCR_ROWS=$(CHECK_ALL_INCR_ROWS) $(MAKE) --no-print-directory check
+	$(MAKE) --no-print-directory check-es
 
 # The unit tests under valgrind's memcheck: no invalid access, no leak.
 check-valgrind:

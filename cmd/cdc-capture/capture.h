@@ -51,6 +51,10 @@ struct capture_opts {
 	const char *snapshot_state;	/* --snapshot-state, or ack_file + ".snapshot" */
 	char *snapshot_state_alloc;	/* ... when built here */
 	bool progress;
+	/* incremental snapshots */
+	const char *signal_file;	/* --signal-file */
+	const char *signal_request;	/* --signal: write it and exit */
+	int snapshot_chunk;		/* --snapshot-chunk */
 };
 
 struct capture {
@@ -111,6 +115,7 @@ struct capture {
 	int64_t last_ka_request;	/* when a keepalive was last asked for (heartbeats) */
 	int64_t last_recv;		/* when the server's latest message arrived */
 	bool reply_pending;		/* a reply was asked for and nothing came since */
+	struct incr *incr;		/* --signal-file: incremental snapshots (incremental.h) */
 };
 
 /* setup.c */
@@ -174,6 +179,11 @@ void capture_metrics(struct buf *out, const char *labels, void *capture);
 void capture_stats(struct buf *out, void *capture);
 /* The replication loop until stopped or the connection is lost. */
 enum stream_end capture_stream(struct capture *c);
+/* Write the event in c->ev (no newline yet) at (commit_lsn, seq), unless
+ * at or below the last position written (a re-delivery). */
+void capture_emit(struct capture *c, uint64_t commit_lsn, uint64_t seq);
+/* A standby status update, asking for a keepalive back when reply. */
+int capture_send_status(struct capture *c, bool reply);
 /* Flush stdout and send the final standby status update. */
 void capture_finish(struct capture *c);
 /* Read --ack-file if it changed; at start (initial true) errors are fatal. */

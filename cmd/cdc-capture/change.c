@@ -224,6 +224,22 @@ change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, en
 }
 
 void
+change_keys(struct change_fmt *f, const struct pgo_msg *m, struct buf *key, struct buf *old)
+{
+	const struct pgo_rel *rel = m->rel;
+	const struct pgo_tuple *o = m->oldkind ? &m->oldtup : NULL;
+
+	buf_reset(key);
+	buf_reset(old);
+	if (!rel->has_key)
+		return;
+	if (m->type == 'I' || m->type == 'U')
+		add_tuple(f, key, rel, &m->newtup, o, KEY_COLS, NULL);
+	if (o && (m->type == 'D' || m->type == 'U'))
+		add_tuple(f, old, rel, o, NULL, KEY_COLS, NULL);
+}
+
+void
 truncate_format(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, uint8_t options,
 		struct event_src *p)
 {

@@ -52,6 +52,17 @@ bool change_new_row_complete(const struct pgo_msg *m);
 /* An Insert, Update or Delete message (m->type 'I', 'U', 'D'). */
 void change_format(struct change_fmt *f, struct buf *out, const struct pgo_msg *m, enum change_part part,
 		   struct event_src *p);
+/*
+ * The event "key" objects an Insert, Update or Delete message m touches,
+ * as change_format() writes them: the new row's key into key (I, U; left
+ * empty for D) and the old row's key into old (D, and U when the server
+ * sent the old key or row; else left empty).  Both are reset first; both
+ * stay empty when the relation has no key.  For the incremental snapshot,
+ * which matches them against its chunk's rows (copy.h writes the same
+ * bytes for the same values).
+ */
+void change_keys(struct change_fmt *f, const struct pgo_msg *m, struct buf *key, struct buf *old);
+
 /* The "t" event of one relation of a Truncate message (options: m->flags). */
 void truncate_format(struct change_fmt *f, struct buf *out, const struct pgo_rel *rel, uint8_t options,
 		     struct event_src *p);

@@ -306,6 +306,7 @@ copy_row_body(struct row_formatter *f, const struct snap_table *t, const char *r
 	}
 	if (t->ncols > 0 ? p <= end : p != end)
 		return -1;	/* more fields than columns */
+	f->key_at = b->len + 8;	/* past },"key": */
 	if (t->nkeys == 0) {
 		buf_add(b, "},\"key\":null", 12);
 	} else {

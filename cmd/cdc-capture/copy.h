@@ -76,6 +76,7 @@ struct row_formatter {
 	struct buf field;	/* one unescaped field */
 	size_t *vpos;		/* per column: value start and end in line */
 	int vcap;
+	size_t key_at;		/* copy_row_body(): where the "key" value starts in out */
 };
 
 void rowfmt_init(struct row_formatter *f, struct typemap *tm, const struct event_ctx *ctx,

@@ -20,6 +20,7 @@
 #include "log.h"
 #include "opt.h"
 #include "sig.h"
+#include "incremental.h"
 #include "snapshot.h"
 #include "timeutil.h"
 
@@ -51,6 +52,12 @@ static const char usage_text[] =
 	"      --snapshot-state FILE  marker that detects an interrupted snapshot\n"
 	"                             (default with --ack-file FILE: FILE.snapshot)\n"
 	"      --progress             show snapshot progress on stderr\n"
+	"\n"
+	"Incremental snapshots (while streaming; cdc-capture(1) \"Incremental snapshots\"):\n"
+	"      --signal-file FILE     take requests 'snapshot TABLE [where CONDITION]'\n"
+	"                             appended to FILE (checked every second)\n"
+	"      --signal REQUEST       append REQUEST to --signal-file FILE and exit\n"
+	"      --snapshot-chunk N     rows per chunk (default 1024)\n"
 	"\n"
 	"Stream:\n"
 	"      --ack-file FILE        confirm to the server only the position in this\n"
@@ -93,6 +100,7 @@ enum {
 	OPT_CREATE_SLOT = 256, OPT_DROP_SLOT, OPT_CREATE_PUB, OPT_TABLES, OPT_SNAPSHOT, OPT_SNAPSHOT_JOBS,
 	OPT_SNAPSHOT_STATE, OPT_PROGRESS, OPT_ACK_FILE, OPT_HEARTBEAT, OPT_STATUS_INTERVAL, OPT_RECEIVE_TIMEOUT,
 	OPT_NO_LOOP,
+	OPT_SIGNAL_FILE, OPT_SIGNAL, OPT_SNAPSHOT_CHUNK,
 	OPT_TX_EVENTS, OPT_KEY_CHANGE, OPT_TS_NS, OPT_VALUES, OPT_NUMERIC, OPT_STATS, OPT_METRICS_FILE, OPT_HELP,
 };
 
@@ -114,6 +122,9 @@ static const struct option longopts[] = {
 	{ "snapshot-jobs", required_argument, NULL, OPT_SNAPSHOT_JOBS },
 	{ "snapshot-state", required_argument, NULL, OPT_SNAPSHOT_STATE },
 	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "signal-file", required_argument, NULL, OPT_SIGNAL_FILE },
+	{ "signal", required_argument, NULL, OPT_SIGNAL },
+	{ "snapshot-chunk", required_argument, NULL, OPT_SNAPSHOT_CHUNK },
 	/* stream */
 	{ "ack-file", required_argument, NULL, OPT_ACK_FILE },
 	{ "heartbeat", required_argument, NULL, OPT_HEARTBEAT },
@@ -274,6 +285,7 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 	o->status_ms = 10000;
 	o->receive_timeout_ms = 60000;
 	o->snapshot_jobs = 1;
+	o->snapshot_chunk = 1024;
 	/* -? is help: getopt_long() cannot tell it from a refused option. */
 	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
 		if (strcmp(argv[i], "-?") == 0)
@@ -315,6 +327,16 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 			break;
 		case OPT_SNAPSHOT_STATE: o->snapshot_state = optarg; break;
 		case OPT_PROGRESS: o->progress = true; break;
+		case OPT_SIGNAL_FILE:
+			if (!*optarg)
+				die_usage("empty --signal-file name");
+			o->signal_file = optarg;
+			break;
+		case OPT_SIGNAL: o->signal_request = optarg; break;
+		case OPT_SNAPSHOT_CHUNK:
+			if (parse_int(optarg, 1, 1000000, &o->snapshot_chunk) < 0)
+				die_usage("invalid --snapshot-chunk: '%s' (1 to 1000000)", optarg);
+			break;
 		case OPT_ACK_FILE: o->ack_file = optarg; break;
 		case OPT_HEARTBEAT: o->heartbeat_ms = seconds_arg("--heartbeat", optarg, 0); break;
 		case OPT_STATUS_INTERVAL:
@@ -377,6 +399,12 @@ parse_options(struct capture_opts *o, int argc, char **argv)
 		die_usage("unexpected argument '%s'", argv[optind]);
 	if (dbname)
 		refuse_password(dbname);
+	if (o->signal_request) {
+		/* The writing side: append the request and exit. */
+		if (!o->signal_file)
+			die_usage("--signal needs --signal-file");
+		incr_signal_write(o->signal_file, o->signal_request);
+	}
 	o->conninfo = o->conninfo_alloc = build_conninfo(dbname, host, port, user);
 	if (!o->slot)
 		die_usage("--slot is required");
@@ -632,6 +660,8 @@ main(int argc, char **argv)
 			c->last_pos = c->ack.pos;
 	}
 
+	if (c->o.signal_file)
+		c->incr = incr_new(c);
 	rc = setup(c, true);
 	if (rc < 0)
 		status = CDC_EXIT_TEMPFAIL;
@@ -685,6 +715,7 @@ out:
 		PQfinish(c->conn);
 	if (wr_close(&c->w) < 0)
 		wr_die_on_error(&c->w, "standard output");
+	incr_free(c->incr);
 	change_fmt_release(&c->fmt);
 	free(c->tx_origin);
 	for (int i = 0; i < c->ntally; i++) {

@@ -338,14 +338,14 @@ add_ident(struct buf *b, const char *s)
 
 /* The publications as a text[] literal: {"a","b"}. */
 static void
-add_pub_array(struct buf *b, const struct snapshot_args *a)
+add_pub_array(struct buf *b, const char *const *pubs, int npubs)
 {
 	buf_addc(b, '{');
-	for (int i = 0; i < a->npublications; i++) {
+	for (int i = 0; i < npubs; i++) {
 		if (i)
 			buf_addc(b, ',');
 		buf_addc(b, '"');
-		for (const char *p = a->publications[i]; *p; p++) {
+		for (const char *p = pubs[i]; *p; p++) {
 			if (*p == '"' || *p == '\\')
 				buf_addc(b, '\\');
 			buf_addc(b, *p);
@@ -364,33 +364,39 @@ add_pub_array(struct buf *b, const struct snapshot_args *a)
  * lists united.
  */
 static void
-pub_cte(struct snap *s, struct buf *q)
+pub_cte(int server_version, bool one, struct buf *q)
 {
-	bool v15 = s->server_version >= 150000;
+	bool v15 = server_version >= 150000;
 
 	buf_addf(q, "WITH pt AS (SELECT c.oid AS relid, %s AS attnames, %s AS rowfilter "
 		 "FROM pg_catalog.pg_publication_tables p "
 		 "JOIN pg_catalog.pg_namespace n ON n.nspname = p.schemaname "
 		 "JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = p.tablename "
-		 "WHERE p.pubname = ANY ($1::text[])) ",
-		 v15 ? "p.attnames" : "NULL::name[]", v15 ? "p.rowfilter" : "NULL::text");
+		 "WHERE p.pubname = ANY ($1::text[])%s) ",
+		 v15 ? "p.attnames" : "NULL::name[]", v15 ? "p.rowfilter" : "NULL::text",
+		 one ? " AND c.oid = $2::pg_catalog.regclass" : "");
 }
 
 static int
-read_catalog(struct snap *s)
+catalog_read(PGconn *conn, int server_version, const char *const *publications, int npublications,
+	     const char *regclass, struct snap_table **tablesp, int *ntablesp)
 {
-	PGconn *conn = s->w[0].conn;
 	struct buf q = BUF_INIT, pubs = BUF_INIT;
-	const char *params[1];
+	const char *params[2];
+	int nparams = regclass ? 2 : 1;
 	char msg[512];
 	PGresult *res;
-	int rc = 0, cur = 0;
+	int rc = 0, cur = 0, ntables;
+	struct snap_table *tables;
 
-	add_pub_array(&pubs, s->a);
+	add_pub_array(&pubs, publications, npublications);
 	params[0] = pubs.data;
+	params[1] = regclass;
+	*tablesp = NULL;
+	*ntablesp = 0;
 
 	/* Tables. */
-	pub_cte(s, &q);
+	pub_cte(server_version, regclass != NULL, &q);
 	buf_addf(&q, "SELECT c.oid, n.nspname, c.relname, c.relkind, "
 		 "%s, "
 		 "pg_catalog.pg_relation_size(c.oid) / pg_catalog.current_setting('block_size')::int8, "
@@ -400,21 +406,23 @@ read_catalog(struct snap *s)
 		 "JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace "
 		 "GROUP BY c.oid, n.nspname, c.relname, c.relkind, c.reltuples "
 		 "ORDER BY c.oid",
-		 s->server_version >= 120000
+		 server_version >= 120000
 		 ? "CASE WHEN c.relkind = 'p' THEN (SELECT COALESCE(sum(GREATEST(pc.reltuples, 0)), 0)::float8 "
 		   "FROM pg_catalog.pg_partition_tree(c.oid) t JOIN pg_catalog.pg_class pc ON pc.oid = t.relid "
 		   "WHERE t.isleaf) ELSE c.reltuples::float8 END"
 		 : "c.reltuples::float8");
-	res = PQexecParams(conn, q.data, 1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(conn, q.data, nparams, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		error("snapshot: cannot read the publications' tables: %s", pq_msg(conn, res, msg, sizeof(msg)));
 		rc = pq_status(conn);
 		goto out;
 	}
-	s->ntables = PQntuples(res);
-	s->tables = xcalloc((size_t)s->ntables + 1, sizeof(*s->tables));
-	for (int i = 0; i < s->ntables; i++) {
-		struct snap_table *t = &s->tables[i];
+	ntables = PQntuples(res);
+	tables = xcalloc((size_t)ntables + 1, sizeof(*tables));
+	*tablesp = tables;
+	*ntablesp = ntables;
+	for (int i = 0; i < ntables; i++) {
+		struct snap_table *t = &tables[i];
 
 		copy_table_init(t, (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10),
 				PQgetvalue(res, i, 1), PQgetvalue(res, i, 2));
@@ -432,10 +440,10 @@ read_catalog(struct snap *s)
 	 * flag, and per table its replica identity and primary key width, for
 	 * the key rule shared with the stream (copy_table_choose_key()). */
 	buf_reset(&q);
-	pub_cte(s, &q);
+	pub_cte(server_version, regclass != NULL, &q);
 	{
 		/* The key columns of an index (not its INCLUDE columns). */
-		const char *nkey = s->server_version >= 110000 ? "i.indnkeyatts" : "i.indnatts";
+		const char *nkey = server_version >= 110000 ? "i.indnkeyatts" : "i.indnatts";
 
 		buf_addf(&q, "SELECT a.attrelid, a.attname, a.atttypid, "
 			 "CASE c.relreplident WHEN 'f' THEN true WHEN 'n' THEN false "
@@ -456,9 +464,9 @@ read_catalog(struct snap *s)
 			 "AND EXISTS (SELECT 1 FROM pt WHERE pt.relid = a.attrelid "
 			 "AND (pt.attnames IS NULL OR a.attname = ANY (pt.attnames))) "
 			 "ORDER BY a.attrelid, a.attnum",
-			 nkey, nkey, nkey, nkey, s->server_version >= 120000 ? "AND a.attgenerated = '' " : "");
+			 nkey, nkey, nkey, nkey, server_version >= 120000 ? "AND a.attgenerated = '' " : "");
 	}
-	res = PQexecParams(conn, q.data, 1, NULL, params, NULL, NULL, 0);
+	res = PQexecParams(conn, q.data, nparams, NULL, params, NULL, NULL, 0);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
 		error("snapshot: cannot read the tables' columns: %s", pq_msg(conn, res, msg, sizeof(msg)));
 		rc = pq_status(conn);
@@ -468,11 +476,11 @@ read_catalog(struct snap *s)
 		uint32_t relid = (uint32_t)strtoul(PQgetvalue(res, i, 0), NULL, 10);
 
 		/* Both results are ordered by table OID. */
-		while (cur < s->ntables && s->tables[cur].oid < relid)
+		while (cur < ntables && tables[cur].oid < relid)
 			cur++;
-		if (cur == s->ntables || s->tables[cur].oid != relid)
+		if (cur == ntables || tables[cur].oid != relid)
 			continue;
-		struct snap_table *t = &s->tables[cur];
+		struct snap_table *t = &tables[cur];
 
 		copy_table_add_col(t, PQgetvalue(res, i, 1), (uint32_t)strtoul(PQgetvalue(res, i, 2), NULL, 10),
 				   PQgetvalue(res, i, 3)[0] == 't');
@@ -486,6 +494,35 @@ out:
 	buf_release(&q);
 	buf_release(&pubs);
 	return rc;
+}
+
+static int
+read_catalog(struct snap *s)
+{
+	return catalog_read(s->w[0].conn, s->server_version, s->a->publications, s->a->npublications, NULL,
+			    &s->tables, &s->ntables);
+}
+
+int
+snapshot_describe_table(PGconn *conn, int server_version, const char *const *pubs, int npubs,
+			const char *regclass, struct snap_table *t)
+{
+	struct snap_table *tables;
+	int n, rc = catalog_read(conn, server_version, pubs, npubs, regclass, &tables, &n);
+
+	if (rc != 0) {
+		for (int i = 0; i < n; i++)
+			copy_table_free(&tables[i]);
+		free(tables);
+		return -1;
+	}
+	if (n == 0) {
+		free(tables);
+		return 0;
+	}
+	*t = tables[0];
+	free(tables);
+	return 1;
 }
 
 static int

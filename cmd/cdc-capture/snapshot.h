@@ -37,6 +37,7 @@
 #ifndef CDC_CAPTURE_SNAPSHOT_H
 #define CDC_CAPTURE_SNAPSHOT_H
 
+#include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -91,6 +92,18 @@ struct snapshot_args {
  * on a->out ends through wr_die_on_error() (EPIPE: exit 141).
  */
 int snapshot_run(const struct snapshot_args *a);
+
+/*
+ * Describe one published table for the incremental snapshot: the same
+ * catalog reading as the initial snapshot (columns in attnum order, column
+ * lists, row filters, the key rule), for the table regclass names (text
+ * given to ::regclass) among pubs.  conn: a normal connection.  Returns 1
+ * (t filled in; copy_table_free() it), 0 when the table is not in the
+ * publications, -1 on error (message printed).
+ */
+struct snap_table;
+int snapshot_describe_table(PGconn *conn, int server_version, const char *const *pubs, int npubs,
+			    const char *regclass, struct snap_table *t);
 
 /* ---- the durable marker of an unfinished snapshot ---- */
 

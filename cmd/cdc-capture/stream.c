@@ -34,6 +34,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 
+#include "incremental.h"
 #include "json.h"
 #include "log.h"
 #include "notify.h"
@@ -134,8 +135,8 @@ flush_position(struct capture *c)
 	return max64(f, c->start_confirmed);
 }
 
-static int
-send_status(struct capture *c, bool reply)
+int
+capture_send_status(struct capture *c, bool reply)
 {
 	char msg[1 + 8 * 4 + 1];
 	uint64_t flush;
@@ -168,8 +169,8 @@ send_status(struct capture *c, bool reply)
 
 /* ------------------------------------------------------------ emitting */
 
-static void
-emit(struct capture *c, uint64_t commit_lsn, uint64_t seq)
+void
+capture_emit(struct capture *c, uint64_t commit_lsn, uint64_t seq)
 {
 	struct cdc_pos pos = { commit_lsn, seq };
 
@@ -212,7 +213,7 @@ heartbeat(struct capture *c)
 	src_last_commit(c, &p);
 	buf_reset(&c->ev);
 	control_format(&c->fmt, &c->ev, "heartbeat", -1, NULL, 0, 0, &p);
-	emit(c, p.commit_lsn, 0);
+	capture_emit(c, p.commit_lsn, 0);
 	/* Emitting it is not a reason to skip the next one. */
 }
 
@@ -249,6 +250,8 @@ capture_metrics(struct buf *out, const char *labels, void *arg)
 	buf_addf(out, "# HELP cdc_capture_redelivered_total Re-delivered events skipped after a "
 		 "reconnection.\n# TYPE cdc_capture_redelivered_total counter\n"
 		 "cdc_capture_redelivered_total{%s} %llu\n", labels, (unsigned long long)c->skipped);
+	if (c->incr)
+		incr_metrics(out, labels, c->incr);
 }
 
 void
@@ -275,7 +278,7 @@ receive_check(struct capture *c, int64_t now)
 	if (t <= 0 || quiet < t / 2)
 		return 0;
 	if (!c->reply_pending)
-		return send_status(c, true);
+		return capture_send_status(c, true);
 	if (quiet >= t) {
 		struct pollfd pfd = { PQsocket(c->conn), POLLIN, 0 };
 
@@ -311,13 +314,13 @@ housekeeping(struct capture *c, int64_t now)
 		/* --endpos: ask for a keepalive, whose walEnd tells whether the
 		 * server has anything left before endpos (an idle server sends
 		 * none of its own for wal_sender_timeout / 2). */
-		if (send_status(c, c->o.has_endpos) < 0)
+		if (capture_send_status(c, c->o.has_endpos) < 0)
 			return -1;
 	} else if (heartbeat_waiting(c, now) && now - c->last_ka_request >= c->o.heartbeat_ms) {
 		/* A heartbeat is due but no keepalive newer than the last event
 		 * came: ask for one (at most once per heartbeat interval). */
 		c->last_ka_request = now;
-		if (send_status(c, true) < 0)
+		if (capture_send_status(c, true) < 0)
 			return -1;
 	}
 	if (c->sent_flush) {
@@ -355,6 +358,8 @@ next_timeout(struct capture *c, int64_t now)
 		if (due - now < t)
 			t = due - now;
 	}
+	if (c->incr && incr_timeout(c) < t)
+		t = incr_timeout(c);
 	if (t < 0)
 		t = 0;
 	if (t > 1000)
@@ -439,21 +444,22 @@ row_change(struct capture *c, const struct pgo_msg *m, uint64_t lsn)
 	struct event_src p;
 	struct event_tx tx;
 
+	incr_change(c, m);
 	if (!c->o.key_change_update && change_key_changed(m) && change_new_row_complete(m)) {
 		change_pos_set(c, &p, &tx, m->rel, lsn);
 		buf_reset(&c->ev);
 		change_format(&c->fmt, &c->ev, m, CHANGE_OLD_KEY, &p);
-		emit(c, p.commit_lsn, p.seq);
+		capture_emit(c, p.commit_lsn, p.seq);
 		change_pos_set(c, &p, &tx, m->rel, lsn);
 		buf_reset(&c->ev);
 		change_format(&c->fmt, &c->ev, m, CHANGE_NEW_KEY, &p);
-		emit(c, p.commit_lsn, p.seq);
+		capture_emit(c, p.commit_lsn, p.seq);
 		return;
 	}
 	change_pos_set(c, &p, &tx, m->rel, lsn);
 	buf_reset(&c->ev);
 	change_format(&c->fmt, &c->ev, m, CHANGE_WHOLE, &p);
-	emit(c, p.commit_lsn, p.seq);
+	capture_emit(c, p.commit_lsn, p.seq);
 }
 
 /* One pgoutput message at WAL position lsn. */
@@ -473,6 +479,8 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 			c->done = true;
 			return;
 		}
+		/* A held incremental chunk goes before a transaction committing after its window. */
+		incr_begin_tx(c, m->final_lsn, m->xid);
 		c->in_tx = true;
 		c->tx_commit_lsn = m->final_lsn;
 		c->tx_first_lsn = lsn;
@@ -489,7 +497,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 			src_last_commit(c, &p);
 			buf_reset(&c->ev);
 			control_format(&c->fmt, &c->ev, "begin", -1, NULL, 0, c->tx_first_lsn, &p);
-			emit(c, p.commit_lsn, 0);
+			capture_emit(c, p.commit_lsn, 0);
 		}
 		return;
 	case 'O':
@@ -513,7 +521,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 			buf_reset(&c->ev);
 			control_format(&c->fmt, &c->ev, "commit", (long long)c->tx_seq, c->tally, c->ntally,
 				       c->tx_first_lsn, &p);
-			emit(c, p.commit_lsn, p.seq);
+			capture_emit(c, p.commit_lsn, p.seq);
 		}
 		c->in_tx = false;
 		c->written_lsn = max64(c->written_lsn, m->end_lsn);
@@ -537,10 +545,11 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 
 			if (!rel)
 				protocol_error(c, lsn, "Truncate of a relation no Relation message described");
+			incr_truncate(c, rel);
 			change_pos_set(c, &p, &tx, rel, lsn);
 			buf_reset(&c->ev);
 			truncate_format(&c->fmt, &c->ev, rel, m->flags, &p);
-			emit(c, p.commit_lsn, p.seq);
+			capture_emit(c, p.commit_lsn, p.seq);
 		}
 		return;
 	case 'M':
@@ -564,7 +573,7 @@ xlogdata(struct capture *c, uint64_t lsn, const char *data, size_t len)
 		}
 		buf_reset(&c->ev);
 		message_format(&c->fmt, &c->ev, m, &p);
-		emit(c, p.commit_lsn, p.seq);
+		capture_emit(c, p.commit_lsn, p.seq);
 		return;
 	case 'R':
 		capture_relation_key(c, m->rel);
@@ -586,10 +595,13 @@ keepalive(struct capture *c, uint64_t walend, int64_t sendtime_us, bool reply)
 		if (c->o.has_endpos && walend >= c->o.endpos)
 			c->done = true;
 	}
+	/* Also when walEnd did not move: an idle server, a chunk at the same H. */
+	if (!c->in_tx)
+		incr_walend(c, max64(walend, c->ka_walend));
 	if (heartbeat_due(c, mono_ms()))
 		heartbeat(c);
 	if (reply)
-		send_status(c, false);
+		capture_send_status(c, false);
 }
 
 /* One CopyData message from the server. */
@@ -680,7 +692,7 @@ capture_start(struct capture *c)
 	c->streaming = true;
 	/* Tell the server where we are right away; with --endpos ask for a
 	 * keepalive back (its walEnd may already be at endpos). */
-	if (send_status(c, c->o.has_endpos) < 0) {
+	if (capture_send_status(c, c->o.has_endpos) < 0) {
 		c->streaming = false;
 		return -1;
 	}
@@ -736,6 +748,8 @@ capture_stream(struct capture *c)
 			copydata(c, buf, n);
 			PQfreemem(buf);
 			now = c->last_recv = mono_ms();
+			if (c->incr && !c->in_tx)
+				incr_poll(c);
 			if (now - c->last_status >= c->o.status_ms || now - c->last_ack_check >= ACK_CHECK_MS) {
 				if (housekeeping(c, now) < 0)
 					return STREAM_LOST;
@@ -758,6 +772,7 @@ capture_stream(struct capture *c)
 		now = mono_ms();
 		if (housekeeping(c, now) < 0)
 			return STREAM_LOST;
+		incr_poll(c);
 		if (wr_flush(&c->w) < 0)
 			wr_die_on_error(&c->w, "standard output");
 		if (cdc_stop || c->done)
@@ -791,7 +806,7 @@ capture_finish(struct capture *c)
 	if (c->w.err == EPIPE) {
 		/* The next stage is gone: tell the server where we are, release the slot. */
 		if (c->conn && c->streaming && PQstatus(c->conn) == CONNECTION_OK) {
-			send_status(c, false);
+			capture_send_status(c, false);
 			PQputCopyEnd(c->conn, NULL);
 			PQflush(c->conn);
 			PQfinish(c->conn);
@@ -804,7 +819,7 @@ capture_finish(struct capture *c)
 	c->flushed_lsn = c->written_lsn;
 	/* Only inside START_REPLICATION (not after --snapshot only or --drop-slot). */
 	if (c->conn && c->streaming && PQstatus(c->conn) == CONNECTION_OK) {
-		send_status(c, false);
+		capture_send_status(c, false);
 		PQputCopyEnd(c->conn, NULL);
 		PQflush(c->conn);
 	}

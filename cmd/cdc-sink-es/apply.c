@@ -272,6 +272,10 @@ apply_line(struct sink *s, const struct evin_line *l)
 		s->m.skipped++;
 		return;
 	}
+	if (ev.control && cfg->delete_unseen && json_span_eq(&ev.op, "incremental_end")) {
+		do_incremental_end(s, lineno, &ev, line, len);
+		return;
+	}
 	if (ev.control || ev.op.p[0] == 'm') {
 		ring_push(s, &ev, 0);
 		return;

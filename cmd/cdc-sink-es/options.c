@@ -47,6 +47,8 @@ static const char usage_text[] =
 	"                             any other index (a rebuild into a new index)\n"
 	"      --soft-delete          a delete indexes {key..., \"__deleted\":true} (keeps the version)\n"
 	"      --truncate MODE        on truncate events: delete (default), skip or stop\n"
+	"      --delete-unseen        at the end of an incremental snapshot of a whole table,\n"
+	"                             delete the table's documents it did not see\n"
 	"      --create-index FILE    create each new index with FILE (settings and mappings)\n"
 	"      --pipeline NAME        ingest pipeline for every document\n"
 	"      --refresh[=WHEN]       refresh after each request: true (default) or wait_for\n"
@@ -84,6 +86,7 @@ enum {
 	OPT_NETRC_FILE, OPT_CACERT, OPT_CERT, OPT_KEY, OPT_INSECURE, OPT_SOFT_DELETE,
 	OPT_TRUNCATE, OPT_CREATE_INDEX, OPT_PIPELINE, OPT_REFRESH, OPT_GZIP, OPT_BATCH_DOCS,
 	OPT_BATCH_BYTES, OPT_BATCH_WAIT, OPT_BACKOFF, OPT_ALIAS, OPT_CHECKPOINT_INTERVAL, OPT_LINGER,
+	OPT_DELETE_UNSEEN,
 };
 
 static const struct option options[] = {
@@ -105,6 +108,7 @@ static const struct option options[] = {
 	{ "alias", required_argument, NULL, OPT_ALIAS },
 	{ "soft-delete", no_argument, NULL, OPT_SOFT_DELETE },
 	{ "truncate", required_argument, NULL, OPT_TRUNCATE },
+	{ "delete-unseen", no_argument, NULL, OPT_DELETE_UNSEEN },
 	{ "create-index", required_argument, NULL, OPT_CREATE_INDEX },
 	{ "pipeline", required_argument, NULL, OPT_PIPELINE },
 	{ "refresh", optional_argument, NULL, OPT_REFRESH },
@@ -378,6 +382,9 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 			else
 				die_usage("bad --truncate: %s (delete, skip or stop)", optarg);
 			break;
+		case OPT_DELETE_UNSEEN:
+			cfg->delete_unseen = true;
+			break;
 		case OPT_CREATE_INDEX:
 			cfg->create_body = read_index_body(optarg);
 			break;
@@ -435,6 +442,8 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 		die_usage("--index is required");
 	if (index_template_check(cfg->index_tmpl, why, sizeof(why)) < 0)
 		die_usage("--index %s: %s", cfg->index_tmpl, why);
+	if (cfg->delete_unseen && !index_has_table(cfg->index_tmpl))
+		die_usage("--delete-unseen needs {table} in --index: other tables' documents would go too");
 	if (cfg->alias_tmpl && index_template_check(cfg->alias_tmpl, why, sizeof(why)) < 0)
 		die_usage("--alias %s: %s", cfg->alias_tmpl, why);
 	evin_check_options(io);

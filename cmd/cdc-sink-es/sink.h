@@ -66,6 +66,7 @@ struct config {
 	bool gzip;
 	bool dry_run;
 	bool soft_delete;
+	bool delete_unseen;		/* --delete-unseen: see do_incremental_end() */
 	bool insecure;
 	enum truncate_mode truncate;
 	char *create_body;		/* --create-index file contents, or NULL */
@@ -243,6 +244,16 @@ void bad_line(struct sink *s, uint64_t lineno, const struct event_info *ev, cons
 /* truncate.c: a truncate event (the --truncate policy), then truncate_index() below. */
 void do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *line,
 		 size_t len);
+/*
+ * truncate.c: an incremental_end event under --delete-unseen: for a
+ * snapshot of a whole table, the documents of the table's index below its
+ * snapshot.since_lsn (written before the snapshot began and neither
+ * rewritten by it nor changed by the stream since) are deleted at the
+ * event's commit LSN, as a truncate deletes.  A snapshot with a condition
+ * deletes nothing.
+ */
+void do_incremental_end(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *line,
+			size_t len);
 
 /* index.c */
 /* The first event for an index: create it (--create-index), check it, note its --alias. */

@@ -42,8 +42,10 @@
 
 struct trunc {
 	struct sink *s;
+	const char *what;	/* "truncate" or "re-sync", for messages */
 	const char *index;
-	uint64_t version;
+	uint64_t version;	/* of the deletes */
+	uint64_t keep_from;	/* documents at this version or above stay */
 	uint64_t lineno;
 	struct buf bulk;		/* the delete actions of one page */
 	size_t nbulk;
@@ -65,8 +67,8 @@ trunc_fail(struct trunc *t, const char *what, long st)
 		finish(s, CDC_EXIT_FAILURE);
 	if (errresp_parse(s->sync_resp.data, s->sync_resp.len, &type, &reason) == 0)
 		http_reason(&why, &type, &reason);
-	error("line %llu: truncate of index %s: %s: HTTP %ld%s%s", (unsigned long long)t->lineno,
-	      t->index, what, st, why.len ? ": " : "", why.len ? why.data : "");
+	error("line %llu: %s of index %s: %s: HTTP %ld%s%s", (unsigned long long)t->lineno,
+	      t->what, t->index, what, st, why.len ? ": " : "", why.len ? why.data : "");
 	buf_release(&why);
 	finish(s, CDC_EXIT_FAILURE);
 }
@@ -100,8 +102,8 @@ send_deletes(struct trunc *t)
 			trunc_fail(t, "_bulk delete", st);
 		n = bulkresp_parse(s->sync_resp.data, s->sync_resp.len, res, t->nbulk, &errors, &err);
 		if (n < 0 || (size_t)n != t->nbulk) {
-			error("line %llu: truncate of index %s: %s", (unsigned long long)t->lineno,
-			      t->index, n < 0 ? err : "wrong number of items in the _bulk response");
+			error("line %llu: %s of index %s: %s", (unsigned long long)t->lineno,
+			      t->what, t->index, n < 0 ? err : "wrong number of items in the _bulk response");
 			finish(s, CDC_EXIT_TEMPFAIL);
 		}
 		for (size_t i = 0; i < t->nbulk; i++) {
@@ -119,8 +121,8 @@ send_deletes(struct trunc *t)
 				struct buf why = BUF_INIT;
 
 				http_reason(&why, &r->type, &r->reason);
-				error("line %llu: truncate of index %s: a delete was refused: HTTP %d: %s",
-				      (unsigned long long)t->lineno, t->index, r->status,
+				error("line %llu: %s of index %s: a delete was refused: HTTP %d: %s",
+				      (unsigned long long)t->lineno, t->what, t->index, r->status,
 				      why.data ? why.data : "");
 				buf_release(&why);
 				finish(s, CDC_EXIT_FAILURE);
@@ -135,8 +137,8 @@ send_deletes(struct trunc *t)
 		attempt++;
 		s->st.retries++;
 		if (s->cfg->max_retries >= 0 && attempt > s->cfg->max_retries) {
-			error("line %llu: truncate of index %s: deletes refused for load; giving up "
-			      "after %d retries", (unsigned long long)t->lineno, t->index, attempt - 1);
+			error("line %llu: %s of index %s: deletes refused for load; giving up "
+			      "after %d retries", (unsigned long long)t->lineno, t->what, t->index, attempt - 1);
 			finish(s, CDC_EXIT_TEMPFAIL);
 		}
 		if (cdc_stop)
@@ -154,7 +156,7 @@ add_delete(struct trunc *t, const struct search_hit *h)
 {
 	struct buf *b = &t->bulk;
 
-	if (h->has_version && h->version > t->version) {
+	if (h->has_version && h->version >= t->keep_from) {
 		t->newer++;
 		return;
 	}
@@ -205,8 +207,8 @@ scroll_pass(struct trunc *t, size_t page)
 	for (;;) {
 		if (st == 404 && sid.len > 0) {
 			/* The scroll expired while deletes were retried. */
-			info(1, "line %llu: truncate of index %s: the scroll expired; starting again",
-			     (unsigned long long)t->lineno, t->index);
+			info(1, "line %llu: %s of index %s: the scroll expired; starting again",
+			     (unsigned long long)t->lineno, t->what, t->index);
 			r = 1;
 			break;
 		}
@@ -216,8 +218,8 @@ scroll_pass(struct trunc *t, size_t page)
 			trunc_fail(t, "_search", st);
 		n = searchresp_parse(s->sync_resp.data, s->sync_resp.len, hits, page, &scroll_id, &err);
 		if (n < 0) {
-			error("line %llu: truncate of index %s: %s", (unsigned long long)t->lineno,
-			      t->index, err);
+			error("line %llu: %s of index %s: %s", (unsigned long long)t->lineno,
+			      t->what, t->index, err);
 			finish(s, CDC_EXIT_TEMPFAIL);
 		}
 		buf_reset(&sid);
@@ -255,11 +257,13 @@ out:
 	return r;
 }
 
-void
-truncate_index(struct sink *s, const char *index, uint64_t version, uint64_t lineno)
+/* Delete the documents of index below keep_from at version (see truncate_index()). */
+static void
+delete_below(struct sink *s, const char *what, const char *index, uint64_t version, uint64_t keep_from,
+	     uint64_t lineno)
 {
-	struct trunc t = { .s = s, .index = index, .version = version, .lineno = lineno,
-			   .bulk = BUF_INIT, .bulk_path = BUF_INIT };
+	struct trunc t = { .s = s, .what = what, .index = index, .version = version, .keep_from = keep_from,
+			   .lineno = lineno, .bulk = BUF_INIT, .bulk_path = BUF_INIT };
 	size_t page = s->cfg->batch_docs < PAGE_MAX ? (size_t)s->cfg->batch_docs : PAGE_MAX;
 	int passes = 0;
 
@@ -277,18 +281,24 @@ truncate_index(struct sink *s, const char *index, uint64_t version, uint64_t lin
 		buf_addf(&t.bulk_path, "&refresh=%s", s->cfg->refresh);
 	while (scroll_pass(&t, page) == 1) {
 		if (s->cfg->max_retries >= 0 && ++passes > s->cfg->max_retries) {
-			error("line %llu: truncate of index %s: the scroll expired %d times; giving up",
-			      (unsigned long long)lineno, index, passes);
+			error("line %llu: %s of index %s: the scroll expired %d times; giving up",
+			      (unsigned long long)lineno, t.what, index, passes);
 			finish(s, CDC_EXIT_TEMPFAIL);
 		}
 	}
-	info(1, "line %llu: truncate: %s %llu documents of index %s at version %llu "
-	     "(%llu newer kept, %llu already gone)", (unsigned long long)lineno,
+	info(1, "line %llu: %s: %s %llu documents of index %s at version %llu "
+	     "(%llu newer kept, %llu already gone)", (unsigned long long)lineno, what,
 	     s->cfg->soft_delete ? "marked deleted" : "deleted", (unsigned long long)t.deleted,
 	     index, (unsigned long long)version, (unsigned long long)t.newer,
 	     (unsigned long long)t.gone);
 	buf_release(&t.bulk);
 	buf_release(&t.bulk_path);
+}
+
+void
+truncate_index(struct sink *s, const char *index, uint64_t version, uint64_t lineno)
+{
+	delete_below(s, "truncate", index, version, version + 1, lineno);
 }
 
 /*
@@ -333,3 +343,62 @@ do_truncate(struct sink *s, uint64_t lineno, const struct event_info *ev, const 
 	ackring_release(&s->ack, ord);
 }
 
+
+/*
+ * The "snapshot" object of an incremental_end event: its since_lsn (0 when
+ * null or absent) and whether it had a condition.  -1 when malformed.
+ */
+static bool
+is_null(const char *v, size_t n)
+{
+	return n == 4 && memcmp(v, "null", 4) == 0;
+}
+
+static int
+resync_info(const char *line, size_t len, uint64_t *since, bool *conditional)
+{
+	const char *snap, *v;
+	size_t snaplen, vlen;
+
+	*since = 0;
+	*conditional = false;
+	if (json_member(line, len, "snapshot", NULL, &snap, &snaplen) != 1 || snaplen == 0 || snap[0] != '{')
+		return -1;
+	if (json_member(snap, snaplen, "condition", NULL, &v, &vlen) == 1 && !is_null(v, vlen))
+		*conditional = true;
+	if (json_member(snap, snaplen, "since_lsn", NULL, &v, &vlen) == 1 && !is_null(v, vlen) &&
+	    !json_parse_u64(v, vlen, since))
+		return -1;
+	return 0;
+}
+
+void
+do_incremental_end(struct sink *s, uint64_t lineno, const struct event_info *ev, const char *line, size_t len)
+{
+	const struct config *cfg = s->cfg;
+	uint64_t since, ord;
+	bool conditional;
+
+	if (resync_info(line, len, &since, &conditional) < 0) {
+		bad_line(s, lineno, ev, "incremental_end: \"snapshot\" is not an object with a numeric since_lsn",
+			 line, len, 0);
+		return;
+	}
+	if (conditional || since == 0 || ev->table.p == NULL || ev->pos.commit_lsn > (uint64_t)INT64_MAX) {
+		info(1, "line %llu: incremental snapshot ended; %s", (unsigned long long)lineno,
+		     conditional ? "it had a condition: no document deleted" :
+		     "it names no table or no since_lsn: no document deleted");
+		ring_push(s, ev, 0);
+		return;
+	}
+	/* A barrier, as for a truncate: the snapshot and the stream before it are applied. */
+	drain(s);
+	if (s->fatal)
+		finish(s, s->fatal);
+	ord = ring_push(s, ev, 1);
+	buf_reset(&s->scratch_index);
+	index_name(cfg->index_tmpl, ev, &s->scratch_index);
+	if (!cfg->dry_run)
+		delete_below(s, "re-sync", s->scratch_index.data, ev->pos.commit_lsn, since, lineno);
+	ackring_release(&s->ack, ord);
+}
