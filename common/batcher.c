@@ -272,10 +272,22 @@ void
 batcher_applied(struct batcher *bt, struct bt_lane *w, const bool *failed)
 {
 	struct bt_batch *b = take_cur(w), *again = NULL;
-	char why[100];
+	uint64_t *keys = NULL;		/* the hashes of the failed events so far */
+	size_t nkeys = 0, follow = 0;
+	char why[160];
 
 	for (size_t i = 0; i < b->n; i++) {
+		bool after_failed = false;
+
+		for (size_t k = 0; k < nkeys && !(failed && failed[i]); k++)
+			after_failed |= keys[k] == b->it[i].hash;
 		if (failed && failed[i]) {
+			keys = xrealloc(keys, (nkeys + 1) * sizeof(*keys));
+			keys[nkeys++] = b->it[i].hash;
+		}
+		if ((failed && failed[i]) || after_failed) {
+			/* Sent again; a row's later change goes again after it, in order. */
+			follow += after_failed;
 			if (again == NULL) {
 				again = batch_new();
 				again->attempt = b->attempt;
@@ -285,10 +297,16 @@ batcher_applied(struct batcher *bt, struct bt_lane *w, const bool *failed)
 			item_done(bt, b, i);
 		}
 	}
+	free(keys);
 	bt->applied += b->n - (again ? again->n : 0);
 	if (again) {
-		bt->failed_items += again->n;
-		snprintf(why, sizeof(why), "%zu of %zu events reported failed", again->n, b->n);
+		bt->failed_items += again->n - follow;
+		if (follow)
+			snprintf(why, sizeof(why), "%zu of %zu events reported failed (%zu later "
+				 "change%s of their rows with them)", again->n - follow, b->n, follow,
+				 follow == 1 ? "" : "s");
+		else
+			snprintf(why, sizeof(why), "%zu of %zu events reported failed", again->n, b->n);
 		retry_batch(bt, w, again, why, NULL, -1);
 	}
 	batch_free(b);
@@ -696,6 +714,7 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	it->lineno = l->lineno;
 	it->pos = ev->pos;
 	it->ts_ms = ev->has_ts ? ev->ts_ms : 0;
+	it->hash = h;
 	it->tlen = table->len;
 	it->ord = ackring_push(&bt->ack, ev, 1);
 	buf_add(&w->acc->data, l->text, l->len);

@@ -95,6 +95,7 @@ struct bt_item {
 	uint64_t lineno;
 	struct cdc_pos pos;
 	int64_t ts_ms;			/* source.ts_ms, 0: unknown */
+	uint64_t hash;			/* of its table and key: the lane's choice */
 };
 
 struct bt_batch {
@@ -202,7 +203,9 @@ int batcher_finish(struct batcher *bt, int status);
  * Outcomes of lane->cur; each takes the batch (lane->cur becomes NULL).
  *
  * batcher_applied(): applied, but for the events failed[i] names (failed
- * NULL: none), which are retried as temporary failures.
+ * NULL: none), which are retried as temporary failures, together with the
+ * later events of the batch that share a failed event's table and key (so
+ * that a row's changes still arrive in order).
  *
  * batcher_refused(): bad data.  With failed, those events go to the
  * bad-input policy and the others are applied; without, the batch is

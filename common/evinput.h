@@ -197,7 +197,7 @@ int evin_reject(struct evin *in, const struct evin_line *l, const char *reason);
  * input or on a bad, cut or unreadable line.
  */
 int evin_loop(struct evin *in, void (*handle)(void *, const struct evin_line *),
-	      void (*tick)(void *), const int *fatal, void *arg);
+	      void (*every)(void *), const int *fatal, void *arg);
 /* Report the dead-letter/skip count, close the dead-letter file, free the reader. */
 void evin_close(struct evin *in);
 
