@@ -567,24 +567,12 @@ fnv(const char *s, size_t n)
 }
 
 static void
-add_ident(struct buf *b, const char *s)
-{
-	buf_addc(b, '"');
-	for (; *s; s++) {
-		if (*s == '"')
-			buf_addc(b, '"');
-		buf_addc(b, *s);
-	}
-	buf_addc(b, '"');
-}
-
-static void
 add_pk_list(struct incr *in, struct buf *q)
 {
 	for (int k = 0; k < in->npk; k++) {
 		if (k)
 			buf_adds(q, ", ");
-		add_ident(q, in->t.cols[in->pk[k]].name);
+		sql_add_ident(q, in->t.cols[in->pk[k]].name);
 	}
 }
 
@@ -602,12 +590,12 @@ chunk_sql(struct incr *in, PGconn *conn, struct buf *q)
 	buf_adds(q, in->server_version >= 130000 ? "pg_current_snapshot())" : "txid_current_snapshot())");
 	for (int i = 0; i < t->ncols; i++) {
 		buf_adds(q, ", ");
-		add_ident(q, t->cols[i].name);
+		sql_add_ident(q, t->cols[i].name);
 	}
 	buf_adds(q, t->relkind == 'p' ? " FROM " : " FROM ONLY ");
-	add_ident(q, t->schema);
+	sql_add_ident(q, t->schema);
 	buf_addc(q, '.');
-	add_ident(q, t->name);
+	sql_add_ident(q, t->name);
 	buf_adds(q, " WHERE true");
 	if (in->read_key) {
 		buf_adds(q, " AND (");

@@ -323,9 +323,8 @@ worker_connect(struct snap *s, struct worker *w)
 	return rc;
 }
 
-/* Append s as a quoted SQL identifier. */
-static void
-add_ident(struct buf *b, const char *s)
+void
+sql_add_ident(struct buf *b, const char *s)
 {
 	buf_addc(b, '"');
 	for (; *s; s++) {
@@ -585,15 +584,15 @@ task_sql(struct snap *s, const struct task *k, struct buf *q)
 	buf_reset(q);
 	buf_adds(q, plain ? "COPY " : "COPY (SELECT ");
 	if (plain) {
-		add_ident(q, t->schema);
+		sql_add_ident(q, t->schema);
 		buf_addc(q, '.');
-		add_ident(q, t->name);
+		sql_add_ident(q, t->name);
 		buf_adds(q, " (");
 	}
 	for (int i = 0; i < t->ncols; i++) {
 		if (i)
 			buf_adds(q, ", ");
-		add_ident(q, t->cols[i].name);
+		sql_add_ident(q, t->cols[i].name);
 	}
 	if (plain) {
 		buf_adds(q, ") TO STDOUT");
@@ -602,9 +601,9 @@ task_sql(struct snap *s, const struct task *k, struct buf *q)
 	/* Partitioned tables (published via their root) are read whole; a
 	 * plain table without its inheritance children, as COPY t does. */
 	buf_adds(q, t->relkind == 'p' ? " FROM " : " FROM ONLY ");
-	add_ident(q, t->schema);
+	sql_add_ident(q, t->schema);
 	buf_addc(q, '.');
-	add_ident(q, t->name);
+	sql_add_ident(q, t->name);
 	if (k->from >= 0 || t->filter) {
 		buf_adds(q, " WHERE ");
 		if (k->from > 0)

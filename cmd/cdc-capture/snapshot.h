@@ -157,4 +157,7 @@ enum snapshot_verdict {
 enum snapshot_verdict snapshot_state_check(const char *path, const char *slot, bool ack_given,
 					   const struct checkpoint *ack);
 
+/* Append s as a quoted SQL identifier ("a""b"). */
+void sql_add_ident(struct buf *b, const char *s);
+
 #endif
