@@ -541,12 +541,17 @@ poll_workers(void *arg)
 			continue;
 		if (w->in_fd >= 0 && s->bt.lane[i].cur)
 			run_write(w, s->bt.lane[i].cur, s->keep);
+		/*
+		 * stdout, then stderr, then the answers: what a worker wrote to
+		 * stderr before answering is then in its tail (a dead letter's
+		 * reason), though the two pipes are read apart.
+		 */
 		if (w->out_fd >= 0)
 			run_read(s, w, &w->out_fd, false);
-		if (s->keep)
-			answer_lines(s, w);
 		if (w->err_fd >= 0)
 			run_read(s, w, &w->err_fd, true);
+		if (s->keep)
+			answer_lines(s, w);
 		if (w->deadline && !w->timed_out && mono_ms() >= w->deadline) {
 			warning("worker %d: the handler ran over --timeout: killing it", w->id);
 			kill(-w->pid, SIGKILL);
