@@ -4,6 +4,7 @@
  */
 #include "event.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 bool
@@ -13,40 +14,97 @@ op_is_data(const struct json_span *op)
 }
 
 /*
- * Member names are compared decoded: "af\u0074er" is "after".  A program
- * that missed it would pass an event's row image on unredacted, or drop an
- * event its --table names.
+ * The members the scanner reads, by index; it is also their bit in the
+ * once() set.  Member names are compared decoded: "af\u0074er" is "after".
+ * A program that missed it would pass an event's row image on unredacted,
+ * or drop an event its --table names.
  */
-static bool
-key_is(const struct json_span *k, const char *s, size_t n)
+enum { T_OP, T_SOURCE, T_KEY, T_AFTER, T_BEFORE, T_TOAST, T_N };
+static const char *const top_names[T_N] = { "op", "source", "key", "after", "before", "unchanged_toast" };
+enum { S_SCHEMA, S_TABLE, S_DB, S_NAME, S_SNAPSHOT, S_COMMIT_LSN, S_SEQ, S_LSN, S_TS_MS, S_N };
+static const char *const src_names[S_N] = {
+	"schema", "table", "db", "name", "snapshot", "commit_lsn", "seq", "lsn", "ts_ms",
+};
+
+/* A name written with escapes: which of names[] it decodes to, or -1. */
+static int
+escaped_index(const struct json_span *k, const char *const *names, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (json_span_eq(k, names[i]))
+			return i;
+	return -1;
+}
+
+#define IS(k, lit) (memcmp((k)->p, lit, sizeof(lit) - 1) == 0)
+
+static int
+top_index(const struct json_span *k)
 {
 	if (k->escaped)
-		return json_span_eq(k, s);
-	return k->len == n && memcmp(k->p, s, n) == 0;
+		return escaped_index(k, top_names, T_N);
+	switch (k->len) {
+	case 2: return IS(k, "op") ? T_OP : -1;
+	case 3: return IS(k, "key") ? T_KEY : -1;
+	case 5: return IS(k, "after") ? T_AFTER : -1;
+	case 6: return IS(k, "source") ? T_SOURCE : IS(k, "before") ? T_BEFORE : -1;
+	case 15: return IS(k, "unchanged_toast") ? T_TOAST : -1;
+	}
+	return -1;
 }
-#define KEY_IS(k, lit) key_is((k), (lit), sizeof(lit) - 1)
+
+static int
+source_index(const struct json_span *k)
+{
+	if (k->escaped)
+		return escaped_index(k, src_names, S_N);
+	switch (k->len) {
+	case 2: return IS(k, "db") ? S_DB : -1;
+	case 3: return IS(k, "seq") ? S_SEQ : IS(k, "lsn") ? S_LSN : -1;
+	case 4: return IS(k, "name") ? S_NAME : -1;
+	case 5: return IS(k, "table") ? S_TABLE : IS(k, "ts_ms") ? S_TS_MS : -1;
+	case 6: return IS(k, "schema") ? S_SCHEMA : -1;
+	case 8: return IS(k, "snapshot") ? S_SNAPSHOT : -1;
+	case 10: return IS(k, "commit_lsn") ? S_COMMIT_LSN : -1;
+	}
+	return -1;
+}
 
 /*
  * A member the scanner reads must come once: with two "after" members (one
  * maybe written "af\u0074er"), readers that keep the first and readers that
  * keep the last (jq) would see different rows, and a redaction of one
- * would leave the other.  bit: the member's bit in *seen.
+ * would leave the other.  msg: i's "duplicate member" message.
  */
 static int
-once(unsigned *seen, unsigned bit, const char **err, const char *msg)
+once(unsigned *seen, int i, const char *const *msg, const char **err)
 {
-	if (*seen & bit) {
-		*err = msg;
+	if (*seen & 1u << i) {
+		*err = msg[i];
 		return -1;
 	}
-	*seen |= bit;
+	*seen |= 1u << i;
 	return 0;
 }
-#define ONCE(n, name) once(&seen, 1u << (n), err, "duplicate member " name)
+static const char *const top_dup[T_N] = {
+	"duplicate member \"op\"", "duplicate member \"source\"", "duplicate member \"key\"",
+	"duplicate member \"after\"", "duplicate member \"before\"",
+	"duplicate member \"unchanged_toast\"",
+};
+static const char *const src_dup[S_N] = {
+	"duplicate member \"source.schema\"", "duplicate member \"source.table\"",
+	"duplicate member \"source.db\"", "duplicate member \"source.name\"",
+	"duplicate member \"source.snapshot\"", "duplicate member \"source.commit_lsn\"",
+	"duplicate member \"source.seq\"", "duplicate member \"source.lsn\"",
+	"duplicate member \"source.ts_ms\"",
+};
 
 static int
-string_field(const char *v, size_t vlen, struct json_span *out, const char **err, const char *what)
+string_field(const struct json_member *m, struct json_span *out, const char **err, const char *what)
 {
+	const char *v = m->v;
+	size_t vlen = m->vlen;
+
 	if (vlen == 4 && memcmp(v, "null", 4) == 0)
 		return 0;
 	if (vlen < 2 || v[0] != '"') {
@@ -55,99 +113,114 @@ string_field(const char *v, size_t vlen, struct json_span *out, const char **err
 	}
 	out->p = v + 1;
 	out->len = vlen - 2;
-	out->escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
+	out->escaped = m->vesc;
 	return 0;
 }
 
-/* v: the value of "source", end: the end of the line.  Returns the byte after the value. */
-static const char *
-scan_source(const char *v, const char *end, struct event_info *ev, const char **err)
+/* One member of "source". */
+static int
+source_member(const struct json_member *m, struct event_info *ev, unsigned *seen, const char **err)
 {
-	struct json_iter it;
-	struct json_span k;
-	const char *mv;
-	size_t mlen;
-	int r;
-	bool has_commit = false, has_seq = false;
-	unsigned seen = 0;
+	static const char *const not_string[] = {
+		[S_SCHEMA] = "source.schema is not a string", [S_TABLE] = "source.table is not a string",
+		[S_DB] = "source.db is not a string", [S_NAME] = "source.name is not a string",
+	};
+	struct json_span *strs[] = { [S_SCHEMA] = &ev->schema, [S_TABLE] = &ev->table,
+				     [S_DB] = &ev->db, [S_NAME] = &ev->name };
+	const char *v = m->v;
+	size_t vlen = m->vlen;
+	int i = source_index(&m->key);
 
-	if (json_iter_begin(&it, v, (size_t)(end - v)) < 0 || it.array) {
-		*err = "\"source\" is not an object";
-		return NULL;
-	}
-	while ((r = json_iter_next(&it, &k, &mv, &mlen, err)) == 1) {
-		if (KEY_IS(&k, "schema")) {
-			if (ONCE(0, "\"source.schema\"") < 0)
-				return NULL;
-			if (string_field(mv, mlen, &ev->schema, err, "source.schema is not a string") < 0)
-				return NULL;
-		} else if (KEY_IS(&k, "table")) {
-			if (ONCE(1, "\"source.table\"") < 0)
-				return NULL;
-			if (string_field(mv, mlen, &ev->table, err, "source.table is not a string") < 0)
-				return NULL;
-		} else if (KEY_IS(&k, "db")) {
-			if (ONCE(2, "\"source.db\"") < 0)
-				return NULL;
-			if (string_field(mv, mlen, &ev->db, err, "source.db is not a string") < 0)
-				return NULL;
-		} else if (KEY_IS(&k, "name")) {
-			if (ONCE(3, "\"source.name\"") < 0)
-				return NULL;
-			if (string_field(mv, mlen, &ev->name, err, "source.name is not a string") < 0)
-				return NULL;
-		} else if (KEY_IS(&k, "snapshot")) {
-			if (ONCE(4, "\"source.snapshot\"") < 0)
-				return NULL;
-			/* Debezium writes a string; accept a boolean too. */
-			if (mlen == 4 && memcmp(mv, "true", 4) == 0) {
-				ev->snapshot.p = "true";
-				ev->snapshot.len = 4;
-			} else if (mlen == 5 && memcmp(mv, "false", 5) == 0) {
-				ev->snapshot.p = "false";
-				ev->snapshot.len = 5;
-			} else if (string_field(mv, mlen, &ev->snapshot, err,
-						"source.snapshot is not a string") < 0) {
-				return NULL;
-			}
-		} else if (KEY_IS(&k, "commit_lsn")) {
-			if (ONCE(5, "\"source.commit_lsn\"") < 0)
-				return NULL;
-			if (!json_parse_u64(mv, mlen, &ev->pos.commit_lsn)) {
-				*err = "source.commit_lsn is not an unsigned integer";
-				return NULL;
-			}
-			has_commit = true;
-		} else if (KEY_IS(&k, "seq")) {
-			if (ONCE(6, "\"source.seq\"") < 0)
-				return NULL;
-			if (!json_parse_u64(mv, mlen, &ev->pos.seq)) {
-				*err = "source.seq is not an unsigned integer";
-				return NULL;
-			}
-			has_seq = true;
-		} else if (KEY_IS(&k, "lsn")) {
-			if (ONCE(7, "\"source.lsn\"") < 0)
-				return NULL;
-			if (!json_parse_u64(mv, mlen, &ev->lsn)) {
-				*err = "source.lsn is not an unsigned integer";
-				return NULL;
-			}
-			ev->has_lsn = true;
-		} else if (KEY_IS(&k, "ts_ms")) {
-			if (ONCE(8, "\"source.ts_ms\"") < 0)
-				return NULL;
-			if (!json_parse_i64(mv, mlen, &ev->ts_ms)) {
-				*err = "source.ts_ms is not an integer";
-				return NULL;
-			}
-			ev->has_ts = true;
+	if (i < 0)
+		return 0;
+	if (once(seen, i, src_dup, err) < 0)
+		return -1;
+	switch (i) {
+	case S_SCHEMA: case S_TABLE: case S_DB: case S_NAME:
+		return string_field(m, strs[i], err, not_string[i]);
+	case S_SNAPSHOT:
+		/* Debezium writes a string; accept a boolean too. */
+		if (vlen == 4 && memcmp(v, "true", 4) == 0) {
+			ev->snapshot.p = "true";
+			ev->snapshot.len = 4;
+			return 0;
 		}
+		if (vlen == 5 && memcmp(v, "false", 5) == 0) {
+			ev->snapshot.p = "false";
+			ev->snapshot.len = 5;
+			return 0;
+		}
+		return string_field(m, &ev->snapshot, err, "source.snapshot is not a string");
+	case S_COMMIT_LSN:
+		if (json_parse_u64(v, vlen, &ev->pos.commit_lsn))
+			return 0;
+		*err = "source.commit_lsn is not an unsigned integer";
+		return -1;
+	case S_SEQ:
+		if (json_parse_u64(v, vlen, &ev->pos.seq))
+			return 0;
+		*err = "source.seq is not an unsigned integer";
+		return -1;
+	case S_LSN:
+		if ((ev->has_lsn = json_parse_u64(v, vlen, &ev->lsn)))
+			return 0;
+		*err = "source.lsn is not an unsigned integer";
+		return -1;
+	case S_TS_MS:
+		if ((ev->has_ts = json_parse_i64(v, vlen, &ev->ts_ms)))
+			return 0;
+		*err = "source.ts_ms is not an integer";
+		return -1;
 	}
-	if (r < 0)
-		return NULL;
-	ev->has_pos = has_commit && has_seq;
-	return it.p;
+	return 0;
+}
+
+/* One member of the event object. */
+static int
+top_member(const struct json_member *m, struct event_info *ev, unsigned *seen, const char **err)
+{
+	const char *v = m->v;
+	size_t vlen = m->vlen;
+	int i = top_index(&m->key);
+
+	if (i < 0)
+		return 0;
+	if (once(seen, i, top_dup, err) < 0)
+		return -1;
+	switch (i) {
+	case T_OP:
+		if (vlen < 2 || v[0] != '"') {
+			*err = "\"op\" is not a string";
+			return -1;
+		}
+		ev->op.p = v + 1;
+		ev->op.len = vlen - 2;
+		ev->op.escaped = m->vesc;
+		break;
+	case T_SOURCE:
+		if (v[0] != '{') {
+			*err = "\"source\" is not an object";
+			return -1;
+		}
+		break;
+	case T_KEY:
+		ev->key = v;
+		ev->key_len = vlen;
+		break;
+	case T_AFTER:
+		ev->after = v;
+		ev->after_len = vlen;
+		break;
+	case T_BEFORE:
+		ev->before = v;
+		ev->before_len = vlen;
+		break;
+	case T_TOAST:
+		ev->unchanged_toast = v;
+		ev->unchanged_toast_len = vlen;
+		break;
+	}
+	return 0;
 }
 
 /*
@@ -171,79 +244,63 @@ normalize_op(struct json_span *op)
 	}
 }
 
+/* The members of the event and of its source, walked in one pass. */
+static int
+scan_members(const char *p, const char *end, struct json_members *jm, struct event_info *ev,
+	     const char **err)
+{
+	unsigned seen = 0, sseen = 0;
+
+	if ((p = json_members(p, end, jm, err)) == NULL)
+		return -1;
+	if (json_ws(p, end) != end) {
+		*err = "trailing characters after the JSON object";
+		return -1;
+	}
+	if (jm->n > jm->max || jm->nsub > jm->submax)
+		return 1;	/* more than the caller kept: again with room for all */
+	for (int i = 0; i < jm->n; i++)
+		if (top_member(&jm->m[i], ev, &seen, err) < 0)
+			return -1;
+	if (seen & 1u << T_SOURCE) {
+		for (int i = 0; i < jm->nsub; i++)
+			if (source_member(&jm->sub[i], ev, &sseen, err) < 0)
+				return -1;
+		ev->has_pos = (sseen & 1u << S_COMMIT_LSN) && (sseen & 1u << S_SEQ);
+	}
+	return 0;
+}
+
 int
 event_scan_any(const char *line, size_t len, struct event_info *ev, const char **err)
 {
-	const char *end = line + len;
-	struct json_iter it;
-	struct json_span k;
-	const char *v;
-	size_t vlen;
+	const char *end = line + len, *p = json_ws(line, end);
+	struct json_member top[32], src[64];
+	struct json_members jm = { .m = top, .max = 32, .open = "source", .sub = src, .submax = 64 };
 	int r;
-	bool have_op = false;
-	unsigned seen = 0;
 
 	memset(ev, 0, sizeof(*ev));
-	if (json_iter_begin(&it, line, len) < 0 || it.array) {
-		const char *p = json_ws(line, end);
-
+	if (p >= end || *p != '{') {
 		if (p >= end)
 			*err = "empty line";
 		else if (json_skip(p, end, err) != NULL)
 			*err = "not a JSON object";
 		return -1;
 	}
-	while ((r = json_iter_key(&it, &k, &v, err)) == 1) {
-		if (KEY_IS(&k, "source")) {
-			/* Walked once, not skipped and then walked. */
-			if (ONCE(1, "\"source\"") < 0)
-				return -1;
-			if ((it.p = scan_source(v, end, ev, err)) == NULL)
-				return -1;
-			continue;
-		}
-		if (json_iter_skip(&it, &vlen, err) < 0)
-			return -1;
-		if (KEY_IS(&k, "op")) {
-			if (ONCE(0, "\"op\"") < 0)
-				return -1;
-			if (vlen < 2 || v[0] != '"') {
-				*err = "\"op\" is not a string";
-				return -1;
-			}
-			ev->op.p = v + 1;
-			ev->op.len = vlen - 2;
-			ev->op.escaped = memchr(v + 1, '\\', vlen - 2) != NULL;
-			have_op = true;
-		} else if (KEY_IS(&k, "key")) {
-			if (ONCE(2, "\"key\"") < 0)
-				return -1;
-			ev->key = v;
-			ev->key_len = vlen;
-		} else if (KEY_IS(&k, "after")) {
-			if (ONCE(3, "\"after\"") < 0)
-				return -1;
-			ev->after = v;
-			ev->after_len = vlen;
-		} else if (KEY_IS(&k, "before")) {
-			if (ONCE(4, "\"before\"") < 0)
-				return -1;
-			ev->before = v;
-			ev->before_len = vlen;
-		} else if (KEY_IS(&k, "unchanged_toast")) {
-			if (ONCE(5, "\"unchanged_toast\"") < 0)
-				return -1;
-			ev->unchanged_toast = v;
-			ev->unchanged_toast_len = vlen;
-		}
+	if ((r = scan_members(p, end, &jm, ev, err)) == 1) {
+		/* Rare: more members than fit above. */
+		struct json_members big = {
+			.m = xcalloc((size_t)jm.n, sizeof(*big.m)), .max = jm.n, .open = "source",
+			.sub = xcalloc((size_t)jm.nsub + 1, sizeof(*big.sub)), .submax = jm.nsub,
+		};
+
+		r = scan_members(p, end, &big, ev, err);
+		free(big.m);
+		free(big.sub);
 	}
 	if (r < 0)
 		return -1;
-	if (json_ws(it.p, end) != end) {
-		*err = "trailing characters after the JSON object";
-		return -1;
-	}
-	if (!have_op)
+	if (ev->op.p == NULL)
 		return 0;
 	if (ev->op.escaped)
 		normalize_op(&ev->op);

@@ -7,6 +7,13 @@
 
 #include <string.h>
 
+/* The scanner's small steps, inlined into its loops even where the compiler would not. */
+#ifdef __GNUC__
+#define HOT static inline __attribute__((always_inline))
+#else
+#define HOT static inline
+#endif
+
 /* --- writing --- */
 
 static const char hexdigits[] = "0123456789abcdef";
@@ -181,7 +188,7 @@ static const unsigned char string_stops[256] = {
  * a control byte.  A borrow can flag a byte above a true hit, never one
  * below it nor one alone, so the lowest flag is exact.
  */
-static inline uint64_t
+HOT uint64_t
 stops8(uint64_t x)
 {
 	const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
@@ -191,7 +198,7 @@ stops8(uint64_t x)
 }
 
 /* The first byte at or after p (before end) that is a quote, a backslash or a control byte. */
-static inline const char *
+HOT const char *
 string_stop(const char *p, const char *end)
 {
 #ifdef __SSE2__
@@ -296,7 +303,7 @@ skip_string_escaped(const char *start, const char *q, const char *end, struct js
 }
 
 /* p at the opening quote.  Returns the byte after the closing quote. */
-static inline const char *
+HOT const char *
 skip_string(const char *p, const char *end, struct json_span *sp, const char **err)
 {
 	const char *start = p + 1, *q = string_stop(start, end);
@@ -313,18 +320,42 @@ skip_string(const char *p, const char *end, struct json_span *sp, const char **e
 	return skip_string_escaped(start, q, end, sp, err);
 }
 
-static const char *
+/* The first byte at or after p (before end) that is not a decimal digit. */
+HOT const char *
+skip_digits(const char *p, const char *end)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/*
+	 * Eight at a time: a byte is a digit when its high nibble is 3 both
+	 * before and after adding 6.  A carry out of a byte that is not a digit
+	 * can only disturb the bytes above it, so the lowest flag is exact.
+	 */
+	const uint64_t highs = 0xF0F0F0F0F0F0F0F0u, threes = 0x3030303030303030u;
+
+	while (end - p >= 8) {
+		uint64_t x, t;
+
+		memcpy(&x, p, 8);
+		t = ((x & highs) ^ threes) | (((x + 0x0606060606060606u) & highs) ^ threes);
+		if (t != 0)
+			return p + (__builtin_ctzll(t) >> 3);
+		p += 8;
+	}
+#endif
+	while (p < end && *p >= '0' && *p <= '9')
+		p++;
+	return p;
+}
+
+HOT const char *
 skip_number(const char *p, const char *end, const char **err)
 {
-	const char *s = p;
-
 	if (p < end && *p == '-')
 		p++;
 	if (p < end && *p == '0') {
 		p++;
 	} else if (p < end && *p >= '1' && *p <= '9') {
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
+		p = skip_digits(p + 1, end);
 	} else {
 		goto bad;
 	}
@@ -332,8 +363,7 @@ skip_number(const char *p, const char *end, const char **err)
 		p++;
 		if (p >= end || *p < '0' || *p > '9')
 			goto bad;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
+		p = skip_digits(p + 1, end);
 	}
 	if (p < end && (*p == 'e' || *p == 'E')) {
 		p++;
@@ -341,21 +371,17 @@ skip_number(const char *p, const char *end, const char **err)
 			p++;
 		if (p >= end || *p < '0' || *p > '9')
 			goto bad;
-		while (p < end && *p >= '0' && *p <= '9')
-			p++;
+		p = skip_digits(p + 1, end);
 	}
 	return p;
 bad:
-	(void)s;
 	*err = "malformed number";
 	return NULL;
 }
 
-static const char *
-skip_literal(const char *p, const char *end, const char *lit, const char **err)
+HOT const char *
+skip_literal(const char *p, const char *end, const char *lit, size_t n, const char **err)
 {
-	size_t n = strlen(lit);
-
 	if ((size_t)(end - p) < n || memcmp(p, lit, n) != 0) {
 		*err = "unexpected character";
 		return NULL;
@@ -363,8 +389,30 @@ skip_literal(const char *p, const char *end, const char *lit, const char **err)
 	return p + n;
 }
 
+/* A value that is not a container, at p (not whitespace, p < end). */
+HOT const char *
+skip_scalar(const char *p, const char *end, const char **err)
+{
+	switch (*p) {
+	case '"':
+		return skip_string(p, end, NULL, err);
+	case 't':
+		return skip_literal(p, end, "true", 4, err);
+	case 'f':
+		return skip_literal(p, end, "false", 5, err);
+	case 'n':
+		return skip_literal(p, end, "null", 4, err);
+	default:
+		if (*p != '-' && (*p < '0' || *p > '9')) {
+			*err = "unexpected character";
+			return NULL;
+		}
+		return skip_number(p, end, err);
+	}
+}
+
 /* json_ws() for the scanner's loop: events rarely hold whitespace between tokens. */
-static inline const char *
+HOT const char *
 ws(const char *p, const char *end)
 {
 	if (p < end && (unsigned char)*p > ' ')
@@ -391,9 +439,7 @@ value:
 		*err = "unexpected end of input";
 		return NULL;
 	}
-	switch (*p) {
-	case '{':
-	case '[':
+	if (*p == '{' || *p == '[') {
 		if (depth + top >= JSON_MAX_DEPTH) {
 			*err = "nesting too deep";
 			return NULL;
@@ -402,26 +448,8 @@ value:
 		p++;
 		opened = true;
 		goto inside;
-	case '"':
-		p = skip_string(p, end, NULL, err);
-		break;
-	case 't':
-		p = skip_literal(p, end, "true", err);
-		break;
-	case 'f':
-		p = skip_literal(p, end, "false", err);
-		break;
-	case 'n':
-		p = skip_literal(p, end, "null", err);
-		break;
-	default:
-		if (*p != '-' && (*p < '0' || *p > '9')) {
-			*err = "unexpected character";
-			return NULL;
-		}
-		p = skip_number(p, end, err);
 	}
-	if (p == NULL)
+	if ((p = skip_scalar(p, end, err)) == NULL)
 		return NULL;
 next:
 	/* After a value: the end, or its container goes on or closes. */
@@ -472,6 +500,96 @@ json_skip(const char *p, const char *end, const char **err)
 	return skip_value(p, end, 0, err);
 }
 
+static bool
+is_open(const struct json_members *jm, const struct json_member *m)
+{
+	if (m->key.escaped)
+		return json_span_eq(&m->key, jm->open);
+	return m->key.len == jm->open_len && memcmp(m->key.p, jm->open, m->key.len) == 0;
+}
+
+/*
+ * json_members() for the object at v, at depth (0: the top); sub: it is
+ * the open member's object (walked into jm->sub, not further).  One tight
+ * loop: this is every program's per-event validation.
+ */
+static const char *
+members(const char *v, const char *end, int depth, struct json_members *jm, bool sub,
+	const char **err)
+{
+	struct json_member *keep = sub ? jm->sub : jm->m, one;
+	int max = sub ? jm->submax : jm->max, n = 0;
+	const char *p = ws(v + 1, end);
+
+	if (p >= end) {
+		*err = "unexpected end of input";
+		return NULL;
+	}
+	if (*p == '}')
+		goto done;
+	for (;;) {
+		struct json_member *m = n < max ? &keep[n] : &one;
+		struct json_span vs = { NULL, 0, false };
+
+		if (p >= end || *p != '"') {
+			*err = "expected a string key";
+			return NULL;
+		}
+		if ((p = skip_string(p, end, &m->key, err)) == NULL)
+			return NULL;
+		if (p >= end || *p != ':') {
+			p = ws(p, end);
+			if (p >= end || *p != ':') {
+				*err = "expected ':'";
+				return NULL;
+			}
+		}
+		p = ws(p + 1, end);
+		if (p >= end) {
+			*err = "unexpected end of input";
+			return NULL;
+		}
+		m->v = p;
+		if (*p == '{' && !sub && jm->open != NULL && is_open(jm, m))
+			p = members(p, end, depth + 1, jm, true, err);	/* walked, not skipped */
+		else if (*p == '{' || *p == '[')
+			p = skip_value(p, end, depth + 1, err);
+		else if (*p == '"')
+			p = skip_string(p, end, &vs, err);
+		else
+			p = skip_scalar(p, end, err);
+		if (p == NULL)
+			return NULL;
+		m->vlen = (size_t)(p - m->v);
+		m->vesc = *m->v == '"' && vs.escaped;
+		n++;
+		if (p >= end || *p != ',')
+			p = ws(p, end);
+		if (p < end && *p == ',') {
+			p = ws(p + 1, end);
+			continue;
+		}
+		if (p < end && *p == '}')
+			break;
+		*err = p >= end ? "unexpected end of input" : "expected ',' or '}'";
+		return NULL;
+	}
+done:
+	if (sub)
+		jm->nsub = n;
+	else
+		jm->n = n;
+	return p + 1;
+}
+
+const char *
+json_members(const char *v, const char *end, struct json_members *jm, const char **err)
+{
+	jm->n = jm->nsub = 0;
+	jm->open_len = jm->open ? strlen(jm->open) : 0;
+	return members(v, end, 0, jm, false, err);
+}
+
 int
 json_iter_begin(struct json_iter *it, const char *v, size_t vlen)
 {
@@ -487,8 +605,8 @@ json_iter_begin(struct json_iter *it, const char *v, size_t vlen)
 	return 0;
 }
 
-int
-json_iter_key(struct json_iter *it, struct json_span *key, const char **val, const char **err)
+static int
+iter_key(struct json_iter *it, struct json_span *key, const char **val, const char **err)
 {
 	const char *p = ws(it->p, it->end);
 	char close = it->array ? ']' : '}';
@@ -533,8 +651,8 @@ json_iter_key(struct json_iter *it, struct json_span *key, const char **val, con
 	return 1;
 }
 
-int
-json_iter_skip(struct json_iter *it, size_t *vlen, const char **err)
+static int
+iter_skip(struct json_iter *it, size_t *vlen, const char **err)
 {
 	const char *v = skip_value(it->p, it->end, 1, err);
 
@@ -549,9 +667,9 @@ int
 json_iter_next(struct json_iter *it, struct json_span *key, const char **val,
 	       size_t *vlen, const char **err)
 {
-	int r = json_iter_key(it, key, val, err);
+	int r = iter_key(it, key, val, err);
 
-	if (r == 1 && json_iter_skip(it, vlen, err) < 0)
+	if (r == 1 && iter_skip(it, vlen, err) < 0)
 		return -1;
 	return r;
 }
@@ -667,16 +785,54 @@ json_span_eq(const struct json_span *sp, const char *s)
 	return eq;
 }
 
+/* The value of 8 ASCII digits at v (checked), as a number; false if one is not a digit. */
+HOT bool
+digits8(const char *v, uint64_t *out)
+{
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	const uint64_t highs = 0xF0F0F0F0F0F0F0F0u, threes = 0x3030303030303030u;
+	uint64_t x;
+
+	memcpy(&x, v, 8);
+	if ((((x & highs) ^ threes) | (((x + 0x0606060606060606u) & highs) ^ threes)) != 0)
+		return false;
+	/* Pairs, then fours, then the eight: the first digit is the lowest byte. */
+	x -= threes;
+	x = (x * 10 + (x >> 8)) & 0x00FF00FF00FF00FFu;
+	x = (x * 100 + (x >> 16)) & 0x0000FFFF0000FFFFu;
+	*out = (x * 10000 + (x >> 32)) & 0xFFFFFFFFu;
+	return true;
+#else
+	uint64_t x = 0;
+
+	for (int i = 0; i < 8; i++) {
+		unsigned d = (unsigned)(v[i] - '0');
+
+		if (d > 9)
+			return false;
+		x = x * 10 + d;
+	}
+	*out = x;
+	return true;
+#endif
+}
+
 bool
 json_parse_u64(const char *v, size_t vlen, uint64_t *out)
 {
-	uint64_t x = 0;
+	uint64_t x = 0, e;
+	size_t i = 0;
 
 	if (vlen == 0 || vlen > 20 || (vlen > 1 && v[0] == '0'))
 		return false;
 	if (vlen < 20) {
 		/* 19 digits cannot overflow. */
-		for (size_t i = 0; i < vlen; i++) {
+		for (; i + 8 <= vlen; i += 8) {
+			if (!digits8(v + i, &e))
+				return false;
+			x = x * 100000000u + e;
+		}
+		for (; i < vlen; i++) {
 			unsigned d = (unsigned)(v[i] - '0');
 
 			if (d > 9)
@@ -686,7 +842,7 @@ json_parse_u64(const char *v, size_t vlen, uint64_t *out)
 		*out = x;
 		return true;
 	}
-	for (size_t i = 0; i < vlen; i++) {
+	for (; i < vlen; i++) {
 		unsigned d = (unsigned)(v[i] - '0');
 
 		if (d > 9 || x > (UINT64_MAX - d) / 10)

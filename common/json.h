@@ -7,8 +7,9 @@
  *
  * Scanner: json_skip() validates one JSON value (RFC 8259 grammar; depth is
  * capped at JSON_MAX_DEPTH) and returns where it ends, without building a
- * tree; json_iter walks an object's members or an array's elements, and
- * json_member() finds one member.  Spans point into the caller's text;
+ * tree; json_iter walks an object's members or an array's elements,
+ * json_members() lists an object's members in one pass, and json_member()
+ * finds one member.  Spans point into the caller's text;
  * nothing is allocated.  Member names are compared decoded ("\u0061" is
  * "a").  The event envelope is event.h's.
  */
@@ -69,15 +70,30 @@ int json_iter_begin(struct json_iter *it, const char *v, size_t vlen);
 int json_iter_next(struct json_iter *it, struct json_span *key,
 		   const char **val, size_t *vlen, const char **err);
 /*
- * The same in two steps, for a caller that walks a member's value itself
- * rather than have it skipped and then walk it again: json_iter_key() stops
- * at the value (*val, its first byte; returns as json_iter_next()), and the
- * caller then either calls json_iter_skip() (*vlen set; 0, or -1 with *err)
- * or walks the value to its end and sets it->p to the byte after it.
+ * Walk the object at v (its '{') in one pass and return the byte after it,
+ * or NULL with *err set if the text is not valid JSON there.  Its members
+ * go into m[] (the first max of them; n counts them all).  When open is
+ * set, the value of the member of that name (decoded), if it is an object,
+ * is walked in the same pass and its members go into sub[] (the first
+ * submax; nsub counts them): events are read this way, their "source"
+ * with them, in one pass over the line.
  */
-int json_iter_key(struct json_iter *it, struct json_span *key, const char **val,
-		  const char **err);
-int json_iter_skip(struct json_iter *it, size_t *vlen, const char **err);
+struct json_member {
+	struct json_span key;
+	const char *v;		/* the raw value text */
+	size_t vlen;
+	bool vesc;		/* it is a string with an escape in it */
+};
+struct json_members {
+	struct json_member *m;
+	int max, n;
+	const char *open;
+	struct json_member *sub;
+	int submax, nsub;
+	size_t open_len;	/* (json_members' own) */
+};
+const char *json_members(const char *v, const char *end, struct json_members *jm,
+			 const char **err);
 
 /* True if the span's decoded content equals s. */
 bool json_span_eq(const struct json_span *sp, const char *s);

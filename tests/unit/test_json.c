@@ -496,6 +496,29 @@ test_parse_int(void)
 	ok(!json_parse_u64("\"1\"", 3, &u), "u64: string rejected");
 	ok(!json_parse_u64("null", 4, &u), "u64: null rejected");
 	ok(json_parse_u64("12345", 3, &u) && u == 123, "u64: length bounds the parse");
+	/* Eight digits at a time: every length and a bad digit at every place. */
+	{
+		const char *nines = "1234567890123456789";
+		bool all = true, bad = true;
+
+		for (size_t n = 1; n <= 19; n++) {
+			char t[24];
+
+			memcpy(t, nines, n);
+			t[n] = '\0';
+			all = all && json_parse_u64(t, n, &u) && u == strtoull(t, NULL, 10);
+			for (size_t k = 1; k < n; k++) {
+				for (const char *c = "/:a -.\x80"; *c; c++) {
+					memcpy(t, nines, n);
+					t[k] = *c;
+					bad = bad && !json_parse_u64(t, n, &u);
+				}
+			}
+		}
+		ok(all, "u64: 1 to 19 digits");
+		ok(bad, "u64: a non-digit anywhere rejected");
+		ok(json_parse_u64("9999999999999999999", 19, &u) && u == 9999999999999999999u, "u64: 19 nines");
+	}
 	ok(json_parse_i64("-9223372036854775808", 20, &i) && i == INT64_MIN, "i64: min");
 	ok(json_parse_i64("9223372036854775807", 19, &i) && i == INT64_MAX, "i64: max");
 	ok(!json_parse_i64("-9223372036854775809", 20, &i), "i64: min - 1 rejected");
