@@ -544,6 +544,7 @@ lane_seal(struct batcher *bt, struct bt_lane *w, bool flush, int64_t now)
 	if (!flush && a->n < bt->batch_size && now - a->first_ms < bt->window_ms)
 		return;
 	w->acc = NULL;
+	bt->data_hint = a->data.len < 64u << 20 ? a->data.len : 64u << 20;
 	queue_push(w, a, false);
 }
 
@@ -708,6 +709,8 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	if (w->acc == NULL) {
 		w->acc = batch_new();
 		w->acc->first_ms = now;
+		/* Room for as much as the last batch held: no copying as it grows. */
+		buf_grow(&w->acc->data, bt->data_hint);
 	}
 	it = batch_push(w->acc);
 	it->len = l->len;

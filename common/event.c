@@ -121,12 +121,6 @@ string_field(const struct json_member *m, struct json_span *out, const char **er
 static int
 source_member(const struct json_member *m, struct event_info *ev, unsigned *seen, const char **err)
 {
-	static const char *const not_string[] = {
-		[S_SCHEMA] = "source.schema is not a string", [S_TABLE] = "source.table is not a string",
-		[S_DB] = "source.db is not a string", [S_NAME] = "source.name is not a string",
-	};
-	struct json_span *strs[] = { [S_SCHEMA] = &ev->schema, [S_TABLE] = &ev->table,
-				     [S_DB] = &ev->db, [S_NAME] = &ev->name };
 	const char *v = m->v;
 	size_t vlen = m->vlen;
 	int i = source_index(&m->key);
@@ -136,8 +130,14 @@ source_member(const struct json_member *m, struct event_info *ev, unsigned *seen
 	if (once(seen, i, src_dup, err) < 0)
 		return -1;
 	switch (i) {
-	case S_SCHEMA: case S_TABLE: case S_DB: case S_NAME:
-		return string_field(m, strs[i], err, not_string[i]);
+	case S_SCHEMA:
+		return string_field(m, &ev->schema, err, "source.schema is not a string");
+	case S_TABLE:
+		return string_field(m, &ev->table, err, "source.table is not a string");
+	case S_DB:
+		return string_field(m, &ev->db, err, "source.db is not a string");
+	case S_NAME:
+		return string_field(m, &ev->name, err, "source.name is not a string");
 	case S_SNAPSHOT:
 		/* Debezium writes a string; accept a boolean too. */
 		if (vlen == 4 && memcmp(v, "true", 4) == 0) {

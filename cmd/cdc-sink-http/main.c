@@ -174,15 +174,16 @@ on_data(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
-/* The batch's body in the chosen format. */
-static void
+/*
+ * The batch's body in the chosen format: NDJSON is the batch's own text (it
+ * lives until the request is answered), the others are built in out.
+ */
+static const struct buf *
 make_body(const struct sink *s, const struct bt_batch *b, struct buf *out)
 {
+	if (s->format == FMT_NDJSON)
+		return &b->data;
 	buf_reset(out);
-	if (s->format == FMT_NDJSON) {
-		buf_add(out, b->data.data, b->data.len);
-		return;
-	}
 	buf_addc(out, '[');
 	for (size_t i = 0; i < b->n; i++) {
 		const struct bt_item *it = &b->it[i];
@@ -196,6 +197,7 @@ make_body(const struct sink *s, const struct bt_batch *b, struct buf *out)
 			buf_addc(out, '}');
 	}
 	buf_adds(out, "]\n");
+	return out;
 }
 
 static struct curl_slist *
@@ -217,12 +219,13 @@ req_start(void *arg, struct bt_lane *lane)
 	const struct bt_batch *b = lane->cur;
 	char first[POS_BUFSZ], last[POS_BUFSZ];
 	struct buf line = BUF_INIT;
+	const struct buf *body;
 	CURLMcode mc;
 	int running;
 
 	pos_format(&b->it[0].pos, first);
 	pos_format(&b->it[b->n - 1].pos, last);
-	make_body(s, b, &w->body);
+	body = make_body(s, b, &w->body);
 	buf_reset(&w->resp);
 	w->errbuf[0] = '\0';
 
@@ -240,7 +243,7 @@ req_start(void *arg, struct bt_lane *lane)
 		unsigned char mac[32];
 		static const char hex[] = "0123456789abcdef";
 
-		hmac_sha256(s->hmac.data, s->hmac.len, w->body.data, w->body.len, mac);
+		hmac_sha256(s->hmac.data, s->hmac.len, body->data, body->len, mac);
 		buf_reset(&line);
 		buf_adds(&line, "X-CDC-Signature: sha256=");
 		for (int i = 0; i < 32; i++) {
@@ -258,8 +261,8 @@ req_start(void *arg, struct bt_lane *lane)
 	buf_release(&line);
 
 	SETOPT(w->easy, CURLOPT_HTTPHEADER, w->hdrs);
-	SETOPT(w->easy, CURLOPT_POSTFIELDS, w->body.data);
-	SETOPT(w->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)w->body.len);
+	SETOPT(w->easy, CURLOPT_POSTFIELDS, body->data);
+	SETOPT(w->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body->len);
 	if ((mc = curl_multi_add_handle(s->multi, w->easy)) != CURLM_OK)
 		die("curl_multi_add_handle: %s", curl_multi_strerror(mc));
 	curl_multi_perform(s->multi, &running);
