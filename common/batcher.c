@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "batcher.h"
+#include "hash.h"
 #include "json.h"
 #include "log.h"
 #include "opt.h"
@@ -616,18 +617,6 @@ batcher_idle(void *arg)
 	}
 }
 
-static uint64_t
-hash_bytes(const char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
-
-	for (size_t i = 0; i < n; i++) {
-		h ^= (unsigned char)p[i];
-		h *= 1099511628211ULL;
-	}
-	return h;
-}
-
 /* The ack bookkeeping of a line; true when the event goes to a lane. */
 static bool
 admit(struct batcher *bt, const struct evin_line *l)
@@ -689,9 +678,9 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 		json_span_decode(&ev->table, table);
 	}
 	if (ev->key && !(ev->key_len == 4 && memcmp(ev->key, "null", 4) == 0))
-		h = hash_bytes(ev->key, ev->key_len) ^ hash_bytes(table->data, table->len);
+		h = fnv1a(FNV1A_INIT, ev->key, ev->key_len) ^ fnv1a(FNV1A_INIT, table->data, table->len);
 	else
-		h = hash_bytes(table->data, table->len);
+		h = fnv1a(FNV1A_INIT, table->data, table->len);
 	w = &bt->lane[h % (uint64_t)bt->nlanes];
 	/* A full batch waits for the lane's previous ones. */
 	for (;;) {

@@ -15,6 +15,7 @@
 #include "capture.h"
 #include "copy.h"
 #include "fileio.h"
+#include "hash.h"
 #include "json.h"
 #include "kvfile.h"
 #include "log.h"
@@ -556,16 +557,6 @@ describe(struct capture *c, struct incr *in)
 
 /* ------------------------------------------------------------ chunks */
 
-static uint64_t
-fnv(const char *s, size_t n)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
-	return h;
-}
-
 static void
 add_pk_list(struct incr *in, struct buf *q)
 {
@@ -813,7 +804,7 @@ take_chunk(struct capture *c, struct incr *in)
 		h->off = in->store.len;
 		h->len = in->scratch.len;
 		h->key_off = in->store.len + in->fmt.key_at;
-		h->hash = fnv(in->scratch.data + in->fmt.key_at, in->scratch.len - in->fmt.key_at);
+		h->hash = fnv1a(FNV1A_INIT, in->scratch.data + in->fmt.key_at, in->scratch.len - in->fmt.key_at);
 		h->alive = true;
 		buf_add(&in->store, in->scratch.data, in->scratch.len);
 		/* The last row's key is where the next chunk starts. */
@@ -1020,7 +1011,7 @@ remove_key(struct incr *in, const struct buf *k)
 
 	if (!k->len)
 		return;
-	h = fnv(k->data, k->len);
+	h = fnv1a(FNV1A_INIT, k->data, k->len);
 	for (size_t j = h & (in->nslots - 1); in->slots[j] >= 0; j = (j + 1) & (in->nslots - 1)) {
 		struct held_row *r = &in->rows_v[in->slots[j]];
 

@@ -1,4 +1,5 @@
 #include "docid.h"
+#include "hash.h"
 #include "sha256.h"
 
 #include <ctype.h>
@@ -258,13 +259,8 @@ index_has_table(const char *tmpl)
 uint64_t
 doc_hash(const char *index, size_t ilen, const char *id, size_t idlen)
 {
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = fnv1a(fnv1a(fnv1a(FNV1A_INIT, index, ilen), "\xff", 1), id, idlen);
 
-	for (size_t i = 0; i < ilen; i++)
-		h = (h ^ (unsigned char)index[i]) * 0x100000001b3ULL;
-	h = (h ^ 0xff) * 0x100000001b3ULL;
-	for (size_t i = 0; i < idlen; i++)
-		h = (h ^ (unsigned char)id[i]) * 0x100000001b3ULL;
 	/* Final mix so that "% N" uses every bit. */
 	h ^= h >> 33;
 	h *= 0xff51afd7ed558ccdULL;
