@@ -64,7 +64,9 @@ keep 'keys | length > 6'
 keep 'tojson | test("paid")'
 keep '[.. | numbers] | length > 14'
 keep 'has("extra") or (.op == "d")'
-keep 'to_entries | map(.key) | index("before") != null'
+# (Not index("before"): libjq 1.6 leaks the array's strings there, as the
+# jq CLI does under valgrind, and the sanitizer build reports it.)
+keep 'to_entries | map(.key) | any(. == "before")'
 keep '. as $e | $e.after.status == "paid"'
 keep 'del(.key) | length > 5'
 
