@@ -4,6 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 /*
  * UTF-8 validation (RFC 3629: no overlongs, no surrogates, max U+10FFFF).
  * ASCII runs are checked eight bytes at a time: event lines are mostly ASCII.
@@ -67,10 +71,37 @@ invalid:
 	return false;
 }
 
+/* True when every byte of s is ASCII and not NUL: most event lines. */
+static bool
+plain_ascii(const char *s, size_t len)
+{
+	size_t i = 0;
+#ifdef __SSE2__
+	const __m128i zero = _mm_setzero_si128();
+
+	for (; i + 32 <= len; i += 32) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+		__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i + 16));
+		__m128i z = _mm_or_si128(_mm_cmpeq_epi8(a, zero), _mm_cmpeq_epi8(b, zero));
+
+		if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), z)) != 0)
+			return false;
+	}
+#endif
+	for (; i < len; i++)
+		if ((unsigned char)s[i] - 1u >= 0x7Fu)	/* 0 or 0x80 and above */
+			return false;
+	return true;
+}
+
 enum line_problem
 text_check(const char *line, size_t len, size_t *where)
 {
-	const char *nul = memchr(line, '\0', len);
+	const char *nul;
+
+	if (plain_ascii(line, len))
+		return LINE_OK;
+	nul = memchr(line, '\0', len);
 	size_t bad;
 
 	if (nul) {
