@@ -566,7 +566,7 @@ batcher_service(struct batcher *bt)
 	for (int i = 0; i < bt->nlanes && !bt->fatal; i++) {
 		struct bt_lane *w = &bt->lane[i];
 
-		lane_seal(bt, w, bt->eof || cdc_stop, now);
+		lane_seal(bt, w, bt->eof || bt->flush || cdc_stop, now);
 		if (w->cur == NULL && w->q && w->q->not_before <= now && !cdc_stop)
 			lane_start(bt, w);
 	}
@@ -667,6 +667,31 @@ admit(struct batcher *bt, const struct evin_line *l)
 	return true;
 }
 
+static bool
+all_idle(const struct batcher *bt)
+{
+	for (int i = 0; i < bt->nlanes; i++) {
+		const struct bt_lane *w = &bt->lane[i];
+
+		if (w->cur || w->q || (w->acc && w->acc->n))
+			return false;
+	}
+	return true;
+}
+
+/* Deliver every event taken so far, partial batches too, and wait until all are done. */
+static void
+drain_lanes(struct batcher *bt)
+{
+	bt->flush = true;
+	while (!all_idle(bt) && !bt->fatal && !cdc_stop) {
+		batcher_service(bt);
+		if (!all_idle(bt))
+			batcher_wait(bt, -1);
+	}
+	bt->flush = false;
+}
+
 void
 batcher_add(struct batcher *bt, const struct evin_line *l)
 {
@@ -676,9 +701,22 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	struct bt_item *it;
 	int64_t now;
 	uint64_t h;
+	bool barrier;
 
 	if (!admit(bt, l))
 		return;
+	/*
+	 * A truncate stands for every key of its table: it goes after the
+	 * events before it in every lane, and the events after it wait until
+	 * it is done, so that no lane applies a row's change on the wrong
+	 * side of it.
+	 */
+	barrier = ev->op.len == 1 && ev->op.p[0] == 't';
+	if (barrier) {
+		drain_lanes(bt);
+		if (bt->fatal || cdc_stop)
+			return;
+	}
 	buf_reset(table);
 	if (ev->table.p) {
 		if (ev->schema.p) {
@@ -727,18 +765,8 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	lane_seal(bt, w, false, now);
 	if (w->cur == NULL && w->q && w->q->not_before <= now)
 		lane_start(bt, w);
-}
-
-static bool
-all_idle(const struct batcher *bt)
-{
-	for (int i = 0; i < bt->nlanes; i++) {
-		const struct bt_lane *w = &bt->lane[i];
-
-		if (w->cur || w->q || (w->acc && w->acc->n))
-			return false;
-	}
-	return true;
+	if (barrier)
+		drain_lanes(bt);
 }
 
 static bool

@@ -222,6 +222,38 @@ is "$(ls par.log.* | wc -l)" 4 "... four workers ran"
 is "$(python3 check.py e3000 par.ckpt par.log.* --once --all --order)" "" "... every event once, each key in order"
 is "$(ckpos par.ckpt)" "0/F9F:1" "... the checkpoint is at the last event"
 
+# ---- --parallel 4 and a truncate: a barrier over all workers.  Batches
+# without the truncate are slow, the truncate's is fast: every event before
+# it must still be handled before it, every event after it after it.
+python3 - >etr <<'PY'
+import json
+def ev(op, i, key):
+    e = {"op": op, "source": {"name": "shop", "schema": "public", "table": "orders",
+                              "lsn": i, "commit_lsn": i, "seq": 1, "ts_ms": 1763700000000}}
+    if key is not None:
+        e.update(after={"id": key}, key={"id": key})
+    return json.dumps(e, separators=(",", ":"))
+for i in range(40):
+    print(ev("u", 1000 + i, i))
+print(ev("t", 1040, None))
+for i in range(40):
+    print(ev("u", 1041 + i, i))
+PY
+cat >tr.py <<'PY'
+import json, os, sys, time
+events = [json.loads(l) for l in sys.stdin]
+if not any(e["op"] == "t" for e in events):
+    time.sleep(0.3)
+with open(os.environ["LOG"], "a") as f:
+    f.write("".join("%s %d\n" % (e["op"], e["source"]["commit_lsn"]) for e in events))
+PY
+"$SX" --parallel 4 --batch-size 5 --batch-window 50ms --checkpoint tr.ckpt etr -- env LOG="$PWD/tr.log" python3 tr.py 2>err.txt
+is $? 0 "--parallel 4 with a truncate: exit 0"
+is "$(wc -l <tr.log)" 81 "... every event handled once"
+is "$(awk '$1 == "t" { t = NR } END { print t }' tr.log)" 41 "... the truncate after the 40 events before it"
+is "$(awk 'NR <= 40 && $2 >= 1040 || NR > 41 && $2 <= 1040' tr.log)" "" "... and before the 40 after it"
+is "$(ckpos tr.ckpt)" "0/438:1" "... the checkpoint is at the last event"
+
 # ---- kill -9 of the sink mid-run, then a restart with the same checkpoint
 "$SX" --parallel 2 --batch-size 20 --checkpoint-interval 10ms --checkpoint k9.ckpt e3000 -- env LOG="$PWD/k9.log" python3 par.py 2>err.txt &
 pid=$!
