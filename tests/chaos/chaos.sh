@@ -55,7 +55,8 @@
 # for a slot this run creates; later runs find the slot and stream) of a
 # table that already holds --initial rows.  tests/chaos/workload.py runs
 # concurrent transactions for --seconds while a killer sends SIGKILL to a
-# random stage every --kill-min..--kill-max seconds (and waits until the
+# random stage (each stage once in a random order, then again: --kill-first
+# picks the first) every --kill-min..--kill-max seconds (and waits until the
 # pipeline has recovered: a new run of the unit has moved its checkpoint),
 # and restarts PostgreSQL (--pg-restarts) and OpenSearch (--os-restarts) at
 # evenly spread moments with tests/services.sh (only when the services are
@@ -95,6 +96,7 @@ WORK=""
 KEEP=0
 REPORT=""
 WL_EXTRA=()
+KILL_FIRST=""
 
 usage() {
 	sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
@@ -113,6 +115,7 @@ Options (defaults in brackets):
   --drain-timeout S         give up draining after S seconds [$DRAIN_TIMEOUT]
   --recovery-timeout S      stop waiting for a recovery after S seconds [$RECOVERY_TIMEOUT]
   --seed N                  workload seed [random]
+  --kill-first STAGE        the first kill is of STAGE (e.g. handler, receiver)
   --work-dir DIR            keep files there (default: a temporary dir, removed)
   --report FILE             also write the report block to FILE
   --keep                    keep the database, slot, index and work dir
@@ -139,6 +142,7 @@ while [ $# -gt 0 ]; do
 	--drain-timeout) DRAIN_TIMEOUT=$2; shift ;;
 	--recovery-timeout) RECOVERY_TIMEOUT=$2; shift ;;
 	--seed) SEED=$2; shift ;;
+	--kill-first) KILL_FIRST=$2; shift ;;
 	--work-dir) WORK=$2; shift ;;
 	--report) REPORT=$2; shift ;;
 	--keep) KEEP=1 ;;
@@ -155,6 +159,16 @@ fi
 
 [ -n "${CDC_TEST_PG:-}" ] || die "CDC_TEST_PG is not set (source tests/services.sh env)"
 [ -n "${CDC_TEST_ES_URL:-}" ] || die "CDC_TEST_ES_URL is not set"
+case $VARIANT in
+direct) UNITS=(direct); STAGES=(capture filter map sink) ;;
+record) UNITS=(recorder consumer); STAGES=(capture record replay filter map sink) ;;
+kafka) UNITS=(kproducer kconsumer); STAGES=(capture sinkkafka sourcekafka filter map sink) ;;
+exec) UNITS=(fn); STAGES=(capture filter map sinkexec handler) ;;
+http) UNITS=(receiver fnhttp); STAGES=(capture filter map sinkhttp receiver) ;;
+esac
+if [ -n "$KILL_FIRST" ]; then
+	case " ${STAGES[*]} " in *" $KILL_FIRST "*) ;; *) die "--kill-first: not one of the stages of $VARIANT: ${STAGES[*]}" ;; esac
+fi
 : "${CDC_BIN:=$ROOT/build/bin}"
 for p in cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay cdc-sink-exec cdc-sink-http; do
 	[ -x "$CDC_BIN/$p" ] || die "$CDC_BIN/$p is not built"
@@ -418,13 +432,6 @@ supervise() {
 	done
 }
 
-case $VARIANT in
-direct) UNITS=(direct); STAGES=(capture filter map sink) ;;
-record) UNITS=(recorder consumer); STAGES=(capture record replay filter map sink) ;;
-kafka) UNITS=(kproducer kconsumer); STAGES=(capture sinkkafka sourcekafka filter map sink) ;;
-exec) UNITS=(fn); STAGES=(capture filter map sinkexec handler) ;;
-http) UNITS=(receiver fnhttp); STAGES=(capture filter map sinkhttp receiver) ;;
-esac
 unit_of() {
 	case $VARIANT:$1 in
 	direct:*) echo direct ;;
@@ -511,7 +518,7 @@ live_pid() {
 # The killer: SIGKILL to a random stage, then wait for the recovery; the
 # server restarts at evenly spread moments.
 killer() {
-	local end=$1 start t0 s0 stage pid unit r events=() i n
+	local end=$1 start t0 s0 stage pid unit r events=() i n bag=()
 	trap 'exit 0' TERM
 	start=$(now_ms)
 	n=$((PG_RESTARTS + OS_RESTARTS))
@@ -556,7 +563,16 @@ killer() {
 		if [ "$KILL_MAX" = 0 ]; then sleep 0.5; continue; fi
 		sleep "$(awk -v a="$KILL_MIN" -v b="$KILL_MAX" -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", a + rand() * (b - a) }')"
 		[ "$(now_ms)" -lt "$end" ] || break
-		stage=${STAGES[$((RANDOM % ${#STAGES[@]}))]}
+		# Every stage once in a random order, then again (KILL_FIRST first).
+		if [ ${#bag[@]} = 0 ]; then
+			mapfile -t bag < <(printf '%s\n' "${STAGES[@]}" | shuf)
+			if [ -n "$KILL_FIRST" ]; then
+				bag=("$KILL_FIRST" "${bag[@]}")
+				KILL_FIRST=""
+			fi
+		fi
+		stage=${bag[0]}
+		bag=("${bag[@]:1}")
 		unit=$(unit_of "$stage")
 		pid=$(live_pid "$stage")
 		if [ -z "$pid" ]; then
