@@ -679,6 +679,38 @@ all_idle(const struct batcher *bt)
 	return true;
 }
 
+static bool
+is_null(const char *v, size_t len)
+{
+	return v == NULL || (len == 4 && memcmp(v, "null", 4) == 0);
+}
+
+/*
+ * True when an update moves its row to another key: a column of "key" has
+ * another value in "before" (the old key, or under REPLICA IDENTITY FULL
+ * the old row: cdc-capture --key-change=update, or a key change that keeps
+ * an unchanged TOAST value, cdc-events(7)).  An old image without the
+ * column cannot tell: moved.
+ */
+static bool
+key_moved(const struct event_info *ev)
+{
+	struct json_iter it;
+	struct json_span k;
+	const char *v, *bv, *err;
+	size_t vlen, bvlen;
+
+	if (ev->op.len != 1 || ev->op.p[0] != 'u' || is_null(ev->key, ev->key_len) ||
+	    is_null(ev->before, ev->before_len) || json_iter_begin(&it, ev->key, ev->key_len) < 0)
+		return false;
+	while (json_iter_next(&it, &k, &v, &vlen, &err) == 1) {
+		if (json_member(ev->before, ev->before_len, NULL, &k, &bv, &bvlen) != 1 ||
+		    bvlen != vlen || memcmp(bv, v, vlen) != 0)
+			return true;
+	}
+	return false;
+}
+
 /* Deliver every event taken so far, partial batches too, and wait until all are done. */
 static void
 drain_lanes(struct batcher *bt)
@@ -706,12 +738,13 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	if (!admit(bt, l))
 		return;
 	/*
-	 * A truncate stands for every key of its table: it goes after the
-	 * events before it in every lane, and the events after it wait until
-	 * it is done, so that no lane applies a row's change on the wrong
-	 * side of it.
+	 * A truncate stands for every key of its table, an update that moves
+	 * its row to another key for two keys (in two lanes, maybe): it goes
+	 * after the events before it in every lane, and the events after it
+	 * wait until it is done, so that no lane applies a row's change on the
+	 * wrong side of it.
 	 */
-	barrier = ev->op.len == 1 && ev->op.p[0] == 't';
+	barrier = (ev->op.len == 1 && ev->op.p[0] == 't') || key_moved(ev);
 	if (barrier) {
 		drain_lanes(bt);
 		if (bt->fatal || cdc_stop)

@@ -9,9 +9,10 @@
  * (common/ackring), events at or below the checkpoint are skipped.  Every
  * other event gets an ack slot and goes to one of nlanes lanes by the hash
  * of its "key" (the table's name for events with no key), so that every
- * change of a row goes to one lane, in order.  A truncate is a barrier
- * over all lanes: it is delivered once every event before it is applied,
- * and the events after it wait until it is.  A lane gathers a batch (up
+ * change of a row goes to one lane, in order.  A truncate, and an update
+ * that moves its row to another key, is a barrier over all lanes: it is
+ * delivered once every event before it is applied, and the events after
+ * it wait until it is.  A lane gathers a batch (up
  * to batch_size events, or what came in window_ms) and queues it; one
  * batch per lane is in flight at a time, so a lane's batches are applied
  * in order and the checkpoint is the contiguous watermark over all lanes.
