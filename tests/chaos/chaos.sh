@@ -170,7 +170,9 @@ if [ -n "$KILL_FIRST" ]; then
 	case " ${STAGES[*]} " in *" $KILL_FIRST "*) ;; *) die "--kill-first: not one of the stages of $VARIANT: ${STAGES[*]}" ;; esac
 fi
 : "${CDC_BIN:=$ROOT/build/bin}"
-for p in cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay cdc-sink-exec cdc-sink-http; do
+NEED=(cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay)
+case $VARIANT in exec) NEED+=(cdc-sink-exec) ;; http) NEED+=(cdc-sink-http) ;; esac
+for p in "${NEED[@]}"; do
 	[ -x "$CDC_BIN/$p" ] || die "$CDC_BIN/$p is not built"
 done
 PSQL=psql
@@ -400,7 +402,7 @@ kill_handlers() {
 	local pid
 	[ -s "$W/handler.pids" ] || return 0
 	while read -r pid; do
-		alive "$pid" && grep -q "$(prog_of handler)" "/proc/$pid/cmdline" 2>/dev/null &&
+		alive "$pid" && grep -q -- "--index.cdcchaos-${ID//_/-}-" "/proc/$pid/cmdline" 2>/dev/null &&
 			kill -KILL -- "-$pid" 2>/dev/null
 	done <"$W/handler.pids"
 	: >"$W/handler.pids"
