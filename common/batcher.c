@@ -568,7 +568,7 @@ batcher_service(struct batcher *bt)
 	for (int i = 0; i < bt->nlanes && !bt->fatal; i++) {
 		struct bt_lane *w = &bt->lane[i];
 
-		lane_seal(bt, w, bt->eof || cdc_stop, now);
+		lane_seal(bt, w, bt->eof || bt->flush || cdc_stop, now);
 		if (w->cur == NULL && w->q && w->q->not_before <= now && !cdc_stop)
 			lane_start(bt, w);
 	}
@@ -657,6 +657,63 @@ admit(struct batcher *bt, const struct evin_line *l)
 	return true;
 }
 
+static bool
+all_idle(const struct batcher *bt)
+{
+	for (int i = 0; i < bt->nlanes; i++) {
+		const struct bt_lane *w = &bt->lane[i];
+
+		if (w->cur || w->q || (w->acc && w->acc->n))
+			return false;
+	}
+	return true;
+}
+
+static bool
+is_null(const char *v, size_t len)
+{
+	return v == NULL || (len == 4 && memcmp(v, "null", 4) == 0);
+}
+
+/*
+ * True when an update moves its row to another key: a column of "key" has
+ * another value in "before" (the old key, or under REPLICA IDENTITY FULL
+ * the old row: cdc-capture --key-change=update, or a key change that keeps
+ * an unchanged TOAST value, cdc-events(7)).  An old image without the
+ * column cannot tell: moved.
+ */
+static bool
+key_moved(const struct event_info *ev)
+{
+	struct json_iter it;
+	struct json_span k;
+	const char *v, *bv, *err;
+	size_t vlen, bvlen;
+
+	if (ev->op.len != 1 || ev->op.p[0] != 'u' || is_null(ev->key, ev->key_len) ||
+	    is_null(ev->before, ev->before_len) || json_iter_begin(&it, ev->key, ev->key_len) < 0)
+		return false;
+	while (json_iter_next(&it, &k, &v, &vlen, &err) == 1) {
+		if (json_member(ev->before, ev->before_len, NULL, &k, &bv, &bvlen) != 1 ||
+		    bvlen != vlen || memcmp(bv, v, vlen) != 0)
+			return true;
+	}
+	return false;
+}
+
+/* Deliver every event taken so far, partial batches too, and wait until all are done. */
+static void
+drain_lanes(struct batcher *bt)
+{
+	bt->flush = true;
+	while (!all_idle(bt) && !bt->fatal && !cdc_stop) {
+		batcher_service(bt);
+		if (!all_idle(bt))
+			batcher_wait(bt, -1);
+	}
+	bt->flush = false;
+}
+
 void
 batcher_add(struct batcher *bt, const struct evin_line *l)
 {
@@ -666,9 +723,23 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	struct bt_item *it;
 	int64_t now;
 	uint64_t h;
+	bool barrier;
 
 	if (!admit(bt, l))
 		return;
+	/*
+	 * A truncate stands for every key of its table, an update that moves
+	 * its row to another key for two keys (in two lanes, maybe): it goes
+	 * after the events before it in every lane, and the events after it
+	 * wait until it is done, so that no lane applies a row's change on the
+	 * wrong side of it.
+	 */
+	barrier = (ev->op.len == 1 && ev->op.p[0] == 't') || key_moved(ev);
+	if (barrier) {
+		drain_lanes(bt);
+		if (bt->fatal || cdc_stop)
+			return;
+	}
 	buf_reset(table);
 	if (ev->table.p) {
 		if (ev->schema.p) {
@@ -719,18 +790,8 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	lane_seal(bt, w, false, now);
 	if (w->cur == NULL && w->q && w->q->not_before <= now)
 		lane_start(bt, w);
-}
-
-static bool
-all_idle(const struct batcher *bt)
-{
-	for (int i = 0; i < bt->nlanes; i++) {
-		const struct bt_lane *w = &bt->lane[i];
-
-		if (w->cur || w->q || (w->acc && w->acc->n))
-			return false;
-	}
-	return true;
+	if (barrier)
+		drain_lanes(bt);
 }
 
 static bool

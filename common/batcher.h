@@ -9,7 +9,10 @@
  * (common/ackring), events at or below the checkpoint are skipped.  Every
  * other event gets an ack slot and goes to one of nlanes lanes by the hash
  * of its "key" (the table's name for events with no key), so that every
- * change of a row goes to one lane, in order.  A lane gathers a batch (up
+ * change of a row goes to one lane, in order.  A truncate, and an update
+ * that moves its row to another key, is a barrier over all lanes: it is
+ * delivered once every event before it is applied, and the events after
+ * it wait until it is.  A lane gathers a batch (up
  * to batch_size events, or what came in window_ms) and queues it; one
  * batch per lane is in flight at a time, so a lane's batches are applied
  * in order and the checkpoint is the contiguous watermark over all lanes.
@@ -154,6 +157,7 @@ struct batcher {
 	struct metrics m;		/* the caller may set its options before batcher_open() */
 	int fatal;			/* the exit status to stop with, 0 while all is well */
 	bool eof;			/* the input ended: send partial batches now */
+	bool flush;			/* a truncate's barrier: send partial batches now */
 	uint64_t deliveries, retries, bisects, applied, failed_items, expired;
 	struct buf table;		/* scratch: the event's "schema.table" */
 	size_t data_hint;		/* the text of the last batch sealed, in bytes */

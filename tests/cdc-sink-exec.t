@@ -222,6 +222,55 @@ is "$(ls par.log.* | wc -l)" 4 "... four workers ran"
 is "$(python3 check.py e3000 par.ckpt par.log.* --once --all --order)" "" "... every event once, each key in order"
 is "$(ckpos par.ckpt)" "0/F9F:1" "... the checkpoint is at the last event"
 
+# ---- --parallel 4 and a truncate, or an update that moves its row to
+# another key (cdc-capture --key-change=update: "before" holds the old key):
+# a barrier over all workers.  Batches without it are slow, its batch is
+# fast: every event before it must still be handled before it, every event
+# after it after it.
+cat >bar.py <<'PY'
+import json, sys
+def ev(op, i, key, before=None):
+    e = {"op": op, "source": {"name": "shop", "schema": "public", "table": "orders",
+                              "lsn": i, "commit_lsn": i, "seq": 1, "ts_ms": 1763700000000}}
+    if key is not None:
+        e.update(before=before, after={"id": key}, key={"id": key})
+    return json.dumps(e, separators=(",", ":"))
+for i in range(40):
+    print(ev("u", 1000 + i, i))
+if sys.argv[1] == "t":
+    print(ev("t", 1040, None))
+else:
+    print(ev("u", 1040, 99, {"id": 3}))
+for i in range(40):
+    print(ev("u", 1041 + i, i))
+PY
+cat >tr.py <<'PY'
+import json, os, sys, time
+events = [json.loads(l) for l in sys.stdin]
+if not any(e["source"]["commit_lsn"] == 1040 for e in events):
+    time.sleep(0.3)
+with open(os.environ["LOG"], "a") as f:
+    f.write("".join("%s %d\n" % (e["op"], e["source"]["commit_lsn"]) for e in events))
+PY
+for what in truncate move; do
+	python3 bar.py "${what:0:1}" >"e$what"
+	"$SX" --parallel 4 --batch-size 5 --batch-window 50ms --checkpoint "$what.ckpt" "e$what" -- env LOG="$PWD/$what.log" python3 tr.py 2>err.txt
+	is $? 0 "--parallel 4 with a $what: exit 0"
+	is "$(wc -l <"$what.log")" 81 "... every event handled once"
+	is "$(awk '$2 == 1040 { print NR }' "$what.log")" 41 "... the $what after the 40 events before it"
+	is "$(awk 'NR <= 40 && $2 >= 1040 || NR > 41 && $2 <= 1040' "$what.log")" "" "... and before the 40 after it"
+	is "$(ckpos "$what.ckpt")" "0/438:1" "... the checkpoint is at the last event"
+done
+# An update that keeps its key is no barrier: no batch of its own.
+python3 - >eupd <<'PY'
+import json
+for i in range(20):
+    print(json.dumps({"op": "u", "before": {"id": i, "n": 0}, "after": {"id": i, "n": 1}, "key": {"id": i},
+                      "source": {"schema": "public", "table": "orders", "commit_lsn": 1000 + i, "seq": 1}}))
+PY
+"$SX" --batch-size 20 --batch-window 1s eupd -- sh -c 'wc -l >>"$0"' "$PWD/upd.log" 2>err.txt
+is "$(tr -d ' ' <upd.log)" 20 "an update whose before has the same key: one batch of all 20"
+
 # ---- kill -9 of the sink mid-run, then a restart with the same checkpoint
 "$SX" --parallel 2 --batch-size 20 --checkpoint-interval 10ms --checkpoint k9.ckpt e3000 -- env LOG="$PWD/k9.log" python3 par.py 2>err.txt &
 pid=$!

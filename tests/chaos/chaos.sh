@@ -2,7 +2,7 @@
 # tests/chaos/chaos.sh: one crash-and-restart chaos run against real
 # PostgreSQL and OpenSearch.
 #
-#   tests/chaos/chaos.sh [--variant direct|record|kafka] [--seconds S] [OPTIONS]
+#   tests/chaos/chaos.sh [--variant direct|record|kafka|exec|http] [--seconds S] [OPTIONS]
 #
 # The pipeline runs as a "unit", restarted the way systemd restarts a
 # service whose ExecStart is a shell pipeline under pipefail, with
@@ -26,13 +26,37 @@
 #              | cdc-sink-es --checkpoint es.ckpt
 #            (a 3-partition topic on CDC_TEST_KAFKA_BROKERS; --kafka-restarts
 #            restarts the broker with SIGKILL, like the other servers)
+#   exec:    cdc-capture --ack-file es.ckpt | cdc-filter | cdc-map
+#              | cdc-sink-exec --parallel 2 --checkpoint es.ckpt -- HANDLER
+#            the unit's odd runs run a handler per batch: HANDLER is
+#            cdc-sink-es without a checkpoint (idempotent: external versions
+#            from the positions), reading the batch on its stdin; its even
+#            runs add --keep-running: HANDLER is tests/chaos/fn_worker.py,
+#            a long-lived Python worker that answers {} or {"status":N} per
+#            batch after piping it into cdc-sink-es; so both modes work on
+#            the same checkpoint, and a restart may switch modes.  The
+#            handler is a stage the killer kills too (cdc-sink-exec retries
+#            the batch; the unit is not restarted); when the unit ends, a
+#            handler left over (its own process group) is killed with it, as
+#            systemd kills a unit's cgroup.
+#   http:    cdc-capture --ack-file es.ckpt | cdc-filter | cdc-map
+#              | cdc-sink-http --concurrency 2 --checkpoint es.ckpt
+#                --url http://127.0.0.1:PORT/
+#            unit B (Restart=always): tests/chaos/receiver.py, a threaded
+#            HTTP server, the user's function: it pipes each NDJSON body into
+#            cdc-sink-es without a checkpoint and answers 200 when that
+#            exited 0, 400 for 65, 503 otherwise.  The killer kills it too
+#            (the batch in flight fails with a reset or a refused
+#            connection, cdc-sink-http retries it; the receiver comes back
+#            after --restart-sec, what it had started dies with its group).
 #
 # The slot is created by the first run of cdc-capture with an initial
 # snapshot (--create-slot --snapshot-state FILE: "initial" is the default
 # for a slot this run creates; later runs find the slot and stream) of a
 # table that already holds --initial rows.  tests/chaos/workload.py runs
 # concurrent transactions for --seconds while a killer sends SIGKILL to a
-# random stage every --kill-min..--kill-max seconds (and waits until the
+# random stage (each stage once in a random order, then again: --kill-first
+# picks the first) every --kill-min..--kill-max seconds (and waits until the
 # pipeline has recovered: a new run of the unit has moved its checkpoint),
 # and restarts PostgreSQL (--pg-restarts) and OpenSearch (--os-restarts) at
 # evenly spread moments with tests/services.sh (only when the services are
@@ -72,12 +96,13 @@ WORK=""
 KEEP=0
 REPORT=""
 WL_EXTRA=()
+KILL_FIRST=""
 
 usage() {
 	sed -n '2,/^set -uo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
 	cat <<EOF
 Options (defaults in brackets):
-  --variant direct|record|kafka [$VARIANT]
+  --variant direct|record|kafka|exec|http [$VARIANT]
   --seconds S               workload duration [$DURATION]
   --kill-min S --kill-max S seconds between kills [$KILL_MIN..$KILL_MAX]; --kill-max 0: no kills
   --pg-restarts N           PostgreSQL restarts during the run [$PG_RESTARTS]
@@ -90,6 +115,7 @@ Options (defaults in brackets):
   --drain-timeout S         give up draining after S seconds [$DRAIN_TIMEOUT]
   --recovery-timeout S      stop waiting for a recovery after S seconds [$RECOVERY_TIMEOUT]
   --seed N                  workload seed [random]
+  --kill-first STAGE        the first kill is of STAGE (e.g. handler, receiver)
   --work-dir DIR            keep files there (default: a temporary dir, removed)
   --report FILE             also write the report block to FILE
   --keep                    keep the database, slot, index and work dir
@@ -116,6 +142,7 @@ while [ $# -gt 0 ]; do
 	--drain-timeout) DRAIN_TIMEOUT=$2; shift ;;
 	--recovery-timeout) RECOVERY_TIMEOUT=$2; shift ;;
 	--seed) SEED=$2; shift ;;
+	--kill-first) KILL_FIRST=$2; shift ;;
 	--work-dir) WORK=$2; shift ;;
 	--report) REPORT=$2; shift ;;
 	--keep) KEEP=1 ;;
@@ -125,15 +152,27 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-case $VARIANT in direct | record | kafka) ;; *) die "--variant: direct, record or kafka" ;; esac
+case $VARIANT in direct | record | kafka | exec | http) ;; *) die "--variant: direct, record, kafka, exec or http" ;; esac
 if [ "$VARIANT" = kafka ]; then
 	[ -n "${CDC_TEST_KAFKA_BROKERS:-}" ] || die "CDC_TEST_KAFKA_BROKERS is not set (tests/services.sh kafka-up)"
 fi
 
 [ -n "${CDC_TEST_PG:-}" ] || die "CDC_TEST_PG is not set (source tests/services.sh env)"
 [ -n "${CDC_TEST_ES_URL:-}" ] || die "CDC_TEST_ES_URL is not set"
+case $VARIANT in
+direct) UNITS=(direct); STAGES=(capture filter map sink) ;;
+record) UNITS=(recorder consumer); STAGES=(capture record replay filter map sink) ;;
+kafka) UNITS=(kproducer kconsumer); STAGES=(capture sinkkafka sourcekafka filter map sink) ;;
+exec) UNITS=(fn); STAGES=(capture filter map sinkexec handler) ;;
+http) UNITS=(receiver fnhttp); STAGES=(capture filter map sinkhttp receiver) ;;
+esac
+if [ -n "$KILL_FIRST" ]; then
+	case " ${STAGES[*]} " in *" $KILL_FIRST "*) ;; *) die "--kill-first: not one of the stages of $VARIANT: ${STAGES[*]}" ;; esac
+fi
 : "${CDC_BIN:=$ROOT/build/bin}"
-for p in cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay; do
+NEED=(cdc-capture cdc-filter cdc-map cdc-sink-es cdc-record cdc-replay)
+case $VARIANT in exec) NEED+=(cdc-sink-exec) ;; http) NEED+=(cdc-sink-http) ;; esac
+for p in "${NEED[@]}"; do
 	[ -x "$CDC_BIN/$p" ] || die "$CDC_BIN/$p is not built"
 done
 PSQL=psql
@@ -212,6 +251,7 @@ cleanup() {
 		[ -f "$f" ] || continue
 		kill -KILL -- "-$(cat "$f")" 2>/dev/null
 	done
+	kill_handlers
 	wait 2>/dev/null
 	if [ "$KEEP" = 1 ]; then
 		say "kept: work dir $W, database $DB, slot $SLOT, index $INDEX"
@@ -256,13 +296,29 @@ FILTER_ARGS=(--table public.items --dead-letter "$W/filter.dl" '.op != "m"')
 MAP_ARGS=(--doc -f "$HERE/map.jq")
 SINK_ARGS=(--url "$ES" --index "cdcchaos-${ID//_/-}-{table}" --checkpoint "$W/es.ckpt"
 	--batch-wait 100ms --batch-docs 500 --create-index "$HERE/index.json" --dead-letter "$W/sink.dl")
+# exec and http: the user's function applies a batch with cdc-sink-es
+# without a checkpoint; the function sinks keep the checkpoint.
+APPLY=("$CDC_BIN/cdc-sink-es" --url "$ES" --index "cdcchaos-${ID//_/-}-{table}" --batch-docs 500
+	--create-index "$HERE/index.json")
+FN_ARGS=(--checkpoint "$W/es.ckpt" --batch-size 500 --batch-window 200ms --dead-letter "$W/sink.dl")
+if [ "$VARIANT" = http ]; then
+	PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+		die "cannot find a free port"
+fi
+# The handler as cdc-sink-exec runs it: leaves its pid for the killer (and
+# for the unit's end) and becomes the command.
+cat >"$W/handler.sh" <<EOF
+echo \$\$ >$(printf %q "$W/pid.handler")
+echo \$\$ >>$(printf %q "$W/handler.pids")
+exec "\$@"
+EOF
 
 # write_unit NAME: the unit's script, W/unit-NAME.sh.  Each stage leaves its
 # pid in W/pid.STAGE and appends its stderr to W/STAGE.err; the exit
 # statuses of a run go to W/unit-NAME.exits.
 q() { printf '%q ' "$@"; }
 write_unit() {
-	local name=$1 line
+	local name=$1 line pre=""
 	case $name in
 	direct)
 		line="run capture $(q "$CAP" "${CAPTURE_ARGS[@]}" --ack-file "$W/es.ckpt")"
@@ -286,6 +342,31 @@ write_unit() {
 		line+="| tee >(exec python3 $(q "$HERE/positions.py") >>$(q "$W/delivered.pos"))"
 		line+="| run sink $(q "$CDC_BIN/cdc-sink-es" "${SINK_ARGS[@]}")"
 		;;
+	fn)
+		# Odd runs: a handler per batch; even runs: --keep-running.
+		pre="n=\$(wc -l <\"\$W/unit-fn.starts\")
+if [ \$((n % 2)) = 1 ]; then
+	mode=batch FN=(-- sh $(q "$W/handler.sh" "${APPLY[@]}"))
+else
+	mode=keep FN=(--keep-running -- sh $(q "$W/handler.sh" python3 "$HERE/fn_worker.py" "${APPLY[@]}"))
+fi
+echo \"\$n \$mode\" >>\"\$W/fn.modes\""
+		line="run capture $(q "$CAP" "${CAPTURE_ARGS[@]}" --ack-file "$W/es.ckpt")"
+		line+="| run filter $(q "$CDC_BIN/cdc-filter" "${FILTER_ARGS[@]}")"
+		line+="| run map $(q "$CDC_BIN/cdc-map" "${MAP_ARGS[@]}")"
+		line+="| tee >(exec python3 $(q "$HERE/positions.py") >>$(q "$W/delivered.pos"))"
+		line+="| run sinkexec $(q "$CDC_BIN/cdc-sink-exec" "${FN_ARGS[@]}" --parallel 2) \"\${FN[@]}\""
+		;;
+	fnhttp)
+		line="run capture $(q "$CAP" "${CAPTURE_ARGS[@]}" --ack-file "$W/es.ckpt")"
+		line+="| run filter $(q "$CDC_BIN/cdc-filter" "${FILTER_ARGS[@]}")"
+		line+="| run map $(q "$CDC_BIN/cdc-map" "${MAP_ARGS[@]}")"
+		line+="| tee >(exec python3 $(q "$HERE/positions.py") >>$(q "$W/delivered.pos"))"
+		line+="| run sinkhttp $(q "$CDC_BIN/cdc-sink-http" "${FN_ARGS[@]}" --concurrency 2 --url "http://127.0.0.1:$PORT/")"
+		;;
+	receiver)
+		line="run receiver $(q python3 "$HERE/receiver.py" "$PORT" "${APPLY[@]}")"
+		;;
 	consumer)
 		line="run replay $(q "$CDC_BIN/cdc-replay" --follow --poll-interval 100ms --after-checkpoint "$W/es.ckpt" "$W/log")"
 		line+="| run filter $(q "$CDC_BIN/cdc-filter" "${FILTER_ARGS[@]}")"
@@ -303,6 +384,7 @@ run() {
 	echo "\$BASHPID" >"\$W/pid.\$stage"
 	exec "\$@" 2>>"\$W/\$stage.err"
 }
+$pre
 set -o pipefail
 $line
 ps="\${PIPESTATUS[*]}"
@@ -311,6 +393,19 @@ rc=0
 for st in \$ps; do [ "\$st" = 0 ] || rc=\$st; done
 exit \$rc
 EOF
+}
+
+# kill_handlers: what is left of the exec variant's handlers (each in its
+# own process group, as cdc-sink-exec starts them) when its unit has ended,
+# as systemd would kill them with the unit's cgroup.
+kill_handlers() {
+	local pid
+	[ -s "$W/handler.pids" ] || return 0
+	while read -r pid; do
+		alive "$pid" && grep -q -- "--index.cdcchaos-${ID//_/-}-" "/proc/$pid/cmdline" 2>/dev/null &&
+			kill -KILL -- "-$pid" 2>/dev/null
+	done <"$W/handler.pids"
+	: >"$W/handler.pids"
 }
 
 # supervise NAME: start the unit, wait for it, kill what is left in its
@@ -328,6 +423,7 @@ supervise() {
 		rc=$?
 		echo "$rc" >>"$W/unit-$name.status"
 		kill -KILL -- "-$pid" 2>/dev/null
+		kill_handlers
 		[ -e "$W/stop" ] && break
 		if [ "$rc" = 65 ]; then
 			echo "$(now_ms)" >"$W/unit-$name.stopped"
@@ -338,17 +434,15 @@ supervise() {
 	done
 }
 
-case $VARIANT in
-direct) UNITS=(direct); STAGES=(capture filter map sink) ;;
-record) UNITS=(recorder consumer); STAGES=(capture record replay filter map sink) ;;
-kafka) UNITS=(kproducer kconsumer); STAGES=(capture sinkkafka sourcekafka filter map sink) ;;
-esac
 unit_of() {
 	case $VARIANT:$1 in
 	direct:*) echo direct ;;
 	record:capture | record:record) echo recorder ;;
 	kafka:capture | kafka:sinkkafka) echo kproducer ;;
 	kafka:*) echo kconsumer ;;
+	exec:*) echo fn ;;
+	http:receiver) echo receiver ;;
+	http:*) echo fnhttp ;;
 	*) echo consumer ;;
 	esac
 }
@@ -357,7 +451,9 @@ ckpt_of_unit() {
 }
 prog_of() {
 	case $1 in sink) echo cdc-sink-es ;; sinkkafka) echo cdc-sink-kafka ;;
-	sourcekafka) echo cdc-source-kafka ;; *) echo "cdc-$1" ;; esac
+	sourcekafka) echo cdc-source-kafka ;; sinkexec) echo cdc-sink-exec ;;
+	sinkhttp) echo cdc-sink-http ;; receiver) echo receiver.py ;;
+	handler) echo 'cdc-sink-es\|fn_worker.py' ;; *) echo "cdc-$1" ;; esac
 }
 starts() { wc -l <"$W/unit-$1.starts" 2>/dev/null || echo 0; }
 
@@ -406,10 +502,25 @@ wait_recovery() {
 	echo $(($(now_ms) - t0))
 }
 
+# live_pid STAGE: the pid of the running STAGE, or nothing.  A handler
+# per batch lives for a moment: wait for one (up to 5 s).
+live_pid() {
+	local pid tries=1 i
+	[ "$1" = handler ] && tries=500
+	for ((i = 0; i < tries; i++)); do
+		pid=$(cat "$W/pid.$1" 2>/dev/null)
+		if [ -n "$pid" ] && alive "$pid" && grep -q "$(prog_of "$1")" "/proc/$pid/cmdline" 2>/dev/null; then
+			echo "$pid"
+			return
+		fi
+		[ "$tries" = 1 ] || sleep 0.01
+	done
+}
+
 # The killer: SIGKILL to a random stage, then wait for the recovery; the
 # server restarts at evenly spread moments.
 killer() {
-	local end=$1 start t0 s0 stage pid unit r events=() i n
+	local end=$1 start t0 s0 stage pid unit r events=() i n bag=()
 	trap 'exit 0' TERM
 	start=$(now_ms)
 	n=$((PG_RESTARTS + OS_RESTARTS))
@@ -454,14 +565,24 @@ killer() {
 		if [ "$KILL_MAX" = 0 ]; then sleep 0.5; continue; fi
 		sleep "$(awk -v a="$KILL_MIN" -v b="$KILL_MAX" -v s="$RANDOM" 'BEGIN { srand(s); printf "%.2f", a + rand() * (b - a) }')"
 		[ "$(now_ms)" -lt "$end" ] || break
-		stage=${STAGES[$((RANDOM % ${#STAGES[@]}))]}
+		# Every stage once in a random order, then again (KILL_FIRST first).
+		if [ ${#bag[@]} = 0 ]; then
+			mapfile -t bag < <(printf '%s\n' "${STAGES[@]}" | shuf)
+			if [ -n "$KILL_FIRST" ]; then
+				bag=("$KILL_FIRST" "${bag[@]}")
+				KILL_FIRST=""
+			fi
+		fi
+		stage=${bag[0]}
+		bag=("${bag[@]:1}")
 		unit=$(unit_of "$stage")
-		pid=$(cat "$W/pid.$stage" 2>/dev/null)
-		if [ -z "$pid" ] || ! alive "$pid" || ! grep -q "$(prog_of "$stage")" "/proc/$pid/cmdline" 2>/dev/null; then
+		pid=$(live_pid "$stage")
+		if [ -z "$pid" ]; then
 			echo "skip $stage" >>"$W/kills.skipped"
 			continue
 		fi
-		s0=$(starts "$unit")
+		# A handler's death is the sink's to handle: the unit goes on.
+		if [ "$stage" = handler ]; then s0=""; else s0=$(starts "$unit"); fi
 		t0=$(now_ms)
 		kill -KILL "$pid" 2>/dev/null || continue
 		echo "$stage $t0" >>"$W/kills"
@@ -542,6 +663,10 @@ fi
 jget() { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d.get(sys.argv[2], ""))' "$@" 2>/dev/null; }
 runs=0
 for u in "${UNITS[@]}"; do runs=$((runs + $(starts "$u"))); done
+fn_modes=
+if [ "$VARIANT" = exec ]; then
+	fn_modes=$(awk '{ n[$2]++ } END { printf "%d per batch, %d --keep-running", n["batch"], n["keep"] }' "$W/fn.modes" 2>/dev/null)
+fi
 kills=$(wc -l <"$W/kills" 2>/dev/null || echo 0)
 kill_by=$(awk '{ n[$1]++ } END { for (s in n) printf "%s%s %d", (k++ ? ", " : ""), s, n[s] }' "$W/kills" 2>/dev/null)
 rec=$(awk '$1 != "pg" && $1 != "os" && $2 != "timeout" { print $2 }' "$W/recoveries" 2>/dev/null | sort -n |
@@ -562,7 +687,7 @@ extra=$(jget "$W/compare.json" extra)
 report=$(
 	cat <<EOF
 chaos report: variant $VARIANT, workload ${DURATION} s, seed $SEED, $(jget "$W/workload.json" committed_total) transactions committed ($(jget "$W/workload.json" failed_total) failed)
-  runs (unit starts):        $runs
+  runs (unit starts):        $runs${fn_modes:+ ($fn_modes)}
   kills (SIGKILL):           $kills${kill_by:+ ($kill_by)}
   server restarts:           ${srv:--}
   recovery after a kill:     $rec${rec_timeouts:+; $rec_timeouts without recovery in ${RECOVERY_TIMEOUT} s}

@@ -9,7 +9,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 : "${CHAOS_STATE:=$ROOT/tests/.chaos-services}"
 : "${CHAOS_SECONDS:=300}"
-: "${CHAOS_VARIANTS:=direct record}"
+: "${CHAOS_VARIANTS:=direct record exec http}"
 export CDC_TEST_STATE=$CHAOS_STATE
 # Servers of our own: ignore any CDC_TEST_PG/CDC_TEST_ES_URL from outside.
 unset CDC_TEST_PG CDC_TEST_ES_URL CDC_TEST_PG_MANAGED CDC_TEST_ES_MANAGED
