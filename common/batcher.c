@@ -732,9 +732,9 @@ batcher_add(struct batcher *bt, const struct evin_line *l)
 	 * its row to another key for two keys (in two lanes, maybe): it goes
 	 * after the events before it in every lane, and the events after it
 	 * wait until it is done, so that no lane applies a row's change on the
-	 * wrong side of it.
+	 * wrong side of it.  (One lane keeps that order by itself.)
 	 */
-	barrier = (ev->op.len == 1 && ev->op.p[0] == 't') || key_moved(ev);
+	barrier = bt->nlanes > 1 && ((ev->op.len == 1 && ev->op.p[0] == 't') || key_moved(ev));
 	if (barrier) {
 		drain_lanes(bt);
 		if (bt->fatal || cdc_stop)
