@@ -142,6 +142,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		walk(s, (size_t)(end - s), 0);
 	}
 
+	/*
+	 * 1b. json_members() (every event is read with it) agrees with
+	 * json_skip on an object: the same end, or both reject; each member's
+	 * value is one whole value; the "source" object's members likewise.
+	 */
+	{
+		const char *p = json_ws(s, s + size), *mend, *e2;
+		struct json_member top[4], sub[4];
+		struct json_members jm = { .m = top, .max = 4, .open = "source", .sub = sub, .submax = 4 };
+
+		if (p < s + size && *p == '{') {
+			const char *skip_end = json_skip(p, s + size, &e2);
+
+			mend = json_members(p, s + size, &jm, &err);
+			CHECK(mend == skip_end);
+			if (mend != NULL) {
+				for (int i = 0; i < jm.n && i < jm.max; i++)
+					CHECK(json_skip(top[i].v, top[i].v + top[i].vlen, &e2) == top[i].v + top[i].vlen);
+				for (int i = 0; i < jm.nsub && i < jm.submax; i++)
+					CHECK(json_skip(sub[i].v, sub[i].v + sub[i].vlen, &e2) == sub[i].v + sub[i].vlen);
+			}
+		}
+	}
+
 	/* 2. The raw bytes as a string span: -1 or a decoding, never a crash. */
 	{
 		struct json_span sp = { s, size, true };
