@@ -98,7 +98,8 @@ echo "bench record-pipe: ours $pipe s ($(mbps "$bytes" "$pipe") MiB/s, passing e
 # of 1000 events, and of the full replay; and, from one strace'd run of the fixed
 # tail, the bytes read from the index files and from the segments, and how many
 # segments were opened.  The fixed tail is flat when its time at the largest N is
-# within SEEK_FLAT (default 2) times its time at the smallest.
+# within SEEK_FLAT (default 2) times its time at the smallest; the bytes it read
+# at both sizes are reported beside it (they do not depend on the machine's load).
 seek_bytes() {	# seek_bytes FROM LOG: "IDX_BYTES SEG_BYTES SEGS_OPENED GETDENTS" of one run
 	strace -f -qq -y -e trace=read,pread64,openat,getdents64 -e signal=none -o "$tmp/strace" \
 		"$RP" --from "$1" "$2" >/dev/null
@@ -114,7 +115,7 @@ seek_bytes() {	# seek_bytes FROM LOG: "IDX_BYTES SEG_BYTES SEGS_OPENED GETDENTS"
 }
 if [ -n "${SEEK_CURVE:-}" ]; then
 	command -v strace >/dev/null || { echo "bench seek-curve: strace is not installed" >&2; exit 1; }
-	first_tail="" last_tail="" first_n="" last_n=""
+	first_tail="" last_tail="" first_n="" last_n="" first_rd=0 last_rd=0
 	for N in $SEEK_CURVE; do
 		awk -v n="$N" -f tests/cdc-record-events.awk >"$tmp/seek.json"
 		rm -rf "$tmp/seek"
@@ -137,12 +138,12 @@ if [ -n "${SEEK_CURVE:-}" ]; then
 			"last 1% $t1 s ($n1 events, $(ratio "$t1" "$tf") of full)," \
 			"tail $t2 s ($n2 events), full $tf s;" \
 			"tail read $rd_idx B of index, $rd_seg B of segments, opened $rd_open segments, $rd_dents getdents64"
-		[ -z "$first_tail" ] && { first_tail=$t2; first_n=$N; }
-		last_tail=$t2 last_n=$N
+		[ -z "$first_tail" ] && { first_tail=$t2; first_n=$N; first_rd=$((rd_idx + rd_seg)); }
+		last_tail=$t2 last_n=$N last_rd=$((rd_idx + rd_seg))
 		rm -rf "$tmp/seek"
 	done
 	r=$(ratio "$last_tail" "$first_tail")
-	echo "bench seek-flat: tail of 1000 events $last_tail s at $last_n events, $first_tail s at $first_n events, ratio $r (goal <= ${SEEK_FLAT:-2}: $(verdict "$r" "${SEEK_FLAT:-2}"))"
+	echo "bench seek-flat: tail of 1000 events $last_tail s at $last_n events, $first_tail s at $first_n events, ratio $r (goal <= ${SEEK_FLAT:-2}: $(verdict "$r" "${SEEK_FLAT:-2}")); bytes read $last_rd vs $first_rd, ratio $(ratio "$last_rd" "$first_rd") (reported)"
 else
 	echo "bench seek-curve: skipped (set SEEK_CURVE=\"100000 1000000 4000000\" to measure it)"
 fi
