@@ -612,8 +612,10 @@ batcher_idle(void *arg)
 
 	while (!cdc_stop && !bt->fatal) {
 		batcher_service(bt);
-		if (batcher_wait(bt, bt->in.fd))
+		if (batcher_wait(bt, bt->in.fd)) {
+			evin_input_ready(&bt->in);
 			break;
+		}
 	}
 }
 

@@ -190,6 +190,13 @@ on_idle(void *arg)
 }
 
 void
+evin_input_ready(struct evin *in)
+{
+	if (in->open)
+		lr_input_ready(&in->lr);
+}
+
+void
 evin_watch_output(struct evin *in, int fd)
 {
 	in->watch_fd = fd;

@@ -165,6 +165,8 @@ void evin_open(struct evin *in, const struct evin_opts *o, enum evin_mode mode, 
 	       int nfiles);
 /* Call fn(arg) before any read that would block (where programs flush). */
 void evin_set_idle(struct evin *in, void (*fn)(void *), void *arg);
+/* Said by an idle hook that waited for the input and saw it readable (lr_input_ready()). */
+void evin_input_ready(struct evin *in);
 /*
  * While waiting for input, watch output fd (standard output, the pipe to
  * the next stage): when the next stage is gone, evin_next() returns

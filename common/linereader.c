@@ -42,6 +42,12 @@ lr_set_watch(struct linereader *lr, int fd)
 }
 
 void
+lr_input_ready(struct linereader *lr)
+{
+	lr->ready = true;
+}
+
+void
 lr_free(struct linereader *lr)
 {
 	free(lr->buf);
@@ -133,8 +139,14 @@ fill(struct linereader *lr)
 {
 	ssize_t n;
 
+	lr->ready = false;
 	if (idle_if_blocking(lr)) {
-		if (lr->watch_fd < 0 && lr->fd < FD_SETSIZE) {
+		if (lr->ready) {
+			if (cdc_stop) {
+				errno = EINTR;
+				return -1;
+			}
+		} else if (lr->watch_fd < 0 && lr->fd < FD_SETSIZE) {
 			if (wait_unless_stopped(lr) < 0)
 				return -1;
 		} else if (cdc_stop) {

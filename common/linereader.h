@@ -54,6 +54,7 @@ struct linereader {
 	bool eof;
 	void (*idle)(void *arg);
 	void *idle_arg;
+	bool ready;		/* the idle hook saw the input readable (lr_input_ready) */
 	int watch_fd;		/* -1, or an output whose closing ends the wait */
 };
 
@@ -61,6 +62,12 @@ struct linereader {
 void lr_init(struct linereader *lr, int fd, size_t max_line);
 /* Call fn(arg) before any read that would block. */
 void lr_set_idle(struct linereader *lr, void (*fn)(void *), void *arg);
+/*
+ * Said by an idle hook that waited for the input itself and saw it
+ * readable: the reader then reads at once instead of waiting again (a
+ * stop signal that came meanwhile still ends the read with LR_INTR).
+ */
+void lr_input_ready(struct linereader *lr);
 /*
  * While waiting for input, also watch output fd (a pipe to the next stage):
  * when its reader goes away, lr_next() returns LR_OUTPUT_CLOSED at once

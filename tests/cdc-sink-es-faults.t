@@ -162,6 +162,20 @@ ctl "delay?ms=2500&count=2"
 ok $? "slow answers past --timeout: retried, exit 0"
 is "$(docs "${P}slow")" "$(cat want.txt)" "nothing lost with slow answers"
 
+# ---- waiting for a slow answer while the input trickles: no busy loop
+# (the other lane gathers; nothing is due until the answer comes)
+ctl clear
+ctl "delay?ms=1500&count=1"
+d0=$(pstat delays)
+TIMEFORMAT='%U %S'
+head -n 40 many.ndjson | while IFS= read -r l; do printf '%s\n' "$l"; sleep 0.05; done |
+	{ time "$SINK" -q --url "$PROXY" --index "${P}trickle" --workers 2 2>err.txt; } 2>cpu.txt
+ok $? "a trickle during a slow answer: exit 0"
+is "$(pstat delays)" $((d0 + 1)) "the answer was held"
+cpu=$(awk '{ print $1 + $2 }' cpu.txt)
+ok "$(awk -v c="$cpu" 'BEGIN { print (c < 0.5) ? 0 : 1 }')" \
+	"the sink waited without spinning: $cpu s of CPU over about 2 s"
+
 # ---- 413: split and resend
 ctl clear
 ctl "maxbody?bytes=20000"

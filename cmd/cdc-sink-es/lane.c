@@ -81,11 +81,21 @@ lanes_empty(struct sink *s)
 	return true;
 }
 
+bool
+lanes_in_flight(const struct sink *s)
+{
+	for (int i = 0; i < s->cfg->workers; i++)
+		if (s->lanes[i].busy)
+			return true;
+	return false;
+}
+
 int
 lanes_next_wake(struct sink *s, int max_wait)
 {
 	int64_t now = mono_ms();
 	int64_t best = max_wait;
+	bool in_flight = lanes_in_flight(s);
 
 	for (int i = 0; i < s->cfg->workers; i++) {
 		struct lane *ln = &s->lanes[i];
@@ -99,8 +109,12 @@ lanes_next_wake(struct sink *s, int max_wait)
 		if (!ln->busy && ln->work.n == 0 && ln->fill.n > 0) {
 			int64_t d = ln->fill.first_ms + s->cfg->batch_wait_ms - now;
 
-			/* An idle input sends the batch once it is --linger old. */
-			if (s->input_idle && ln->fill.first_ms + s->cfg->linger_ms - now < d)
+			/*
+			 * An idle input sends the batch once it is --linger old,
+			 * but not while a request is in flight (lanes_kick()):
+			 * its answer wakes the loop then.
+			 */
+			if (s->input_idle && !in_flight && ln->fill.first_ms + s->cfg->linger_ms - now < d)
 				d = ln->fill.first_ms + s->cfg->linger_ms - now;
 
 			if (d < best)
@@ -317,7 +331,7 @@ void
 lanes_kick(struct sink *s)
 {
 	int64_t now = mono_ms();
-	bool in_flight = false;
+	bool in_flight = lanes_in_flight(s);
 
 	if (s->fatal && s->fatal != CDC_EXIT_DATAERR)
 		return;
@@ -327,8 +341,6 @@ lanes_kick(struct sink *s)
 	 * gathering, so the batch size follows the server's pace instead of
 	 * the input's pauses (full or old batches still go at once).
 	 */
-	for (int i = 0; i < s->cfg->workers; i++)
-		in_flight |= s->lanes[i].busy;
 	for (int i = 0; i < s->cfg->workers; i++) {
 		struct lane *ln = &s->lanes[i];
 		struct batch *f = &ln->fill;

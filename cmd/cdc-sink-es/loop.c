@@ -50,6 +50,8 @@ void
 pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 {
 	const struct config *cfg = s->cfg;
+	bool seen = false;
+
 	lanes_kick(s);
 	if (!cfg->dry_run) {
 		struct curl_waitfd wfd = { .fd = s->in.fd, .events = CURL_WAIT_POLLIN, .revents = 0 };
@@ -63,22 +65,27 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 				curl_multi_poll(s->multi, watch_input ? &wfd : NULL, watch_input ? 1 : 0,
 						t, NULL);
 		}
-		curl_multi_perform(s->multi, &running);
-		while ((m = curl_multi_info_read(s->multi, &left)) != NULL) {
-			struct lane *ln;
+		/* With no transfer, there is nothing to drive (the idle input's wakes). */
+		if (lanes_in_flight(s)) {
+			curl_multi_perform(s->multi, &running);
+			while ((m = curl_multi_info_read(s->multi, &left)) != NULL) {
+				struct lane *ln;
 
-			if (m->msg != CURLMSG_DONE)
-				continue;
-			curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&ln);
-			lane_done(s, ln, m->data.result);
+				if (m->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&ln);
+				lane_done(s, ln, m->data.result);
+			}
 		}
+		seen = (wfd.revents & CURL_WAIT_POLLIN) != 0;
 	} else if (timeout_ms > 0 && watch_input) {
 		struct pollfd p = { .fd = s->in.fd, .events = POLLIN };
 
 		poll(&p, 1, timeout_ms);
 	}
+	/* What the poll saw needs no second look (a hang-up without data is looked at). */
 	if (watch_input && input_ready)
-		*input_ready = input_readable(s);
+		*input_ready = seen || input_readable(s);
 	lanes_kick(s);
 	checkpoint_maybe(s);
 	stats_sync(s);
@@ -134,6 +141,7 @@ loop_idle(void *arg)
 		if (cdc_stop)
 			finish(s, CDC_EXIT_OK);
 	}
+	evin_input_ready(&s->in);
 }
 
 /*

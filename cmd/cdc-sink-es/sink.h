@@ -209,6 +209,8 @@ void lane_done(struct sink *s, struct lane *ln, CURLcode rc);
 bool lanes_empty(struct sink *s);
 /* Milliseconds until the next backoff expires (or max_wait). */
 int lanes_next_wake(struct sink *s, int max_wait);
+/* Is a request in flight on any lane? */
+bool lanes_in_flight(const struct sink *s);
 
 /* options.c: the command line into s->cfg, s->m (--stats, --metrics-file) and io. */
 void options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io);
