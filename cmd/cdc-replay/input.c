@@ -739,7 +739,27 @@ segment_read(struct reader *rd, struct segment *s)
 	return pump(rd, &s->r, s->path.data, false);
 }
 
-/* The segment after seq in dir (any when !after): 1 found, 0 none, -1 error. */
+/*
+ * Can segment f hold nothing at or after --from (and --after-checkpoint's
+ * position, folded into it), judged by the name of the segment after it?
+ * A segment's name holds the commit LSN its first event has (or the last
+ * event before it had): in a log in position order every event of f is at
+ * or before it, so a successor named below --from's commit LSN leaves f
+ * nothing to give.
+ */
+static bool
+ends_before_from(const struct reader *rd, const struct seg_file *next)
+{
+	const struct seg_range *r = &rd->em->range;
+
+	return r->has_from && next->first_lsn < r->from.commit_lsn;
+}
+
+/*
+ * The segment after seq in dir (any when !after): 1 found, 0 none, -1
+ * error.  Segments that ends_before_from() rules out by their successor's
+ * name are passed over unopened (never the last one).
+ */
 static int
 next_segment(struct reader *rd, const char *dir, bool after, uint64_t seq, struct seg_file *out)
 {
@@ -751,11 +771,15 @@ next_segment(struct reader *rd, const char *dir, bool after, uint64_t seq, struc
 		return stop(rd, CDC_EXIT_FAILURE);
 	}
 	for (int i = 0; i < n; i++) {
-		if (!after || v[i].seq > seq) {
-			*out = v[i];
-			found = 1;
-			break;
+		if (after && v[i].seq <= seq)
+			continue;
+		if (i + 1 < n && ends_before_from(rd, &v[i + 1])) {
+			rd->segments_skipped++;
+			continue;
 		}
+		*out = v[i];
+		found = 1;
+		break;
 	}
 	free(v);
 	return found;

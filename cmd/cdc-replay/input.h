@@ -24,6 +24,7 @@ struct reader {
 	bool frame_emitted;	/* part of the current frame went out already */
 	uint64_t damaged;	/* frames skipped */
 	uint64_t frames_skipped; /* frames the index let us pass over */
+	uint64_t segments_skipped; /* segments not opened: their successor's name starts before --from */
 	uint64_t index_fallbacks; /* segments read from the start: their index was wrong */
 	/*
 	 * A frame's decoded bytes are held until its checksum is verified:

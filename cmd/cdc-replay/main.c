@@ -303,6 +303,9 @@ main(int argc, char **argv)
 	if (rd.frames_skipped)
 		info(1, "the index let %llu frame%s go unread", (unsigned long long)rd.frames_skipped,
 		     rd.frames_skipped == 1 ? "" : "s");
+	if (rd.segments_skipped)
+		info(1, "the segment names let %llu segment%s go unopened",
+		     (unsigned long long)rd.segments_skipped, rd.segments_skipped == 1 ? "" : "s");
 	if (rd.index_fallbacks)
 		info(1, "%llu segment%s read from the start: the index did not match",
 		     (unsigned long long)rd.index_fallbacks, rd.index_fallbacks == 1 ? "" : "s");
