@@ -54,6 +54,9 @@ static const char usage_text[] =
 	"\n"
 	"Damage and dead letters:\n"
 	"      --skip-corrupt           skip a damaged lz4 frame, report it, go on\n"
+	"      --verify-first           write no line of an lz4 frame before its checksum\n"
+	"                               is verified, also of frames over 8 MiB (held in\n"
+	"                               a temporary file)\n"
 	"      --dead-letters           the FILEs are dead-letter files (--dead-letter of\n"
 	"                               any program): write the original lines they hold,\n"
 	"                               to be fixed and applied again\n"
@@ -76,6 +79,7 @@ enum {
 	OPT_SPEED,
 	OPT_POLL_INTERVAL,
 	OPT_SKIP_CORRUPT,
+	OPT_VERIFY_FIRST,
 	OPT_DEAD_LETTERS,
 };
 
@@ -95,6 +99,7 @@ static const struct option longopts[] = {
 	{ "poll-interval", required_argument, NULL, OPT_POLL_INTERVAL },
 	/* damage and bad lines */
 	{ "skip-corrupt", no_argument, NULL, OPT_SKIP_CORRUPT },
+	{ "verify-first", no_argument, NULL, OPT_VERIFY_FIRST },
 	{ "dead-letters", no_argument, NULL, OPT_DEAD_LETTERS },
 	EVIN_OPTIONS,
 	METRICS_OPTIONS,
@@ -174,6 +179,9 @@ parse_options(int argc, char **argv, struct emitter *em, struct reader *rd, stru
 			break;
 		case OPT_SKIP_CORRUPT:
 			rd->skip_corrupt = true;
+			break;
+		case OPT_VERIFY_FIRST:
+			rd->verify_first = true;
 			break;
 		case OPT_DEAD_LETTERS:
 			rd->dead_letters = true;
