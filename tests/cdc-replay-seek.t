@@ -109,6 +109,12 @@ ok $? "--from at the name: the transaction's first event, from the segment befor
 printf 'version=1\ncommit_lsn=%s\nseq=1\nsnapshot=false\nwriter=test\n' "$(hexlsn "$inside")" >"$T/ck2.json"
 same "--after-checkpoint in a late segment" --after-checkpoint "$T/ck2.json"
 unopened "--after-checkpoint in a late segment" "$k" --after-checkpoint "$T/ck2.json"
+# Following passes over them too (it ends at the first event past --to).
+timeout 20 "$RP" -v --follow --from "$inside" --to "$(lsn 2990)" "$T/log" >"$T/a" 2>"$T/a.err"
+ra=$?
+"$RP" --from "$inside" --to "$(lsn 2990)" "$T/in.json" >"$T/b" 2>/dev/null
+[ "$ra" = 0 ] && cmp -s "$T/a" "$T/b" && grep -q "let $k segments go unopened" "$T/a.err"
+ok $? "--follow --from inside a late segment: $(wc -l <"$T/a") events, $k segments not opened" || diag "exit $ra" "$(cat "$T/a.err")"
 # Without a position bound (--since, --to) names say nothing: all are opened.
 "$RP" -v --since "$(iso "$(ts 2990)")" "$T/log" 2>&1 >/dev/null | grep -q unopened
 ok $((!$?)) "--since opens every segment"
