@@ -10,7 +10,10 @@
  * last segment's), L: the commit LSN of the segment's first event (16
  * upper-case hex digits; that of the last event before it, or 0, when the
  * first line has no position).  Names sort in write order, which for a
- * stream in position order is position order; readers order by S.
+ * stream in position order is position order; readers order by S.  In a
+ * log in position order (cdc-record's default) a segment holds nothing
+ * after the L of the segment that follows it: cdc-replay does not open a
+ * segment whose successor's L is below the commit LSN of --from.
  *
  * A segment is a concatenation of complete lz4 frames (frame format,
  * independent blocks, content checksum, content size), each holding whole

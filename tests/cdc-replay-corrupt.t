@@ -92,12 +92,35 @@ is "$(jq -r .input_base64 "$T/dl2" | base64 -d | od -An -tx1 | tr -d ' \n' | tai
 	"$RP" --max-line 4K --dead-letter "$T/dl3" >"$T/out" 2>/dev/null
 is "$(cat "$T/out")" '{"op":"c","n":9}' "--max-line: the long line is bad, the next one passes"
 is "$(jq -r .input_bytes "$T/dl3")" 10017 "and its full length is recorded"
+# Lines of an lz4 file go through unchecked, as lz4 -dc passes them, when
+# nothing looks at them: the next program checks them.  A selection,
+# pacing, --skip-bad or --dead-letter looks at them: they are checked then.
 lz4 -q -c "$T/bad.json" >"$T/bad.lz4"
 "$RP" "$T/bad.lz4" >"$T/out" 2>"$T/err"
-is $? 65 "bad line inside an lz4 file: exit 65"
+is $? 0 "bad lines inside an lz4 file, nothing selected: exit 0"
+cmp -s "$T/out" "$T/bad.json"
+ok $? "and they are passed through as they are"
+"$RP" --op c "$T/bad.lz4" >"$T/out" 2>"$T/err"
+is $? 65 "bad line inside an lz4 file, --op: exit 65"
 like "$(cat "$T/err")" "bad.lz4: line 2: not a JSON object" "named by file and line"
+is "$(cat "$T/out")" '{"op":"c","n":1}' "lines before it are written"
+"$RP" --from 0 "$T/bad.lz4" >/dev/null 2>"$T/err"
+is $? 65 "bad line inside an lz4 file, --from: exit 65"
+"$RP" --rate 100000 "$T/bad.lz4" >/dev/null 2>"$T/err"
+is $? 65 "bad line inside an lz4 file, --rate: exit 65"
 "$RP" --skip-bad - <"$T/bad.lz4" >"$T/out" 2>/dev/null
 is "$(jq -c .n "$T/out" | tr '\n' ' ')" "1 2 3 " "--skip-bad on lz4 from standard input"
+"$RP" --dead-letter "$T/dl4" "$T/bad.lz4" >"$T/out" 2>/dev/null
+is "$(jq -c .n "$T/out" | tr '\n' ' ')" "1 2 3 " "--dead-letter on an lz4 file: the good lines"
+is "$(jq -r .line "$T/dl4" | tr '\n' ' ')" "2 4 " "and the bad ones, by line"
+# A line over --max-line is caught unchecked too, named by its line.
+{ cat "$T/bad.json"; printf '{"op":"c","v":"'; head -c 10000 /dev/zero | tr '\0' a; printf '"}\n'; } |
+	lz4 -q -c >"$T/long.lz4"
+"$RP" --max-line 4K "$T/long.lz4" >"$T/out" 2>"$T/err"
+is $? 65 "an over-long line inside an lz4 file: exit 65"
+like "$(cat "$T/err")" "long.lz4: line 6: line too long" "named by file and line"
+cmp -s "$T/out" "$T/bad.json"
+ok $? "the lines before it are written"
 printf '{"op":"c","n":1}\n' | lz4 -q -c | cat - <(printf 'x') >"$T/tail.lz4"
 "$RP" --skip-corrupt "$T/tail.lz4" >"$T/out" 2>"$T/err"
 is "$(cat "$T/out")" '{"op":"c","n":1}' "bytes after the last frame that are no frame: skipped with --skip-corrupt"

@@ -67,38 +67,72 @@ ok $? "cdc-replay reads the segments as lz4 files too"
 "$RP" "$T/odd" | cmp -s - "$T/odd.json"
 ok $? "escapes, UTF-8 and a 300 KB line are byte-identical"
 
-# ---- a frame bigger than what is held in memory (8 MiB) is still
-# verified before any of its bytes is written: held in a temporary file.
+# ---- a frame bigger than what is held in memory (8 MiB) is written as it
+# is decoded, as lz4 -dc does: damage that its content checksum reveals at
+# its end stops the replay after its first part, and the message says so.
+# --verify-first holds such a frame in a temporary file until it is verified.
 awk -v n=30000 -v pad=200 -f "$TEST_ROOT/tests/cdc-record-events.awk" >"$T/big.json"
 lz4 -q -c "$T/big.json" >"$T/big.lz4"
 "$RP" "$T/big.lz4" | cmp -s - "$T/big.json"
 ok $? "a $(($(wc -c <"$T/big.json") >> 20)) MiB single-frame file: byte-identical"
-# change one byte at 70% of the frame: a literal, or what decodes it
+"$RP" --verify-first "$T/big.lz4" | cmp -s - "$T/big.json"
+ok $? "--verify-first: byte-identical"
+# change one byte: a literal, or what decodes it
 flip() {	# flip FILE OFFSET
 	local b
 	b=$(od -An -tu1 -j"$2" -N1 "$1" | tr -d ' ')
 	printf "\\$(printf %03o $((b ^ 1)))" | dd of="$1" bs=1 seek="$2" conv=notrunc 2>/dev/null
 }
+# whole_prefix NAME: what was written ($T/got) is whole lines from the start of big.json.
+whole_prefix() {
+	local n
+	n=$(wc -c <"$T/got")
+	[ "$n" -gt 0 ] && cmp -s "$T/got" <(head -c "$n" "$T/big.json") &&
+		[ "$(tail -c 1 "$T/got" | od -An -c | tr -d ' ')" = '\n' ]
+	ok $? "$1: what was written ($(wc -l <"$T/got") lines) is whole lines from the start"
+}
 cp "$T/big.lz4" "$T/bigbad.lz4"
-flip "$T/bigbad.lz4" $(($(wc -c <"$T/big.lz4") * 7 / 10))
+flip "$T/bigbad.lz4" $(($(wc -c <"$T/big.lz4") - 1000))
 "$RP" "$T/bigbad.lz4" >"$T/got" 2>"$T/err"
-is $? 65 "the big frame with a changed byte: exit 65"
-is "$(wc -c <"$T/got")" 0 "and not one byte of it was written"
-like "$(cat "$T/err")" "offset 0: " "the message names the frame"
+is $? 65 "the big frame with a changed byte near its end: exit 65"
+whole_prefix "the big frame with a changed byte"
+like "$(cat "$T/err")" "offset 0: .*its first part was already output" "the message names the frame and says its first part went out"
 "$RP" --skip-corrupt "$T/bigbad.lz4" >"$T/got" 2>"$T/err"
 is $? 0 "--skip-corrupt: exit 0"
-is "$(wc -c <"$T/got")" 0 "--skip-corrupt: nothing of the damaged frame written"
-unlike "$(cat "$T/err")" "already output" "--skip-corrupt: no part of it went out"
+whole_prefix "--skip-corrupt"
+like "$(cat "$T/err")" "frame skipped \(its first part was already output\)" "--skip-corrupt: the warning says its first part went out"
 "$RP" - <"$T/bigbad.lz4" >"$T/got" 2>/dev/null
-is "$? $(wc -c <"$T/got")" "65 0" "the same through standard input: exit 65, nothing written"
-cat "$T/big.lz4" "$T/bigbad.lz4" | "$RP" --skip-corrupt - >"$T/got" 2>/dev/null
+is $? 65 "the same through standard input: exit 65"
+whole_prefix "through standard input"
+"$RP" --verify-first "$T/bigbad.lz4" >"$T/got" 2>"$T/err"
+is "$? $(wc -c <"$T/got")" "65 0" "--verify-first: exit 65, not one byte of the frame written"
+like "$(cat "$T/err")" "offset 0: " "--verify-first: the message names the frame"
+unlike "$(cat "$T/err")" "already output" "--verify-first: and no part of it went out"
+"$RP" --verify-first --skip-corrupt "$T/bigbad.lz4" >"$T/got" 2>"$T/err"
+is "$? $(wc -c <"$T/got")" "0 0" "--verify-first --skip-corrupt: exit 0, nothing of the damaged frame written"
+"$RP" --verify-first - <"$T/bigbad.lz4" >"$T/got" 2>/dev/null
+is "$? $(wc -c <"$T/got")" "65 0" "--verify-first through standard input: exit 65, nothing written"
+cat "$T/big.lz4" "$T/bigbad.lz4" | "$RP" --verify-first --skip-corrupt - >"$T/got" 2>/dev/null
 cmp -s "$T/got" "$T/big.json"
-ok $? "a good big frame then a damaged one: exactly the good one"
-TMPDIR=$T/no-such-dir "$RP" "$T/big.lz4" >"$T/got" 2>"$T/err"
-is "$? $(wc -c <"$T/got")" "1 0" "no room for the temporary file: exit 1, nothing written"
+ok $? "--verify-first: a good big frame then a damaged one: exactly the good one"
+TMPDIR=$T/no-such-dir "$RP" --verify-first "$T/big.lz4" >"$T/got" 2>"$T/err"
+is "$? $(wc -c <"$T/got")" "1 0" "--verify-first, no room for the temporary file: exit 1, nothing written"
 like "$(cat "$T/err")" "temporary file in $T/no-such-dir" "and the message names TMPDIR"
-"$RP" "$T/default.lz4" >/dev/null 2>"$T/err"
-is "$?" 0 "frames that fit in memory need no temporary file"
+TMPDIR=$T/no-such-dir "$RP" "$T/big.lz4" 2>"$T/err" | cmp -s - "$T/big.json"
+ok $? "without --verify-first no temporary file is needed"
+# A cdc-record log keeps the guarantee whatever its frames' size: a frame
+# over 8 MiB (--frame-bytes 16M) is held until verified.
+"$REC" --no-output --frame-bytes 16M -s 64M "$T/biglog" <"$T/big.json"
+"$RP" "$T/biglog" | cmp -s - "$T/big.json"
+ok $? "a log with a $(($(wc -c <"$T/big.json") >> 20)) MiB frame: byte-identical"
+seg=$(ls "$T"/biglog/cdc-*.lz4)
+flip "$seg" $(($(wc -c <"$seg") - 1000))
+"$RP" "$T/biglog" >"$T/got" 2>"$T/err"
+is "$? $(wc -c <"$T/got")" "65 0" "that frame damaged near its end: exit 65, not one byte written"
+rm -rf "$T/biglog"
+head -2000 "$T/in.json" | lz4 -q -c >"$T/small.lz4"
+TMPDIR=$T/no-such-dir "$RP" --verify-first "$T/small.lz4" 2>"$T/err" | cmp -s - <(head -2000 "$T/in.json")
+ok $? "--verify-first: a frame that fits in memory (8 MiB) needs no temporary file"
 # With block checksums each block is verified before it is decoded: what
 # goes out before the damage is whole, verified lines.
 lz4 -q -c -BX "$T/big.json" >"$T/bigbx.lz4"

@@ -71,4 +71,80 @@ else
 fi
 same "--after-checkpoint" --after-checkpoint "$T/ck.json"
 
+# ---- segments passed over by their names.  A segment's name holds the
+# commit LSN of its first event; in a log in position order, a segment
+# whose successor is named below --from's commit LSN holds nothing at or
+# after it and is never opened.
+segs=($(cd "$T/log" && ls cdc-*.lz4))
+nseg=${#segs[@]}
+name_lsn() { local n=${1%.lz4}; echo $((16#${n##*-})); }
+first_seq() { lz4 -dc "$T/log/$1" | head -1 | sed 's/.*"seq":\([0-9]*\).*/\1/'; }
+# k: a late segment (not the last, at least the third) whose first event
+# is not its transaction's first: the transaction spans the rotation.
+k=""
+for ((j = nseg - 2; j >= 2; j--)); do
+	if [ "$(first_seq "${segs[j]}")" != 1 ]; then k=$j; break; fi
+done
+[ -n "$k" ]
+ok $? "a transaction spans the rotation into segment $((k + 1)) of $nseg"
+Lk=$(name_lsn "${segs[k]}")
+# The first event of segment k with a commit LSN above its name: inside it.
+inside=$(lz4 -dc "$T/log/${segs[k]}" | sed 's/.*"commit_lsn":\([0-9]*\).*/\1/' |
+	awk -v l="$Lk" '$1 > l { print; exit }')
+# unopened NAME COUNT ARGS...: -v says COUNT segments went unopened.
+unopened() {
+	local name=$1 count=$2
+	shift 2
+	"$RP" -v "$@" "$T/log" 2>&1 >/dev/null | grep -o 'let [0-9]* segments* go unopened' >"$T/msg"
+	is "$(cat "$T/msg")" "let $count segment$([ "$count" = 1 ] || echo s) go unopened" "$name: $count segments not opened"
+}
+same "--from inside a late segment" --from "$inside"
+unopened "--from inside a late segment" "$k" --from "$inside"
+same "--from at a segment's name (its transaction began in the segment before)" --from "$Lk"
+unopened "--from at a segment's name" $((k - 1)) --from "$Lk"
+same "--from inside the spanning transaction" --from "$Lk:$(first_seq "${segs[k]}")"
+"$RP" --from "$Lk" "$T/log" >"$T/a"
+sed -n 1p "$T/a" | grep -q "\"commit_lsn\":$Lk,\"seq\":1,"
+ok $? "--from at the name: the transaction's first event, from the segment before"
+printf 'version=1\ncommit_lsn=%s\nseq=1\nsnapshot=false\nwriter=test\n' "$(hexlsn "$inside")" >"$T/ck2.json"
+same "--after-checkpoint in a late segment" --after-checkpoint "$T/ck2.json"
+unopened "--after-checkpoint in a late segment" "$k" --after-checkpoint "$T/ck2.json"
+# Following passes over them too (it ends at the first event past --to).
+timeout 20 "$RP" -v --follow --from "$inside" --to "$(lsn 2990)" "$T/log" >"$T/a" 2>"$T/a.err"
+ra=$?
+"$RP" --from "$inside" --to "$(lsn 2990)" "$T/in.json" >"$T/b" 2>/dev/null
+[ "$ra" = 0 ] && cmp -s "$T/a" "$T/b" && grep -q "let $k segments go unopened" "$T/a.err"
+ok $? "--follow --from inside a late segment: $(wc -l <"$T/a") events, $k segments not opened" || diag "exit $ra" "$(cat "$T/a.err")"
+# Without a position bound (--since, --to) names say nothing: all are opened.
+"$RP" -v --since "$(iso "$(ts 2990)")" "$T/log" 2>&1 >/dev/null | grep -q unopened
+ok $((!$?)) "--since opens every segment"
+
+# Unopened for real: damage the segments before k-1 (their last frame, which
+# a segment read through the index always reads).  A full replay stops at
+# the damage; --from past them does not see it.
+cp -r "$T/log" "$T/good"
+flip_last() { local f=$1 s; s=$(stat -c %s "$f"); printf '\x00\x00\x00\x00' | dd of="$f" bs=1 seek=$((s - 4)) conv=notrunc 2>/dev/null; }
+for ((j = 0; j < k - 1; j++)); do flip_last "$T/log/${segs[j]}"; done
+"$RP" "$T/log" >/dev/null 2>"$T/err"
+is $? 65 "damaged early segments: a full replay stops (exit 65)"
+same "damaged early segments: --from at segment $((k + 1))'s name" --from "$Lk"
+same "damaged early segments: --from inside segment $((k + 1))" --from "$inside"
+# Segment k-1 may hold the start of segment k's first transaction: it is opened.
+flip_last "$T/log/${segs[k - 1]}"
+"$RP" --from "$Lk" "$T/log" >/dev/null 2>"$T/err"
+is $? 65 "damaged segment $k: --from at the next segment's name opens it (exit 65)"
+like "$(cat "$T/err")" "${segs[k - 1]}" "and names it"
+same "damaged segment $k: --from past its successor's name does not open it" --from "$inside"
+rm -rf "$T/log"
+mv "$T/good" "$T/log"
+
+# And by the system calls: which segment files --from opens.
+if strace -o /dev/null true 2>/dev/null; then
+	strace -f -e trace=openat,open -o "$T/trace" "$RP" --from "$inside" "$T/log" >/dev/null
+	opened=$(grep -o 'cdc-[0-9]*-[0-9A-F]*\.lz4"' "$T/trace" | tr -d '"' | sort -u | tr '\n' ' ')
+	is "$opened" "${segs[*]:k} " "strace: --from opens only segments $((k + 1)) to $nseg"
+else
+	skip "strace cannot trace here"
+fi
+
 done_testing

@@ -35,10 +35,12 @@ emit_init(struct emitter *e, int fd)
 }
 
 void
-emit_begin_input(struct emitter *e, const char *name, bool trusted)
+emit_begin_input(struct emitter *e, const char *name, enum emit_trust trust)
 {
 	e->name = name;
-	e->trusted = trusted;
+	e->trusted = trust == EMIT_TRUSTED;
+	e->pass = e->trusted ||
+		  (trust == EMIT_PASS && !e->scan && e->rate <= 0 && e->dl->policy == BAD_STOP);
 	e->lineno = 0;
 	e->skipping = false;
 	dl_set_input(e->dl, name);
@@ -248,7 +250,7 @@ one_line(struct emitter *e, const char *line, size_t len)
 		evin_too_long_reason(len, e->max_line, reason, sizeof(reason));
 		return bad_line(e, reason, line, len, len);
 	}
-	if (e->scan || !e->trusted) {
+	if (e->scan || !e->pass) {
 		if (evin_check_line(EVIN_OBJECTS, e->trusted, line, len, &c) < 0)
 			return bad_line(e, c.reason, line, len, 0);
 		if (c.has_ev)
@@ -331,21 +333,29 @@ emit_lines(struct emitter *e, struct buf *data, bool final)
 			return -1;
 		p += n;
 	}
-	if (e->trusted && (!e->scan || e->whole) && e->rate <= 0) {
-		/* A checked log, nothing to select: whole lines go out as they are. */
+	if (e->pass && (!e->scan || e->whole) && e->rate <= 0) {
+		/*
+		 * Nothing to check (a checked log) or nothing that asks for a
+		 * check, nothing to select: whole lines go out as they are,
+		 * unless one of them may be longer than --max-line (then they
+		 * go one by one).  Line numbers are kept for messages about
+		 * unchecked input.
+		 */
 		const char *last = last_newline(p, end);
 
-		if (last) {
+		if (last && (size_t)(last - p) <= e->max_line) {
 			size_t n = (size_t)(last + 1 - p);
 
 			if (wr_write(&e->out, p, n) < 0)
 				return output_failed(e);
 			e->bytes += n;
-			if (e->count_lines) {
+			if (e->count_lines || !e->trusted) {
 				uint64_t k = count_newlines(p, n);
 
-				e->events += k;
-				if (e->metrics) {
+				e->lineno += k;
+				if (e->count_lines)
+					e->events += k;
+				if (e->count_lines && e->metrics) {
 					e->metrics->events_in += k;
 					e->metrics->events_out += k;
 					e->metrics->bytes_in += n;

@@ -39,6 +39,7 @@ struct emitter {
 	/* the input being read */
 	const char *name;
 	bool trusted;			/* lines come from a cdc-record log: checked when recorded */
+	bool pass;			/* lines go out unchecked: trusted, or lz4 that nothing looks at */
 	bool stream;			/* a pipe: a cut-off last line means its writer died (exit 75) */
 	uint64_t lineno;
 	/* an over-long line being skipped */
@@ -64,11 +65,19 @@ struct emitter {
 /* Ready the emitter after the selection fields are set; output to fd. */
 void emit_init(struct emitter *e, int fd);
 /*
- * A new input starts (line numbers restart; messages name it).  trusted:
- * a cdc-record log, checked when it was written.  The caller sets
- * e->stream for a pipe.
+ * How an input's lines are checked:
+ *   EMIT_CHECK    every line (plain text);
+ *   EMIT_PASS     only when something looks at lines (a selection, pacing,
+ *                 --skip-bad, --dead-letter); else they are passed through
+ *                 and the next program checks them (lz4 input, like lz4 -dc);
+ *   EMIT_TRUSTED  never (a cdc-record log, checked when it was written).
  */
-void emit_begin_input(struct emitter *e, const char *name, bool trusted);
+enum emit_trust { EMIT_CHECK, EMIT_PASS, EMIT_TRUSTED };
+/*
+ * A new input starts (line numbers restart; messages name it).  The
+ * caller sets e->stream for a pipe.
+ */
+void emit_begin_input(struct emitter *e, const char *name, enum emit_trust trust);
 /*
  * Handle the complete lines at the front of data and move the rest to its
  * front; at the end of an input (final) the rest is a line too.  Returns

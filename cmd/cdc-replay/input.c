@@ -17,8 +17,11 @@
 
 /*
  * A frame's decoded bytes are held until its checksum is verified: in
- * memory up to HOLD_MAX, beyond that in an unlinked temporary file read
- * back in SPILL_CHUNK pieces once the frame is verified.
+ * memory up to HOLD_MAX.  Beyond that, a frame of an lz4 file whose
+ * content checksum is its only check is written as it is decoded (as
+ * lz4 -dc does); with --verify-first, and always in a cdc-record segment,
+ * it is held in an unlinked temporary file read back in SPILL_CHUNK
+ * pieces once the frame is verified (see must_hold()).
  */
 #define HOLD_MAX ((size_t)8 << 20)
 #define SPILL_CHUNK ((size_t)1 << 20)
@@ -205,16 +208,19 @@ drop_held(struct reader *rd)
 }
 
 /*
- * Must the frame being decoded be held until its end?  Yes when its
- * content checksum is the only check; with block checksums each block is
- * verified before it is decoded, and without any checksum there is
- * nothing to wait for.
+ * Must the frame being decoded be held until its end?  In a cdc-record
+ * segment (whose lines go out unchecked on the strength of the checksum)
+ * and with --verify-first, when its content checksum is the only check;
+ * with block checksums each block is verified before it is decoded, and
+ * without any checksum there is nothing to wait for.
  */
 static bool
-must_hold(struct lz4r *r)
+must_hold(struct reader *rd, struct lz4r *r)
 {
 	bool content, block;
 
+	if (!rd->verify_first && !rd->em->trusted)
+		return false;
 	if (lz4r_frame_checks(r, &content, &block) < 0)
 		return true;
 	return content && !block;
@@ -336,7 +342,8 @@ static int
 damaged(struct reader *rd, const char *name, uint64_t off, const char *what)
 {
 	if (!rd->skip_corrupt) {
-		error("%s: offset %llu: %s", name, (unsigned long long)off, what);
+		error("%s: offset %llu: %s%s", name, (unsigned long long)off, what,
+		      rd->frame_emitted ? " (its first part was already output)" : "");
 		if (emit_flush(rd->em) < 0)
 			return -1;
 		return stop(rd, CDC_EXIT_DATAERR);
@@ -380,7 +387,7 @@ frame_done(struct reader *rd, struct lz4r *r)
 	return p;
 }
 
-/* Part of a big frame is decoded: hold it (temporary file) or, if nothing will verify it later, emit it. */
+/* Part of a big frame is decoded: hold it (temporary file) or emit it (see HOLD_MAX). */
 static int
 frame_more(struct reader *rd, struct lz4r *r)
 {
@@ -388,7 +395,7 @@ frame_more(struct reader *rd, struct lz4r *r)
 		see_lines(rd, rd->data.data + rd->hold_from, rd->data.len - rd->hold_from, false);
 		rd->hold_from = rd->data.len;
 	}
-	if (rd->expect || rd->skip_done || must_hold(r))
+	if (rd->expect || rd->skip_done || must_hold(rd, r))
 		return spill(rd);
 	rd->frame_emitted = true;
 	if (emit_lines(rd->em, &rd->data, false) < 0)
@@ -594,7 +601,6 @@ replay_fd(struct reader *rd, int fd, const char *name, bool follow)
 	size_t got = 0;
 	struct stat st;
 
-	emit_begin_input(rd->em, name, false);
 	rd->em->stream = fstat(fd, &st) < 0 || !S_ISREG(st.st_mode);
 	buf_reset(&rd->data);
 	while (got < sizeof(head)) {
@@ -618,6 +624,7 @@ replay_fd(struct reader *rd, int fd, const char *name, bool follow)
 	}
 	switch (lz4_detect(head, got)) {
 	case LZ4_KIND_FRAME:
+		emit_begin_input(rd->em, name, EMIT_PASS);
 		return replay_lz4(rd, fd, name, follow, head, got);
 	case LZ4_KIND_LEGACY:
 		error("%s: the legacy lz4 format (lz4 -l) is not supported", name);
@@ -625,6 +632,7 @@ replay_fd(struct reader *rd, int fd, const char *name, bool follow)
 	case LZ4_KIND_NONE:
 		break;
 	}
+	emit_begin_input(rd->em, name, EMIT_CHECK);
 	buf_add(&rd->data, head, got);
 	return replay_plain(rd, fd, name, follow);
 }
@@ -650,7 +658,7 @@ segment_open(struct reader *rd, struct segment *s, const char *dir, const struct
 	}
 	s->seq = f->seq;
 	lz4r_init(&s->r, s->fd, 0, NULL, 0);
-	emit_begin_input(rd->em, s->path.data, true);
+	emit_begin_input(rd->em, s->path.data, EMIT_TRUSTED);
 	rd->em->stream = false;
 	forget(rd);
 	buf_reset(&rd->data);
@@ -739,7 +747,27 @@ segment_read(struct reader *rd, struct segment *s)
 	return pump(rd, &s->r, s->path.data, false);
 }
 
-/* The segment after seq in dir (any when !after): 1 found, 0 none, -1 error. */
+/*
+ * Can segment f hold nothing at or after --from (and --after-checkpoint's
+ * position, folded into it), judged by the name of the segment after it?
+ * A segment's name holds the commit LSN its first event has (or the last
+ * event before it had): in a log in position order every event of f is at
+ * or before it, so a successor named below --from's commit LSN leaves f
+ * nothing to give.
+ */
+static bool
+ends_before_from(const struct reader *rd, const struct seg_file *next)
+{
+	const struct seg_range *r = &rd->em->range;
+
+	return r->has_from && next->first_lsn < r->from.commit_lsn;
+}
+
+/*
+ * The segment after seq in dir (any when !after): 1 found, 0 none, -1
+ * error.  Segments that ends_before_from() rules out by their successor's
+ * name are passed over unopened (never the last one).
+ */
 static int
 next_segment(struct reader *rd, const char *dir, bool after, uint64_t seq, struct seg_file *out)
 {
@@ -751,11 +779,15 @@ next_segment(struct reader *rd, const char *dir, bool after, uint64_t seq, struc
 		return stop(rd, CDC_EXIT_FAILURE);
 	}
 	for (int i = 0; i < n; i++) {
-		if (!after || v[i].seq > seq) {
-			*out = v[i];
-			found = 1;
-			break;
+		if (after && v[i].seq <= seq)
+			continue;
+		if (i + 1 < n && ends_before_from(rd, &v[i + 1])) {
+			rd->segments_skipped++;
+			continue;
 		}
+		*out = v[i];
+		found = 1;
+		break;
 	}
 	free(v);
 	return found;
@@ -866,7 +898,7 @@ replay_deadletters(struct reader *rd, const char *arg)
 		return stop(rd, CDC_EXIT_FAILURE);
 	}
 	/* The lines were checked, or failed a check, when they were first read: pass their bytes on. */
-	emit_begin_input(rd->em, name, true);
+	emit_begin_input(rd->em, name, EMIT_TRUSTED);
 	lr_init(&lr, fd, 0);
 	while ((st = lr_next(&lr, &line, &len)) != LR_EOF) {
 		int r;

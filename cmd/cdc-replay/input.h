@@ -18,16 +18,19 @@ struct reader {
 	struct emitter *em;
 	int64_t poll_ms;	/* --follow: how often to look for more */
 	bool skip_corrupt;	/* skip damaged frames (else stop, exit 65) */
+	bool verify_first;	/* hold a big frame whole until its content checksum is verified */
 	bool use_index;		/* a position or time range: seek with the index */
 	bool dead_letters;	/* the inputs are dead-letter files: replay their original lines */
 	struct buf data;	/* decoded bytes not yet handed over */
 	bool frame_emitted;	/* part of the current frame went out already */
 	uint64_t damaged;	/* frames skipped */
 	uint64_t frames_skipped; /* frames the index let us pass over */
+	uint64_t segments_skipped; /* segments not opened: their successor's name starts before --from */
 	uint64_t index_fallbacks; /* segments read from the start: their index was wrong */
 	/*
 	 * A frame's decoded bytes are held until its checksum is verified:
-	 * in data, and past HOLD_MAX bytes in an unlinked temporary file.
+	 * in data, and past HOLD_MAX bytes (in a cdc-record segment, or with
+	 * --verify-first) in an unlinked temporary file.
 	 */
 	size_t hold_from;	/* where the current frame's bytes start in data */
 	int spill_fd;		/* the temporary file (-1: none yet) */

@@ -54,6 +54,9 @@ static const char usage_text[] =
 	"\n"
 	"Damage and dead letters:\n"
 	"      --skip-corrupt           skip a damaged lz4 frame, report it, go on\n"
+	"      --verify-first           write no line of an lz4 frame before its checksum\n"
+	"                               is verified, also of frames over 8 MiB (held in\n"
+	"                               a temporary file)\n"
 	"      --dead-letters           the FILEs are dead-letter files (--dead-letter of\n"
 	"                               any program): write the original lines they hold,\n"
 	"                               to be fixed and applied again\n"
@@ -76,6 +79,7 @@ enum {
 	OPT_SPEED,
 	OPT_POLL_INTERVAL,
 	OPT_SKIP_CORRUPT,
+	OPT_VERIFY_FIRST,
 	OPT_DEAD_LETTERS,
 };
 
@@ -95,6 +99,7 @@ static const struct option longopts[] = {
 	{ "poll-interval", required_argument, NULL, OPT_POLL_INTERVAL },
 	/* damage and bad lines */
 	{ "skip-corrupt", no_argument, NULL, OPT_SKIP_CORRUPT },
+	{ "verify-first", no_argument, NULL, OPT_VERIFY_FIRST },
 	{ "dead-letters", no_argument, NULL, OPT_DEAD_LETTERS },
 	EVIN_OPTIONS,
 	METRICS_OPTIONS,
@@ -174,6 +179,9 @@ parse_options(int argc, char **argv, struct emitter *em, struct reader *rd, stru
 			break;
 		case OPT_SKIP_CORRUPT:
 			rd->skip_corrupt = true;
+			break;
+		case OPT_VERIFY_FIRST:
+			rd->verify_first = true;
 			break;
 		case OPT_DEAD_LETTERS:
 			rd->dead_letters = true;
@@ -303,6 +311,9 @@ main(int argc, char **argv)
 	if (rd.frames_skipped)
 		info(1, "the index let %llu frame%s go unread", (unsigned long long)rd.frames_skipped,
 		     rd.frames_skipped == 1 ? "" : "s");
+	if (rd.segments_skipped)
+		info(1, "the segment names let %llu segment%s go unopened",
+		     (unsigned long long)rd.segments_skipped, rd.segments_skipped == 1 ? "" : "s");
 	if (rd.index_fallbacks)
 		info(1, "%llu segment%s read from the start: the index did not match",
 		     (unsigned long long)rd.index_fallbacks, rd.index_fallbacks == 1 ? "" : "s");

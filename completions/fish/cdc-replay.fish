@@ -12,6 +12,7 @@ complete -c cdc-replay -l speed -x -d 'the original commit timing, X times faste
 complete -c cdc-replay -s f -l follow -d 'wait for more at the end'
 complete -c cdc-replay -l poll-interval -x -d 'how often to look for more'
 complete -c cdc-replay -l skip-corrupt -d 'skip damaged lz4 frames'
+complete -c cdc-replay -l verify-first -d 'write no line of an lz4 frame before it is verified'
 complete -c cdc-replay -l dead-letter -r -F -d 'append bad lines to FILE'
 complete -c cdc-replay -l skip-bad -d 'skip bad lines'
 complete -c cdc-replay -l max-line -x -d 'longest line accepted'

@@ -3,7 +3,8 @@
 # the same events (best of RUNS runs each):
 #   replay-full   cdc-replay DIR          vs  lz4 -dc FILE.lz4      goal <= 1.0 (issue 18)
 #   replay-lz4    cdc-replay FILE.lz4     vs  lz4 -dc FILE.lz4      goal <= 1.2 (issue 18)
-#                 (a file made by the lz4 command: no index, lines checked)
+#                 (a file made by the lz4 command, one frame: no index; streamed and
+#                 passed through unchecked, as lz4 -dc does)
 #   replay-tail   cdc-replay --from P DIR vs  cdc-replay DIR        goal <= 0.05 (issue 18)
 #                 (P: the position 99% into the log: the index works)
 #   record        cdc-record --no-output DIR       vs  lz4 -1 FILE           reported
