@@ -54,18 +54,13 @@ lr_free(struct linereader *lr)
 	lr->buf = NULL;
 }
 
-/*
- * Call the idle hook when the read would block; true when it was called.
- * A last read that did not fill the buffer emptied the input: it would
- * block, unless more came since, and then the hook only runs a little
- * early, so no poll() is spent on finding out.
- */
+/* Call the idle hook when the read would block; true when it was called. */
 static bool
 idle_if_blocking(struct linereader *lr)
 {
 	struct pollfd pfd = { .fd = lr->fd, .events = POLLIN };
 
-	if (lr->idle && (lr->drained || poll(&pfd, 1, 0) == 0)) {
+	if (lr->idle && poll(&pfd, 1, 0) == 0) {
 		lr->idle(lr->idle_arg);
 		return true;
 	}
@@ -162,7 +157,6 @@ fill(struct linereader *lr)
 	if (lr->watch_fd >= 0 && wait_input(lr) < 0)
 		return -1;
 	n = read(lr->fd, lr->buf + lr->end, lr->cap - lr->end);
-	lr->drained = n >= 0 && (size_t)n < lr->cap - lr->end;
 	if (n == 0)
 		lr->eof = true;
 	else if (n > 0)
@@ -213,7 +207,6 @@ skip_long_line(struct linereader *lr, const char **line, size_t *len)
 
 		idle_if_blocking(lr);
 		n = read(lr->fd, data, lr->cap - keep);
-		lr->drained = n >= 0 && (size_t)n < lr->cap - keep;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;	/* finish skipping; flags are checked after */

@@ -55,7 +55,6 @@ struct linereader {
 	void (*idle)(void *arg);
 	void *idle_arg;
 	bool ready;		/* the idle hook saw the input readable (lr_input_ready) */
-	bool drained;		/* the last read did not fill the buffer */
 	int watch_fd;		/* -1, or an output whose closing ends the wait */
 };
 
