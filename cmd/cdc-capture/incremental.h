@@ -102,5 +102,7 @@ void incr_truncate(struct capture *c, const struct pgo_rel *rel);
 void incr_metrics(struct buf *out, const char *labels, const struct incr *in);
 /* Milliseconds until incr_poll() wants to run (<= 1000). */
 int incr_timeout(const struct capture *c);
+/* The socket of a chunk being read (incr_poll() wants to run when it is readable), or -1. */
+int incr_socket(const struct capture *c);
 
 #endif
