@@ -162,6 +162,35 @@ marker_seen "$T/o1.json" m2
 $FOLD public.late "$T/o1.json" >"$T/fold2"
 table_rows late "k, j, v" >"$T/table2"
 okc "cmp -s '$T/fold2' '$T/table2'" "a table added to the publication is backfilled (composite key, $(wc -l <"$T/table2") rows)"
+
+# ---------------------------------------------------------------- a slow chunk read
+
+# The stream goes on while a chunk is read: the first chunk's condition
+# sleeps 5 s on its first row (('k0', 7) in key order); a change made
+# meanwhile comes out before the chunk (before incremental_begin).
+psql_t "CREATE FUNCTION slow(j int) RETURNS boolean LANGUAGE plpgsql AS \$\$
+BEGIN
+	IF j = 7 THEN
+		PERFORM pg_sleep(5);
+	END IF;
+	RETURN true;
+END \$\$;"
+"$CAP" --signal-file "$T/sig" --signal 'snapshot public.late where slow(j)'
+wait_for "[ \"\$(psql_t \"SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'PgSleep' AND application_name = 'cdc-capture incremental'\")\" -ge 1 ]" 30
+ok $? "the chunk query sleeps"
+psql_t "UPDATE late SET v = 'during' WHERE k = 'k1' AND j = 1; INSERT INTO marker (note) VALUES ('m4')"
+wait_for "grep -q '\"note\":\"m4\"' '$T/o1.json'" 3
+ok $? "the stream's changes come out while the chunk is read"
+wait_for "[ \$(grep -c '\"op\":\"incremental_end\"' '$T/o1.json') -ge 4 ]" 60
+ok $? "the slow snapshot ends"
+m4=$(grep -n '"note":"m4"' "$T/o1.json" | cut -d: -f1)
+b4=$(grep -n '"op":"incremental_begin"' "$T/o1.json" | sed -n 4p | cut -d: -f1)
+okc "[ $m4 -lt $b4 ]" "... before the chunk it waited for (line $m4, incremental_begin at line $b4)"
+psql_t "INSERT INTO marker (note) VALUES ('m5')"
+marker_seen "$T/o1.json" m5
+$FOLD public.late "$T/o1.json" >"$T/fold4"
+table_rows late "k, j, v" >"$T/table4"
+okc "cmp -s '$T/fold4' '$T/table4'" "... and the fold still equals the table"
 kill -TERM "$CAP_PID"
 wait "$CAP_PID" 2>/dev/null
 is "$?" 0 "capture stops on SIGTERM"

@@ -36,6 +36,38 @@ struct held_row {
 	bool alive;
 };
 
+/*
+ * A chunk: read (its query in flight, rows coming), then held until the
+ * stream passes its H, then written.  While one chunk is held the next is
+ * read, so two are at hand at most.  From the moment its query is sent
+ * until it is the held chunk, the stream's changes of the table are kept
+ * in log; when it becomes the held chunk, they remove their keys, as the
+ * changes that come while it is held do.
+ */
+struct chunk {
+	bool copying;		/* the COPY began: rows come */
+	bool final;		/* the empty chunk after the last */
+	int sees;		/* its snapshot sees the delivered transactions */
+	uint64_t H;		/* the server's WAL position as the chunk's query began */
+	int64_t ts_us;
+	int64_t t_query, t_read, t_idle;	/* event_now_ns(); t_idle: connection unused before */
+	char *key;		/* last key of its rows (hex), NULL: no rows */
+	struct buf store;
+	struct held_row *rows;
+	int nrows, cap;
+	int *slots;		/* hash index of rows by key: -1 empty */
+	size_t nslots;		/* a power of two, at least twice nrows */
+	struct buf lastraw;	/* the last COPY row (its key starts the next chunk) */
+	/* The transactions delivered when its query was sent: it must see them. */
+	uint32_t xids[RECENT_XIDS];
+	int nxids;
+	/* Changes of the table since its query was sent: (key length, key)
+	 * records; length LOG_TRUNCATE for a truncate. */
+	struct buf log;
+};
+
+#define LOG_TRUNCATE UINT32_MAX
+
 /* A chunk written out, waiting for its acknowledgement. */
 struct done_chunk {
 	struct cdc_pos pos;	/* its last event (or the last event before it) */
@@ -60,7 +92,7 @@ struct incr {
 	struct snap_table t;
 	int npk;
 	int *pk;		/* column indexes of the primary key, in index order */
-	char *read_key;		/* last key read (hex values), NULL: from the start */
+	char *read_key;		/* last key read (hex values), NULL: from the start: the next chunk starts after it */
 	bool begun;		/* incremental_begin written */
 	bool read_done;		/* the empty chunk after the last was read */
 	uint64_t rows;		/* rows written for this request */
@@ -78,34 +110,30 @@ struct incr {
 	uint64_t acked_rows;
 	bool acked_begun;
 
-	/* The held chunk. */
-	bool pending, pending_final;
-	uint64_t H;		/* the server's WAL position as the chunk's query began */
-	uint64_t P;		/* the commit position its events are written at */
-	int64_t ts_us;
-	char *pending_key;
-	struct buf store;
-	struct held_row *rows_v;
-	int nrows, cap;
+	/* The chunks: held (waiting for the stream to pass its H) and next
+	 * (being read, or read and waiting for held to be written); either
+	 * NULL, pointing into ch[]. */
+	struct chunk ch[2];
+	struct chunk *held, *next;
+	char *written_key;	/* last key of the chunks written, NULL: none */
+	uint64_t P;		/* the commit position the chunk being written uses */
 	int server_version;
 	/* The transactions the stream delivered last (ring): a chunk whose
 	 * snapshot does not see one of them is read again. */
 	uint32_t recent_xids[RECENT_XIDS];
 	int nrecent, recent_next;
 	uint64_t raced_total;
-	int *slots;		/* hash index of rows_v by key: -1 empty */
-	size_t nslots;		/* a power of two, at least twice nrows */
 
 	struct done_chunk *fifo;
 	int nfifo, fcap;
 
 	/* Where a chunk's time goes (event_now_ns() clock): -vv and the metrics. */
-	int64_t t_query, t_read, t_done, t_gap;
+	int64_t t_conn_free;	/* when the chunk connection's last query ended */
 	uint64_t read_ns_total, held_ns_total, write_ns_total;
 
 	uint64_t rows_total, chunks_total, removed_total;
 	struct row_formatter fmt;
-	struct buf kbuf, kold, scratch, sql, lastraw;
+	struct buf kbuf, kold, scratch, sql;
 };
 
 /* ------------------------------------------------------------ requests */
@@ -322,6 +350,7 @@ state_read(struct incr *in)
 	buf_release(&text);
 	if (in->active) {
 		in->read_key = in->acked_key ? xstrdup(in->acked_key) : NULL;
+		in->written_key = in->acked_key ? xstrdup(in->acked_key) : NULL;
 		in->rows = in->acked_rows;
 		in->begun = in->acked_begun;
 		info(0, "incremental snapshot: resuming '%s' after %llu rows", in->request,
@@ -339,16 +368,44 @@ incr_new(struct capture *c)
 	in->signal_file = xstrdup(c->o.signal_file);
 	in->state_path = incr_state_path(c->o.snapshot_state, c->o.signal_file);
 	in->chunk_size = c->o.snapshot_chunk;
-	in->store = in->kbuf = in->kold = in->scratch = in->sql = in->lastraw = (struct buf)BUF_INIT;
+	in->kbuf = in->kold = in->scratch = in->sql = (struct buf)BUF_INIT;
+	for (int i = 0; i < 2; i++)
+		in->ch[i].store = in->ch[i].lastraw = in->ch[i].log = (struct buf)BUF_INIT;
 	rowfmt_init(&in->fmt, c->tm, &c->ctx, 0, 0);
 	state_read(in);
 	info(1, "incremental snapshots: signal file %s, state %s", in->signal_file, in->state_path);
 	return in;
 }
 
+/* Let go of a chunk (its buffers stay for the next). */
+static void
+chunk_drop(struct incr *in, struct chunk *ch)
+{
+	free(ch->key);
+	ch->key = NULL;
+	ch->copying = ch->final = false;
+	ch->nrows = 0;
+	buf_reset(&ch->log);
+	if (in->held == ch)
+		in->held = NULL;
+	if (in->next == ch)
+		in->next = NULL;
+}
+
+/* A chunk whose query is in flight: end it with the connection. */
+static bool
+reading(const struct incr *in)
+{
+	return in->next && in->next->t_read == 0;
+}
+
 static void
 request_clear(struct incr *in)
 {
+	if (reading(in) && in->conn) {
+		PQfinish(in->conn);
+		in->conn = NULL;
+	}
 	if (in->described)
 		copy_table_free(&in->t);
 	in->described = false;
@@ -356,9 +413,11 @@ request_clear(struct incr *in)
 	in->pk = NULL;
 	free(in->read_key);
 	free(in->acked_key);
-	free(in->pending_key);
-	in->read_key = in->acked_key = in->pending_key = NULL;
-	in->active = in->begun = in->read_done = in->acked_begun = in->pending = false;
+	free(in->written_key);
+	in->read_key = in->acked_key = in->written_key = NULL;
+	for (int i = 0; i < 2; i++)
+		chunk_drop(in, &in->ch[i]);
+	in->active = in->begun = in->read_done = in->acked_begun = false;
 	in->rows = in->acked_rows = in->chunks = in->since = 0;
 	for (int i = 0; i < in->nfifo; i++)
 		free(in->fifo[i].key);
@@ -377,15 +436,18 @@ incr_free(struct incr *in)
 		PQfinish(in->conn);
 	free(in->request);
 	free(in->reqbuf);
-	free(in->rows_v);
-	free(in->slots);
+	for (int i = 0; i < 2; i++) {
+		free(in->ch[i].rows);
+		free(in->ch[i].slots);
+		buf_release(&in->ch[i].store);
+		buf_release(&in->ch[i].lastraw);
+		buf_release(&in->ch[i].log);
+	}
 	free(in->fifo);
-	buf_release(&in->store);
 	buf_release(&in->kbuf);
 	buf_release(&in->kold);
 	buf_release(&in->scratch);
 	buf_release(&in->sql);
-	buf_release(&in->lastraw);
 	rowfmt_free(&in->fmt);
 	free(in->signal_file);
 	free(in->state_path);
@@ -677,7 +739,7 @@ row_key(struct incr *in, const char *row, size_t n)
  * it sees them all, 0 when not, -1 when the text is malformed.
  */
 static int
-sees_delivered(const struct incr *in, const char *snap)
+sees_delivered(const struct chunk *ch, const char *snap)
 {
 	char *end;
 	unsigned long long xmax;
@@ -689,16 +751,16 @@ sees_delivered(const struct incr *in, const char *snap)
 	xmax = strtoull(end + 1, &end, 10);
 	if (errno || *end != ':')
 		return -1;
-	for (int i = 0; i < in->nrecent; i++)
-		if ((int32_t)(in->recent_xids[i] - (uint32_t)xmax) >= 0)
+	for (int i = 0; i < ch->nxids; i++)
+		if ((int32_t)(ch->xids[i] - (uint32_t)xmax) >= 0)
 			return 0;
 	for (const char *p = end + 1; *p; p = *end == ',' ? end + 1 : end) {
 		unsigned long long x = strtoull(p, &end, 10);
 
 		if (errno || end == p || (*end && *end != ','))
 			return -1;
-		for (int i = 0; i < in->nrecent; i++)
-			if (in->recent_xids[i] == (uint32_t)x)
+		for (int i = 0; i < ch->nxids; i++)
+			if (ch->xids[i] == (uint32_t)x)
 				return 0;
 	}
 	return 1;
@@ -706,36 +768,40 @@ sees_delivered(const struct incr *in, const char *snap)
 
 /* Index the held rows by key hash (remove_key() looks them up there). */
 static void
-index_rows(struct incr *in)
+index_rows(struct chunk *ch)
 {
 	size_t want = 16;
 
-	while (want < 2 * (size_t)in->nrows)
+	while (want < 2 * (size_t)ch->nrows)
 		want *= 2;
-	if (want != in->nslots) {
-		free(in->slots);
-		in->slots = xmalloc(want * sizeof(*in->slots));
-		in->nslots = want;
+	if (want != ch->nslots) {
+		free(ch->slots);
+		ch->slots = xmalloc(want * sizeof(*ch->slots));
+		ch->nslots = want;
 	}
-	for (size_t i = 0; i < in->nslots; i++)
-		in->slots[i] = -1;
-	for (int i = 0; i < in->nrows; i++) {
-		size_t j = in->rows_v[i].hash & (in->nslots - 1);
+	for (size_t i = 0; i < ch->nslots; i++)
+		ch->slots[i] = -1;
+	for (int i = 0; i < ch->nrows; i++) {
+		size_t j = ch->rows[i].hash & (ch->nslots - 1);
 
-		while (in->slots[j] >= 0)
-			j = (j + 1) & (in->nslots - 1);
-		in->slots[j] = i;
+		while (ch->slots[j] >= 0)
+			j = (j + 1) & (ch->nslots - 1);
+		ch->slots[j] = i;
 	}
 }
 
-/* Read the next chunk and hold it.  Returns 0, or -1 (try again later). */
+/*
+ * Send the next chunk's query (it runs while the stream goes on, and
+ * while the held chunk waits).  Only between transactions: every
+ * transaction delivered so far is then whole, and the chunk's snapshot
+ * must see them all (sees_delivered()); the changes delivered from now on
+ * go to its log.  Returns 0, or -1 (try again later).
+ */
 static int
-take_chunk(struct capture *c, struct incr *in)
+chunk_send(struct capture *c, struct incr *in)
 {
 	PGconn *conn = chunk_conn(c, in);
-	PGresult *res;
-	char *row = NULL;
-	int n, sees = 1;
+	struct chunk *ch = in->held == &in->ch[0] ? &in->ch[1] : &in->ch[0];
 
 	if (!conn)
 		return -1;
@@ -747,73 +813,157 @@ take_chunk(struct capture *c, struct incr *in)
 	/* A snapshot from the start: what the stream wrote so far is older. */
 	if (!in->begun && !in->read_key)
 		in->since = c->last_pos.commit_lsn;
-	buf_reset(&in->store);
-	in->nrows = 0;
-	in->t_query = event_now_ns();
-	in->t_gap = in->t_done ? in->t_query - in->t_done : 0;
-	in->ts_us = in->t_query / 1000;
+	chunk_drop(in, ch);
+	buf_reset(&ch->store);
+	ch->sees = 1;
+	ch->t_query = event_now_ns();
+	ch->t_read = 0;
+	ch->t_idle = in->t_conn_free ? ch->t_query - in->t_conn_free : 0;
+	ch->ts_us = ch->t_query / 1000;
+	memcpy(ch->xids, in->recent_xids, (size_t)in->nrecent * sizeof(*ch->xids));
+	ch->nxids = in->nrecent;
 	/* Extended protocol: one statement, whatever the condition holds. */
-	res = PQexecParams(conn, in->sql.data, 0, NULL, NULL, NULL, NULL, 0);
-	if (PQresultStatus(res) != PGRES_COPY_OUT) {
-		warning("incremental snapshot of %s.%s: %s", in->t.schema, in->t.name, conn_msg(conn, res));
-		PQclear(res);
-		if (PQstatus(conn) == CONNECTION_OK)
-			drop_request(in, "the chunk query failed (is the condition valid SQL?)");
+	if (!PQsendQueryParams(conn, in->sql.data, 0, NULL, NULL, NULL, NULL, 0)) {
+		warning("incremental snapshot of %s.%s: %s", in->t.schema, in->t.name, conn_msg(conn, NULL));
 		return -1;
 	}
-	PQclear(res);
-	free(in->pending_key);
-	in->pending_key = NULL;
-	while ((n = PQgetCopyData(conn, &row, 0)) > 0) {
-		struct held_row *h;
-		char *tab = memchr(row, '\t', (size_t)n);
-		const char *fields;
-		size_t flen;
+	in->next = ch;
+	return 0;
+}
 
-		if (!tab)
-			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row without fields",
-				   in->t.schema, in->t.name);
-		if (in->nrows == 0) {
-			*tab = '\0';
-			if (lsn_parse(row, &in->H) < 0)
-				die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: not a WAL position: %s",
-					   in->t.schema, in->t.name, row);
+/* One COPY row of the chunk: its H and snapshot (first row), its event body. */
+static void
+chunk_row(struct incr *in, struct chunk *ch, char *row, size_t n)
+{
+	struct held_row *h;
+	char *tab = memchr(row, '\t', n);
+	const char *fields;
+	size_t flen;
+
+	if (!tab)
+		die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row without fields",
+			   in->t.schema, in->t.name);
+	if (ch->nrows == 0) {
+		*tab = '\0';
+		if (lsn_parse(row, &ch->H) < 0)
+			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: not a WAL position: %s",
+				   in->t.schema, in->t.name, row);
+	}
+	fields = tab + 1;
+	tab = memchr(fields, '\t', n - (size_t)(fields - row));
+	if (!tab)
+		die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row without fields",
+			   in->t.schema, in->t.name);
+	if (ch->nrows == 0) {
+		*tab = '\0';
+		ch->sees = sees_delivered(ch, fields);
+		if (ch->sees < 0)
+			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: not a snapshot: %s",
+				   in->t.schema, in->t.name, fields);
+	}
+	fields = tab + 1;
+	flen = n - (size_t)(fields - row);
+	if (copy_row_body(&in->fmt, &in->t, fields, flen, &in->scratch) < 0)
+		die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row does not have %d fields",
+			   in->t.schema, in->t.name, in->t.ncols);
+	if (ch->nrows == ch->cap) {
+		ch->cap = ch->cap ? 2 * ch->cap : 1024;
+		ch->rows = xrealloc(ch->rows, (size_t)ch->cap * sizeof(*ch->rows));
+	}
+	h = &ch->rows[ch->nrows++];
+	h->off = ch->store.len;
+	h->len = in->scratch.len;
+	h->key_off = ch->store.len + in->fmt.key_at;
+	h->hash = fnv1a(FNV1A_INIT, in->scratch.data + in->fmt.key_at, in->scratch.len - in->fmt.key_at);
+	h->alive = true;
+	buf_add(&ch->store, in->scratch.data, in->scratch.len);
+	/* The last row's key is where the next chunk starts. */
+	buf_reset(&ch->lastraw);
+	buf_add(&ch->lastraw, fields, flen);
+}
+
+static void promote(struct incr *in);
+
+/* The query of the next chunk ended: keep the chunk, or read it again. */
+static int
+chunk_read(struct capture *c, struct incr *in, struct chunk *ch)
+{
+	PGconn *conn = in->conn;
+
+	in->t_conn_free = event_now_ns();
+	if (!ch->sees) {
+		info(1, "incremental snapshot of %s.%s: a transaction the stream delivered was not visible "
+		     "to the chunk yet: reading it again", in->t.schema, in->t.name);
+		in->raced_total++;
+		chunk_drop(in, ch);
+		return -1;
+	}
+	/* The empty chunk after the last has no row to carry H. */
+	if (ch->nrows == 0 && wal_lsn(conn, &ch->H) < 0) {
+		chunk_drop(in, ch);
+		return -1;
+	}
+	if (ch->nrows > 0) {
+		ch->key = row_key(in, ch->lastraw.data, ch->lastraw.len);
+		free(in->read_key);
+		in->read_key = xstrdup(ch->key);
+	} else {
+		ch->final = true;
+		in->read_done = true;
+	}
+	index_rows(ch);
+	ch->t_read = event_now_ns();
+	in->read_ns_total += (uint64_t)(ch->t_read - ch->t_query);
+	info(2, "incremental snapshot of %s.%s: chunk of %d rows read at %llX", in->t.schema,
+	     in->t.name, ch->nrows, (unsigned long long)ch->H);
+	(void)c;
+	promote(in);
+	return 0;
+}
+
+/*
+ * Take what the next chunk's query has sent so far, without waiting.
+ * Returns 1 when the chunk was read whole, 0 when more is to come, -1 when
+ * it failed (it is read again later, or the request was dropped).
+ */
+static int
+chunk_receive(struct capture *c, struct incr *in)
+{
+	struct chunk *ch = in->next;
+	PGconn *conn = in->conn;
+	PGresult *res;
+	char *row = NULL;
+	int n;
+
+	if (!PQconsumeInput(conn)) {
+		warning("incremental snapshot of %s.%s: the chunk failed: %s", in->t.schema, in->t.name,
+			conn_msg(conn, NULL));
+		chunk_drop(in, ch);
+		return -1;
+	}
+	if (!ch->copying) {
+		if (PQisBusy(conn))
+			return 0;
+		res = PQgetResult(conn);
+		if (PQresultStatus(res) != PGRES_COPY_OUT) {
+			warning("incremental snapshot of %s.%s: %s", in->t.schema, in->t.name, conn_msg(conn, res));
+			PQclear(res);
+			while ((res = PQgetResult(conn)))
+				PQclear(res);
+			chunk_drop(in, ch);
+			if (PQstatus(conn) == CONNECTION_OK)
+				drop_request(in, "the chunk query failed (is the condition valid SQL?)");
+			return -1;
 		}
-		fields = tab + 1;
-		tab = memchr(fields, '\t', (size_t)n - (size_t)(fields - row));
-		if (!tab)
-			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row without fields",
-				   in->t.schema, in->t.name);
-		if (in->nrows == 0) {
-			*tab = '\0';
-			sees = sees_delivered(in, fields);
-			if (sees < 0)
-				die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: not a snapshot: %s",
-					   in->t.schema, in->t.name, fields);
-		}
-		fields = tab + 1;
-		flen = (size_t)n - (size_t)(fields - row);
-		if (copy_row_body(&in->fmt, &in->t, fields, flen, &in->scratch) < 0)
-			die_status(CDC_EXIT_DATAERR, "incremental snapshot of %s.%s: a COPY row does not have %d fields",
-				   in->t.schema, in->t.name, in->t.ncols);
-		if (in->nrows == in->cap) {
-			in->cap = in->cap ? 2 * in->cap : 1024;
-			in->rows_v = xrealloc(in->rows_v, (size_t)in->cap * sizeof(*in->rows_v));
-		}
-		h = &in->rows_v[in->nrows++];
-		h->off = in->store.len;
-		h->len = in->scratch.len;
-		h->key_off = in->store.len + in->fmt.key_at;
-		h->hash = fnv1a(FNV1A_INIT, in->scratch.data + in->fmt.key_at, in->scratch.len - in->fmt.key_at);
-		h->alive = true;
-		buf_add(&in->store, in->scratch.data, in->scratch.len);
-		/* The last row's key is where the next chunk starts. */
-		buf_reset(&in->lastraw);
-		buf_add(&in->lastraw, fields, flen);
+		PQclear(res);
+		ch->copying = true;
+	}
+	while ((n = PQgetCopyData(conn, &row, 1)) > 0) {
+		chunk_row(in, ch, row, (size_t)n);
 		PQfreemem(row);
 	}
-	if (in->nrows > 0)
-		in->pending_key = row_key(in, in->lastraw.data, in->lastraw.len);
+	if (n == 0)
+		return 0;
 	res = PQgetResult(conn);
 	if (n == -2 || PQresultStatus(res) != PGRES_COMMAND_OK) {
 		warning("incremental snapshot of %s.%s: the chunk failed: %s", in->t.schema, in->t.name,
@@ -821,32 +971,13 @@ take_chunk(struct capture *c, struct incr *in)
 		PQclear(res);
 		while ((res = PQgetResult(conn)))
 			PQclear(res);
+		chunk_drop(in, ch);
 		return -1;
 	}
 	PQclear(res);
 	while ((res = PQgetResult(conn)))
 		PQclear(res);
-	if (!sees) {
-		info(1, "incremental snapshot of %s.%s: a transaction the stream delivered was not visible "
-		     "to the chunk yet: reading it again", in->t.schema, in->t.name);
-		in->raced_total++;
-		free(in->pending_key);
-		in->pending_key = NULL;
-		in->nrows = 0;
-		return -1;
-	}
-	/* The empty chunk after the last has no row to carry H. */
-	if (in->nrows == 0 && wal_lsn(conn, &in->H) < 0)
-		return -1;
-	index_rows(in);
-	in->t_read = event_now_ns();
-	in->read_ns_total += (uint64_t)(in->t_read - in->t_query);
-	in->pending = true;
-	in->pending_final = in->nrows == 0;
-	in->last_ka_req = 0;
-	info(2, "incremental snapshot of %s.%s: chunk of %d rows read at %llX", in->t.schema,
-	     in->t.name, in->nrows, (unsigned long long)in->H);
-	return 0;
+	return chunk_read(c, in, ch) < 0 ? -1 : 1;
 }
 
 /* ------------------------------------------------------------ writing */
@@ -855,7 +986,7 @@ static void
 control(struct capture *c, struct incr *in, const char *op, uint64_t seq)
 {
 	struct event_src src = { .schema = in->t.schema, .table = in->t.name, .lsn = in->P, .commit_lsn = in->P,
-				 .seq = seq, .ts_us = in->ts_us, .snapshot = "incremental" };
+				 .seq = seq, .ts_us = in->held->ts_us, .snapshot = "incremental" };
 
 	buf_reset(&c->ev);
 	buf_adds(&c->ev, "{\"op\":\"");
@@ -872,7 +1003,7 @@ control(struct capture *c, struct incr *in, const char *op, uint64_t seq)
 		buf_adds(&c->ev, "null");
 	if (strcmp(op, "incremental_begin") == 0) {
 		buf_addf(&c->ev, ",\"chunk_size\":%d", in->chunk_size);
-		if (in->read_key)
+		if (in->written_key)
 			buf_adds(&c->ev, ",\"resumed\":true");
 	} else {
 		buf_adds(&c->ev, ",\"rows\":");
@@ -889,71 +1020,72 @@ static void fifo_check(struct capture *c, struct incr *in);
 static void
 flush_chunk(struct capture *c, struct incr *in)
 {
+	struct chunk *ch = in->held;
 	uint64_t seq = INCR_SEQ_BASE, written = 0;
 	struct done_chunk *d;
 	int64_t t_flush = event_now_ns(), t_done;
 
 	/* At H, unless nothing was written at H yet: then just below it, so
 	 * that a transaction whose commit record starts right at H (possible
-	 * when a keepalive at H let the chunk go) still comes after.  After a
-	 * chunk at the same position (an idle server), or after a restart
-	 * whose acknowledged position is one: go on from there. */
-	in->P = c->last_pos.commit_lsn >= in->H ? in->H : in->H - 1;
+	 * when a keepalive at H let the chunk go) still comes after.  When
+	 * the stream went past H while the chunk was still being read: after
+	 * the last event written (the changes in between removed their keys).
+	 * After a chunk at the same position (an idle server), or after a
+	 * restart whose acknowledged position is one: go on from there. */
+	in->P = c->last_pos.commit_lsn > ch->H - 1 ? c->last_pos.commit_lsn : ch->H - 1;
 	if (c->last_pos.commit_lsn == in->P && c->last_pos.seq >= INCR_SEQ_BASE)
 		seq = c->last_pos.seq + 1;
 	in->fmt.lsn = in->P;
-	in->fmt.ts_us = in->ts_us;
+	in->fmt.ts_us = ch->ts_us;
 	copy_table_template(&in->fmt, &in->t);
 	if (!in->begun) {
 		control(c, in, "incremental_begin", seq++);
 		in->begun = true;
 	}
-	for (int i = 0; i < in->nrows; i++) {
-		const struct held_row *h = &in->rows_v[i];
+	for (int i = 0; i < ch->nrows; i++) {
+		const struct held_row *h = &ch->rows[i];
 
 		if (!h->alive)
 			continue;
 		buf_reset(&c->ev);
-		buf_add(&c->ev, in->store.data + h->off, h->len);
+		buf_add(&c->ev, ch->store.data + h->off, h->len);
 		copy_row_tail(&in->fmt, &in->t, seq, "incremental", event_now_ns(), &c->ev);
 		capture_emit(c, in->P, seq++);
 		written++;
 	}
 	t_done = event_now_ns();
-	in->held_ns_total += (uint64_t)(t_flush - in->t_read);
+	in->held_ns_total += (uint64_t)(t_flush - ch->t_read);
 	in->write_ns_total += (uint64_t)(t_done - t_flush);
-	in->t_done = t_done;
 	info(2, "incremental snapshot of %s.%s: chunk %llu: after %.1f ms, read %.1f ms, held %.1f ms, "
 	     "written %.1f ms", in->t.schema, in->t.name, (unsigned long long)in->chunks + 1,
-	     (double)in->t_gap / 1e6, (double)(in->t_read - in->t_query) / 1e6,
-	     (double)(t_flush - in->t_read) / 1e6, (double)(t_done - t_flush) / 1e6);
+	     (double)ch->t_idle / 1e6, (double)(ch->t_read - ch->t_query) / 1e6,
+	     (double)(t_flush - ch->t_read) / 1e6, (double)(t_done - t_flush) / 1e6);
 	in->rows += written;
 	in->rows_total += written;
 	in->chunks++;
 	in->chunks_total++;
-	if (in->pending_final) {
+	if (ch->final) {
 		control(c, in, "incremental_end", seq++);
-		in->read_done = true;
 		info(0, "incremental snapshot of %s.%s done: %llu rows in %llu chunks", in->t.schema, in->t.name,
 		     (unsigned long long)in->rows, (unsigned long long)in->chunks);
 	} else {
-		free(in->read_key);
-		in->read_key = in->pending_key;
-		in->pending_key = NULL;
+		free(in->written_key);
+		in->written_key = xstrdup(ch->key);
 		info(1, "incremental snapshot of %s.%s: %llu rows, %llu chunks (chunk %d read, %llu written)",
 		     in->t.schema, in->t.name, (unsigned long long)in->rows, (unsigned long long)in->chunks,
-		     in->nrows, (unsigned long long)written);
+		     ch->nrows, (unsigned long long)written);
 	}
-	in->pending = false;
 	if (in->nfifo == in->fcap) {
 		in->fcap = in->fcap ? 2 * in->fcap : 16;
 		in->fifo = xrealloc(in->fifo, (size_t)in->fcap * sizeof(*in->fifo));
 	}
 	d = &in->fifo[in->nfifo++];
 	d->pos = c->last_pos;
-	d->key = in->read_key ? xstrdup(in->read_key) : NULL;
+	d->key = in->written_key ? xstrdup(in->written_key) : NULL;
 	d->rows = in->rows;
-	d->final = in->pending_final;
+	d->final = ch->final;
+	chunk_drop(in, ch);
+	promote(in);
 	if (!c->o.ack_file) {
 		/* Done once written: flush it out now. */
 		if (wr_flush(&c->w) < 0)
@@ -1000,23 +1132,23 @@ fifo_check(struct capture *c, struct incr *in)
 static bool
 is_table(const struct incr *in, const struct pgo_rel *rel)
 {
-	return in && in->pending && rel && strcmp(rel->relname, in->t.name) == 0 &&
+	return in && (in->held || in->next) && rel && strcmp(rel->relname, in->t.name) == 0 &&
 	       strcmp(rel->nspname, in->t.schema) == 0;
 }
 
 static void
-remove_key(struct incr *in, const struct buf *k)
+remove_key(struct incr *in, struct chunk *ch, const char *k, size_t len)
 {
 	uint64_t h;
 
-	if (!k->len)
+	if (!len)
 		return;
-	h = fnv1a(FNV1A_INIT, k->data, k->len);
-	for (size_t j = h & (in->nslots - 1); in->slots[j] >= 0; j = (j + 1) & (in->nslots - 1)) {
-		struct held_row *r = &in->rows_v[in->slots[j]];
+	h = fnv1a(FNV1A_INIT, k, len);
+	for (size_t j = h & (ch->nslots - 1); ch->slots[j] >= 0; j = (j + 1) & (ch->nslots - 1)) {
+		struct held_row *r = &ch->rows[ch->slots[j]];
 
-		if (r->alive && r->hash == h && r->off + r->len - r->key_off == k->len &&
-		    memcmp(in->store.data + r->key_off, k->data, k->len) == 0) {
+		if (r->alive && r->hash == h && r->off + r->len - r->key_off == len &&
+		    memcmp(ch->store.data + r->key_off, k, len) == 0) {
 			r->alive = false;
 			in->removed_total++;
 			return;
@@ -1024,18 +1156,85 @@ remove_key(struct incr *in, const struct buf *k)
 	}
 }
 
+static void
+remove_all(struct chunk *ch)
+{
+	for (int i = 0; i < ch->nrows; i++)
+		ch->rows[i].alive = false;
+}
+
+static void
+log_add(struct chunk *ch, const char *k, uint32_t len)
+{
+	if (len == 0)
+		return;
+	buf_add(&ch->log, (const char *)&len, sizeof(len));
+	if (len != LOG_TRUNCATE)
+		buf_add(&ch->log, k, len);
+}
+
+/*
+ * The next chunk, read, becomes the held one once nothing else is held.
+ * Every change the stream delivered since its query was sent is written
+ * before the chunk, so it removes its keys: a change its snapshot saw
+ * leaves the stream's image, as new as the chunk's, to fold; one it did
+ * not see, a newer one.  (The changes delivered before the query was sent
+ * the chunk sees: sees_delivered() made sure.)
+ */
+static void
+promote(struct incr *in)
+{
+	struct chunk *ch = in->next;
+	size_t off = 0;
+
+	if (in->held || !ch || ch->t_read == 0)
+		return;
+	while (off < ch->log.len) {
+		uint32_t len;
+
+		memcpy(&len, ch->log.data + off, sizeof(len));
+		off += sizeof(len);
+		if (len == LOG_TRUNCATE) {
+			remove_all(ch);
+			continue;
+		}
+		remove_key(in, ch, ch->log.data + off, len);
+		off += len;
+	}
+	buf_reset(&ch->log);
+	in->held = ch;
+	in->next = NULL;
+	in->last_ka_req = 0;
+}
+
+/* Write the held chunks the stream has passed (pos > H; or >= when at_H). */
+static void
+pass(struct capture *c, struct incr *in, uint64_t pos, bool at_h)
+{
+	while (in->held && (pos > in->held->H || (at_h && pos == in->held->H)))
+		flush_chunk(c, in);
+}
+
 void
 incr_change(struct capture *c, const struct pgo_msg *m)
 {
 	struct incr *in = c->incr;
 
-	/* Every change the stream still delivers up to H is at least as new
-	 * as the chunk's copy of the row. */
-	if (!is_table(in, m->rel) || c->tx_commit_lsn > in->H)
+	if (!is_table(in, m->rel))
 		return;
 	change_keys(&c->fmt, m, &in->kbuf, &in->kold);
-	remove_key(in, &in->kbuf);
-	remove_key(in, &in->kold);
+	/* Every change the stream delivers while a chunk is held is written
+	 * before it (the chunk is written when a transaction committing after
+	 * its H begins, before that transaction's changes), and is at least
+	 * as new as the chunk's copy of the row. */
+	if (in->held) {
+		remove_key(in, in->held, in->kbuf.data, in->kbuf.len);
+		remove_key(in, in->held, in->kold.data, in->kold.len);
+	}
+	if (in->next) {
+		log_add(in->next, in->kbuf.data, (uint32_t)in->kbuf.len);
+		log_add(in->next, in->kold.data, (uint32_t)in->kold.len);
+	}
 }
 
 void
@@ -1043,10 +1242,12 @@ incr_truncate(struct capture *c, const struct pgo_rel *rel)
 {
 	struct incr *in = c->incr;
 
-	if (!is_table(in, rel) || c->tx_commit_lsn > in->H)
+	if (!is_table(in, rel))
 		return;
-	for (int i = 0; i < in->nrows; i++)
-		in->rows_v[i].alive = false;
+	if (in->held)
+		remove_all(in->held);
+	if (in->next)
+		log_add(in->next, NULL, LOG_TRUNCATE);
 }
 
 void
@@ -1056,8 +1257,7 @@ incr_begin_tx(struct capture *c, uint64_t commit_lsn, uint32_t xid)
 
 	if (!in)
 		return;
-	if (in->pending && commit_lsn > in->H)
-		flush_chunk(c, in);
+	pass(c, in, commit_lsn, false);
 	in->recent_xids[in->recent_next] = xid;
 	in->recent_next = (in->recent_next + 1) % RECENT_XIDS;
 	if (in->nrecent < RECENT_XIDS)
@@ -1069,8 +1269,8 @@ incr_walend(struct capture *c, uint64_t walend)
 {
 	struct incr *in = c->incr;
 
-	if (in && in->pending && walend >= in->H)
-		flush_chunk(c, in);
+	if (in)
+		pass(c, in, walend, true);
 }
 
 /* ------------------------------------------------------------ polling */
@@ -1159,16 +1359,17 @@ incr_poll(struct capture *c)
 		return;
 	if (!in->described && describe(c, in) <= 0)
 		return;
-	if (in->pending) {
-		/* An idle server sends no keepalive of its own for a while: ask. */
-		if (now - in->last_ka_req >= 1000) {
-			in->last_ka_req = now;
-			capture_send_status(c, true);
-		}
+	if (reading(in) && in->conn)
+		chunk_receive(c, in);
+	if (!in->active)
 		return;
+	if (in->held && now - in->last_ka_req >= 1000) {
+		/* An idle server sends no keepalive of its own for a while: ask. */
+		in->last_ka_req = now;
+		capture_send_status(c, true);
 	}
-	if (!in->read_done && !c->in_tx)
-		take_chunk(c, in);
+	if (!in->next && !in->read_done && !c->in_tx)
+		chunk_send(c, in);
 }
 
 int
@@ -1178,9 +1379,17 @@ incr_timeout(const struct capture *c)
 
 	if (!in)
 		return 1000;
-	if (in->active && in->described && !in->pending && !in->read_done && !c->in_tx)
+	if (in->active && in->described && !in->next && !in->read_done && !c->in_tx)
 		return 0;
 	return in->active ? 200 : SIGNAL_CHECK_MS;
+}
+
+int
+incr_socket(const struct capture *c)
+{
+	const struct incr *in = c->incr;
+
+	return in && reading(in) && in->conn ? PQsocket(in->conn) : -1;
 }
 
 void

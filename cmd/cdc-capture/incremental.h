@@ -20,18 +20,23 @@
  *           AND (CONDITION) ORDER BY pk LIMIT N) TO STDOUT
  *
  * (one round trip: H, the server's WAL position as the query began, comes
- * in every row; an empty chunk asks for it apart) and holds the chunk's
- * rows, indexed by key.  The chunk is read synchronously between two
- * messages of the stream, so every change the stream delivers from then on
- * comes after the chunk was read.  Until the chunk is written, each such
- * change of the table removes its keys, old and new, from the held rows:
- * the stream's image is at least as new (it commits at most at H, or the
- * chunk is written before it).  Once the stream has passed H (a
- * transaction committing after H begins, or a keepalive outside a
- * transaction reports the server's WAL end >= H), the rows left are
- * written as op "r" events with source.snapshot "incremental" at
- * positions (P, 2^40 + i), P = H or, when nothing at H was written yet,
- * H - 1 (a transaction committing right at H then still comes after):
+ * in every row; an empty chunk asks for it apart).  The query is sent
+ * between two transactions of the stream and its rows are taken as they
+ * come, from the capture loop, so the stream goes on meanwhile; the next
+ * chunk's query is sent as soon as a chunk is read, while that one is held.
+ * The chunk's snapshot must see every transaction delivered before its
+ * query was sent (else it is read again).  Every change of the table the
+ * stream delivers from then on until the chunk is written removes its
+ * keys, old and new, from the chunk's rows (kept in a log until the chunk
+ * is read and nothing before it is held): such a change is written before
+ * the chunk, and its image is at least as new as the chunk's.  Once the
+ * stream has passed H (a transaction committing after H begins, or a
+ * keepalive outside a transaction reports the server's WAL end >= H), the
+ * rows left are written as op "r" events with source.snapshot
+ * "incremental" at positions (P, 2^40 + i), P = H or, when nothing at H
+ * was written yet, H - 1 (a transaction committing right at H then still
+ * comes after), or, when the stream went past H while the chunk was being
+ * read, the commit position of the last event written:
  * positions no transaction's events use, after every event written so far
  * and before any event of a transaction written later.  A transaction
  * the chunk saw that commits after H comes after the chunk with an image
@@ -102,5 +107,7 @@ void incr_truncate(struct capture *c, const struct pgo_rel *rel);
 void incr_metrics(struct buf *out, const char *labels, const struct incr *in);
 /* Milliseconds until incr_poll() wants to run (<= 1000). */
 int incr_timeout(const struct capture *c);
+/* The socket of a chunk being read (incr_poll() wants to run when it is readable), or -1. */
+int incr_socket(const struct capture *c);
 
 #endif

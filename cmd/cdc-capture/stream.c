@@ -782,8 +782,8 @@ capture_stream(struct capture *c)
 		 * stage is gone, end now (releasing the slot) rather than at the
 		 * next change, which may be hours away.
 		 */
-		struct pollfd pfd[2] = { { sock, POLLIN, 0 }, { STDOUT_FILENO, 0, 0 } };
-		int rc = poll(pfd, 2, next_timeout(c, mono_ms()));
+		struct pollfd pfd[3] = { { sock, POLLIN, 0 }, { STDOUT_FILENO, 0, 0 }, { incr_socket(c), POLLIN, 0 } };
+		int rc = poll(pfd, 3, next_timeout(c, mono_ms()));
 
 		if (rc < 0 && errno != EINTR)
 			die_errno("poll");
