@@ -331,16 +331,10 @@ void
 lanes_kick(struct sink *s)
 {
 	int64_t now = mono_ms();
-	bool in_flight = lanes_in_flight(s);
+	struct lane *oldest = NULL;
 
 	if (s->fatal && s->fatal != CDC_EXIT_DATAERR)
 		return;
-	/*
-	 * Natural batching: a pause of the input sends the gathered batches
-	 * only when no request is in flight; while one is, every lane keeps
-	 * gathering, so the batch size follows the server's pace instead of
-	 * the input's pauses (full or old batches still go at once).
-	 */
 	for (int i = 0; i < s->cfg->workers; i++) {
 		struct lane *ln = &s->lanes[i];
 		struct batch *f = &ln->fill;
@@ -354,12 +348,21 @@ lanes_kick(struct sink *s)
 				lane_send(s, ln);
 			continue;
 		}
-		if (f->n > 0 && ((s->input_idle && !in_flight && now - f->first_ms >= s->cfg->linger_ms) ||
-				 f->n >= s->cfg->batch_docs ||
-				 f->body.len >= s->batch_bytes ||
+		if (f->n > 0 && (f->n >= s->cfg->batch_docs || f->body.len >= s->batch_bytes ||
 				 now - f->first_ms >= s->cfg->batch_wait_ms))
 			lane_start(s, ln);
+		else if (f->n > 0 && (!oldest || f->first_ms < oldest->fill.first_ms))
+			oldest = ln;
 	}
+	/*
+	 * Natural batching: a pause of the input sends a gathered batch only
+	 * when no request is in flight, and only one, the oldest; while a
+	 * request is in flight every lane keeps gathering, so the batch size
+	 * follows the server's pace instead of the input's pauses, with one
+	 * request per round trip (full or old batches still go at once).
+	 */
+	if (oldest && s->input_idle && !lanes_in_flight(s) && now - oldest->fill.first_ms >= s->cfg->linger_ms)
+		lane_start(s, oldest);
 }
 
 bool
