@@ -122,10 +122,13 @@ TMPDIR=$T/no-such-dir "$RP" "$T/big.lz4" 2>"$T/err" | cmp -s - "$T/big.json"
 ok $? "without --verify-first no temporary file is needed"
 # A cdc-record log keeps the guarantee whatever its frames' size: a frame
 # over 8 MiB (--frame-bytes 16M) is held until verified.
-"$REC" --no-output --frame-bytes 16M -s 64M "$T/biglog" <"$T/big.json"
+# (A frame also ends when it is --sync-interval old: long here, so that a
+# slow build still writes the one frame.)
+"$REC" --no-output --frame-bytes 16M --sync-interval 10m -s 64M "$T/biglog" <"$T/big.json"
 "$RP" "$T/biglog" | cmp -s - "$T/big.json"
 ok $? "a log with a $(($(wc -c <"$T/big.json") >> 20)) MiB frame: byte-identical"
 seg=$(ls "$T"/biglog/cdc-*.lz4)
+is "$(grep -vc '^#' "$seg.idx")" 1 "the log holds that one frame"
 flip "$seg" $(($(wc -c <"$seg") - 1000))
 "$RP" "$T/biglog" >"$T/got" 2>"$T/err"
 is "$? $(wc -c <"$T/got")" "65 0" "that frame damaged near its end: exit 65, not one byte written"
