@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it restarts the test PostgreSQL (tests/run.sh runs no other test file beside it)
 # cdc-capture: acknowledgement through --ack-file, heartbeats on filtered
 # streams, crashes (kill -9) and restarts, a server restart.
 set -uo pipefail

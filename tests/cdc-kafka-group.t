@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it kills and restarts the test Kafka broker (tests/run.sh runs no other test file beside it)
 # Two cdc-source-kafka processes in one consumer group, each feeding its own
 # cdc-sink-es into the same index, on real PostgreSQL, Kafka and OpenSearch:
 # the second member joins mid-stream (a rebalance), the broker is killed

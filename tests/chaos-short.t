@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it kills and restarts the test services and measures under load (tests/run.sh runs no other test file beside it)
 # The short crash-and-restart chaos run that `make check` includes (the
 # long one is `make chaos`): tests/chaos/chaos.sh, once per variant
 #   direct: cdc-capture --ack-file | cdc-filter | cdc-map | cdc-sink-es --checkpoint

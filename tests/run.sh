@@ -19,7 +19,8 @@
 # CDC_BUILD and CDC_BIN (absolute), CDC_TEST_SANITIZED=1 for a sanitizer
 # build (a build dir named *asan*), and ASAN_OPTIONS/UBSAN_OPTIONS/
 # LSAN_OPTIONS defaults that make any sanitizer report fail the test.
-# Knobs: PROVE_FLAGS (e.g. -v), CDC_TEST_TIMEOUT (seconds per test file,
+# Knobs: PROVE_FLAGS (e.g. -v), CDC_TEST_JOBS (test files at a time,
+# default 2; see "3. prove"), CDC_TEST_TIMEOUT (seconds per test file,
 # default 900), CDC_TEST_KEEP=1 (keep temp dirs and test databases).
 set -euo pipefail
 
@@ -29,9 +30,18 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # bounded in time; a .t file is a bash script whether executable or not.
 if [ "${1:-}" = --exec-one ]; then
 	f=$2
+	# Files run side by side share the lock; one marked "# alone:" holds it
+	# alone.  -o: a server such a file restarts must not inherit the lock.
+	lock=()
+	if [ -n "${CDC_TEST_LOCK:-}" ]; then
+		lock=(flock -o -s "$CDC_TEST_LOCK")
+		case $f in
+		*.t) if grep -q '^# alone:' "$f"; then lock=(flock -o -x "$CDC_TEST_LOCK"); fi ;;
+		esac
+	fi
 	case $f in
-	*.t) exec timeout -k 10 "${CDC_TEST_TIMEOUT:-900}" bash "$f" ;;
-	*) exec timeout -k 10 "${CDC_TEST_TIMEOUT:-900}" "$f" ;;
+	*.t) exec "${lock[@]}" timeout -k 10 "${CDC_TEST_TIMEOUT:-900}" bash "$f" ;;
+	*) exec "${lock[@]}" timeout -k 10 "${CDC_TEST_TIMEOUT:-900}" "$f" ;;
 	esac
 fi
 
@@ -127,10 +137,30 @@ fi
 echo "$prog: Elasticsearch API: $CDC_TEST_ES_KIND $CDC_TEST_ES_VERSION${CDC_TEST_KAFKA_BROKERS:+; Kafka at $CDC_TEST_KAFKA_BROKERS}" >&2
 
 # ---- 3. prove
+# CDC_TEST_JOBS files at a time (default 2: most of a test's time is spent
+# waiting for servers and processes).  A file that stops or restarts a
+# shared service says so on a line starting "# alone:"; it runs with no
+# other file beside it (an exclusive lock; the others share it), and such
+# files go last so that they wait for nobody.
+jobs=${CDC_TEST_JOBS:-2}
+alone=() together=()
+for t in "${files[@]}"; do
+	case $t in
+	*.t) if grep -q '^# alone:' "$t"; then alone+=("$t"); continue; fi ;;
+	esac
+	together+=("$t")
+done
+files=("${together[@]}" "${alone[@]}")
+jflag=()
+if [ "$jobs" -gt 1 ] && [ ${#files[@]} -gt 1 ]; then
+	export CDC_TEST_LOCK=$CDC_BUILD/tests.lock
+	: >>"$CDC_TEST_LOCK"
+	jflag=(-j "$jobs")
+fi
 set +e
 # Word splitting of PROVE_FLAGS is intended.
 # shellcheck disable=SC2086
-prove ${PROVE_FLAGS:-} --exec "tests/run.sh --exec-one" "${files[@]}"
+prove "${jflag[@]}" ${PROVE_FLAGS:-} --exec "tests/run.sh --exec-one" "${files[@]}"
 rc=$?
 set -e
 exit "$rc"

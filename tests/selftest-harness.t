@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it restarts the test PostgreSQL and OpenSearch (tests/run.sh runs no other test file beside it)
 # The test harness itself: the services tests/services.sh started are real
 # and usable the way the program tests use them, and tests/lib.sh reports
 # what it should.

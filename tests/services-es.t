@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it kills and restarts the test Elasticsearch-API server (tests/run.sh runs no other test file beside it)
 # The Elasticsearch-API server of tests/services.sh, whichever kind runs
 # (CDC_TEST_ES_KIND: opensearch, es7, es8, es9): it says what it is, and it
 # serves what cdc-sink-es relies on: _bulk with external_gte versioning

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# alone: it kills and restarts the test Kafka broker (tests/run.sh runs no other test file beside it)
 # The Kafka broker of tests/services.sh, through kcat (Debian's, on
 # librdkafka like our programs): topics made with kafka_new_topic have
 # their partitions, keyed messages come back per key in order, and after a
