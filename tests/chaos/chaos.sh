@@ -570,7 +570,6 @@ killer() {
 			mapfile -t bag < <(printf '%s\n' "${STAGES[@]}" | shuf)
 			if [ -n "$KILL_FIRST" ]; then
 				bag=("$KILL_FIRST" "${bag[@]}")
-				KILL_FIRST=""
 			fi
 		fi
 		stage=${bag[0]}
@@ -579,8 +578,12 @@ killer() {
 		pid=$(live_pid "$stage")
 		if [ -z "$pid" ]; then
 			echo "skip $stage" >>"$W/kills.skipped"
+			# KILL_FIRST is tried again until it is killed (a handler
+			# run per batch lives only while a batch is handled).
+			[ "$stage" != "$KILL_FIRST" ] || bag=("$stage" "${bag[@]}")
 			continue
 		fi
+		[ "$stage" != "$KILL_FIRST" ] || KILL_FIRST=""
 		# A handler's death is the sink's to handle: the unit goes on.
 		if [ "$stage" = handler ]; then s0=""; else s0=$(starts "$unit"); fi
 		t0=$(now_ms)
