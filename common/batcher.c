@@ -277,6 +277,7 @@ batcher_applied(struct batcher *bt, struct bt_lane *w, const bool *failed)
 	size_t nkeys = 0, follow = 0;
 	char why[160];
 
+	metrics_clock_hold(&bt->m);
 	for (size_t i = 0; i < b->n; i++) {
 		bool after_failed = false;
 
@@ -298,6 +299,7 @@ batcher_applied(struct batcher *bt, struct bt_lane *w, const bool *failed)
 			item_done(bt, b, i);
 		}
 	}
+	metrics_clock_release(&bt->m);
 	free(keys);
 	bt->applied += b->n - (again ? again->n : 0);
 	if (again) {

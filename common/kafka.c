@@ -9,6 +9,9 @@
 #include "log.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,13 +122,36 @@ set_span(struct kafka_opts *o, rd_kafka_conf_t *conf, const char *k, size_t kl, 
 	o->set[o->nset++] = xstrdup(name);
 }
 
+/*
+ * librdkafka allocates and frees several blocks per message (the message
+ * and its copy of the value, the header list, each header), from the
+ * producing thread and its broker threads.  With glibc's defaults the heap
+ * top is given back to the kernel whenever it shrinks past 128 KiB and
+ * taken again as the queue fills: measured on cdc-sink-kafka at 300k
+ * messages, 18-25k page faults (each a page zeroed by the kernel) against
+ * 4-8k with the heap kept.  Keep up to 64 MiB of freed heap, grow it in
+ * 16 MiB steps and keep blocks under 4 MiB out of mmap().  A process that
+ * once held that much may well need it again.
+ */
+static void
+keep_heap(void)
+{
+#ifdef __GLIBC__
+	mallopt(M_TRIM_THRESHOLD, 64 << 20);
+	mallopt(M_TOP_PAD, 16 << 20);
+	mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
+}
+
 rd_kafka_conf_t *
 kafka_conf(struct kafka_opts *o)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_t *conf;
 	const char *user = getenv("CDC_KAFKA_SASL_USERNAME");
 	const char *pass = getenv("CDC_KAFKA_SASL_PASSWORD");
 
+	keep_heap();
+	conf = rd_kafka_conf_new();
 	rd_kafka_conf_set_log_cb(conf, log_cb);
 	rd_kafka_conf_set_error_cb(conf, error_cb);
 	kafka_set(conf, "log.connection.close", "false");

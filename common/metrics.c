@@ -131,7 +131,7 @@ lag_slot(struct metrics *m, int64_t now)
 void
 metrics_lag_since(struct metrics *m, int64_t ts_ms)
 {
-	int64_t now = now_ms(), lag_ms = now - ts_ms;
+	int64_t now = m->held_ms ? m->held_ms : now_ms(), lag_ms = now - ts_ms;
 	int s = lag_slot(m, now);
 
 	if (lag_ms < 0)
@@ -139,6 +139,18 @@ metrics_lag_since(struct metrics *m, int64_t ts_ms)
 	m->lag[s][bucket_of((uint64_t)lag_ms)]++;
 	m->lag_sum += (double)lag_ms / 1000.0;
 	m->lag_count++;
+}
+
+void
+metrics_clock_hold(struct metrics *m)
+{
+	m->held_ms = now_ms();
+}
+
+void
+metrics_clock_release(struct metrics *m)
+{
+	m->held_ms = 0;
 }
 
 int64_t

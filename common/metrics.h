@@ -69,6 +69,7 @@ struct metrics {
 	int64_t lag_slot_start[METRICS_LAG_SLOTS];
 	double lag_sum;			/* seconds */
 	uint64_t lag_count;
+	int64_t held_ms;		/* metrics_clock_hold()'s reading; 0: none */
 	/* program-specific lines: metrics file (labels given) and --stats text */
 	void (*extra)(struct buf *out, const char *labels, void *arg);
 	void (*extra_stats)(struct buf *out, void *arg);
@@ -101,6 +102,14 @@ void metrics_event_out(struct metrics *m, const struct event_info *ev, size_t by
  * (slots follow the wall clock).
  */
 void metrics_lag_since(struct metrics *m, int64_t ts_ms);
+/*
+ * Between metrics_clock_hold() and metrics_clock_release() lag samples
+ * share one clock reading: for a caller that acknowledges many events at
+ * one moment (a bulk answer, a batch, a poll's delivery reports), a clock
+ * read per event was a few per cent of a sink's time.
+ */
+void metrics_clock_hold(struct metrics *m);
+void metrics_clock_release(struct metrics *m);
 /* The lag quantile q over the window, in ms; -1 without samples. */
 int64_t metrics_lag_quantile(struct metrics *m, double q);
 /* Write the file / print the stats line when their time has come.  Cheap to call often. */

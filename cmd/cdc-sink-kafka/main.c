@@ -569,7 +569,10 @@ service(struct sink *s)
 {
 	char why[256];
 
+	/* The delivery reports waiting now: one clock reading for their lag. */
+	metrics_clock_hold(&s->m);
 	rd_kafka_poll(s->rk, 0);
+	metrics_clock_release(&s->m);
 	if (rd_kafka_fatal_error(s->rk, why, sizeof(why)) && !s->fatal) {
 		error("the producer failed: %s", why);
 		s->fatal = CDC_EXIT_TEMPFAIL;

@@ -7,7 +7,10 @@
 #                  partitioner, the same -X BENCH_KAFKA_PROPS, each run into a
 #                  fresh 3-partition topic; time to the last acknowledgement
 #                  (both exit once everything is delivered).  Throughput
-#                  ratio = kcat time / ours, goal >= 0.90.
+#                  ratio = kcat time / ours, goal >= 0.90.  A reference
+#                  line beside it: kcat with two headers like ours (-H op
+#                  -H position), what the headers cost the broker and
+#                  librdkafka.
 #   kafka-source   cdc-source-kafka -e  vs  kcat -C -G -e -q -f '%s\n', both a
 #                  fresh consumer group each run, reading one topic that
 #                  cdc-sink-kafka wrote (marks included) to /dev/null.  Goal
@@ -124,6 +127,13 @@ kcat_sink() {
 	kcat -P -q -b "$B" -t "$1" -K $'\t' -X acks=all -X enable.idempotence=true \
 		-X partitioner=murmur2_random "${xprops[@]}" <"$tmp/keyed.tsv"
 }
+# The same with two headers of our headers' size on every message (kcat
+# sets the same ones on all): what the broker and librdkafka pay for the
+# headers ours carry.  A reference row, not the goal's peer.
+kcath_sink() {
+	kcat -P -q -b "$B" -t "$1" -K $'\t' -X acks=all -X enable.idempotence=true \
+		-X partitioner=murmur2_random "${xprops[@]}" -H op=c -H position=0/1000000:1 <"$tmp/keyed.tsv"
+}
 # produce WHO TOPIC: one timed run into the fresh TOPIC; nanoseconds in $took.
 produce() {
 	local t0 t1 m
@@ -133,24 +143,27 @@ produce() {
 	t1=$(now_ns)
 	m=$(messages "$2")
 	[ "$m" -ge "$N" ] || { echo "bench kafka-sink: $1 wrote $m of $N messages to $2" >&2; exit 1; }
-	if [ "$1" = kcat ] && [ "$m" != "$N" ]; then
+	if [ "$1" != ours ] && [ "$m" != "$N" ]; then
 		echo "bench kafka-sink: kcat wrote $m messages, not $N, to $2" >&2
 		exit 1
 	fi
 	took=$((t1 - t0))
 }
-t_ours= t_kcat=
+t_ours= t_kcat= t_kcath=
 for r in $(seq "$RUNS"); do
 	produce kcat "${PFX}kcat-$r"
 	t_kcat=$(min "$t_kcat" "$took")
 	produce ours "${PFX}ours-$r"
 	t_ours=$(min "$t_ours" "$took")
+	produce kcath "${PFX}kcath-$r"
+	t_kcath=$(min "$t_kcath" "$took")
 done
 T=${PFX}ours-$RUNS
 marks=$(($(messages "$T") - N))
 echo "  kcat -P -K:      best of $RUNS: $(rate "$t_kcat" "$N")"
 echo "  cdc-sink-kafka:  best of $RUNS: $(rate "$t_ours" "$N") (+ $marks marks in the last run)"
 row kafka-sink "$t_ours" "$t_kcat" "kcat -P"
+echo "  kcat -P -K -H op -H position (reference): best of $RUNS: $(rate "$t_kcath" "$N"); ratio to ours $(awk -v o="$t_ours" -v p="$t_kcath" 'BEGIN { printf "%.2f", p / o }')"
 
 # ---- 2. consuming the topic cdc-sink-kafka wrote: cdc-source-kafka against kcat -C
 ours_source() {
