@@ -638,9 +638,11 @@ chunk_sql(struct incr *in, PGconn *conn, struct buf *q)
 
 	buf_reset(q);
 	/* H comes first in every row: a scalar subquery, run once, as the
-	 * query starts (so one round trip reads the chunk and H). */
-	buf_adds(q, "COPY (SELECT (SELECT pg_catalog.pg_current_wal_lsn()), (SELECT pg_catalog.");
-	buf_adds(q, in->server_version >= 130000 ? "pg_current_snapshot())" : "txid_current_snapshot())");
+	 * query starts (so one round trip reads the chunk and H).  As text:
+	 * else the server formats the WAL position and the snapshot again for
+	 * every row (measured: a tenth of the chunk queries' time). */
+	buf_adds(q, "COPY (SELECT (SELECT pg_catalog.pg_current_wal_lsn()::text), (SELECT pg_catalog.");
+	buf_adds(q, in->server_version >= 130000 ? "pg_current_snapshot()::text)" : "txid_current_snapshot()::text)");
 	for (int i = 0; i < t->ncols; i++) {
 		buf_adds(q, ", ");
 		sql_add_ident(q, t->cols[i].name);
