@@ -494,6 +494,8 @@ stats_metrics(struct buf *out, const char *labels, void *arg)
 			*p = '_';
 	snprintf(name, sizeof(name), "%s_%s_total", prefix, bt->unit);
 	metrics_counter(out, labels, name, bt->unit_help, bt->deliveries);
+	snprintf(name, sizeof(name), "%s_batch_events", prefix);
+	metrics_sizes_write(out, labels, name, "Events per batch delivered (each attempt).", &bt->delivered);
 	snprintf(name, sizeof(name), "%s_retries_total", prefix);
 	metrics_counter(out, labels, name,
 			"Batches delivered again after a temporary failure or a reported item failure.",
@@ -557,6 +559,7 @@ lane_start(struct batcher *bt, struct bt_lane *w)
 	w->cur = queue_pop(w);
 	w->cur->attempt++;
 	bt->deliveries++;
+	metrics_sizes_add(&bt->delivered, w->cur->n);
 	bt->ops->start(bt->arg, w);
 }
 

@@ -159,6 +159,7 @@ struct batcher {
 	bool eof;			/* the input ended: send partial batches now */
 	bool flush;			/* a truncate's barrier: send partial batches now */
 	uint64_t deliveries, retries, bisects, applied, failed_items, expired;
+	struct metrics_sizes delivered;	/* events per delivery */
 	struct buf table;		/* scratch: the event's "schema.table" */
 	size_t data_hint;		/* the text of the last batch sealed, in bytes */
 };

@@ -330,6 +330,44 @@ metrics_finish(struct metrics *m)
 		stats_line(m, true);
 }
 
+/* The upper bounds of metrics_sizes' buckets but the last (+Inf). */
+static const uint64_t size_bounds[METRICS_SIZE_BUCKETS - 1] = {
+	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,
+};
+
+void
+metrics_sizes_add(struct metrics_sizes *h, uint64_t v)
+{
+	int i = 0;
+
+	while (i < METRICS_SIZE_BUCKETS - 1 && v > size_bounds[i])
+		i++;
+	h->bucket[i]++;
+	h->sum += v;
+	h->count++;
+}
+
+void
+metrics_sizes_write(struct buf *out, const char *labels, const char *name, const char *help,
+		    const struct metrics_sizes *h)
+{
+	const char *sep = labels[0] ? "," : "";
+	uint64_t cum = 0;
+
+	buf_addf(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (int i = 0; i < METRICS_SIZE_BUCKETS; i++) {
+		cum += h->bucket[i];
+		if (i < METRICS_SIZE_BUCKETS - 1)
+			buf_addf(out, "%s_bucket{%s%sle=\"%llu\"} %llu\n", name, labels, sep,
+				 (unsigned long long)size_bounds[i], (unsigned long long)cum);
+		else
+			buf_addf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", name, labels, sep,
+				 (unsigned long long)cum);
+	}
+	buf_addf(out, "%s_sum{%s} %llu\n%s_count{%s} %llu\n", name, labels, (unsigned long long)h->sum,
+		 name, labels, (unsigned long long)h->count);
+}
+
 void
 metrics_counter(struct buf *out, const char *labels, const char *name, const char *help, uint64_t v)
 {

@@ -117,6 +117,19 @@ void metrics_tick(struct metrics *m);
 /* One counter in the metrics file's format, for a program's extra lines. */
 void metrics_counter(struct buf *out, const char *labels, const char *name, const char *help,
 		     uint64_t v);
+/*
+ * Sizes (documents per request, events per batch): a Prometheus histogram
+ * with the bounds 1, 2, 5, 10, 20, ... 10000 and +Inf.  Zeroed is empty.
+ */
+#define METRICS_SIZE_BUCKETS 14
+struct metrics_sizes {
+	uint64_t bucket[METRICS_SIZE_BUCKETS];	/* not cumulative: bucket i holds (bound i-1, bound i] */
+	uint64_t sum, count;
+};
+void metrics_sizes_add(struct metrics_sizes *h, uint64_t v);
+/* h as NAME_bucket{...,le="..."}, NAME_sum and NAME_count lines. */
+void metrics_sizes_write(struct buf *out, const char *labels, const char *name, const char *help,
+			 const struct metrics_sizes *h);
 /* The last write and stats line (at exit). */
 void metrics_finish(struct metrics *m);
 

@@ -176,6 +176,9 @@ is "$(es_curl GET "/${P}created/_mapping" | jq -r '.[].mappings.properties.s.typ
 like "$(cat m.prom)" 'cdc_sink_es_docs_indexed_total\{program="cdc-sink-es",source="[^"]*"\} 1' "metrics file in Prometheus text format"
 like "$(cat m.prom)" 'cdc_checkpoint_commit_lsn\{program="cdc-sink-es",source="[^"]*"\} 3000' "metrics carry the checkpoint"
 like "$(cat m.prom)" 'cdc_events_out_total\{program="cdc-sink-es",source="[^"]*"\} 1' "the shared names"
+like "$(cat m.prom)" 'cdc_sink_es_request_actions_bucket\{program="cdc-sink-es",source="[^"]*",le="1"\} 1' \
+	"the actions per request as a histogram: one request of one action"
+like "$(cat m.prom)" 'cdc_sink_es_request_actions_count\{program="cdc-sink-es",source="[^"]*"\} 1' "... its count"
 
 # ---- index.gc_deletes: warned about once per index, only when short
 echo '{"settings":{"index.gc_deletes":"30m"}}' >gc30m.json

@@ -86,6 +86,18 @@ is "$(head -n 1 sh.log.env | awk '{print $4, $5}')" "0/3E8:1 0/3EE:1" "... CDC_B
 cmp -s <(grep -v '"op":"heartbeat"' e300) <(LOG=/dev/null "$SX" --batch-size 1000 e300 -- sh -c 'cat' 2>&1 | sed 's/^cdc-sink-exec\[0\]: //' >/dev/null; "$SX" --batch-size 1000 e300 -- sh -c 'cat >"$0"' "$PWD/bytes.out"; cat bytes.out)
 ok $? "the handler gets the lines byte for byte (heartbeats aside)"
 
+# The batch sizes in the metrics: a histogram, summing to the events handled.
+"$SX" --batch-size 7 --metrics-file m.prom e300 -- sh -c 'cat >/dev/null' 2>err.txt
+is $? 0 "--metrics-file: exit 0"
+msum=$(sed -n 's/^cdc_sink_exec_batch_events_sum{[^}]*} //p' m.prom)
+mcount=$(sed -n 's/^cdc_sink_exec_batch_events_count{[^}]*} //p' m.prom)
+is "$msum" "$(grep -vc '"op":"heartbeat"' e300)" "... the batch sizes sum to the events handled"
+is "$mcount" "$(sed -n 's/^cdc_sink_exec_runs_total{[^}]*} //p' m.prom)" "... one size per run"
+is "$(sed -n 's/^cdc_sink_exec_batch_events_bucket{[^}]*le="10"} //p' m.prom)" "$mcount" "... none over 10 (--batch-size 7)"
+small=$(sed -n 's/^cdc_sink_exec_batch_events_bucket{[^}]*le="5"} //p' m.prom)
+[ -n "$small" ] && [ "$small" -le 1 ]
+ok $? "... batches of 7 from a file, only the last may be smaller ($small of 5 or fewer)"
+
 # Again with the same checkpoint: everything is at or below it.
 : >sh2.log
 "$SX" --checkpoint sh.ckpt e300 -- env LOG="$PWD/sh2.log" ./h.sh 2>err.txt

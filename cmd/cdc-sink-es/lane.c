@@ -227,6 +227,7 @@ send_bulk(struct sink *s, struct lane *ln)
 		if (wr_write(&s->out, body, len) < 0)
 			wr_die_on_error(&s->out, "standard output");
 		s->st.batches++;
+		metrics_sizes_add(&s->st.req_actions, count);
 		for (size_t i = first; i <= last; i++) {
 			struct item *it = &b->items[i];
 
@@ -595,6 +596,7 @@ bulk_done(struct sink *s, struct lane *ln)
 		return;
 	}
 	s->st.batches++;
+	metrics_sizes_add(&s->st.req_actions, ln->req_items);
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
 		const struct bulk_item_result *r;

@@ -135,6 +135,7 @@ struct lane {
 /* The sink's own counters; the shared ones are in struct metrics. */
 struct stats {
 	uint64_t docs, deletes, stale, batches, retries, bytes;
+	struct metrics_sizes req_actions;	/* actions per bulk request answered */
 };
 
 struct sink {

@@ -22,6 +22,9 @@ stats_metrics(struct buf *out, const char *labels, void *arg)
 	metrics_counter(out, labels, "cdc_sink_es_stale_total",
 		"Actions refused as older than the stored document (409).", s->st.stale);
 	metrics_counter(out, labels, "cdc_sink_es_requests_total", "Bulk requests answered.", s->st.batches);
+	metrics_sizes_write(out, labels, "cdc_sink_es_request_actions",
+			    "Actions (documents indexed or deleted) per bulk request answered.",
+			    &s->st.req_actions);
 	metrics_counter(out, labels, "cdc_sink_es_checkpoint_writes_total",
 		"Durable checkpoint writes (at most one per --checkpoint-interval).", s->ack.writes);
 }
