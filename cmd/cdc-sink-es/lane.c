@@ -597,6 +597,8 @@ bulk_done(struct sink *s, struct lane *ln)
 	}
 	s->st.batches++;
 	metrics_sizes_add(&s->st.req_actions, ln->req_items);
+	/* Every action of the answer is done now: one clock reading for their lag. */
+	metrics_clock_hold(&s->m);
 	for (size_t i = 0; i < b->n; i++) {
 		struct item *it = &b->items[i];
 		const struct bulk_item_result *r;
@@ -649,6 +651,7 @@ bulk_done(struct sink *s, struct lane *ln)
 			s->st.docs++;
 		resolve(s, b, it);
 	}
+	metrics_clock_release(&s->m);
 	free(retry_docs);
 	if (too_large) {
 		ln->chunk = ln->req_items / 2;

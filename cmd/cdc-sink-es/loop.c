@@ -74,9 +74,7 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 				if (m->msg != CURLMSG_DONE)
 					continue;
 				curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&ln);
-				metrics_clock_hold(&s->m);
 				lane_done(s, ln, m->data.result);
-				metrics_clock_release(&s->m);
 			}
 		}
 		seen = (wfd.revents & CURL_WAIT_POLLIN) != 0;
