@@ -107,8 +107,25 @@ jqp_format_double(double d, char *out)
 		memcpy(out, "0", 2);
 		return 1;
 	}
-	if (fabs(d) < 9007199254740992.0 && d == (double)(long long)d)
-		return (size_t)snprintf(out, 32, "%lld", (long long)d);
+	if (fabs(d) < 9007199254740992.0 && d == (double)(long long)d) {
+		/* An integer, most numbers in events: its digits, without snprintf
+		 * (which was most of the cost of printing one). */
+		long long v = (long long)d;
+		unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+		char rev[24];
+		size_t k = 0;
+
+		if (v < 0)
+			*o++ = '-';
+		do {
+			rev[k++] = (char)('0' + u % 10);
+			u /= 10;
+		} while (u);
+		while (k)
+			*o++ = rev[--k];
+		*o = '\0';
+		return (size_t)(o - out);
+	}
 	if (d < 0) {
 		*o++ = '-';
 		d = -d;
