@@ -16,8 +16,10 @@
  *   cdc_event_lag_seconds (a summary: quantiles over the last 60 seconds,
  *   _sum and _count over the whole run), cdc_start_time_seconds.
  *
- * A program adds its own lines through the extra hook.  The struct owns
- * nothing but its own arrays; metrics_finish() writes the last time.
+ * A program adds its own lines through the extra hook: counters
+ * (metrics_counter()) and size histograms (struct metrics_sizes).  The
+ * struct owns nothing but its own arrays; metrics_finish() writes the last
+ * time.
  */
 #ifndef CDC_METRICS_H
 #define CDC_METRICS_H
