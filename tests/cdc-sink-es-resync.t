@@ -88,15 +88,19 @@ isnt "$(table_rows)" "$(index_rows)" "the index no longer equals the table"
 # ---------------------------------------------------------------- re-sync under changes
 
 rm -f stop
+# Rows 11 to N only: rows 5 to 8 were damaged by hand above, and the checks
+# below expect each of them as it was then (a workload that deleted row 6
+# made "the lost document is back" fail in a CI run, the index still equal
+# to the table).
 workload() {
 	local i=0
 	while [ ! -e stop ]; do
 		i=$((i + 1))
 		psql_t "BEGIN;
 			INSERT INTO items VALUES ($N + $i, 1, 'new$i');
-			UPDATE items SET val = 'u$i' WHERE id = (random() * $N)::int + 1;
-			UPDATE items SET id = -id WHERE id = (random() * $N)::int + 1 AND id > 0;
-			DELETE FROM items WHERE id = (random() * $N)::int + 1;
+			UPDATE items SET val = 'u$i' WHERE id = (random() * ($N - 11))::int + 11;
+			UPDATE items SET id = -id WHERE id = (random() * ($N - 11))::int + 11 AND id > 0;
+			DELETE FROM items WHERE id = (random() * ($N - 11))::int + 11;
 			COMMIT;" >/dev/null 2>&1 || true
 	done
 }
