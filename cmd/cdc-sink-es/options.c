@@ -60,8 +60,8 @@ static const char usage_text[] =
 	"                             server's http.max_content_length)\n"
 	"      --batch-wait DURATION  send a batch this old even while input flows (default 1s)\n"
 	"      --linger DURATION      when the input pauses, send a batch only once it is\n"
-	"                             this old (default 0: at once; a request in flight\n"
-	"                             always lets the batches grow until it returns)\n"
+	"                             this old (default 5ms; 0: at once; a request in\n"
+	"                             flight always lets the batches grow until it returns)\n"
 	"  -w, --workers N            requests in flight (lanes; default 2)\n"
 	"\n"
 	"Checkpoint and errors:\n"
@@ -307,6 +307,7 @@ options_parse(struct sink *s, int argc, char **argv, struct evin_opts *io)
 	cfg->batch_docs = 5000;
 	cfg->batch_bytes = 5 << 20;
 	cfg->batch_wait_ms = 1000;
+	cfg->linger_ms = 5;
 	cfg->checkpoint_interval_ms = 100;
 	cfg->max_retries = 15;
 	cfg->timeout_ms = 60000;
