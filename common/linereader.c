@@ -54,13 +54,19 @@ lr_free(struct linereader *lr)
 	lr->buf = NULL;
 }
 
-/* Call the idle hook when the read would block; true when it was called. */
+/*
+ * Call the idle hook when the read would block; true when it was called.
+ * A small last read means the writer had little to give: the input is
+ * taken as drained without asking the kernel (a poll per read is a system
+ * call per event at a few thousand events a second).  Should more have
+ * come meanwhile, the hook only flushes a little early.
+ */
 static bool
 idle_if_blocking(struct linereader *lr)
 {
 	struct pollfd pfd = { .fd = lr->fd, .events = POLLIN };
 
-	if (lr->idle && poll(&pfd, 1, 0) == 0) {
+	if (lr->idle && (lr->drained || poll(&pfd, 1, 0) == 0)) {
 		lr->idle(lr->idle_arg);
 		return true;
 	}
@@ -157,6 +163,7 @@ fill(struct linereader *lr)
 	if (lr->watch_fd >= 0 && wait_input(lr) < 0)
 		return -1;
 	n = read(lr->fd, lr->buf + lr->end, lr->cap - lr->end);
+	lr->drained = n > 0 && (size_t)n < lr->cap - lr->end && (size_t)n < LR_DRAINED_READ;
 	if (n == 0)
 		lr->eof = true;
 	else if (n > 0)
@@ -207,6 +214,7 @@ skip_long_line(struct linereader *lr, const char **line, size_t *len)
 
 		idle_if_blocking(lr);
 		n = read(lr->fd, data, lr->cap - keep);
+		lr->drained = false;
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;	/* finish skipping; flags are checked after */

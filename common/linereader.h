@@ -12,7 +12,8 @@
  *
  * Before blocking on a read, the reader calls its idle hook (if set): this
  * is where programs flush their output, so that nothing sits in a buffer
- * while the input is quiet.  A signal interrupting the read makes
+ * while the input is quiet.  The input counts as quiet when the last read
+ * was small (under LR_DRAINED_READ bytes) or when a poll finds nothing.  A signal interrupting the read makes
  * lr_next() return LR_INTR so the caller can look at its flags; so does
  * a stop signal (sig.h's cdc_stop) that came while the idle hook ran, rather
  * than a read that would block.  With a
@@ -30,6 +31,8 @@
 
 #define LR_DEFAULT_MAX_LINE ((size_t)64 << 20)	/* 64 MiB */
 #define LR_PREFIX 4096
+/* A read shorter than this (and than asked for) ends a burst of input. */
+#define LR_DRAINED_READ 16384
 
 enum lr_status {
 	LR_OK = 0,
@@ -55,6 +58,7 @@ struct linereader {
 	void (*idle)(void *arg);
 	void *idle_arg;
 	bool ready;		/* the idle hook saw the input readable (lr_input_ready) */
+	bool drained;		/* the last read was small: the input is likely idle */
 	int watch_fd;		/* -1, or an output whose closing ends the wait */
 };
 

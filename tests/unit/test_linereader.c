@@ -401,7 +401,36 @@ test_idle(void)
 	pid_t pid;
 	int calls_after_one;
 
-	/* Data already there: no idle call at all, not even at EOF (the pipe is readable). */
+	/*
+	 * Data already there after a large read: no idle call at all, not
+	 * even at EOF (the pipe is readable, and poll() says so).
+	 */
+	if (pipe(fds) < 0)
+		abort();
+	{
+		char big[(LR_DRAINED_READ / 100 + 1) * 100];	/* lines of 100 bytes */
+		int lines = 0;
+
+		memset(big, 'x', sizeof(big));
+		for (size_t i = 99; i < sizeof(big); i += 100, lines++)
+			big[i] = '\n';
+		if (write(fds[1], big, sizeof(big)) != (ssize_t)sizeof(big))
+			abort();
+		close(fds[1]);
+		lr_init(&lr, fds[0], 0);
+		lr_set_idle(&lr, idle_hook, &s);
+		while (lines-- > 0)
+			lr_next(&lr, &line, &len);
+	}
+	is_int(lr_next(&lr, &line, &len), LR_EOF, "idle: EOF after a large read of ready lines");
+	is_int(s.calls, 0, "idle: hook not called while input is available after a large read");
+	lr_free(&lr);
+	close(fds[0]);
+
+	/*
+	 * After a small read the input counts as quiet without a poll(): the
+	 * hook runs before the next read, even though EOF is already there.
+	 */
 	if (pipe(fds) < 0)
 		abort();
 	if (write(fds[1], "a\nb\n", 4) != 4)
@@ -411,10 +440,12 @@ test_idle(void)
 	lr_set_idle(&lr, idle_hook, &s);
 	lr_next(&lr, &line, &len);
 	lr_next(&lr, &line, &len);
-	is_int(lr_next(&lr, &line, &len), LR_EOF, "idle: EOF after two ready lines");
-	is_int(s.calls, 0, "idle: hook not called while input is available");
+	is_int(s.calls, 0, "idle (small read): hook not called while lines are buffered");
+	is_int(lr_next(&lr, &line, &len), LR_EOF, "idle (small read): EOF after two ready lines");
+	is_int(s.calls, 1, "idle (small read): hook called once before the next read");
 	lr_free(&lr);
 	close(fds[0]);
+	s.calls = 0;
 
 	/* Nothing there: the hook runs before the read blocks (it feeds the line itself). */
 	if (pipe(fds) < 0)
