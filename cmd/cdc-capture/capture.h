@@ -78,6 +78,8 @@ struct capture {
 	int64_t tx_ts_us;		/* commit time, microseconds since the epoch */
 	uint64_t tx_seq;
 	uint64_t tx_events;		/* data events so far (--tx-events) */
+	int64_t hold_since;		/* mono_ms() since the output waits for a commit, or 0 */
+	bool napped;			/* this wait for a commit has had its nap */
 	char *tx_origin;		/* replication origin ('O' message), or NULL */
 	uint64_t tx_origin_lsn;
 	struct change_tally *tally;	/* per table events (--tx-events) */
