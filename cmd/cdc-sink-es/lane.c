@@ -176,6 +176,7 @@ start_transfer(struct sink *s, struct lane *ln, const char *path, const char *bo
 	if (mc != CURLM_OK)
 		die("cannot start a request: %s", curl_multi_strerror(mc));
 	ln->busy = true;
+	s->started = true;
 	ln->req_bytes = len;
 	s->st.bytes += len;
 }

@@ -50,7 +50,7 @@ void
 pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 {
 	const struct config *cfg = s->cfg;
-	bool seen = false;
+	bool seen = false, look = true;
 
 	lanes_kick(s);
 	if (!cfg->dry_run) {
@@ -58,15 +58,27 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 		struct CURLMsg *m;
 		int running, left;
 
-		if (timeout_ms > 0) {
+		/* A transfer just added is driven at once (a wait would only poll with a zero timeout). */
+		if (timeout_ms > 0 && !s->started) {
 			int t = ackring_wait(&s->ack, lanes_next_wake(s, timeout_ms));
 
-			if (t > 0)
+			if (t > 0) {
+				int64_t t0 = mono_ms();
+
 				curl_multi_poll(s->multi, watch_input ? &wfd : NULL, watch_input ? 1 : 0,
 						t, NULL);
+				/*
+				 * The wait looked at the input: only a wait that ended
+				 * early for no reason seen here needs a second look (a
+				 * hang-up without data shows in poll(), not in
+				 * libcurl's revents).
+				 */
+				look = mono_ms() - t0 < t;
+			}
 		}
 		/* With no transfer, there is nothing to drive (the idle input's wakes). */
 		if (lanes_in_flight(s)) {
+			s->started = false;
 			curl_multi_perform(s->multi, &running);
 			while ((m = curl_multi_info_read(s->multi, &left)) != NULL) {
 				struct lane *ln;
@@ -75,6 +87,7 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 					continue;
 				curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&ln);
 				lane_done(s, ln, m->data.result);
+				look = false;	/* the reason the wait ended */
 			}
 		}
 		seen = (wfd.revents & CURL_WAIT_POLLIN) != 0;
@@ -83,9 +96,8 @@ pump(struct sink *s, int timeout_ms, bool watch_input, bool *input_ready)
 
 		poll(&p, 1, timeout_ms);
 	}
-	/* What the poll saw needs no second look (a hang-up without data is looked at). */
 	if (watch_input && input_ready)
-		*input_ready = seen || input_readable(s);
+		*input_ready = seen || (look && input_readable(s));
 	lanes_kick(s);
 	checkpoint_maybe(s);
 	stats_sync(s);

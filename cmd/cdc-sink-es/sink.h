@@ -153,6 +153,7 @@ struct sink {
 	int node;			/* current node for new requests */
 	uint64_t batch_bytes;		/* may shrink after a 413 */
 	bool input_idle;
+	bool started;			/* a transfer was added since the last curl_multi_perform() */
 	int fatal;			/* exit status to stop with; 0 while all is well */
 	struct stats st;
 	struct metrics m;
