@@ -7,7 +7,8 @@
 # the OpenSearch, Elasticsearch and Kafka test servers, prove, jq, curl,
 # kcat and python3-confluent-kafka for the Kafka tests, systemd for
 # systemd-analyze on the shipped units), fuzz (clang,
-# sanitizer runtimes, valgrind), bench (hyperfine).  No GROUP means all of
+# sanitizer runtimes, valgrind), bench (hyperfine; strace and perf count
+# system calls).  No GROUP means all of
 # them.  Elasticsearch 9 needs a JDK 21 or newer, which Debian 12 does not
 # package: the project's machines have one under /usr/lib/jvm.
 #
@@ -32,7 +33,7 @@ group_pkgs() {
 	test) echo "postgresql lz4 jq curl perl python3 util-linux maven
 		openjdk-17-jdk-headless|default-jdk-headless kcat python3-confluent-kafka systemd" ;;
 	fuzz) echo "clang libclang-rt-14-dev|libclang-rt-dev valgrind" ;;
-	bench) echo "hyperfine" ;;
+	bench) echo "hyperfine strace linux-perf|linux-tools-generic" ;;
 	esac
 }
 

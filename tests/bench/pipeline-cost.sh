@@ -17,7 +17,10 @@
 # and mean documents per request (the index's bulk and indexing stats),
 # OpenSearch CPU seconds per 100k changes and % of a core, cdc-sink-es %
 # of a core (/proc/PID/stat), checkpoint writes/s (inotify: renames onto
-# the checkpoint file).  Nothing lost: rows in the table = documents.
+# the checkpoint file), and each stage's system calls per change
+# (perf stat on the raw_syscalls:sys_enter tracepoint, which needs perf
+# and root: issue 22's "no system call per change").  Nothing lost: rows
+# in the table = documents.
 #
 # Env: CDC_BIN, CDC_TEST_PG, CDC_TEST_ES_URL, CDC_TEST_STATE (run.sh sets
 # them); BENCH_PIPE_RATES (default "1000 2000 5000 10000 20000"),
@@ -95,6 +98,13 @@ print("%.0f %.0f %.0f %d" % (v["50.0"], v["99.0"], r["aggregations"]["mx"]["valu
 
 declare -A R
 curve=()
+# Counting system calls needs perf and its tracepoints (root).
+PERF=
+if command -v perf >/dev/null && perf stat -e raw_syscalls:sys_enter -o /dev/null -- true 2>/dev/null; then
+	PERF=1
+else
+	echo "bench pipeline-cost: perf cannot count system calls here (perf missing, or not root): not measured" >&2
+fi
 echo "pipeline-cost: ${SECS} s measured per rate after ${WARM} s warm-up (OpenSearch warmed by ${JIT} s at 5000/s first); pgbench -R, 1-10 rows per transaction; sink options: ${BENCH_SINK_OPTS:-(defaults)}"
 # The first run ("jit") is not measured: a fresh OpenSearch spends the
 # first minute compiling its hot paths (measured: 2-4 times the CPU of
@@ -141,10 +151,19 @@ for rate in ${JIT_RUN:+jit} $RATES; do
 	pg_pid=$!
 	pids+=("$pg_pid")
 	sleep "$WARM"
+	sys_pids=()
+	if [ -n "$measure" ] && [ -n "$PERF" ]; then
+		for st in capture:$cap_pid map:$map_pid sink:$sink_pid; do
+			perf stat -x, -e raw_syscalls:sys_enter -p "${st#*:}" -o "$tmp/sys.${st%%:*}" \
+				-- sleep "$run_secs" >/dev/null 2>&1 &
+			sys_pids+=($!)
+		done
+	fi
 	t0=$(now_ms)
 	m=$(python3 "$top/tests/bench/pipeline-measure.py" "$run_secs" "$ck" "$U" "$IDX" \
 		os="$es_pid" sink="$sink_pid" map="$map_pid" capture="$cap_pid")
 	t1=$(now_ms)
+	for p in "${sys_pids[@]}"; do wait "$p" || :; done
 	wait "$pg_pid" || { cat "$tmp/pgbench.$rate.log" >&2; echo "bench pipeline-cost: pgbench failed" >&2; exit 1; }
 	rows=$(psql -d "$dsn" -c "SELECT count(*) FROM orders")
 	docs=0
@@ -176,11 +195,19 @@ for rate in ${JIT_RUN:+jit} $RATES; do
 	cap_pct=$(python3 -c "print('%.1f' % (${M[cpu_capture]} * 100 / $w))")
 	ckps=$(python3 -c "print('%.1f' % (${M[ckpt_renames]} / $w))")
 	lag=$(sed -n 's/^cdc-sink-es: total: .*, p50 \([-0-9]*\) ms, p99 \([-0-9]*\) ms .*/\1 \2/p' "$tmp/sink.$rate.err" | tail -n 1)
+	sys=
+	if [ ${#sys_pids[@]} -gt 0 ]; then
+		for st in capture map sink; do
+			n=$(awk -F, '$3 == "raw_syscalls:sys_enter" { print ($1 ~ /^[0-9]+$/) ? $1 : 0 }' "$tmp/sys.$st" 2>/dev/null)
+			R[$rate.sys.$st]=$(python3 -c "print('%.2f' % (${n:-0} / max(1, ${M[docs]})))")
+		done
+		sys="; system calls per change: capture ${R[$rate.sys.capture]}, map ${R[$rate.sys.map]}, sink ${R[$rate.sys.sink]}"
+	fi
 	lost=ok
 	[ "$docs" = "$rows" ] || lost="LOST: $rows rows, $docs documents"
 	echo "  rate $rate/s: achieved $achieved/s; commit->ingest p50 $p50 ms, p99 $p99 ms, max $max ms ($nlat docs); sink lag p50/p99 ${lag:-? ?} ms;" \
 		"$rps requests/s of $bsz docs; OpenSearch ${os_pct}% of a core, ${os_per} CPU s per 100k changes;" \
-		"cdc-sink-es ${sink_pct}%, cdc-map ${map_pct}%, cdc-capture ${cap_pct}% of a core; checkpoint writes ${ckps}/s; rows $rows, docs $docs: $lost"
+		"cdc-sink-es ${sink_pct}%, cdc-map ${map_pct}%, cdc-capture ${cap_pct}% of a core; checkpoint writes ${ckps}/s$sys; rows $rows, docs $docs: $lost"
 	R[$rate.p99]=$p99 R[$rate.os]=$os_pct R[$rate.sink]=$sink_pct R[$rate.ck]=$ckps R[$rate.lost]=$lost
 	R[$rate.ack99]=$(echo "${lag:-x x}" | cut -d' ' -f2)
 	curve+=("$(printf '  %6s %9s %10s %9s %8s %7s' "$rate" "$achieved" "$rps" "$bsz" "$p99" "$max")")
@@ -196,7 +223,7 @@ verdict() {
 		echo "bench $1: not measured (goal $3 $4$5) FAIL"
 		return
 	fi
-	ok=$(python3 -c "import operator as o; print('PASS' if {'<=': o.le, '>=': o.ge}['$3']($2, $4) else 'FAIL')")
+	ok=$(python3 -c "import operator as o; print('PASS' if {'<=': o.le, '>=': o.ge, '<': o.lt}['$3']($2, $4) else 'FAIL')")
 	echo "bench $1: $2$5 (goal $3 $4$5) $ok"
 }
 lostv() { if [ "$1" = ok ]; then echo "bench $2: nothing lost PASS"; else echo "bench $2: $1 FAIL"; fi; }
@@ -206,6 +233,9 @@ if [ -n "${R[5000.p99]:-}" ]; then
 	verdict "pipeline-cost 5k/s cdc-sink-es CPU" "${R[5000.sink]}" "<=" 12 "% of a core"
 	verdict "pipeline-cost 5k/s checkpoint writes" "${R[5000.ck]}" "<=" 20 "/s"
 	verdict "pipeline-cost 5k/s commit->acknowledged p99 (issue 18)" "${R[5000.ack99]}" "<=" 50 " ms"
+	for st in capture map sink; do
+		verdict "pipeline-cost 5k/s $st system calls per change" "${R[5000.sys.$st]:-}" "<" 1 ""
+	done
 fi
 if [ -n "${R[10000.p99]:-}" ]; then
 	verdict "pipeline-cost 10k/s commit->ingest p99" "${R[10000.p99]}" "<=" 50 " ms"
