@@ -7,6 +7,7 @@ complete -c cdc-source-kafka -l debezium -d "the topics are Debezium's: add key 
 complete -c cdc-source-kafka -s a -l ack-file -r -F -d "the downstream sink's checkpoint FILE"
 complete -c cdc-source-kafka -l ack-interval -x -d 'look at the ack file this often'
 complete -c cdc-source-kafka -l drain-timeout -x -d 'in a rebalance, wait this long for the sink'
+complete -c cdc-source-kafka -l max-queued -x -d 'messages held per partition for the merge'
 complete -c cdc-source-kafka -s b -l brokers -x -d 'bootstrap brokers host:port,...'
 complete -c cdc-source-kafka -s X -l property -x -d 'a librdkafka property NAME=VALUE (no secrets)'
 complete -c cdc-source-kafka -l kafka-config -r -F -d 'librdkafka properties FILE'
