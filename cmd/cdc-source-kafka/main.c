@@ -126,7 +126,6 @@ static const struct option longopts[] = {
 /* Messages taken from librdkafka at once. */
 #define BATCH 4096
 
-
 enum kind {
 	K_NEW,			/* not looked at yet (classify() when it reaches the head) */
 	K_EVENT,		/* an event to print (or drop as a copy) */
