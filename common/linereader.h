@@ -13,8 +13,8 @@
  * Before blocking on a read, the reader calls its idle hook (if set): this
  * is where programs flush their output, so that nothing sits in a buffer
  * while the input is quiet.  The input counts as quiet when the last read
- * was small (under LR_DRAINED_READ bytes) or when a poll finds nothing.  A signal interrupting the read makes
- * lr_next() return LR_INTR so the caller can look at its flags; so does
+ * was small (under LR_DRAINED_READ bytes) or when a poll finds nothing.
+ * A signal interrupting the read makes lr_next() return LR_INTR so the caller can look at its flags; so does
  * a stop signal (sig.h's cdc_stop) that came while the idle hook ran, rather
  * than a read that would block.  With a
  * watched output (lr_set_watch()), the wait also ends when that output's

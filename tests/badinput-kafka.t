@@ -125,6 +125,11 @@ is $? 2 "a --topic that is not a regular expression: exit 2"
 is $? 2 "an operand: exit 2"
 "$SRC" -b "$B" -g g -t x -X sasl.password=hunter2 >/dev/null 2>err.txt
 is $? 2 "-X sasl.password: exit 2"
+for v in 5 10000001 x -1; do
+	"$SRC" -b "$B" -g g -t x --max-queued "$v" </dev/null >/dev/null 2>err.txt
+	is $? 2 "--max-queued $v: exit 2"
+done
+like "$(cat err.txt)" "bad --max-queued: -1 \\(10 to 10000000\\)" "... saying what is allowed"
 printf 'version=1\ncommit_lsn=zz\n' >bad.ckpt
 "$SRC" -b "$B" -g g -t x --ack-file bad.ckpt </dev/null >/dev/null 2>err.txt
 is $? 1 "a damaged --ack-file: exit 1"

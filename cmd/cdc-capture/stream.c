@@ -788,6 +788,7 @@ capture_stream(struct capture *c)
 				wr_die_on_error(&c->w, "standard output");
 			c->flushed_lsn = c->written_lsn;
 			c->hold_since = 0;
+			c->napped = false;
 		}
 		/*
 		 * Once per wait for a commit, let the rest of the transaction
@@ -806,8 +807,6 @@ capture_stream(struct capture *c)
 			}
 			continue;
 		}
-		if (!hold)
-			c->napped = false;
 		if (housekeeping(c, now) < 0)
 			return STREAM_LOST;
 		incr_poll(c);
