@@ -160,8 +160,12 @@ struct batcher {
 	bool flush;			/* a truncate's barrier: send partial batches now */
 	uint64_t deliveries, retries, bisects, applied, failed_items, expired;
 	struct metrics_sizes delivered;	/* events per delivery */
-	struct buf table;		/* scratch: the event's "schema.table" */
+	struct buf table;		/* the last event's "schema.table", decoded */
+	struct buf table_raw;		/* what it was decoded from (table_of()) */
+	size_t table_raw_schema;	/* of which the schema's bytes */
+	uint64_t table_hash;		/* fnv1a of table */
 	size_t data_hint;		/* the text of the last batch sealed, in bytes */
+	int64_t clock_ms;		/* the last mono_ms() it read */
 };
 
 /*

@@ -307,6 +307,7 @@ evin_next(struct evin *in, struct evin_line *l)
 		l->len = len;
 		l->nl = nl;
 		l->lineno = in->lr.lineno;
+		l->read_ms = in->lr.read_ms;
 		l->ev = c.ev;
 		l->has_ev = c.has_ev;
 		if (c.has_ev && c.ev.has_pos) {

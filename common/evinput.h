@@ -131,6 +131,7 @@ struct evin_line {
 	size_t len;
 	bool nl;		/* it ended with '\n' (only a last line may not) */
 	uint64_t lineno;	/* in its input, from 1 */
+	int64_t read_ms;	/* mono_ms() when its last bytes were read (or later) */
 	struct event_info ev;	/* what event_scan() found */
 	bool has_ev;		/* false for an object without "op" (EVIN_OBJECTS) */
 };

@@ -306,7 +306,33 @@ skip_string_escaped(const char *start, const char *q, const char *end, struct js
 HOT const char *
 skip_string(const char *p, const char *end, struct json_span *sp, const char **err)
 {
-	const char *start = p + 1, *q = string_stop(start, end);
+	const char *start = p + 1, *q;
+
+#ifdef __SSE2__
+	/*
+	 * Most strings are short and plain: when the first stop of the first
+	 * 16 bytes is a quote, that is the end, known from the masks alone
+	 * (no load of the byte at the stop, which waited on all of them).
+	 */
+	if (end - start >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)start);
+		unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
+		unsigned stops = quotes | (unsigned)_mm_movemask_epi8(_mm_or_si128(
+			_mm_cmpeq_epi8(x, _mm_set1_epi8('\\')),
+			_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x)));
+
+		if ((stops & (0u - stops) & quotes) != 0) {
+			q = start + __builtin_ctz(stops);
+			if (sp) {
+				sp->p = start;
+				sp->len = (size_t)(q - start);
+				sp->escaped = false;
+			}
+			return q + 1;
+		}
+	}
+#endif
+	q = string_stop(start, end);
 
 	/* Most strings hold no escape: done at the first stop. */
 	if (q < end && *q == '"') {

@@ -1,6 +1,7 @@
 #include "linereader.h"
 #include "buf.h"
 #include "sig.h"
+#include "timeutil.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -166,8 +167,10 @@ fill(struct linereader *lr)
 	lr->drained = n > 0 && (size_t)n < lr->cap - lr->end && (size_t)n < LR_DRAINED_READ;
 	if (n == 0)
 		lr->eof = true;
-	else if (n > 0)
+	else if (n > 0) {
 		lr->end += (size_t)n;
+		lr->read_ms = mono_ms();
+	}
 	return n;
 }
 

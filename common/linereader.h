@@ -59,6 +59,7 @@ struct linereader {
 	void *idle_arg;
 	bool ready;		/* the idle hook saw the input readable (lr_input_ready) */
 	bool drained;		/* the last read was small: the input is likely idle */
+	int64_t read_ms;	/* mono_ms() at the last read that returned bytes */
 	int watch_fd;		/* -1, or an output whose closing ends the wait */
 };
 

@@ -735,6 +735,49 @@ test_op_is_data(void)
 	is_int(good, (int)(sizeof(ctl) / sizeof(ctl[0])), "op_is_data: everything else is control");
 }
 
+/*
+ * Strings of 0 to 40 bytes, plain or with an escape or a control byte at
+ * each place, as the value of "op" with more of the event after them:
+ * what event_scan() makes of them (it reads a short plain string from the
+ * masks of its first 16 bytes) is what the string says.
+ */
+static void
+test_string_stops(void)
+{
+	int wrong = 0, cases = 0;
+
+	for (int len = 0; len <= 40; len++) {
+		for (int i = -1; i < len; i++) {
+			for (int kind = 1; kind <= 2; kind++) {
+				char t[48], ev[160];
+				const char *err = "";
+				struct event_info info;
+				bool good = i < 0 || kind == 1;
+				int r;
+
+				if ((i < 0 && kind == 2) || (kind == 1 && i == len - 1))
+					continue;	/* plain once; an escape needs its letter */
+				memset(t, 'x', (size_t)len);
+				t[len] = '\0';
+				if (i >= 0 && kind == 1)
+					t[i] = '\\', t[i + 1] = 'n';
+				else if (i >= 0)
+					t[i] = '\t';
+				snprintf(ev, sizeof(ev), "{\"op\":\"%s\",\"key\":{\"id\":1},\"after\":\"%s\"}", t, t);
+				r = event_scan(ev, strlen(ev), &info, &err);
+				cases++;
+				if ((r == 0) != good ||
+				    (good && (info.op.len != (size_t)len || info.op.escaped != (i >= 0) ||
+					      info.after_len != (size_t)len + 2 || info.key_len != 8)) ||
+				    (!good && strcmp(err, "control character in string") != 0))
+					wrong++;
+			}
+		}
+	}
+	ok(cases > 1600, "string cases: more than 1600");
+	is_int(wrong, 0, "strings of 0-40 bytes, plain or with an escape or a control byte at each place");
+}
+
 int
 main(void)
 {
@@ -742,6 +785,7 @@ main(void)
 	test_numbers();
 	test_base64();
 	test_skip();
+	test_string_stops();
 	test_depth();
 	test_iter();
 	test_decode();
