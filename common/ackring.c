@@ -131,7 +131,7 @@ ackring_push(struct ackring *r, const struct event_info *ev, uint32_t pending)
 bool
 ackring_is_rewind(const struct event_info *ev)
 {
-	return ev->has_pos && json_span_eq(&ev->op, "rewind");
+	return ev->has_pos && ev->control && json_span_eq(&ev->op, "rewind");
 }
 
 int

@@ -536,7 +536,7 @@ batcher_open(struct batcher *bt, const char *prog, const struct evin_opts *io, c
 	for (int i = 0; i < bt->nlanes; i++)
 		bt->lane[i].id = i;
 	bt->table = (struct buf)BUF_INIT;
-	bt->table_raw = (struct buf)BUF_INIT;
+	bt->table_memo = (struct span_memo)SPAN_MEMO_INIT;
 }
 
 /* Move a lane's gathered events to its queue when due (full, the window passed, or flush). */
@@ -722,38 +722,15 @@ drain_lanes(struct batcher *bt)
 	bt->flush = false;
 }
 
-/* The span's bytes as they came, or none for an absent span. */
-static size_t
-span_raw(const struct json_span *sp)
-{
-	return sp->p != NULL ? sp->len : 0;
-}
-
 /*
  * The event's "schema.table" into bt->table, and its hash: decoded again
- * only when the event's spans differ from the last event's, since events
- * come in runs of one table.  table_raw holds a byte of flags (which span
- * is present, which escaped) and the two spans' bytes.
+ * only when the event's spans differ from the last event's.
  */
 static void
 table_of(struct batcher *bt, const struct event_info *ev)
 {
-	struct buf *raw = &bt->table_raw;
-	size_t sl = span_raw(&ev->schema), tl = span_raw(&ev->table);
-	char flags = (char)((ev->schema.p != NULL) | ev->schema.escaped << 1 | (ev->table.p != NULL) << 2 |
-			    ev->table.escaped << 3);
-
-	if (raw->len == 1 + sl + tl && bt->table_raw_schema == sl && raw->data[0] == flags &&
-	    (sl == 0 || memcmp(raw->data + 1, ev->schema.p, sl) == 0) &&
-	    (tl == 0 || memcmp(raw->data + 1 + sl, ev->table.p, tl) == 0))
+	if (span_memo_same(&bt->table_memo, (const struct json_span[]){ ev->schema, ev->table }, 2))
 		return;
-	buf_reset(raw);
-	buf_addc(raw, flags);
-	if (sl > 0)
-		buf_add(raw, ev->schema.p, sl);
-	if (tl > 0)
-		buf_add(raw, ev->table.p, tl);
-	bt->table_raw_schema = sl;
 	buf_reset(&bt->table);
 	if (ev->table.p) {
 		if (ev->schema.p) {
@@ -906,7 +883,7 @@ batcher_run(struct batcher *bt)
 	     bt->unit, bt->applied, bt->retries, bt->bisects, bt->expired, bt->ack.writes);
 	evin_close(&bt->in);
 	buf_release(&bt->table);
-	buf_release(&bt->table_raw);
+	span_memo_release(&bt->table_memo);
 	metrics_finish(&bt->m);
 	return status;
 }

@@ -161,8 +161,7 @@ struct batcher {
 	uint64_t deliveries, retries, bisects, applied, failed_items, expired;
 	struct metrics_sizes delivered;	/* events per delivery */
 	struct buf table;		/* the last event's "schema.table", decoded */
-	struct buf table_raw;		/* what it was decoded from (table_of()) */
-	size_t table_raw_schema;	/* of which the schema's bytes */
+	struct span_memo table_memo;	/* the spans it was decoded from */
 	uint64_t table_hash;		/* fnv1a of table */
 	size_t data_hint;		/* the text of the last batch sealed, in bytes */
 	int64_t clock_ms;		/* the last mono_ms() it read */

@@ -276,7 +276,8 @@ event_scan_any(const char *line, size_t len, struct event_info *ev, const char *
 {
 	const char *end = line + len, *p = json_ws(line, end);
 	struct json_member top[32], src[64];
-	struct json_members jm = { .m = top, .max = 32, .open = "source", .sub = src, .submax = 64 };
+	struct json_members jm = { .m = top, .max = 32, .open = "source", .open_len = 6, .sub = src,
+				   .submax = 64 };
 	int r;
 
 	memset(ev, 0, sizeof(*ev));
@@ -290,7 +291,7 @@ event_scan_any(const char *line, size_t len, struct event_info *ev, const char *
 	if ((r = scan_members(p, end, &jm, ev, err)) == 1) {
 		/* Rare: more members than fit above. */
 		struct json_members big = {
-			.m = xcalloc((size_t)jm.n, sizeof(*big.m)), .max = jm.n, .open = "source",
+			.m = xcalloc((size_t)jm.n, sizeof(*big.m)), .max = jm.n, .open = "source", .open_len = 6,
 			.sub = xcalloc((size_t)jm.nsub + 1, sizeof(*big.sub)), .submax = jm.nsub,
 		};
 
@@ -328,7 +329,7 @@ event_in_snapshot(const struct event_info *ev)
 	};
 
 	/* snapshot_end closes the snapshot: a checkpoint there is past it. */
-	if (ev->snapshot.p == NULL || json_span_eq(&ev->op, "snapshot_end"))
+	if (ev->snapshot.p == NULL || (ev->control && json_span_eq(&ev->op, "snapshot_end")))
 		return false;
 	/* The common case, without decoding. */
 	if (!ev->snapshot.escaped && ev->snapshot.len == 5 && memcmp(ev->snapshot.p, "false", 5) == 0)

@@ -612,7 +612,8 @@ const char *
 json_members(const char *v, const char *end, struct json_members *jm, const char **err)
 {
 	jm->n = jm->nsub = 0;
-	jm->open_len = jm->open ? strlen(jm->open) : 0;
+	if (jm->open_len == 0 && jm->open)
+		jm->open_len = strlen(jm->open);
 	return members(v, end, 0, jm, false, err);
 }
 
@@ -932,4 +933,46 @@ json_member(const char *obj, size_t olen, const char *name, const struct json_sp
 		if (name ? json_span_eq(&k, name) : json_spans_eq(&k, span))
 			return 1;
 	return r < 0 ? -1 : 0;
+}
+
+bool
+span_memo_same(struct span_memo *m, const struct json_span *spans, int n)
+{
+	const char *r = m->raw.data, *end = r + m->raw.len;
+
+	for (int i = 0; i < n; i++) {
+		size_t len = spans[i].p ? spans[i].len : 0;
+		char flag = (char)((spans[i].p != NULL) | spans[i].escaped << 1);
+
+		if ((size_t)(end - r) < 1 + sizeof(len) + len || r[0] != flag ||
+		    memcmp(r + 1, &len, sizeof(len)) != 0 ||
+		    (len > 0 && memcmp(r + 1 + sizeof(len), spans[i].p, len) != 0))
+			goto differ;
+		r += 1 + sizeof(len) + len;
+	}
+	if (r == end && m->raw.len > 0)
+		return true;
+differ:
+	buf_reset(&m->raw);
+	for (int i = 0; i < n; i++) {
+		size_t len = spans[i].p ? spans[i].len : 0;
+
+		buf_addc(&m->raw, (char)((spans[i].p != NULL) | spans[i].escaped << 1));
+		buf_add(&m->raw, &len, sizeof(len));
+		if (len > 0)
+			buf_add(&m->raw, spans[i].p, len);
+	}
+	return false;
+}
+
+void
+span_memo_forget(struct span_memo *m)
+{
+	buf_reset(&m->raw);
+}
+
+void
+span_memo_release(struct span_memo *m)
+{
+	buf_release(&m->raw);
 }

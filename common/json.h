@@ -90,7 +90,7 @@ struct json_members {
 	const char *open;
 	struct json_member *sub;
 	int submax, nsub;
-	size_t open_len;	/* (json_members' own) */
+	size_t open_len;	/* strlen(open), or 0: json_members() counts it */
 };
 const char *json_members(const char *v, const char *end, struct json_members *jm,
 			 const char **err);
@@ -101,6 +101,21 @@ bool json_span_eq(const struct json_span *sp, const char *s);
 bool json_span_is(const struct json_span *sp, const char *s);
 /* True if two spans decode to the same text. */
 bool json_spans_eq(const struct json_span *a, const struct json_span *b);
+
+/*
+ * What a program worked out from a few spans of the last event (a table's
+ * name decoded, a topic), kept while the next events have the same spans,
+ * byte for byte: events come in runs of one table.  span_memo_same() says
+ * whether spans[0..n) are the ones it saw last, and remembers them when
+ * they are not; span_memo_forget() makes the next call say false.
+ */
+struct span_memo {
+	struct buf raw;		/* per span: a flag byte (present, escaped), its length, its bytes */
+};
+#define SPAN_MEMO_INIT { BUF_INIT }
+bool span_memo_same(struct span_memo *m, const struct json_span *spans, int n);
+void span_memo_forget(struct span_memo *m);
+void span_memo_release(struct span_memo *m);
 /*
  * Find the member name (or, if name is NULL, the member whose name decodes
  * as span does) in the JSON object obj (olen bytes): 1 with its raw value in

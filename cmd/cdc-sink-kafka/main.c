@@ -124,6 +124,8 @@ struct sink {
 
 	struct ktopic *topics;		/* topics written to or found on the broker */
 	size_t ntopics;
+	struct span_memo topic_memo;	/* the spans of the last event's topic */
+	size_t topic_last;		/* its index in topics */
 	regex_t topic_re;		/* the topics the template makes for this source */
 	bool have_re;
 	char src_db[128];		/* source.db of the events */
@@ -289,6 +291,28 @@ topic_get(struct sink *s, const char *name)
 	return topic_find(s, name);
 }
 
+/*
+ * The topic of ev: the last event's while the spans the template reads
+ * are the same (most events come in runs of one table), else made from
+ * the template and looked up.
+ */
+static struct ktopic *
+event_topic(struct sink *s, const struct event_info *ev)
+{
+	struct ktopic *t;
+
+	if (span_memo_same(&s->topic_memo,
+			   (const struct json_span[]){ ev->name, ev->db, ev->schema, ev->table }, 4))
+		return &s->topics[s->topic_last];
+	kafka_topic(s->topic_tmpl, ev, &s->topic);
+	if ((t = topic_get(s, s->topic.data)) == NULL) {
+		span_memo_forget(&s->topic_memo);
+		return NULL;
+	}
+	s->topic_last = (size_t)(t - s->topics);
+	return t;
+}
+
 /* --- producing --- */
 
 /*
@@ -444,8 +468,7 @@ handle(struct sink *s, const struct evin_line *l)
 	ord = ackring_push(&s->ack, ev, 1);
 	if (!ev->control && ev->table.p && (is_op(ev, 'c') || is_op(ev, 'u') || is_op(ev, 'd') ||
 					    is_op(ev, 'r') || is_op(ev, 't'))) {
-		kafka_topic(s->topic_tmpl, ev, &s->topic);
-		t = topic_get(s, s->topic.data);
+		t = event_topic(s, ev);
 		if (t == NULL)
 			return;
 		if (is_op(ev, 't')) {
@@ -662,6 +685,7 @@ finish(struct sink *s, int status)
 		rd_kafka_purge(s->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_destroy(s->rk);
 	}
+	span_memo_release(&s->topic_memo);
 	evin_close(&s->in);
 	metrics_finish(&s->m);
 	exit(status);
@@ -715,6 +739,7 @@ main(int argc, char **argv)
 
 	log_init(argv[0]);
 	s->topic = s->val = s->line = (struct buf)BUF_INIT;
+	s->topic_memo = (struct span_memo)SPAN_MEMO_INIT;
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":t:c:" KAFKA_SHORTOPTS CLI_SHORTOPTS, longopts,
 				  NULL)) != -1) {
