@@ -778,6 +778,30 @@ test_string_stops(void)
 	is_int(wrong, 0, "strings of 0-40 bytes, plain or with an escape or a control byte at each place");
 }
 
+/* span_memo: the same spans, byte for byte, and nothing else. */
+static void
+test_span_memo(void)
+{
+	struct span_memo m = SPAN_MEMO_INIT;
+	struct json_span a = { "a", 1, false }, bc = { "bc", 2, false }, ab = { "ab", 2, false };
+	struct json_span c = { "c", 1, false }, none = { NULL, 0, false }, empty = { "", 0, false };
+	struct json_span bc_esc = { "bc", 2, true };
+
+	ok(!span_memo_same(&m, (struct json_span[]){ a, bc }, 2), "span_memo: the first spans are new");
+	ok(span_memo_same(&m, (struct json_span[]){ a, bc }, 2), "... the same again: same");
+	ok(!span_memo_same(&m, (struct json_span[]){ ab, c }, 2), "... \"ab\" \"c\" is not \"a\" \"bc\"");
+	ok(!span_memo_same(&m, (struct json_span[]){ ab, c, a }, 3), "... nor is a third span");
+	ok(!span_memo_same(&m, (struct json_span[]){ ab, none }, 2), "... an absent span differs");
+	ok(!span_memo_same(&m, (struct json_span[]){ ab, empty }, 2), "... from an empty one");
+	ok(span_memo_same(&m, (struct json_span[]){ ab, empty }, 2), "... which is then the same");
+	ok(!span_memo_same(&m, (struct json_span[]){ a, bc_esc }, 2), "... escaped or not differs");
+	span_memo_forget(&m);
+	ok(!span_memo_same(&m, (struct json_span[]){ a, bc_esc }, 2), "... after span_memo_forget: new");
+	ok(!span_memo_same(&m, (struct json_span[]){ none }, 1), "... one absent span: new");
+	ok(span_memo_same(&m, (struct json_span[]){ none }, 1), "... then the same");
+	span_memo_release(&m);
+}
+
 int
 main(void)
 {
@@ -786,6 +810,7 @@ main(void)
 	test_base64();
 	test_skip();
 	test_string_stops();
+	test_span_memo();
 	test_depth();
 	test_iter();
 	test_decode();
