@@ -176,13 +176,22 @@ is "$(jq -s -c 'map([.op, .before, .key, .unchanged_toast])' "$TEST_TMP/toast2.j
 
 # ---- concurrent interleaved transactions: order is commit order.
 psql_t "CREATE TABLE inter (id int PRIMARY KEY, who text)"
-coproc A { psql -X -q -At -d "$PGTEST_DSN" 2>&1; }
-echo "BEGIN; INSERT INTO inter VALUES (1, 'A');" >&"${A[1]}"
-sleep 0.3
+# Session A holds its transaction open through a fifo.  (Not coproc: bash
+# unsets a coprocess's variables once it exits, so under set -u a quick
+# psql made "wait $A_PID" fail with "unbound variable" at random.)
+mkfifo "$TEST_TMP/a.in"
+psql -X -q -At -d "$PGTEST_DSN" <"$TEST_TMP/a.in" >"$TEST_TMP/a.out" 2>&1 &
+a_pid=$!
+exec {a_fd}>"$TEST_TMP/a.in"
+echo "BEGIN; INSERT INTO inter VALUES (1, 'A');" >&"$a_fd"
+# A's insert must come first by LSN: wait until A is idle in its open
+# transaction with a transaction id.
+wait_for "[ -n \"\$(psql_t \"SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND state = 'idle in transaction' AND backend_xid IS NOT NULL\")\" ]" 10
 psql_t "BEGIN; INSERT INTO inter VALUES (2, 'B'); INSERT INTO inter VALUES (3, 'B'); COMMIT;"
-echo "INSERT INTO inter VALUES (4, 'A'); COMMIT;" >&"${A[1]}"
-echo '\q' >&"${A[1]}"
-wait "$A_PID" 2>/dev/null
+echo "INSERT INTO inter VALUES (4, 'A'); COMMIT;" >&"$a_fd"
+exec {a_fd}>&-
+wait "$a_pid"
+is $? 0 "session A commits (psql exit 0)"
 drain "$TEST_TMP/inter.json"
 is "$(jq -c -s '[.[] | .after.who]' "$TEST_TMP/inter.json")" '["B","B","A","A"]' "interleaved: whole transactions in commit order"
 is "$(jq -c -s '[.[] | .source.seq]' "$TEST_TMP/inter.json")" '[1,2,1,2]' "seq restarts per transaction"
