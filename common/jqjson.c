@@ -3,15 +3,22 @@
  * from an event line event_scan() has checked, reusing key strings between
  * events and noting numbers a double cannot hold; jqp_project() limits it
  * to the members the program can observe (jqpaths.h), parsing the rest
- * not at all; jqp_print() writes a jv as `jq -c` does.
+ * not at all, and hands the program a stand-in for a member it only copies
+ * into its outputs; jqp_print() writes a jv as `jq -c` does, and such a
+ * member as its own text.
  */
 #include "jqprog.h"
 #include "json.h"
+#include "text.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 struct cur {
 	const char *p, *end;
@@ -22,6 +29,31 @@ skip_ws(struct cur *c)
 {
 	while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r'))
 		c->p++;
+}
+
+/* The first byte at or after q that is not printable ASCII, or a quote or backslash. */
+static const unsigned char *
+raw_stop(const unsigned char *q, const unsigned char *end)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(' '), del = _mm_set1_epi8(0x7f);
+
+	while (end - q >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+		/* signed: below ' ' is a control byte or 0x80 and above */
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+					   _mm_or_si128(_mm_cmplt_epi8(x, space), _mm_cmpeq_epi8(x, del)));
+		unsigned m = (unsigned)_mm_movemask_epi8(hit);
+
+		if (m)
+			return q + __builtin_ctz(m);
+		q += 16;
+	}
+#endif
+	while (q < end && *q >= 0x20 && *q < 0x7f && *q != '"' && *q != '\\')
+		q++;
+	return q;
 }
 
 /* A quick hash of a short string, eight bytes at a time. */
@@ -108,32 +140,20 @@ value_string(struct jqprog *p, const char *s, size_t n)
 	return jv_copy(*slot);
 }
 
+static bool parse_value(struct jqprog *p, struct cur *c, jv *out);
+static bool skip_string(struct cur *c, bool *escaped);
+
 /* The parsers return false on text that is not JSON; *out is then unset. */
 static bool
 parse_string(struct jqprog *p, struct cur *c, bool key, jv *out)
 {
-	const char *s = c->p + 1, *q = s;
-	bool escaped = false;
+	const char *s = c->p + 1;
+	bool escaped;
 	size_t n;
 
-	for (;;) {
-		const char *quote = memchr(q, '"', (size_t)(c->end - q));
-		const char *bs;
-
-		if (quote == NULL)
-			return false;
-		bs = memchr(q, '\\', (size_t)(quote - q));
-		if (bs == NULL) {
-			q = quote;
-			break;
-		}
-		escaped = true;
-		q = bs + 2;	/* past the escaped character; \uXXXX has no quote */
-		if (q > c->end)
-			return false;
-	}
-	c->p = q + 1;
-	n = (size_t)(q - s);
+	if (!skip_string(c, &escaped))
+		return false;
+	n = (size_t)(c->p - 1 - s);
 	if (!escaped) {
 		*out = key ? key_string(p, s, n) : value_string(p, s, n);
 		return true;
@@ -204,8 +224,6 @@ parse_number(struct jqprog *p, struct cur *c, jv *out)
 	return true;
 }
 
-static bool parse_value(struct jqprog *p, struct cur *c, jv *out);
-
 /*
  * The object at c.  node < 0: every member is built; else node is the
  * object's place in the projection (p->need): members the program cannot
@@ -213,8 +231,8 @@ static bool parse_value(struct jqprog *p, struct cur *c, jv *out);
  * node, whole where the node is full).
  */
 static bool parse_member(struct jqprog *p, struct cur *c, int node, jv *out);
-static bool skip_string(struct cur *c, bool *escaped);
 static bool skip_value(struct jqprog *p, struct cur *c);
+static bool raw_member(struct jqprog *p, struct cur *c, int node, jv *out);
 
 /* Read a member name at c under node: *child is its node (-1: not needed), *k the name when needed. */
 static bool
@@ -275,6 +293,9 @@ parse_object(struct jqprog *p, struct cur *c, int node, jv *out)
 		c->p++;
 		if (node >= 0 && child < 0) {
 			ok = skip_value(p, c);
+		} else if (node >= 0 && p->need->node[child].raw && raw_member(p, c, child, &v)) {
+			o = jv_object_set(o, k, v);
+			ok = true;
 		} else {
 			ok = node < 0 || p->need->node[child].full ? parse_value(p, c, &v)
 								   : parse_member(p, c, child, &v);
@@ -375,25 +396,23 @@ parse_value(struct jqprog *p, struct cur *c, jv *out)
 static bool
 skip_string(struct cur *c, bool *escaped)
 {
-	const char *q = c->p + 1;
+	const unsigned char *q = (const unsigned char *)c->p + 1;
+	const unsigned char *end = (const unsigned char *)c->end;
 
 	*escaped = false;
-	for (;;) {
-		const char *quote = memchr(q, '"', (size_t)(c->end - q));
-		const char *bs;
-
-		if (quote == NULL)
-			return false;
-		bs = memchr(q, '\\', (size_t)(quote - q));
-		if (bs == NULL) {
-			c->p = quote + 1;
+	while ((q = raw_stop(q, end)) < end) {
+		if (*q == '"') {
+			c->p = (const char *)q + 1;
 			return true;
 		}
-		*escaped = true;
-		q = bs + 2;
-		if (q > c->end)
-			return false;
+		if (*q == '\\') {
+			*escaped = true;
+			q += 2;	/* past the escaped character; \uXXXX has no quote */
+		} else {
+			q++;
+		}
 	}
+	return false;
 }
 
 /*
@@ -474,13 +493,306 @@ parse_member(struct jqprog *p, struct cur *c, int node, jv *out)
 	return parse_value(p, c, out);
 }
 
+/*
+ * --- members the program only copies into its outputs (jqpaths.h "raw") ---
+ *
+ * Such a member's text is handed on as it stands when jq -c would print
+ * exactly that text for the value it holds: no whitespace, strings valid
+ * UTF-8 with escapes only where jq writes them and as it writes them,
+ * numbers as jq formats their double, and no name twice in an object (jq
+ * keeps the last value in the first one's place).  Anything else is built
+ * as usual: the check only decides how, never what comes out.
+ */
+
+/* \uXXXX at h (the four hex digits) is one jq writes: a control byte without a short escape, or DEL. */
+static bool
+raw_u_escape(const char *h)
+{
+	static const char hexd[] = "0123456789abcdef";
+	const char *d1, *d2;
+	unsigned v;
+
+	if (h[0] != '0' || h[1] != '0' || (d1 = memchr(hexd, h[2], 16)) == NULL ||
+	    (d2 = memchr(hexd, h[3], 16)) == NULL)
+		return false;
+	v = (unsigned)((d1 - hexd) * 16 + (d2 - hexd));
+	if (v == 0x7f)
+		return true;
+	return v < 0x20 && v != '\b' && v != '\t' && v != '\n' && v != '\f' && v != '\r';
+}
+
+/* Past the string at c when jq prints it as written; false otherwise. */
+static bool
+raw_string(struct cur *c)
+{
+	const unsigned char *q = (const unsigned char *)c->p + 1;
+	const unsigned char *end = (const unsigned char *)c->end;
+
+	while ((q = raw_stop(q, end)) < end) {
+		const unsigned char *r;
+
+		switch (*q) {
+		case '"':
+			c->p = (const char *)q + 1;
+			return true;
+		case '\\':
+			if (end - q < 2)
+				return false;
+			if (q[1] == 'u') {
+				if (end - q < 6 || !raw_u_escape((const char *)q + 2))
+					return false;
+				q += 6;
+			} else if (q[1] == '"' || q[1] == '\\' || q[1] == 'b' || q[1] == 'f' ||
+				   q[1] == 'n' || q[1] == 'r' || q[1] == 't') {
+				q += 2;
+			} else {
+				return false;	/* \/ */
+			}
+			continue;
+		default:
+			if (*q < 0x80)
+				return false;	/* DEL, or a control byte */
+			for (r = q; r < end && *r >= 0x80; r++)
+				;
+			if (!utf8_valid((const char *)q, (size_t)(r - q), NULL))
+				return false;
+			q = r;
+		}
+	}
+	return false;
+}
+
+/*
+ * Past the number at c when jq prints it as written: an integer of at most
+ * 15 digits, or a decimal of at most 15 significant digits without a
+ * trailing zero, in jq's fixed notation (under 1e-4 jq writes an
+ * exponent); no exponent, no -0.  Up to 15 digits a decimal is the
+ * shortest that reads back as its double, which is what jq prints.
+ */
+static bool
+raw_number(struct cur *c)
+{
+	const char *q = c->p, *end = c->end, *f;
+	bool neg = false, zero;
+	long sig = 0;
+
+	if (q < end && *q == '-') {
+		neg = true;
+		q++;
+	}
+	if (q >= end || *q < '0' || *q > '9')
+		return false;
+	zero = *q == '0';
+	if (zero)
+		q++;
+	else
+		for (; q < end && *q >= '0' && *q <= '9'; q++)
+			sig++;
+	if (q < end && *q == '.') {
+		for (f = ++q; q < end && *q >= '0' && *q <= '9'; q++)
+			;
+		if (q == f || q[-1] == '0')
+			return false;
+		if (zero) {
+			const char *nz = f;
+
+			while (*nz == '0')
+				nz++;
+			if (nz - f > 3)
+				return false;
+			sig = q - nz;
+		} else {
+			sig += q - f;
+		}
+	} else if (zero && (neg || (q < end && *q >= '0' && *q <= '9'))) {
+		return false;		/* -0, 01 */
+	}
+	if (sig > 15 || (q < end && (*q == 'e' || *q == 'E')))
+		return false;
+	c->p = q;
+	return true;
+}
+
+/* Whether names [from, p->nrawkeys) of one object are all different. */
+static bool
+raw_names_differ(struct jqprog *p, size_t from)
+{
+	struct jqp_rawkey *k = p->rawkeys + from;
+	size_t n = p->nrawkeys - from, size = 16, mask;
+
+	if (n <= 8) {
+		for (size_t i = 1; i < n; i++)
+			for (size_t j = 0; j < i; j++)
+				if (k[i].len == k[j].len && memcmp(k[i].s, k[j].s, k[i].len) == 0)
+					return false;
+		return true;
+	}
+	while (size < 2 * n)
+		size *= 2;
+	if (p->rawtab_cap < size) {
+		p->rawtab = xrealloc(p->rawtab, size * sizeof(*p->rawtab));
+		p->rawtab_cap = size;
+	}
+	memset(p->rawtab, 0, size * sizeof(*p->rawtab));
+	mask = size - 1;
+	for (size_t i = 0; i < n; i++) {
+		size_t h = short_hash(k[i].s, k[i].len) & mask;
+
+		for (; p->rawtab[h]; h = (h + 1) & mask) {
+			const struct jqp_rawkey *o = &k[p->rawtab[h] - 1];
+
+			if (o->len == k[i].len && memcmp(o->s, k[i].s, o->len) == 0)
+				return false;
+		}
+		p->rawtab[h] = (uint32_t)i + 1;
+	}
+	return true;
+}
+
+/*
+ * Past the value at c when jq -c prints it exactly as written; *depth is
+ * how deep its containers nest.  False when it does not (or is not JSON),
+ * with c somewhere inside it.
+ */
+static bool
+raw_value(struct jqprog *p, struct cur *c, int *depth)
+{
+	if (c->p >= c->end)
+		return false;
+	switch (*c->p) {
+	case '"':
+		*depth = 0;
+		return raw_string(c);
+	case '{': {
+		size_t from = p->nrawkeys;
+		int inner = 0, d;
+		bool ok = false;
+
+		c->p++;
+		if (c->p < c->end && *c->p == '}') {
+			c->p++;
+			*depth = 1;
+			return true;
+		}
+		for (;;) {
+			const char *name = c->p + 1;
+
+			if (c->p >= c->end || *c->p != '"' || !raw_string(c))
+				break;
+			if (p->nrawkeys == p->rawkeys_cap) {
+				p->rawkeys_cap = p->rawkeys_cap ? 2 * p->rawkeys_cap : 64;
+				p->rawkeys = xrealloc(p->rawkeys, p->rawkeys_cap * sizeof(*p->rawkeys));
+			}
+			p->rawkeys[p->nrawkeys++] = (struct jqp_rawkey){ name, (size_t)(c->p - 1 - name) };
+			if (c->p >= c->end || *c->p++ != ':' || !raw_value(p, c, &d))
+				break;
+			if (d > inner)
+				inner = d;
+			if (c->p < c->end && *c->p == ',') {
+				c->p++;
+				continue;
+			}
+			if (c->p < c->end && *c->p == '}') {
+				c->p++;
+				ok = raw_names_differ(p, from);
+			}
+			break;
+		}
+		p->nrawkeys = from;
+		*depth = inner + 1;
+		return ok;
+	}
+	case '[': {
+		int inner = 0, d;
+
+		c->p++;
+		if (c->p < c->end && *c->p == ']') {
+			c->p++;
+			*depth = 1;
+			return true;
+		}
+		for (;;) {
+			if (!raw_value(p, c, &d))
+				return false;
+			if (d > inner)
+				inner = d;
+			if (c->p < c->end && *c->p == ',') {
+				c->p++;
+				continue;
+			}
+			if (c->p < c->end && *c->p == ']') {
+				c->p++;
+				*depth = inner + 1;
+				return true;
+			}
+			return false;
+		}
+	}
+	case 't':
+	case 'n':
+		*depth = 0;
+		if (c->end - c->p < 4 || memcmp(c->p, *c->p == 't' ? "true" : "null", 4) != 0)
+			return false;
+		c->p += 4;
+		return true;
+	case 'f':
+		*depth = 0;
+		if (c->end - c->p < 5 || memcmp(c->p, "false", 5) != 0)
+			return false;
+		c->p += 5;
+		return true;
+	default:
+		*depth = 0;
+		return raw_number(c);
+	}
+}
+
+/*
+ * The value of raw node `node` at c: a stand-in when it is a string,
+ * array or object jq would print as written (the text is noted for
+ * jqp_print()); false, with c unmoved, when it must be built.
+ */
+static bool
+raw_member(struct jqprog *p, struct cur *c, int node, jv *out)
+{
+	struct jqp_raw *r = &p->raw[p->raw_slot[node]];
+	const char *start;
+	int depth;
+
+	skip_ws(c);
+	start = c->p;
+	if (start >= c->end || (*start != '{' && *start != '[' && *start != '"'))
+		return false;
+	if (!raw_value(p, c, &depth)) {
+		c->p = start;
+		return false;
+	}
+	r->text = start;
+	r->len = (size_t)(c->p - start);
+	r->depth = depth;
+	*out = jv_copy(r->ph);
+	return true;
+}
+
 bool
 jqp_project(struct jqprog *p, const char *program, bool truthy_only)
 {
 	if (p->need == NULL)
 		p->need = xmalloc(sizeof(*p->need));
-	if (jqpaths_analyze(p->need, program, truthy_only))
+	for (int i = 0; i < p->nraw; i++)
+		jv_free(p->raw[i].ph);
+	p->nraw = 0;
+	if (jqpaths_analyze(p->need, program, truthy_only)) {
+		for (int i = 0; i < p->need->n; i++) {
+			if (!p->need->node[i].raw)
+				continue;
+			p->raw = xrealloc(p->raw, (size_t)(p->nraw + 1) * sizeof(*p->raw));
+			p->raw[p->nraw] = (struct jqp_raw){ jv_string_fmt("cdc: member %d as written", i),
+							     NULL, 0, 0 };
+			p->raw_slot[i] = (short)p->nraw++;
+		}
 		return true;
+	}
 	jqpaths_free(p->need);
 	free(p->need);
 	p->need = NULL;
@@ -497,6 +809,8 @@ jqp_parse(struct jqprog *p, const char *text, size_t len)
 	p->inexact = 0;
 	p->inexact_at = 0;
 	p->base = text;
+	for (int i = 0; i < p->nraw; i++)
+		p->raw[i].text = NULL;
 	ok = p->need ? parse_member(p, &c, 0, &v) : parse_value(p, &c, &v);
 	if (!ok)
 		return jv_invalid();
@@ -548,9 +862,19 @@ print_string(struct buf *b, const char *s, size_t n)
 	buf_addc(b, '"');
 }
 
+/* The raw member v stands for, or NULL (jv.h's struct: a string is its pointer). */
+static const struct jqp_raw *
+raw_of(const struct jqprog *p, jv v)
+{
+	for (int i = 0; i < p->nraw; i++)
+		if (p->raw[i].ph.u.ptr == v.u.ptr)
+			return p->raw[i].text ? &p->raw[i] : NULL;
+	return NULL;
+}
+
 /* jqp_print() below depth levels of containers; false when too deep. */
 static bool
-print_value(struct buf *b, jv v, int depth)
+print_value(const struct jqprog *p, struct buf *b, jv v, int depth)
 {
 	switch (jv_get_kind(v)) {
 	case JV_KIND_NULL:
@@ -569,9 +893,18 @@ print_value(struct buf *b, jv v, int depth)
 		buf_add(b, num, n);
 		break;
 	}
-	case JV_KIND_STRING:
+	case JV_KIND_STRING: {
+		const struct jqp_raw *r = p && p->nraw ? raw_of(p, v) : NULL;
+
+		if (r) {
+			if (depth + r->depth > JQP_PRINT_DEPTH)
+				return false;
+			buf_add(b, r->text, r->len);
+			break;
+		}
 		print_string(b, jv_string_value(v), (size_t)jv_string_length_bytes(jv_copy(v)));
 		break;
+	}
 	case JV_KIND_ARRAY: {
 		int n = jv_array_length(jv_copy(v));
 
@@ -584,7 +917,7 @@ print_value(struct buf *b, jv v, int depth)
 
 			if (i)
 				buf_addc(b, ',');
-			ok = print_value(b, e, depth + 1);
+			ok = print_value(p, b, e, depth + 1);
 			jv_free(e);
 			if (!ok)
 				return false;
@@ -609,7 +942,7 @@ print_value(struct buf *b, jv v, int depth)
 			first = false;
 			print_string(b, jv_string_value(k), (size_t)jv_string_length_bytes(jv_copy(k)));
 			buf_addc(b, ':');
-			ok = print_value(b, e, depth + 1);
+			ok = print_value(p, b, e, depth + 1);
 			jv_free(k);
 			jv_free(e);
 			if (!ok)
@@ -626,11 +959,11 @@ print_value(struct buf *b, jv v, int depth)
 }
 
 int
-jqp_print(struct buf *b, jv v)
+jqp_print(const struct jqprog *p, struct buf *b, jv v)
 {
 	size_t start = b->len;
 
-	if (print_value(b, v, 0))
+	if (print_value(p, b, v, 0))
 		return 0;
 	buf_setlen(b, start);
 	return -1;

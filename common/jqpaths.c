@@ -273,6 +273,7 @@ child_add(struct jqpaths *t, int i, const char *s, size_t len)
 	nd->len = len;
 	nd->child = -1;
 	nd->full = false;
+	nd->raw = false;
 	nd->next = t->node[i].child;
 	t->node[i].child = c;
 	return c;
@@ -302,6 +303,7 @@ struct group {
 	enum seg seg;
 	bool key;		/* '{': a key is next */
 	bool call_select;	/* '(': the arguments of select in the top context */
+	bool out;		/* '{': the object is a whole output (flows_out()) */
 };
 
 #define MAX_DEPTH 64
@@ -313,6 +315,9 @@ struct an {
 	struct group g[MAX_DEPTH];
 	int depth;		/* index of the innermost group */
 	int path;		/* node of the path being followed, -1: none */
+	size_t path_start;	/* its first token */
+	bool path_plain;	/* it is only .name and postfix .name or ["name"] */
+	bool looked[JQPATHS_MAX];	/* the node's value is used other than as an output */
 	bool prev_term;		/* the previous token ended a term */
 	bool truthy_only;
 };
@@ -332,12 +337,79 @@ is_any(const struct tok *k, const char *const *words)
 	return false;
 }
 
-/* The path followed so far is used as a whole: build all of it. */
+/*
+ * Whether a `|` follows token i in its group (up to the group's end), which
+ * would take the outputs of `A, B` further: `as` and `label` bring one too.
+ */
+static bool
+pipe_follows(const struct an *a, size_t i)
+{
+	int depth = 0;
+
+	for (; a->tok[i].k != T_END && depth >= 0; i++) {
+		const struct tok *k = &a->tok[i];
+
+		if (k->k == T_LP || k->k == T_LB || k->k == T_LC || k->k == T_DOTBRACK || is(k, "if"))
+			depth++;
+		else if (k->k == T_RP || k->k == T_RB || k->k == T_RC || is(k, "end"))
+			depth--;
+		else if (depth == 0 && k->k == T_PIPE)
+			return true;
+	}
+	return false;
+}
+
+/* The index of the token closing the group token i opens, or 0. */
+static size_t
+group_end(const struct an *a, size_t i)
+{
+	int depth = 0;
+
+	for (; a->tok[i].k != T_END; i++) {
+		enum tk k = a->tok[i].k;
+
+		if (k == T_LP || k == T_LB || k == T_LC || k == T_DOTBRACK)
+			depth++;
+		else if ((k == T_RP || k == T_RB || k == T_RC) && --depth == 0)
+			return i;
+	}
+	return 0;
+}
+
+/*
+ * Whether the term of tokens [s, e) of the current group is a whole output
+ * of the program: all of a top-level `A, B` (one of its parts) that no `|`
+ * takes further, or the value of a member of an object that is one.  Its
+ * value then goes to the output untouched.
+ */
+static bool
+flows_out(const struct an *a, size_t s, size_t e)
+{
+	const struct group *g = &a->g[a->depth];
+	enum tk before = s > 0 ? a->tok[s - 1].k : T_PIPE, after = a->tok[e].k;
+
+	if (a->truthy_only)
+		return false;
+	if (g->kind == '^')
+		return g->top && (before == T_PIPE || before == T_COMMA) &&
+		       (after == T_END || (after == T_COMMA && !pipe_follows(a, e)));
+	if (g->kind == '{')
+		return g->out && before == T_COLON && (after == T_COMMA || after == T_RC);
+	return false;
+}
+
+/*
+ * The path followed so far is used as a whole: build all of it.  Unless it
+ * is a whole output (flows_out()), the program looks at its value.
+ */
 static void
 end_path(struct an *a)
 {
-	if (a->path >= 0)
+	if (a->path >= 0) {
 		a->t->node[a->path].full = true;
+		if (!a->path_plain || !flows_out(a, a->path_start, a->i))
+			a->looked[a->path] = true;
+	}
 	a->path = -1;
 }
 
@@ -388,6 +460,8 @@ object_key(struct an *a, struct group *g)
 				if (c < 0)
 					return false;
 				a->t->node[c].full = true;
+				if (!g->out)
+					a->looked[c] = true;
 			}
 			a->i++;
 			a->prev_term = true;
@@ -509,6 +583,7 @@ analyze(struct an *a)
 			if (a->prev_term) {
 				/* postfix: .a.b */
 				if (a->path >= 0) {
+					a->looked[a->path] = true;	/* indexed */
 					a->path = child_add(a->t, a->path, k->s, k->n);
 					if (a->path < 0)
 						return false;
@@ -518,6 +593,8 @@ analyze(struct an *a)
 					a->path = child_add(a->t, 0, k->s, k->n);
 					if (a->path < 0)
 						return false;
+					a->path_start = a->i;
+					a->path_plain = k == &a->tok[a->i];	/* not .["name"] */
 				}
 				g->seg = g->seg == SEG_EMPTY ? SEG_PATH : SEG_OTHER;
 			}
@@ -595,16 +672,21 @@ analyze(struct an *a)
 				a->prev_term = false;
 			}
 			continue;
-		case T_LC:
+		case T_LC: {
+			size_t end = group_end(a, a->i);
+			bool out = end > 0 && flows_out(a, a->i, end + 1);
+
 			end_path(a);
 			term_starts(g);
 			if (!push_group(a, '{', g->top))
 				return false;
+			a->g[a->depth].out = out;
 			if (!g->top)
 				a->g[a->depth].key = false;	/* in a part: anything goes */
 			a->i++;
 			a->prev_term = false;
 			continue;
+		}
 		case T_RC:
 			if (!close_group(a, '{'))
 				return false;
@@ -650,7 +732,8 @@ analyze(struct an *a)
 			a->i++;
 			continue;
 		case T_QUEST:
-			/* postfix ?: a path goes on */
+			/* postfix ?: a path goes on (its value may be dropped) */
+			a->path_plain = false;
 			a->i++;
 			continue;
 		case T_ASSIGN:
@@ -698,7 +781,7 @@ jqpaths_analyze(struct jqpaths *t, const char *program, bool truthy_only)
 
 	memset(&a, 0, sizeof(a));
 	t->n = 1;
-	t->node[0] = (struct jqpath_node){ NULL, 0, -1, -1, false };
+	t->node[0] = (struct jqpath_node){ NULL, 0, -1, -1, false, false };
 	ok = lex(program, &v);
 	if (ok) {
 		a.t = t;
@@ -707,10 +790,12 @@ jqpaths_analyze(struct jqpaths *t, const char *program, bool truthy_only)
 		ok = analyze(&a);
 	}
 	free(v.t);
+	for (int i = 1; ok && i < t->n; i++)
+		t->node[i].raw = t->node[i].full && !a.looked[i] && !truthy_only;
 	if (!ok || t->node[0].full) {
 		jqpaths_free(t);
 		t->n = 1;
-		t->node[0] = (struct jqpath_node){ NULL, 0, -1, -1, true };
+		t->node[0] = (struct jqpath_node){ NULL, 0, -1, -1, true, false };
 		return false;
 	}
 	return true;

@@ -30,6 +30,15 @@
  * of a full member: anything goes there (up to the end of the enclosing
  * group) except def, import, include, module-qualified names, input,
  * inputs and string interpolation, refused everywhere.
+ *
+ * A full node is also "raw" when the program does nothing with the
+ * member's value but put it, as it is, into its outputs: every path to it
+ * is a whole output of the program (`.after` alone, or one of `A, B` not
+ * piped further) or the value of a member of an object that is one
+ * (`{doc: .after}`, `{after}`, nested objects too), and nothing reads
+ * below it.  The caller may then hand the program any value in its place
+ * and print the member's own text where that value comes out (jqprog.h).
+ * Never with truthy_only: there the outputs are looked at.
  */
 #ifndef CDC_JQPATHS_H
 #define CDC_JQPATHS_H
@@ -45,6 +54,7 @@ struct jqpath_node {
 	int child;		/* first child, -1: none */
 	int next;		/* next sibling, -1: none */
 	bool full;		/* build the whole value */
+	bool raw;		/* full, and only copied into outputs (above) */
 };
 
 struct jqpaths {

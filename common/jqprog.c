@@ -469,7 +469,7 @@ debug_cb(void *data, jv v)
 	}
 	/* As jq prints it: ["DEBUG:",value] */
 	buf_adds(&b, "[\"DEBUG:\",");
-	if (jqp_print(&b, v) < 0) {
+	if (jqp_print(p, &b, v) < 0) {
 		buf_reset(&b);
 		buf_addf(&b, "%s: debug: a value nested deeper than %d levels is not printed\n",
 			 cdc_progname, JQP_PRINT_DEPTH);
@@ -890,7 +890,7 @@ jqp_halt_status(struct jqprog *p)
 	} else if (jv_is_valid(msg) && jv_get_kind(msg) != JV_KIND_NULL) {
 		struct buf b = BUF_INIT;
 
-		if (jqp_print(&b, msg) < 0)
+		if (jqp_print(p, &b, msg) < 0)
 			buf_addf(&b, "(halt_error: a value nested deeper than %d levels)",
 				 JQP_PRINT_DEPTH);
 		fprintf(stderr, "%s\n", b.data);
@@ -915,6 +915,11 @@ jqp_free(struct jqprog *p)
 		jqpaths_free(p->need);
 		free(p->need);
 	}
+	for (int i = 0; i < p->nraw; i++)
+		jv_free(p->raw[i].ph);
+	free(p->raw);
+	free(p->rawkeys);
+	free(p->rawtab);
 	for (int i = 0; i < JQP_KEYCACHE; i++) {
 		if (p->keys[i].bytes) {
 			free(p->keys[i].bytes);

@@ -59,6 +59,25 @@ struct jqp_key {
 	jv str;
 };
 
+/*
+ * A member the program only copies into its outputs (jqpaths.h, "raw"):
+ * when its text is as jq -c would print it, jqp_parse() hands the program
+ * ph instead of building the value, and jqp_print() prints the text where
+ * ph comes out.
+ */
+struct jqp_raw {
+	jv ph;			/* a string of our own, never seen by the program */
+	const char *text;	/* this event's value (NULL: none) */
+	size_t len;
+	int depth;		/* how deep its containers nest (0: a string) */
+};
+
+/* A member name in an object jqp_parse() checks for raw use. */
+struct jqp_rawkey {
+	const char *s;
+	size_t len;
+};
+
 struct jqprog {
 	jq_state *jq;
 	jv named;		/* object: $name -> value (--arg and friends) */
@@ -86,6 +105,14 @@ struct jqprog {
 	char *inexact_arg;	/* "--argjson NAME" with a rounded number, or NULL */
 	/* what jqp_parse() builds of an object: NULL, everything */
 	struct jqpaths *need;
+	/* the members of need the program only copies (jqpaths.h "raw") */
+	struct jqp_raw *raw;
+	int nraw;
+	short raw_slot[JQPATHS_MAX];	/* need's node -> raw[] index */
+	struct jqp_rawkey *rawkeys;	/* names of the objects being checked */
+	size_t nrawkeys, rawkeys_cap;
+	uint32_t *rawtab;		/* the duplicate check's table */
+	size_t rawtab_cap;
 };
 
 /*
@@ -200,7 +227,11 @@ const char *jqp_error(const struct jqprog *p);
  * input (jqpaths.h): program is its text, truthy_only as for
  * jqpaths_analyze().  Returns true when parts will be left out, false when
  * everything is still built.  The numbers of the parts left out are still
- * checked (p->inexact) when p->check_numbers.
+ * checked (p->inexact) when p->check_numbers.  A member the program only
+ * copies into its outputs (jqpaths.h "raw") is not built either when its
+ * text is exactly what jq -c would print for it (compact, escapes and
+ * numbers as jq writes them, valid UTF-8, no name twice in an object): a
+ * stand-in goes to the program, and jqp_print() prints the text.
  */
 bool jqp_project(struct jqprog *p, const char *program, bool truthy_only);
 
@@ -222,10 +253,13 @@ jv jqp_parse(struct jqprog *p, const char *text, size_t len);
 
 /*
  * Append v as compact JSON, exactly as `jq -c` prints it.  Does NOT consume
- * v.  Strings are assumed valid UTF-8 (libjq guarantees it).  Returns 0, or
- * -1 with b unchanged when v nests containers deeper than JQP_PRINT_DEPTH.
+ * v.  Strings are assumed valid UTF-8 (libjq guarantees it).  p: the
+ * program whose jqp_parse() built the input v came from, so that its
+ * stand-ins print as the text they stand for (valid until the next
+ * jqp_parse()); NULL when v holds none.  Returns 0, or -1 with b unchanged
+ * when v nests containers deeper than JQP_PRINT_DEPTH.
  */
-int jqp_print(struct buf *b, jv v);
+int jqp_print(const struct jqprog *p, struct buf *b, jv v);
 
 /* jq truthiness: anything but false and null (v is not consumed). */
 bool jqp_truthy(jv v);

@@ -217,7 +217,7 @@ map_event(struct map *m, const char *line, size_t len)
 	for (;;) {
 		switch (jqp_next(&m->jq, &v)) {
 		case JQP_VALUE:
-			if (jqp_print(&m->out, v) < 0) {
+			if (jqp_print(&m->jq, &m->out, v) < 0) {
 				jv_free(v);
 				return too_deep(m);
 			}
@@ -278,7 +278,7 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 	default:
 		break;
 	}
-	if (jqp_print(&m->out, v) < 0) {
+	if (jqp_print(&m->jq, &m->out, v) < 0) {
 		jv_free(v);
 		return too_deep(m);
 	}

@@ -103,14 +103,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!jv_equal(jv_copy(mine), jv_copy(theirs))) {
 			dump = jv_dump_string(jv_copy(theirs), 0);
 			buf_reset(&out);
-			jqp_print(&out, mine);
+			jqp_print(&prog, &out, mine);
 			fprintf(stderr, "jqp_parse and jv_parse differ:\n  jqp: %.300s\n  jq:  %.300s\n",
 				out.data, jv_string_value(dump));
 			abort();
 		}
 		dump = jv_dump_string(jv_copy(theirs), 0);
 		buf_reset(&out);
-		jqp_print(&out, mine);
+		jqp_print(&prog, &out, mine);
 		if (out.len != (size_t)jv_string_length_bytes(jv_copy(dump)) ||
 		    memcmp(out.data, jv_string_value(dump), out.len) != 0) {
 			fprintf(stderr, "jqp_print differs from jq -c:\n  jqp: %.300s\n  jq:  %.300s\n", out.data,

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The kept tree as text, children sorted: a{b,c*} (* full). */
+/* The kept tree as text, children sorted: a{b,c*,d=} (* full, = full and raw). */
 static void
 tree_text(const struct jqpaths *t, int i, struct buf *b)
 {
@@ -36,7 +36,7 @@ tree_text(const struct jqpaths *t, int i, struct buf *b)
 			buf_addc(b, ',');
 		buf_adds(b, names[k]);
 		if (t->node[idx[k]].full) {
-			buf_addc(b, '*');
+			buf_addc(b, t->node[idx[k]].raw ? '=' : '*');
 		} else {
 			buf_addc(b, '{');
 			tree_text(t, idx[k], b);
@@ -53,17 +53,41 @@ static const struct {
 	{ ".after.status == \"paid\" and (.after.items > 3)", true, "after{items*,status*}" },
 	{ ".op == \"u\" and .after.status == \"paid\"", true, "after{status*},op*" },
 	{ "select(.op != \"heartbeat\") | {id: .key.id, op, table: .source.table, doc: .after}",
-	  false, "after*,key{id*},op*,source{table*}" },
+	  false, "after=,key{id=},op*,source{table=}" },
+	/* raw: only copied into the outputs */
+	{ ".after", false, "after=" },
+	{ ".after", true, "after*" },
+	{ ".after, .before", false, "after=,before=" },
+	{ ".after, (.before | type)", false, "after=,before*" },
+	{ ".after, .before | type", false, "after*,before*" },
+	{ "{a: {b: .after, c: .key.id}, after}", false, "after=,key{id=}" },
+	{ "{doc: .after, s: .after.status}", false, "after*" },
+	{ "{doc: .after.x, n: .after.y}", false, "after{x=,y=}" },
+	{ "{doc: .after?}", false, "after*" },
+	{ "{doc: .after} | .doc", false, "after*,doc=" },
+	{ "{doc: .after} + {a: 1}", false, "after*" },
+	{ "{doc: .after} as $d | 1", false, "after*" },
+	{ "{doc: .after}, 1 | type", false, "after*" },
+	{ "[.after]", false, "after*" },
+	{ "{doc: [.after]}", false, "after*" },
+	{ "{doc: (.after)}", false, "after*" },
+	{ "{doc: .after // 1}", false, "after*" },
+	{ "if .op then .after else .before end", false, "after*,before*,op*" },
+	{ "try .after", false, "after*" },
+	{ ".op as $o | .after", false, "after=,op*" },
+	{ "select(.after.x) | .after", false, "after*" },
 	{ ".source.table | test(\"^order\")", true, "source{table*}" },
 	{ ".after | keys | length > 3", true, "after*" },
 	{ ".[\"op\"] == \"u\" and .\"key\".id == 1", true, "key{id*},op*" },
 	{ ".a[0].b", false, "a*" },
 	{ ".a?.b? // 1", false, "a{b*}" },
+	{ ".a?.b?", false, "a{b*}" },
 	{ "if .op == \"u\" then .after.x else .before end", false, "after{x*},before*,op*" },
 	{ ".op as $o | .after | [$o, .]", false, "after*,op*" },
-	{ "{(.k): .v, l: $__loc__}", false, "k*,v*" },
+	{ "{(.k): .v, l: $__loc__}", false, "k*,v=" },
 	{ "type, not, $__loc__, env.HOME", false, "" },
 	{ "select(.op == \"u\")", true, "op*" },
+	{ "{(.k): .v}", false, "k*,v=" },
 	/* whole input needed */
 	{ "select(.op == \"u\")", false, NULL },
 	{ "select(.op == \"u\") == {}", true, NULL },
@@ -139,10 +163,16 @@ random_value(struct buf *b, int depth)
 		"op", "after", "before", "key", "source", "status", "items", "a", "b", "c",
 		"x", "\\u006fp", "aft\\u0065r", "", "table", "id",
 	};
+	/* written as jq writes them, and not (for the members copied as written) */
 	static const char *const scalars[] = {
 		"null", "true", "false", "0", "-1", "3", "1.5", "1e3", "12345678901234567890",
 		"0.1000000000000000055511151231257827", "\"paid\"", "\"u\"", "\"x\\ny\"",
 		"\"\\u00e9t\\u00e9\"", "\"order\"", "\"\"", "2.50",
+		"-0", "0.0001", "0.00001", "-12.5", "1.0", "1E3", "100", "123456789012345",
+		"1234567890123456", "0.123456789012345", "0.1234567890123456",
+		"\"\\u001f\\u0000\\u007f\"", "\"\\u001F\"", "\"\\u0008\"", "\"a\\/b\"",
+		"\"\\b\\f\\t\\r\\\"\\\\\"", "\"\xc3\xa9t\xc3\xa9 \xe2\x9c\x93\"", "\"\x7f\"",
+		"\"\xff\"", "\"a\xc3\"", "\"\xed\xa0\x80\"", "\"\xf0\x9f\x98\x80\"",
 	};
 	unsigned r = (unsigned)(next64() % 10);
 
@@ -153,7 +183,8 @@ random_value(struct buf *b, int depth)
 		for (int i = 0; i < n; i++) {
 			if (i)
 				buf_adds(b, next64() % 4 ? "," : " , ");
-			buf_addf(b, "\"%s\":", keys[next64() % (sizeof(keys) / sizeof(keys[0]))]);
+			buf_addf(b, "\"%s\":%s", keys[next64() % (sizeof(keys) / sizeof(keys[0]))],
+				 next64() % 8 ? "" : " ");
 			random_value(b, depth + 1);
 		}
 		buf_addc(b, '}');
@@ -174,6 +205,16 @@ random_value(struct buf *b, int depth)
 
 /* Programs run both ways; the first ones are pruned, the rest are not. */
 static const char *const programs[] = {
+	/* members copied into the outputs as written, where they are jq's text */
+	".after",
+	".after, .before",
+	"{a: {b: .after, c: .key}, d: .source.table, after}",
+	"{doc: .after, again: .after, x: .a.b}",
+	"{doc: .after} | .doc",
+	"{after: .x} | {doc: .after}",
+	".after, (.before | length)",
+	"{doc: .after, n: (.after | length)}",
+	"select(.op == \"u\") | {doc: .a, b}",
 	".after.status == \"paid\" and (.after.items > 3)",
 	".op == \"u\" and .after.status == \"paid\"",
 	"select(.op != \"heartbeat\") | {id: .key.id, op, table: .source.table, doc: .after}",
@@ -237,7 +278,7 @@ run(struct jqprog *p, const char *text, size_t len, bool first_truth, struct buf
 				jv_free(v);
 				return;
 			}
-			jqp_print(out, v);
+			jqp_print(p, out, v);
 			buf_addc(out, '\n');
 			jv_free(v);
 			continue;
@@ -298,6 +339,75 @@ equivalence(const char *prog, bool truthy_only, char **events, int nevents)
 	jqp_free(&part);
 }
 
+/*
+ * Events whose after and before jq -c would print differently from how
+ * they are written, one rule each (and some it prints as written): a
+ * member copied into the outputs must come out as jq prints it.
+ */
+static const char *const raw_cases[] = {
+	"{\"after\":{\"a\":1,\"a\":2},\"before\":{\"a\":1,\"b\":2}}",
+	"{\"after\":{\"a\":1,\"b\":{\"c\":1,\"c\":[2]}},\"before\":[{\"c\":1,\"d\":1}]}",
+	"{\"after\":{\"k1\":1,\"k2\":1,\"k3\":1,\"k4\":1,\"k5\":1,\"k6\":1,\"k7\":1,\"k8\":1,"
+	"\"k9\":1,\"k10\":1,\"k11\":1,\"k3\":2},"
+	"\"before\":{\"k1\":1,\"k2\":1,\"k3\":1,\"k4\":1,\"k5\":1,\"k6\":1,\"k7\":1,\"k8\":1,"
+	"\"k9\":1,\"k10\":1,\"k11\":1,\"k12\":2}}",
+	"{\"after\":{\"\\u0061\":1,\"a\":2},\"before\":{\"a\\/b\":1}}",
+	"{\"after\":[1.0,1.5,-0,0,-1,10,1e2,1E2,0.0001,0.00001,-0.0005],\"before\":[100.25,0.5]}",
+	"{\"after\":[123456789012345,1234567890123456,12345678901234567,9007199254740993]}",
+	"{\"after\":\"caf\\u00e9 \\u001F \\u001f \\u0008 \\b \\/ \\u007f\",\"before\":\"\x7f\"}",
+	"{\"after\": {\"a\" :1},\"before\":{\"a\": 1}}",
+	"{\"after\":[1 ,2],\"before\":[ 1]}",
+	"{\"after\" : {\"a\":[{}],\"b\":[]},\"before\":\"\xc3\xa9\xf0\x9f\x98\x80\"}",
+	"{\"after\":{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\\"\\\\\\n\"},\"before\":null}",
+};
+
+/*
+ * A member copied as written counts towards JQP_PRINT_DEPTH as a built one
+ * does: prog puts after (510 nested arrays) under `wraps` objects.
+ */
+static void
+deep_raw(const char *prog, int wraps)
+{
+	struct jqprog whole, part;
+	struct buf ev = BUF_INIT, a = BUF_INIT, b = BUF_INIT;
+	char name[200];
+	int ra, rb;
+	jv v;
+
+	buf_adds(&ev, "{\"after\":");
+	for (int i = 0; i < 510; i++)
+		buf_addc(&ev, '[');
+	for (int i = 0; i < 510; i++)
+		buf_addc(&ev, ']');
+	buf_addc(&ev, '}');
+	jqp_init(&whole);
+	jqp_init(&part);
+	if (jqp_compile(&whole, prog, NULL) < 0 || jqp_compile(&part, prog, NULL) < 0) {
+		ok(0, prog);
+		return;
+	}
+	snprintf(name, sizeof(name), "%s: after is copied as written", prog);
+	ok(jqp_project(&part, prog, false) && part.nraw == 1, name);
+	jqp_start(&whole, jqp_parse(&whole, ev.data, ev.len));
+	jqp_start(&part, jqp_parse(&part, ev.data, ev.len));
+	is_int(jqp_next(&whole, &v), JQP_VALUE, "  an output");
+	ra = jqp_print(&whole, &a, v);
+	jv_free(v);
+	is_int(jqp_next(&part, &v), JQP_VALUE, "  an output (copied)");
+	rb = jqp_print(&part, &b, v);
+	jv_free(v);
+	is_int(rb, ra, "  the same verdict on its depth");
+	snprintf(name, sizeof(name), "  %d levels %s", 510 + wraps,
+		 510 + wraps > JQP_PRINT_DEPTH ? "refused" : "printed");
+	is_int(ra, 510 + wraps > JQP_PRINT_DEPTH ? -1 : 0, name);
+	ok(a.len == b.len && (a.len == 0 || memcmp(a.data, b.data, a.len) == 0), "  the same text");
+	buf_release(&ev);
+	buf_release(&a);
+	buf_release(&b);
+	jqp_free(&whole);
+	jqp_free(&part);
+}
+
 static int
 load_events(const char *argv0, char **ev, int max)
 {
@@ -330,14 +440,16 @@ load_events(const char *argv0, char **ev, int max)
 int
 main(int argc, char **argv)
 {
-	enum { NRANDOM = 600 };
-	char *events[64 + NRANDOM];
+	enum { NRANDOM = 600, NCASES = sizeof(raw_cases) / sizeof(raw_cases[0]) };
+	char *events[64 + NCASES + NRANDOM];
 	int n;
 
 	(void)argc;
 	test_verdicts();
 	n = load_events(argv[0], events, 64);
 	ok(n >= 20, "the case events are there");
+	for (int i = 0; i < NCASES; i++)
+		events[n++] = xstrdup(raw_cases[i]);
 	for (int i = 0; i < NRANDOM; i++) {
 		struct buf b = BUF_INIT;
 
@@ -356,5 +468,7 @@ main(int argc, char **argv)
 		equivalence(truthy_programs[i], true, events, n);
 	for (int i = 0; i < n; i++)
 		free(events[i]);
+	deep_raw("{a: {b: .after}}", 2);
+	deep_raw("{a: {b: {c: .after}}}", 3);
 	return tap_done();
 }

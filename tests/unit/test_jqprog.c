@@ -171,8 +171,8 @@ test_parse(void)
 		jv theirs = jv_parse(texts[i]);
 		struct buf a = BUF_INIT, b = BUF_INIT;
 
-		jqp_print(&a, ours);
-		jqp_print(&b, theirs);
+		jqp_print(&p, &a, ours);
+		jqp_print(NULL, &b, theirs);
 		is_str(a.data, b.data, "jqp_parse builds what jv_parse builds");
 		ok(jv_equal(ours, theirs), "... and jv_equal agrees");
 		buf_release(&a);
@@ -214,7 +214,7 @@ test_print(void)
 	struct buf b = BUF_INIT;
 	jv v = jv_parse("{\"z\":\"\\u0001\\u007f\\t/\\\"\\\\é\",\"a\":[1,{\"b\":null}]}");
 
-	jqp_print(&b, v);
+	jqp_print(NULL, &b, v);
 	is_str(b.data, "{\"z\":\"\\u0001\\u007f\\t/\\\"\\\\é\",\"a\":[1,{\"b\":null}]}",
 	       "escapes and key order as jq -c");
 	jv_free(v);
@@ -227,12 +227,12 @@ test_print(void)
 			deep = jv_array_append(jv_array(), deep);
 		buf_reset(&b);
 		buf_adds(&b, "x");
-		r = jqp_print(&b, deep);
+		r = jqp_print(NULL, &b, deep);
 		ok(r == 0 && b.len == 1 + 2 * JQP_PRINT_DEPTH + 1, "JQP_PRINT_DEPTH levels print");
 		deep = jv_array_append(jv_array(), deep);
 		buf_reset(&b);
 		buf_adds(&b, "x");
-		r = jqp_print(&b, deep);
+		r = jqp_print(NULL, &b, deep);
 		ok(r == -1 && b.len == 1 && strcmp(b.data, "x") == 0,
 		   "one level more: -1 and the buffer unchanged");
 		jv_free(deep);
