@@ -822,6 +822,210 @@ jqp_parse(struct jqprog *p, const char *text, size_t len)
 	return v;
 }
 
+/* --- programs that run on the text (jqp_fast()) --- */
+
+/* What jqp_fast() found of a node: its value's text (p NULL: absent, null). */
+struct fspan {
+	const char *p;
+	size_t len;
+	int depth;		/* raw_value()'s */
+	bool seen;
+};
+
+/*
+ * The object at c under node of the fast program's tree: the values of its
+ * nodes into sp[], members of no node skipped (numbers still checked).
+ * False when the event needs libjq (jqp_fast()).
+ */
+static bool
+fast_object(struct jqprog *p, struct cur *c, int node, struct fspan *sp)
+{
+	const struct jqfast *f = p->fast;
+
+	c->p++;
+	skip_ws(c);
+	if (c->p < c->end && *c->p == '}') {
+		c->p++;
+		return true;
+	}
+	for (;;) {
+		const char *name = c->p + 1, *v;
+		bool esc;
+		int child;
+
+		if (c->p >= c->end || *c->p != '"' || !skip_string(c, &esc) || esc)
+			return false;
+		child = jqpaths_child(&f->t, node, name, (size_t)(c->p - 1 - name));
+		skip_ws(c);
+		if (c->p >= c->end || *c->p != ':')
+			return false;
+		c->p++;
+		skip_ws(c);
+		v = c->p;
+		if (child < 0) {
+			if (!skip_value(p, c))
+				return false;
+		} else if (sp[child].seen) {
+			return false;	/* twice: jq keeps the last */
+		} else if (f->t.node[child].child >= 0) {
+			/* read further: an object, or null (whose members are null) */
+			if (c->p < c->end && *c->p == '{') {
+				if (!fast_object(p, c, child, sp))
+					return false;
+			} else if (c->end - c->p >= 4 && memcmp(c->p, "null", 4) == 0) {
+				c->p += 4;
+			} else {
+				return false;	/* jq: cannot index it */
+			}
+			if (f->want[child]) {
+				struct cur w = { v, c->p };
+
+				if (!raw_value(p, &w, &sp[child].depth) || w.p != c->p)
+					return false;
+			}
+		} else if (!raw_value(p, c, &sp[child].depth)) {
+			return false;
+		}
+		if (child >= 0) {
+			sp[child].p = v;
+			sp[child].len = (size_t)(c->p - v);
+			sp[child].seen = true;
+		}
+		skip_ws(c);
+		if (c->p < c->end && *c->p == ',') {
+			c->p++;
+			skip_ws(c);
+			continue;
+		}
+		if (c->p < c->end && *c->p == '}') {
+			c->p++;
+			return true;
+		}
+		return false;
+	}
+}
+
+/* Whether value s (a path's, as written; p NULL: null) equals literal e: 1, 0, -1 (needs libjq). */
+static int
+fast_equal(const struct fspan *s, const struct jqfast_expr *e)
+{
+	const char *v = s->p ? s->p : "null";
+	size_t n = s->p ? s->len : 4;
+
+	switch (e->kind) {
+	case 's':
+		/*
+		 * Byte for byte: v is as jq prints it, so an escape in it stands
+		 * for a quote, a backslash or a control byte, none of which a
+		 * literal here holds (jqfast_compile()).
+		 */
+		return n >= 2 && v[0] == '"' && n - 2 == e->len && memcmp(v + 1, e->lit, e->len) == 0;
+	case 'n': {
+		char tmp[64];
+
+		if (v[0] != '-' && (v[0] < '0' || v[0] > '9'))
+			return 0;
+		if (n >= sizeof(tmp))
+			return -1;
+		memcpy(tmp, v, n);
+		tmp[n] = '\0';
+		return strtod(tmp, NULL) == e->num;
+	}
+	case 't':
+		return n == 4 && memcmp(v, "true", 4) == 0;
+	case 'f':
+		return n == 5 && memcmp(v, "false", 5) == 0;
+	default:
+		return n == 4 && memcmp(v, "null", 4) == 0;
+	}
+}
+
+/* jq's truth of expression i: 1, 0, or -1 (needs libjq). */
+static int
+fast_truth(const struct jqfast *f, const struct fspan *sp, int i)
+{
+	const struct jqfast_expr *e = &f->e[i];
+	int a, r;
+
+	switch (e->op) {
+	case 'p':
+		a = e->node;
+		return sp[a].p != NULL && !(sp[a].len == 4 && memcmp(sp[a].p, "null", 4) == 0) &&
+		       !(sp[a].len == 5 && memcmp(sp[a].p, "false", 5) == 0);
+	case 'l':
+		return e->kind != 'f' && e->kind != 'z';
+	case '&':
+	case '|':
+		if ((a = fast_truth(f, sp, e->a)) < 0)
+			return -1;
+		if (a == (e->op == '|'))
+			return a;	/* false and ..., true or ... */
+		return fast_truth(f, sp, e->b);
+	default:
+		/* == or !=: a path and a literal */
+		if (f->e[e->a].op == 'p')
+			r = fast_equal(&sp[f->e[e->a].node], &f->e[e->b]);
+		else
+			r = fast_equal(&sp[f->e[e->b].node], &f->e[e->a]);
+		return r < 0 ? -1 : e->op == '=' ? r : !r;
+	}
+}
+
+bool
+jqp_fast_compile(struct jqprog *p, const char *program)
+{
+	if (p->fast == NULL)
+		p->fast = xmalloc(sizeof(*p->fast));
+	if (jqfast_compile(p->fast, program))
+		return true;
+	free(p->fast);
+	p->fast = NULL;
+	return false;
+}
+
+int
+jqp_fast(struct jqprog *p, const char *text, size_t len, struct buf *out)
+{
+	const struct jqfast *f = p->fast;
+	struct fspan sp[JQPATHS_MAX];
+	struct cur c = { text, text + len };
+	size_t at = 0;
+
+	if (f == NULL)
+		return -1;
+	memset(sp, 0, (size_t)f->t.n * sizeof(sp[0]));
+	p->inexact = 0;
+	p->inexact_at = 0;
+	p->base = text;
+	skip_ws(&c);
+	if (c.p >= c.end || *c.p != '{' || !fast_object(p, &c, 0, sp))
+		return -1;
+	skip_ws(&c);
+	if (c.p != c.end || (p->check_numbers && p->inexact))
+		return -1;
+	for (int i = 0; i < f->ncond; i++) {
+		int t = fast_truth(f, sp, f->cond[i]);
+
+		if (t <= 0)
+			return t;
+	}
+	for (int i = 0; i < f->nholes; i++)
+		if (f->depth + sp[f->hole[i].node].depth > JQP_PRINT_DEPTH)
+			return -1;	/* jqp_print() refuses it */
+	for (int i = 0; i < f->nholes; i++) {
+		const struct fspan *s = &sp[f->hole[i].node];
+
+		buf_add(out, f->out.data + at, f->hole[i].at - at);
+		if (s->p)
+			buf_add(out, s->p, s->len);
+		else
+			buf_add(out, "null", 4);
+		at = f->hole[i].at;
+	}
+	buf_add(out, f->out.data ? f->out.data + at : "", f->out.len - at);
+	return 1;
+}
+
 /* --- printing --- */
 
 static void

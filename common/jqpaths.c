@@ -800,3 +800,280 @@ jqpaths_analyze(struct jqpaths *t, const char *program, bool truthy_only)
 	}
 	return true;
 }
+
+/* --- programs that run without libjq (jqfast_compile()) --- */
+
+struct fp {
+	struct jqfast *f;
+	const struct tok *tok;
+	size_t i;
+	int depth;		/* objects open in the output */
+};
+
+static const char *const keywords[] = {
+	"and", "or", "not", "if", "then", "elif", "else", "end", "as", "def", "reduce", "foreach",
+	"try", "catch", "label", "import", "include", "__loc__", "true", "false", "null", NULL,
+};
+
+/* Printable ASCII without a quote or a backslash: jq prints it as it is. */
+static bool
+plain_text(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < 0x20 || s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+			return false;
+	return true;
+}
+
+static int
+fp_expr(struct fp *P, char op)
+{
+	struct jqfast *f = P->f;
+
+	if (f->ne >= JQFAST_MAX)
+		return -1;
+	memset(&f->e[f->ne], 0, sizeof(f->e[0]));
+	f->e[f->ne].op = op;
+	return f->ne++;
+}
+
+/* A field path at P->i: its node (want set), or -1. */
+static int
+fp_path(struct fp *P)
+{
+	int node = 0;
+
+	if (P->tok[P->i].k != T_FIELD)
+		return -1;
+	while (P->tok[P->i].k == T_FIELD) {
+		const struct tok *k = &P->tok[P->i++];
+
+		if (k->esc || (node = child_add(&P->f->t, node, k->s, k->n)) < 0)
+			return -1;
+	}
+	P->f->want[node] = true;
+	return node;
+}
+
+static int fp_or(struct fp *P);
+
+/* A path, a literal or (COND); an expression index or -1. */
+static int
+fp_atom(struct fp *P)
+{
+	const struct tok *k = &P->tok[P->i];
+	int e;
+
+	if (k->k == T_FIELD) {
+		int node = fp_path(P);
+
+		if (node < 0 || (e = fp_expr(P, 'p')) < 0)
+			return -1;
+		P->f->e[e].node = node;
+		return e;
+	}
+	if (k->k == T_LP) {
+		P->i++;
+		e = fp_or(P);
+		if (e < 0 || P->tok[P->i].k != T_RP)
+			return -1;
+		P->i++;
+		return e;
+	}
+	if ((e = fp_expr(P, 'l')) < 0)
+		return -1;
+	if (k->k == T_STR && !k->esc && plain_text(k->s, k->n)) {
+		P->f->e[e].kind = 's';
+		P->f->e[e].lit = xstrndup(k->s, k->n);
+		P->f->e[e].len = k->n;
+	} else if (k->k == T_NUM && digit(k->s[0])) {
+		char *end;
+
+		P->f->e[e].kind = 'n';
+		P->f->e[e].num = strtod(k->s, &end);
+		if (end != lex_number(k->s))
+			return -1;
+	} else if (is(k, "true") || is(k, "false") || is(k, "null")) {
+		P->f->e[e].kind = k->s[0] == 'n' ? 'z' : k->s[0];
+	} else {
+		return -1;
+	}
+	P->i++;
+	return e;
+}
+
+/* atom [== or != atom] */
+static int
+fp_cmp(struct fp *P)
+{
+	int a = fp_atom(P), e;
+	const struct tok *k = &P->tok[P->i];
+
+	if (a < 0 || k->k != T_OP || !((k->n == 2 && k->s[0] == '=' && k->s[1] == '=') ||
+					(k->n == 2 && k->s[0] == '!' && k->s[1] == '=')))
+		return a;
+	P->i++;
+	if ((e = fp_expr(P, k->s[0] == '=' ? '=' : '!')) < 0)
+		return -1;
+	P->f->e[e].a = a;
+	if ((P->f->e[e].b = fp_atom(P)) < 0)
+		return -1;
+	/* a path against a literal: nothing else is compared here */
+	if ((P->f->e[a].op == 'p') == (P->f->e[P->f->e[e].b].op == 'p') ||
+	    (P->f->e[a].op != 'l' && P->f->e[P->f->e[e].b].op != 'l'))
+		return -1;
+	return e;
+}
+
+/* next (word next)*, left to right: word is "and" (op '&') or "or" ('|') */
+static int
+fp_chain(struct fp *P, const char *word, char op, int (*next)(struct fp *))
+{
+	int a = next(P);
+
+	while (a >= 0 && is(&P->tok[P->i], word)) {
+		int e = fp_expr(P, op);
+
+		P->i++;
+		if (e < 0)
+			return -1;
+		P->f->e[e].a = a;
+		if ((P->f->e[e].b = next(P)) < 0)
+			return -1;
+		a = e;
+	}
+	return a;
+}
+
+static int
+fp_and(struct fp *P)
+{
+	return fp_chain(P, "and", '&', fp_cmp);
+}
+
+static int
+fp_or(struct fp *P)
+{
+	return fp_chain(P, "or", '|', fp_and);
+}
+
+/* The value at P->i goes into the output here: a path, or an object. */
+static bool fp_object(struct fp *P);
+
+static bool
+fp_hole(struct fp *P, int node)
+{
+	struct jqfast *f = P->f;
+
+	if (node < 0 || f->nholes >= JQFAST_MAX)
+		return false;
+	f->hole[f->nholes].at = f->out.len;
+	f->hole[f->nholes++].node = node;
+	return true;
+}
+
+static bool
+fp_value(struct fp *P)
+{
+	if (P->tok[P->i].k == T_LC)
+		return fp_object(P);
+	return fp_hole(P, fp_path(P));
+}
+
+/* {key: value, name, "name", ...} with no key twice */
+static bool
+fp_object(struct fp *P)
+{
+	struct jqfast *f = P->f;
+	const struct tok *keys[JQFAST_MAX];
+	int nkeys = 0;
+
+	P->i++;
+	buf_addc(&f->out, '{');
+	if (++P->depth > f->depth)
+		f->depth = P->depth;
+	for (;;) {
+		const struct tok *k = &P->tok[P->i];
+		bool shorthand = P->tok[P->i + 1].k == T_COMMA || P->tok[P->i + 1].k == T_RC;
+
+		if (!((k->k == T_IDENT && !(shorthand && is_any(k, keywords))) ||
+		      (k->k == T_STR && !k->esc && plain_text(k->s, k->n))))
+			return false;
+		for (int j = 0; j < nkeys; j++)
+			if (keys[j]->n == k->n && memcmp(keys[j]->s, k->s, k->n) == 0)
+				return false;	/* jq keeps the last value in the first place */
+		if (nkeys == JQFAST_MAX)
+			return false;
+		keys[nkeys++] = k;
+		if (nkeys > 1)
+			buf_addc(&f->out, ',');
+		buf_addc(&f->out, '"');
+		buf_add(&f->out, k->s, k->n);
+		buf_adds(&f->out, "\":");
+		P->i++;
+		if (shorthand) {
+			int node = child_add(&f->t, 0, k->s, k->n);
+
+			if (node < 0)
+				return false;
+			f->want[node] = true;
+			if (!fp_hole(P, node))
+				return false;
+		} else {
+			if (P->tok[P->i].k != T_COLON)
+				return false;
+			P->i++;
+			if (!fp_value(P))
+				return false;
+		}
+		if (P->tok[P->i].k == T_RC) {
+			P->i++;
+			buf_addc(&f->out, '}');
+			P->depth--;
+			return true;
+		}
+		if (P->tok[P->i].k != T_COMMA)
+			return false;
+		P->i++;
+	}
+}
+
+void
+jqfast_free(struct jqfast *f)
+{
+	for (int i = 0; i < f->ne; i++)
+		free(f->e[i].lit);
+	jqpaths_free(&f->t);
+	buf_release(&f->out);
+}
+
+bool
+jqfast_compile(struct jqfast *f, const char *program)
+{
+	struct toks v = { 0 };
+	struct fp P = { f, NULL, 0, 0 };
+	bool ok;
+
+	memset(f, 0, sizeof(*f));
+	f->t.n = 1;
+	f->t.node[0] = (struct jqpath_node){ NULL, 0, -1, -1, false, false };
+	ok = lex(program, &v);
+	P.tok = v.t;
+	/* select(COND) | ... */
+	while (ok && is(&P.tok[P.i], "select") && P.tok[P.i + 1].k == T_LP) {
+		int c;
+
+		P.i += 2;
+		c = fp_or(&P);
+		ok = c >= 0 && P.tok[P.i].k == T_RP && P.tok[P.i + 1].k == T_PIPE &&
+		     f->ncond < JQFAST_MAX;
+		if (ok)
+			f->cond[f->ncond++] = c;
+		P.i += 2;
+	}
+	ok = ok && fp_value(&P) && P.tok[P.i].k == T_END;
+	free(v.t);
+	if (!ok)
+		jqfast_free(f);
+	return ok;
+}

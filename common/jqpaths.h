@@ -46,6 +46,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "buf.h"
+
 #define JQPATHS_MAX 128		/* most nodes; a bigger tree gives up */
 
 struct jqpath_node {
@@ -61,6 +63,51 @@ struct jqpaths {
 	struct jqpath_node node[JQPATHS_MAX];	/* node[0] is the root */
 	int n;
 };
+
+/*
+ * A program simple enough to run on an event's text without libjq
+ * ("fast"): zero or more `select(COND) |` and then one output, a field
+ * path or an object construction whose values are field paths or such
+ * objects (`{id: .key.id, op, doc: {a: .after}}`).  COND is made of field
+ * paths, literals (plain strings, numbers, true, false, null), == and !=,
+ * and, or, and parentheses.  Paths are .name and postfix .name only.
+ * Every path ends at a node of t (want[] set); the output is out's text
+ * with the value of node hole[i].node inserted at hole[i].at.
+ */
+#define JQFAST_MAX 64
+
+struct jqfast_expr {
+	char op;		/* 'p' path, 'l' literal, '=' ==, '!' !=, '&' and, '|' or */
+	int a, b;		/* '=' '!' '&' '|': the operands (indexes into e[]) */
+	int node;		/* 'p': the path's node */
+	char kind;		/* 'l': 's' string, 'n' number, 't' true, 'f' false, 'z' null */
+	char *lit;		/* 'l' 's': the string's bytes */
+	size_t len;
+	double num;		/* 'l' 'n' */
+};
+
+struct jqfast {
+	struct jqpaths t;	/* the members read; node 0 is the input */
+	bool want[JQPATHS_MAX];	/* a path ends at the node: its value is used */
+	struct jqfast_expr e[JQFAST_MAX];
+	int ne;
+	int cond[JQFAST_MAX];	/* the select conditions, in order */
+	int ncond;
+	struct buf out;		/* the output's text around its holes */
+	int depth;		/* how deep its objects nest */
+	struct {
+		size_t at;
+		int node;
+	} hole[JQFAST_MAX];
+	int nholes;
+};
+
+/*
+ * Compile program (valid jq text) into *f when it is of the form above;
+ * false (nothing to free) when it is not.  Free with jqfast_free().
+ */
+bool jqfast_compile(struct jqfast *f, const char *program);
+void jqfast_free(struct jqfast *f);
 
 /*
  * Analyse program (valid jq text; compile it first).  truthy_only: only

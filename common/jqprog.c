@@ -920,6 +920,10 @@ jqp_free(struct jqprog *p)
 	free(p->raw);
 	free(p->rawkeys);
 	free(p->rawtab);
+	if (p->fast) {
+		jqfast_free(p->fast);
+		free(p->fast);
+	}
 	for (int i = 0; i < JQP_KEYCACHE; i++) {
 		if (p->keys[i].bytes) {
 			free(p->keys[i].bytes);

@@ -113,6 +113,8 @@ struct jqprog {
 	size_t nrawkeys, rawkeys_cap;
 	uint32_t *rawtab;		/* the duplicate check's table */
 	size_t rawtab_cap;
+	/* the program, when it runs without libjq (jqp_fast_compile()) */
+	struct jqfast *fast;
 };
 
 /*
@@ -234,6 +236,26 @@ const char *jqp_error(const struct jqprog *p);
  * stand-in goes to the program, and jqp_print() prints the text.
  */
 bool jqp_project(struct jqprog *p, const char *program, bool truthy_only);
+
+/*
+ * Let jqp_fast() run the compiled program on events without libjq when it
+ * is simple enough (jqpaths.h, struct jqfast: `select(COND) | ` and an
+ * output made of field paths and objects).  Returns whether it is.
+ */
+bool jqp_fast_compile(struct jqprog *p, const char *program);
+
+/*
+ * Run the program on text (len bytes of valid JSON, an object, e.g. an
+ * event line) without libjq: its output, if any, is appended to out as
+ * jqp_print() would write it.  Returns the number of outputs (0 or 1), or
+ * -1 with out unchanged when this event needs libjq: not compiled for it,
+ * a value not as jq -c prints it (jqp_project()), a member name with
+ * escapes or twice, a path through a value that is neither an object nor
+ * null (an error in jq), a number libjq cannot hold (when
+ * p->check_numbers).  The outputs,
+ * errors and verdicts of libjq are then the event's.
+ */
+int jqp_fast(struct jqprog *p, const char *text, size_t len, struct buf *out);
 
 /*
  * Build a jv from text: len bytes of valid JSON (validated before, e.g. by

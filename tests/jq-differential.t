@@ -67,6 +67,26 @@ while IFS= read -r p; do
 done <"$CASES/jq-differential.programs"
 ok $(( nprog < 300 )) "$nprog programs (at least 300)"
 
+# Programs of paths and objects run on the event text itself (jqp_fast()):
+# not wrapped in try, which would send them to libjq.  An event jq fails on
+# is skipped by both (--skip-bad; `try ... catch empty`), and numbers are
+# rounded by both (--lossy-numbers).
+for p in \
+	'select(.op != "heartbeat") | {id: .key.id, op, table: .source.table, doc: .after, lsn: .source.lsn}' \
+	'.after' \
+	'.after.nested.a' \
+	'{k: .key, v: {s: .after.status, t: .after.tags}, m: .message}' \
+	'select(.op == "u" or .op == "d") | {before, after}' \
+	'select(.after.status == "new" and .source.schema != "s2") | .after.email' \
+	'select(.after.qty == 3 or .after.ratio == 0.1 or .after.flag == true) | .after' \
+	'select(.after.payload) | {p: .after.payload.order}'; do
+	info=$("$MAP" -v -v --skip-bad --lossy-numbers "$p" "$EVENTS" 2>&1 >/dev/null)
+	like "$info" "runs on the event's text" "cdc-map runs without libjq: $p"
+	want=$(jq -c "try ($p) catch empty" "$EVENTS" 2>/dev/null)
+	got=$("$MAP" --skip-bad --lossy-numbers "$p" "$EVENTS" 2>"$TEST_TMP/map.err")
+	is "$?:$got" "0:$want" "... the outputs of jq -c"
+done
+
 note "documented differences from jq 1.6 (man/cdc-map.1):"
 while IFS=$'\t' read -r p run why; do
 	case $p in '#'* | '') continue ;; esac

@@ -210,7 +210,16 @@ static int
 map_event(struct map *m, const char *line, size_t len)
 {
 	jv in, v;
+	int r = jqp_fast(&m->jq, line, len, &m->out);
 
+	if (r >= 0) {
+		/* run on the text itself, as libjq would have */
+		if (r > 0) {
+			buf_addc(&m->out, '\n');
+			m->values++;
+		}
+		return 0;
+	}
 	if (build(m, line, len, 0, &in) < 0)
 		return -1;
 	jqp_start(&m->jq, in);
@@ -249,7 +258,10 @@ map_image(struct map *m, const char *what, const char *text, size_t len, size_t 
 {
 	jv in, v, extra;
 	enum jqp_status st;
+	int r = jqp_fast(&m->jq, text, len, &m->out);
 
+	if (r >= 0)
+		return r;	/* run on the text itself: one value or none */
 	if (build(m, text, len, base, &in) < 0)
 		return -1;
 	jqp_start(&m->jq, in);
@@ -422,6 +434,8 @@ main(int argc, char **argv)
 	/* Build only the members the program can read (numbers still checked). */
 	if (jqp_project(&m.jq, program, false))
 		info(2, "the program reads part of its input: building that part only");
+	if (jqp_fast_compile(&m.jq, program))
+		info(2, "the program is paths and objects: it runs on the event's text where it can");
 
 	info(1, "rewriting %s of the events from %s with the jq program, on standard output",
 	     m.doc ? "the row images (--doc)" : "each", argc > optind ? "the files given" : "standard input");

@@ -359,6 +359,9 @@ static const char *const raw_cases[] = {
 	"{\"after\":[1 ,2],\"before\":[ 1]}",
 	"{\"after\" : {\"a\":[{}],\"b\":[]},\"before\":\"\xc3\xa9\xf0\x9f\x98\x80\"}",
 	"{\"after\":{\"a\":true,\"b\":false,\"c\":null,\"d\":\"\\\"\\\\\\n\"},\"before\":null}",
+	/* a member read further, twice: jq reads the last */
+	"{\"a\":{\"b\":{\"c\":1}},\"a\":{\"x\":2},\"op\":\"u\",\"op\":\"c\"}",
+	"{\"a\":3,\"a\":1,\"b\":false,\"x\":false,\"c\":true}",
 };
 
 /*
@@ -406,6 +409,178 @@ deep_raw(const char *prog, int wraps)
 	buf_release(&b);
 	jqp_free(&whole);
 	jqp_free(&part);
+}
+
+/* --- programs that run on the text (jqp_fast()), libjq as the oracle --- */
+
+static const char *const fast_programs[] = {
+	"select(.op != \"heartbeat\") | {id: .key.id, op, table: .source.table, doc: .after, lsn: .source.lsn}",
+	".after",
+	"{a: .a, b: {c: .b.c, d: .after}, x: .x}",
+	"select(.op == \"u\" or .op == \"c\") | {op, after}",
+	"select(.a == 3) | .b",
+	"select(.a != 1.5 and (.b == null or .c == true)) | {a, \"b c\": .b}",
+	"select(.after.status == \"paid\") | select(.items == 3) | .key",
+	"select(.x == false) | {x}",
+	"select(.a.b) | {v: .a.b.c}",
+	"select(\"u\" == .op) | .op",
+	"{a: .a, a2: .a.b}",
+	"select(.after) | .after.id",
+	"select(.a == 1000 or .a == 0.1 or .a == \"paid\") | .a",
+	"select(true and .a) | .a",
+};
+
+/* ... and programs it leaves to libjq */
+static const char *const slow_programs[] = {
+	"{a: .a, a: .b}", ".a | .b", "select(.a == .b) | .c", "{a: .x?}", "{(.k): 1}", "{a: 1}", ".",
+	"select(.a)", "{a: .x[0]}", ".a, .b", "select(.a | not) | .b", "select(.a > 1) | .b",
+	"{$__loc__}", "{a: \"\\u00e9\"}", "select(.a == \"\\u00e9\") | .b", "select(.a == -1) | .b",
+	"{a: .[\"b\"]}", "select((.a == 1) == true) | .b", "{a: .b} | .a", "select(.a) | .b, .c",
+};
+
+/* libjq's outputs of prog on text, one per line; false on an error or an inexact number */
+static bool
+libjq_outputs(struct jqprog *p, const char *text, size_t len, struct buf *out)
+{
+	jv in = jqp_parse(p, text, len), v;
+	enum jqp_status st;
+
+	buf_reset(out);
+	if (!jv_is_valid(in) || p->inexact) {
+		jv_free(in);
+		return false;
+	}
+	jqp_start(p, in);
+	while ((st = jqp_next(p, &v)) == JQP_VALUE) {
+		if (jqp_print(p, out, v) < 0) {
+			jv_free(v);
+			return false;
+		}
+		buf_addc(out, '\n');
+		jv_free(v);
+	}
+	return st == JQP_DONE;
+}
+
+static void
+fast_equivalence(const char *prog, char **events, int nevents)
+{
+	struct jqprog lib, fast;
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	int fast_events = 0, same = 0, first_bad = -1;
+	char name[300];
+
+	jqp_init(&lib);
+	jqp_init(&fast);
+	lib.check_numbers = fast.check_numbers = true;
+	if (jqp_compile(&lib, prog, NULL) < 0 || jqp_compile(&fast, prog, NULL) < 0) {
+		ok(0, prog);
+		return;
+	}
+	snprintf(name, sizeof(name), "%s: runs without libjq", prog);
+	ok(jqp_fast_compile(&fast, prog), name);
+	for (int i = 0; i < nevents; i++) {
+		size_t len = strlen(events[i]);
+		int r;
+
+		buf_reset(&b);
+		r = jqp_fast(&fast, events[i], len, &b);
+		if (r < 0)
+			continue;
+		fast_events++;
+		if (r > 0)
+			buf_addc(&b, '\n');
+		if (libjq_outputs(&lib, events[i], len, &a) && a.len == b.len &&
+		    (a.len == 0 || memcmp(a.data, b.data, a.len) == 0))
+			same++;
+		else if (first_bad < 0)
+			first_bad = i;
+	}
+	snprintf(name, sizeof(name), "  libjq's outputs on the %d events it ran on", fast_events);
+	is_int(same, fast_events, name);
+	if (first_bad >= 0) {
+		size_t len = strlen(events[first_bad]);
+
+		buf_reset(&b);
+		jqp_fast(&fast, events[first_bad], len, &b);
+		libjq_outputs(&lib, events[first_bad], len, &a);
+		diag("event %s\nlibjq: %s\nfast: %s", events[first_bad], a.data ? a.data : "",
+		     b.data ? b.data : "");
+	}
+	ok(fast_events >= nevents / 20, "  ... some of them");
+	buf_release(&a);
+	buf_release(&b);
+	jqp_free(&lib);
+	jqp_free(&fast);
+}
+
+/* One program on one event: what jqp_fast() gives (-1: libjq's turn). */
+static const struct {
+	const char *prog, *event;
+	int want;
+	const char *out;
+} fast_cases[] = {
+	{ ".a.b", "{\"a\":null}", 1, "null" },
+	{ ".a.b", "{}", 1, "null" },
+	{ ".a.b", "{\"a\":{}}", 1, "null" },
+	{ ".a.b", "{\"a\":\"s\"}", -1, "" },		/* jq: cannot index string */
+	{ ".a.b", "{\"a\":[1]}", -1, "" },
+	{ ".a.b", "{\"a\":{\"b\":2},\"a\":{\"c\":3}}", -1, "" },
+	{ ".a", "{\"a\":1.50}", -1, "" },			/* jq writes 1.5 */
+	{ ".a", "{\"a\":12345678901234567890}", -1, "" },
+	{ ".a", "{\"a\":1,\"z\":12345678901234567890}", -1, "" },	/* rejected as a whole */
+	{ ".a", "{ \"a\" : [1,{\"b\":\"\\u001f\"}] , \"z\":2}", 1, "[1,{\"b\":\"\\u001f\"}]" },
+	{ ".a", "{\"\\u0061\":1}", -1, "" },
+	{ "select(.a) | .b", "{\"a\":false,\"b\":1}", 0, "" },
+	{ "select(.a) | .b", "{\"a\":null,\"b\":1}", 0, "" },
+	{ "select(.a) | .b", "{\"a\":0,\"b\":1}", 1, "1" },
+	{ "select(.a or false) | .b", "{\"a\":false,\"b\":1}", 0, "" },
+	{ "select(.a and true) | .b", "{\"a\":\"\",\"b\":1}", 1, "1" },
+	{ "select(.a == 1) | .b", "{\"a\":1,\"b\":2}", 1, "2" },
+	{ "select(.a == 1.5) | .b", "{\"a\":1.5,\"b\":2}", 1, "2" },
+	{ "select(.a == 1) | .b", "{\"a\":\"1\",\"b\":2}", 0, "" },
+	{ "select(.a == null) | .b", "{\"b\":2}", 1, "2" },
+	{ "select(.a != \"x\") | {b}", "{\"a\":\"x\\n\",\"b\":[]}", 1, "{\"b\":[]}" },
+};
+
+static void
+fast_verdicts(void)
+{
+	for (size_t i = 0; i < sizeof(fast_cases) / sizeof(fast_cases[0]); i++) {
+		struct jqprog p;
+		struct buf b = BUF_INIT;
+		char name[300];
+		int r;
+
+		jqp_init(&p);
+		p.check_numbers = true;
+		if (jqp_compile(&p, fast_cases[i].prog, NULL) < 0 ||
+		    !jqp_fast_compile(&p, fast_cases[i].prog)) {
+			ok(0, fast_cases[i].prog);
+			continue;
+		}
+		r = jqp_fast(&p, fast_cases[i].event, strlen(fast_cases[i].event), &b);
+		snprintf(name, sizeof(name), "%s on %s: %d %s", fast_cases[i].prog, fast_cases[i].event,
+			 fast_cases[i].want, fast_cases[i].out);
+		ok(r == fast_cases[i].want && b.len == strlen(fast_cases[i].out) &&
+		   (b.len == 0 || memcmp(b.data, fast_cases[i].out, b.len) == 0), name);
+		if (r != fast_cases[i].want)
+			diag("got %d %.*s", r, (int)b.len, b.data ? b.data : "");
+		buf_release(&b);
+		jqp_free(&p);
+	}
+}
+
+static void
+slow_verdicts(void)
+{
+	for (size_t i = 0; i < sizeof(slow_programs) / sizeof(slow_programs[0]); i++) {
+		struct jqfast f;
+		char name[200];
+
+		snprintf(name, sizeof(name), "%s: left to libjq", slow_programs[i]);
+		ok(!jqfast_compile(&f, slow_programs[i]), name);
+	}
 }
 
 static int
@@ -466,6 +641,10 @@ main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(truthy_programs) / sizeof(truthy_programs[0]); i++)
 		equivalence(truthy_programs[i], true, events, n);
+	slow_verdicts();
+	fast_verdicts();
+	for (size_t i = 0; i < sizeof(fast_programs) / sizeof(fast_programs[0]); i++)
+		fast_equivalence(fast_programs[i], events, n);
 	for (int i = 0; i < n; i++)
 		free(events[i]);
 	deep_raw("{a: {b: .after}}", 2);
