@@ -1015,14 +1015,16 @@ jqp_fast(struct jqprog *p, const char *text, size_t len, struct buf *out)
 	for (int i = 0; i < f->nholes; i++) {
 		const struct fspan *s = &sp[f->hole[i].node];
 
-		buf_add(out, f->out.data + at, f->hole[i].at - at);
+		if (f->hole[i].at > at)
+			buf_add(out, f->out.data + at, f->hole[i].at - at);
 		if (s->p)
 			buf_add(out, s->p, s->len);
 		else
 			buf_add(out, "null", 4);
 		at = f->hole[i].at;
 	}
-	buf_add(out, f->out.data ? f->out.data + at : "", f->out.len - at);
+	if (f->out.len > at)
+		buf_add(out, f->out.data + at, f->out.len - at);
 	return 1;
 }
 

@@ -8,7 +8,9 @@
  * (jv_equal) to what jv_parse_sized() builds whenever libjq accepts the
  * text, and jqp_print() must print it exactly as jv_dump_string(v, 0)
  * (`jq -c`) does.  The first eight input bytes read as a double also go
- * through jqp_format_double() against libjq's number printing.
+ * through jqp_format_double() against libjq's number printing.  The
+ * program `.a` run without libjq (jqp_fast()) on {"a":INPUT} must give
+ * INPUT only when INPUT is what jq -c prints for it.
  * LeakSanitizer checks the jv reference counting.
  */
 #include <math.h>
@@ -33,6 +35,7 @@
 	} while (0)
 
 static struct jqprog prog;
+static struct jqprog fast;	/* `.a`, run on the text */
 static struct buf out;
 
 int
@@ -44,6 +47,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cdc_verbosity = -1;
 	jqp_init(&prog);
 	prog.check_numbers = true;
+	jqp_init(&fast);
+	fast.check_numbers = true;
+	CHECK(jqp_compile(&fast, ".a", NULL) == 0 && jqp_fast_compile(&fast, ".a"));
 	return 0;
 }
 
@@ -116,6 +122,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fprintf(stderr, "jqp_print differs from jq -c:\n  jqp: %.300s\n  jq:  %.300s\n", out.data,
 				jv_string_value(dump));
 			abort();
+		}
+		{
+			struct buf wrap = BUF_INIT;
+
+			buf_adds(&wrap, "{\"a\":");
+			buf_add(&wrap, s, size);
+			buf_addc(&wrap, '}');
+			buf_reset(&out);
+			if (jqp_fast(&fast, wrap.data, wrap.len, &out) == 1 &&
+			    (out.len != (size_t)jv_string_length_bytes(jv_copy(dump)) ||
+			     memcmp(out.data, jv_string_value(dump), out.len) != 0)) {
+				fprintf(stderr, "jqp_fast copied what jq -c prints otherwise:\n  fast: %.300s\n  jq:  %.300s\n",
+					out.data, jv_string_value(dump));
+				abort();
+			}
+			buf_release(&wrap);
 		}
 		jv_free(dump);
 	}
