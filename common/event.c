@@ -10,7 +10,13 @@
 bool
 op_is_data(const struct json_span *op)
 {
-	return op->len == 1 && !op->escaped && strchr("cudrtm", op->p[0]) != NULL;
+	if (op->len != 1 || op->escaped)
+		return false;
+	switch (op->p[0]) {
+	case 'c': case 'u': case 'd': case 'r': case 't': case 'm':
+		return true;
+	}
+	return false;
 }
 
 /*

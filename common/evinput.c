@@ -59,9 +59,10 @@ evin_too_long_reason(size_t len, uint64_t max_line, char *out, size_t size)
 		 (unsigned long long)max_line);
 }
 
-int
-evin_check_line(enum evin_mode mode, bool trusted, const char *line, size_t len,
-		struct evin_check *c)
+/* evin_check_line() into the caller's places: evin_next() scans into its line. */
+static int
+check_line(enum evin_mode mode, bool trusted, const char *line, size_t len, struct event_info *ev,
+	   bool *has_ev, char *reason, size_t size)
 {
 	const char *err;
 
@@ -70,23 +71,30 @@ evin_check_line(enum evin_mode mode, bool trusted, const char *line, size_t len,
 		enum line_problem prob = text_check(line, len, &where);
 
 		if (prob != LINE_OK) {
-			text_problem_describe(prob, where, c->reason, sizeof(c->reason));
+			text_problem_describe(prob, where, reason, size);
 			return -1;
 		}
 	}
 	if (mode == EVIN_EVENTS) {
-		if (event_scan(line, len, &c->ev, &err) < 0)
+		if (event_scan(line, len, ev, &err) < 0)
 			goto bad;
-		c->has_ev = true;
+		*has_ev = true;
 	} else {
-		if (event_scan_any(line, len, &c->ev, &err) < 0)
+		if (event_scan_any(line, len, ev, &err) < 0)
 			goto bad;
-		c->has_ev = c->ev.op.p != NULL;
+		*has_ev = ev->op.p != NULL;
 	}
 	return 0;
 bad:
-	snprintf(c->reason, sizeof(c->reason), "%s", err);
+	snprintf(reason, size, "%s", err);
 	return -1;
+}
+
+int
+evin_check_line(enum evin_mode mode, bool trusted, const char *line, size_t len,
+		struct evin_check *c)
+{
+	return check_line(mode, trusted, line, len, &c->ev, &c->has_ev, c->reason, sizeof(c->reason));
 }
 
 bool
@@ -257,12 +265,11 @@ enum evin_status
 evin_next(struct evin *in, struct evin_line *l)
 {
 	for (;;) {
-		struct evin_check c;
 		const char *line;
 		size_t len;
 		enum lr_status st;
 		bool nl;
-		char reason[sizeof(c.reason)];
+		char reason[sizeof(((struct evin_check *)0)->reason)];
 
 		if (!in->open) {
 			if (in->cur >= in->nfiles)
@@ -298,8 +305,8 @@ evin_next(struct evin *in, struct evin_line *l)
 				return EVIN_BAD;
 			continue;
 		}
-		if (evin_check_line(in->mode, false, line, len, &c) < 0) {
-			if (bad(in, NULL, c.reason, line, len, 0) == EVIN_BAD)
+		if (check_line(in->mode, false, line, len, &l->ev, &l->has_ev, reason, sizeof(reason)) < 0) {
+			if (bad(in, NULL, reason, line, len, 0) == EVIN_BAD)
 				return EVIN_BAD;
 			continue;
 		}
@@ -308,15 +315,13 @@ evin_next(struct evin *in, struct evin_line *l)
 		l->nl = nl;
 		l->lineno = in->lr.lineno;
 		l->read_ms = in->lr.read_ms;
-		l->ev = c.ev;
-		l->has_ev = c.has_ev;
-		if (c.has_ev && c.ev.has_pos) {
-			in->last_pos = c.ev.pos;
+		if (l->has_ev && l->ev.has_pos) {
+			in->last_pos = l->ev.pos;
 			in->have_pos = true;
 		}
 		in->lines++;
 		if (in->metrics) {
-			metrics_event_in(in->metrics, c.has_ev ? &c.ev : NULL, len + nl);
+			metrics_event_in(in->metrics, l->has_ev ? &l->ev : NULL, len + nl);
 			if ((in->lines & 4095) == 0)
 				tick(in);
 		}

@@ -310,19 +310,21 @@ skip_string(const char *p, const char *end, struct json_span *sp, const char **e
 
 #ifdef __SSE2__
 	/*
-	 * Most strings are short and plain: when the first stop of the first
-	 * 16 bytes is a quote, that is the end, known from the masks alone
-	 * (no load of the byte at the stop, which waited on all of them).
+	 * Most strings are short and plain: when the first 16 bytes hold a
+	 * quote with no backslash or control byte before it, that quote is
+	 * the end.  The end is taken from the quotes' mask alone and the rest
+	 * is only a check, so where the next token is waits on one compare,
+	 * not on all of them: the scan of a line is a chain of these.
 	 */
 	if (end - start >= 16) {
 		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)start);
 		unsigned quotes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')));
-		unsigned stops = quotes | (unsigned)_mm_movemask_epi8(_mm_or_si128(
+		unsigned others = (unsigned)_mm_movemask_epi8(_mm_or_si128(
 			_mm_cmpeq_epi8(x, _mm_set1_epi8('\\')),
 			_mm_cmpeq_epi8(_mm_min_epu8(x, _mm_set1_epi8(0x1F)), x)));
 
-		if ((stops & (0u - stops) & quotes) != 0) {
-			q = start + __builtin_ctz(stops);
+		if (quotes != 0 && (others & ((quotes & (0u - quotes)) - 1)) == 0) {
+			q = start + __builtin_ctz(quotes);
 			if (sp) {
 				sp->p = start;
 				sp->len = (size_t)(q - start);
@@ -482,11 +484,17 @@ next:
 	if (top == 0)
 		return p;
 inside:
-	/* In a container: it closes, or (after a comma unless just opened) a member comes. */
-	p = ws(p, end);
-	if (p >= end) {
-		*err = "unexpected end of input";
-		return NULL;
+	/*
+	 * In a container: it closes, or (after a comma unless just opened) a
+	 * member comes.  Events are compact: the byte expected is looked at
+	 * before any whitespace is skipped.
+	 */
+	if (opened || p >= end || (*p != ',' && *p != stack[top - 1])) {
+		p = ws(p, end);
+		if (p >= end) {
+			*err = "unexpected end of input";
+			return NULL;
+		}
 	}
 	if (*p == stack[top - 1]) {
 		p++;
@@ -500,21 +508,26 @@ inside:
 		*err = stack[top - 1] == '}' ? "expected ',' or '}'" : "expected ',' or ']'";
 		return NULL;
 	} else {
-		p = ws(p + 1, end);
+		p++;
 	}
 	if (stack[top - 1] == ']')
 		goto value;
 	if (p >= end || *p != '"') {
-		*err = "expected a string key";
-		return NULL;
+		p = ws(p, end);
+		if (p >= end || *p != '"') {
+			*err = "expected a string key";
+			return NULL;
+		}
 	}
 	p = skip_string(p, end, NULL, err);
 	if (p == NULL)
 		return NULL;
-	p = ws(p, end);
 	if (p >= end || *p != ':') {
-		*err = "expected ':'";
-		return NULL;
+		p = ws(p, end);
+		if (p >= end || *p != ':') {
+			*err = "expected ':'";
+			return NULL;
+		}
 	}
 	p++;
 	goto value;

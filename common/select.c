@@ -99,12 +99,22 @@ span_eq(const struct json_span *sp, const char *s)
 	return sp->p != NULL && json_span_eq(sp, s);
 }
 
+/* Is op letter c in the list (a few letters: no call to strchr per event)? */
+static bool
+op_listed(const char *ops, char c)
+{
+	for (; *ops; ops++)
+		if (*ops == c)
+			return true;
+	return false;
+}
+
 bool
 sel_match(const struct selector *s, const struct event_info *ev)
 {
 	if (!s->active)
 		return true;
-	if (s->ops[0] && (ev->op.len != 1 || strchr(s->ops, ev->op.p[0]) == NULL))
+	if (s->ops[0] && (ev->op.len != 1 || !op_listed(s->ops, ev->op.p[0])))
 		return false;
 	if (s->nschemas) {
 		int i;

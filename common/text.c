@@ -87,6 +87,18 @@ plain_ascii(const char *s, size_t len)
 		if (_mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), z)) != 0)
 			return false;
 	}
+	/* The rest, under 32 bytes: one or two loads of 16, the last ending at the end. */
+	if (i < len && len >= 16) {
+		__m128i a = _mm_loadu_si128((const __m128i *)(const void *)(s + len - 16));
+		__m128i bad = _mm_or_si128(a, _mm_cmpeq_epi8(a, zero));
+
+		if (i + 16 < len) {
+			__m128i b = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+
+			bad = _mm_or_si128(bad, _mm_or_si128(b, _mm_cmpeq_epi8(b, zero)));
+		}
+		return _mm_movemask_epi8(bad) == 0;
+	}
 #endif
 	for (; i < len; i++)
 		if ((unsigned char)s[i] - 1u >= 0x7Fu)	/* 0 or 0x80 and above */

@@ -19,6 +19,7 @@
 # member on the same file, the physical limit of a scan (issue 18);
 # cdc-map PROGRAM >= 3x faster than jq -c PROGRAM (issue 18).
 set -euo pipefail
+export LC_ALL=C	# the decimal point of $EPOCHREALTIME and of awk
 
 N=${1:-200000}
 RUNS=${2:-5}
@@ -35,20 +36,22 @@ bytes=$(wc -c <"$events")
 echo "input: $N events, $((bytes / N)) bytes per event on average"
 
 # best_of RUNS CMD...: the least wall time and the least CPU time (user +
-# system) in seconds of RUNS runs of CMD (reading $events, output to
-# /dev/null); sets BEST and BEST_CPU.  On a shared machine the CPU time is
-# the steadier figure.
+# system) in seconds of RUNS runs of CMD (reading $events, output to $OUT,
+# /dev/null unless set); sets BEST and BEST_CPU.  On a shared machine the
+# CPU time is the steadier figure.  The clock is bash's own
+# ($EPOCHREALTIME): a `date` on each side would add two of its starts to
+# every run, milliseconds against the tenth of a second of the fast rows.
 best_of() {
 	local runs=$1 i w c t0 t1
 	shift
 	BEST=
 	BEST_CPU=
 	for ((i = 0; i < runs; i++)); do
-		t0=$(date +%s%N)
-		/usr/bin/time -f '%e %U %S' -o "$work/time" "$@" <"$events" >/dev/null
-		t1=$(date +%s%N)
+		t0=$EPOCHREALTIME
+		/usr/bin/time -f '%e %U %S' -o "$work/time" "$@" <"$events" >"${OUT:-/dev/null}"
+		t1=$EPOCHREALTIME
 		read -r w u s <"$work/time"
-		w=$(awk -v ns="$((t1 - t0))" 'BEGIN { printf "%.4f", ns / 1e9 }')
+		w=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }')
 		c=$(awk -v u="$u" -v s="$s" 'BEGIN { printf "%.2f", u + s }')
 		if [ -z "$BEST" ] || awk -v a="$w" -v b="$BEST" 'BEGIN { exit !(a < b) }'; then BEST=$w; fi
 		if [ -z "$BEST_CPU" ] || awk -v a="$c" -v b="$BEST_CPU" 'BEGIN { exit !(a < b) }'; then BEST_CPU=$c; fi
@@ -108,8 +111,9 @@ best_of "$RUNS" jq -c "$sel"; peer=$BEST; peer_cpu=$BEST_CPU
 report filter-flags 25 "$ours" "$peer" "$ours_cpu" "$peer_cpu"
 instructions filter-flags "$BIN/cdc-filter" --op u --table orders -- jq -c "$sel"
 flags=$ours flags_cpu=$ours_cpu
-# -c: with its output on /dev/null, grep would stop at the first match.
-best_of "$RUNS" grep -c -F '"table":"orders"'; grep_w=$BEST; grep_cpu=$BEST_CPU
+# Into a file: with its output on /dev/null, GNU grep stops at the first
+# match, even with -c.
+OUT=$work/grep.out best_of "$RUNS" grep -c -F '"table":"orders"'; grep_w=$BEST; grep_cpu=$BEST_CPU
 awk -v o="$flags" -v g="$grep_w" -v oc="$flags_cpu" -v gc="$grep_cpu" 'BEGIN {
 	printf "bench filter-flags-vs-grep: ours %.3f s, grep -c -F %.3f s, ratio %.1f (wall); cpu: ours %.2f s, grep %.2f s (reported: grep -F matches bytes, cdc-filter checks every line is an event)\n",
 		o, g, o / g, oc, gc }'

@@ -616,24 +616,36 @@ test_check(void)
 				diag("got %d at %zu, want %d at %zu", got, where, c->want, c->where);
 		}
 	}
-	/* Long lines (the 32-byte fast path): a NUL or a bad byte anywhere. */
+	/*
+	 * Lines of every length to 100 (the 32-byte loop, then one or two
+	 * loads of 16 for the rest, or bytes alone under 16): a NUL or a bad
+	 * byte anywhere.
+	 */
 	{
 		char line[100];
 		bool nul_ok = true, bad_ok = true, plain_ok = true;
 
-		for (size_t at = 0; at < sizeof(line); at++) {
-			size_t where = (size_t)-1;
+		for (size_t len = 1; len <= sizeof(line); len++) {
+			for (size_t at = 0; at < len; at++) {
+				size_t where = (size_t)-1;
 
-			memset(line, 'a', sizeof(line));
-			plain_ok = plain_ok && text_check(line, sizeof(line), &where) == LINE_OK;
-			line[at] = '\0';
-			nul_ok = nul_ok && text_check(line, sizeof(line), &where) == LINE_NUL && where == at;
-			line[at] = (char)0xFF;
-			bad_ok = bad_ok && text_check(line, sizeof(line), &where) == LINE_BAD_UTF8 && where == at;
+				memset(line, 'a', sizeof(line));
+				plain_ok = plain_ok && text_check(line, len, &where) == LINE_OK;
+				line[at] = '\0';
+				nul_ok = nul_ok && text_check(line, len, &where) == LINE_NUL && where == at;
+				line[at] = (char)0xFF;
+				bad_ok = bad_ok && text_check(line, len, &where) == LINE_BAD_UTF8 && where == at;
+				/* what lies past the end is not looked at */
+				line[at] = 'a';
+				if (len < sizeof(line)) {
+					line[len] = '\0';
+					plain_ok = plain_ok && text_check(line, len, &where) == LINE_OK;
+				}
+			}
 		}
-		ok(plain_ok, "text_check: a long ASCII line");
-		ok(nul_ok, "text_check: a NUL at every place of a long line");
-		ok(bad_ok, "text_check: a bad byte at every place of a long line");
+		ok(plain_ok, "text_check: ASCII lines of 1 to 100 bytes");
+		ok(nul_ok, "text_check: a NUL at every place of lines of 1 to 100 bytes");
+		ok(bad_ok, "text_check: a bad byte at every place of lines of 1 to 100 bytes");
 	}
 	{
 		size_t bad = 99;
