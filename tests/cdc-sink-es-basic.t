@@ -124,15 +124,18 @@ is "$(docs "${P}bad" | cut -d' ' -f1 | tr '\n' ' ')" "20 21 " "--skip-bad goes o
 {
 	ev c '{"id":22}' 902 1 '{"id":22}'
 	ev c 'null' 903 1 '{"x":1}'
+	# (not ev: jq would keep one of the two)
+	ev c '{"id":24}' 903 2 '{"id":24}' | sed 's/"key":{"id":24}/"key":{"id":24,"id":25}/'
 	printf '{"op":"c","after":{"x":"\xff"}}\n'
 	ev c '{"id":23}' 904 1 '{"id":23}'
 } >bad2.ndjson
 rm -f ck3 dl.ndjson
 sink -q --index "${P}bad" --dead-letter dl.ndjson --checkpoint ck3 <bad2.ndjson
 ok $? "--dead-letter: exit 0"
-is "$(jq -r '"\(.line) \(.reason)"' dl.ndjson | tr '\n' '|')" "2 no key|3 invalid UTF-8 at byte 25|" \
-	"dead letters: no key, invalid UTF-8"
-is "$(jq -r 'has("input_base64")' dl.ndjson | tr '\n' ' ')" "false true " "invalid UTF-8 kept as base64"
+is "$(jq -r '"\(.line) \(.reason)"' dl.ndjson | tr '\n' '|')" \
+	"2 no key|3 key names a column twice|4 invalid UTF-8 at byte 25|" \
+	"dead letters: no key, a key column twice, invalid UTF-8"
+is "$(jq -r 'has("input_base64")' dl.ndjson | tr '\n' ' ')" "false false true " "invalid UTF-8 kept as base64"
 is "$(grep ^position= ck3)" "position=0/388:1" "the checkpoint passes dead-lettered events"
 is "$(stat -c %a dl.ndjson)" 600 "dead-letter file is private"
 

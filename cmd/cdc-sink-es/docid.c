@@ -3,6 +3,7 @@
 #include "sha256.h"
 
 #include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -62,10 +63,33 @@ limit_id(struct buf *out, size_t start)
 	buf_adds(out, hex);
 }
 
+/* Is k the name of one of the first n members of the key object? */
+static bool
+named_before(const char *key, size_t klen, const struct json_span *k, int n)
+{
+	struct json_iter it;
+	struct json_span name;
+	const char *v, *err;
+	size_t vlen;
+
+	json_iter_begin(&it, key, klen);
+	for (int i = 0; i < n && json_iter_next(&it, &name, &v, &vlen, &err) == 1; i++)
+		if (json_spans_eq(&name, k))
+			return true;
+	return false;
+}
+
+/*
+ * The number of columns in the key object, or -1 (*err set) when it is
+ * not an object or names a column twice: which of the two values would be
+ * the row's?  (The old image's id, looked up by name, would take the first
+ * and call the row moved.)
+ */
 static int
 count_members(const char *key, size_t klen, const char **err)
 {
 	struct json_iter it;
+	struct json_span k;
 	const char *v;
 	size_t vlen;
 	int n = 0, r;
@@ -74,8 +98,13 @@ count_members(const char *key, size_t klen, const char **err)
 		*err = "key is not an object";
 		return -1;
 	}
-	while ((r = json_iter_next(&it, NULL, &v, &vlen, err)) == 1)
+	while ((r = json_iter_next(&it, &k, &v, &vlen, err)) == 1) {
+		if (n > 0 && named_before(key, klen, &k, n)) {
+			*err = "key names a column twice";
+			return -1;
+		}
 		n++;
+	}
 	return r < 0 ? -1 : n;
 }
 

@@ -12,7 +12,8 @@
  *     the id therefore always separates columns;
  *   - an id longer than 512 bytes (the _id limit) becomes "sha256:" and the
  *     64 hex digits of the SHA-256 of the id text.
- * A null or empty key, a null key column, or a single key column holding
+ * A null or empty key, a null key column, a key naming a column twice
+ * (decoded: "a" and "\u0061" are one name), or a single key column holding
  * the empty string (Elasticsearch refuses an empty _id) has no id.
  *
  * All functions append to a caller-owned buf and allocate nothing else.

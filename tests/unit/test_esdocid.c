@@ -45,6 +45,11 @@ main(void)
 	ok(id_of("{\"id\":null}", &b, &err) == NULL, "null column refused");
 	ok(id_of("[1]", &b, &err) == NULL, "array key refused");
 	ok(id_of("{\"a\":1,\"b\":null}", &b, &err) == NULL && b.len == 0, "null in second column refused, nothing left");
+	/* A column named twice: which value is the row's?  (Found by fuzz_docid.) */
+	ok(id_of("{\"a\":1,\"c\":2,\"c\":3}", &b, &err) == NULL && b.len == 0 &&
+	   strcmp(err, "key names a column twice") == 0, "a key naming a column twice refused");
+	ok(id_of("{\"c\":2,\"\\u0063\":3}", &b, &err) == NULL, "the same name written with an escape refused");
+	is_str(id_of("{\"c\":2,\"C\":3,\"cc\":4}", &b, &err), "2,3,4", "names alike but not the same kept");
 
 	/* Over-long ids are hashed. */
 	{
@@ -75,6 +80,9 @@ main(void)
 	buf_reset(&b);
 	is_int(docid_from_image("{\"a\":1}", 7, "{\"b\":2}", 7, &b, &err), 0, "image lacking a column");
 	is_int(docid_from_image("{\"a\":1}", 7, "null", 4, &b, &err), 0, "null image");
+	is_int(docid_from_image("{\"c\":1,\"c\":[2]}", 15, "{\"c\":1,\"c\":[2]}", 15, &b, &err), -1,
+	       "old id: a key naming a column twice refused");
+	is_int(b.len, 0, "old id: nothing appended for it");
 
 	/* Index names. */
 	{
