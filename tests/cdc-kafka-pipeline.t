@@ -167,6 +167,17 @@ is "$?" 0 "cdc-source-kafka reads them"
 is "$(jq -cS . fromkcat.ndjson)" "$(jq -cS . notes.ndjson)" \
 	"in position order, though nothing marked kcat's partitions (-e ends the merge)"
 
+# ---- --no-headers: the same messages without headers, read back alike
+T4=${KP}nohdr
+kafka_new_topic "$T4" 2
+"$SK" -q -b "$B" --topic "$T4" --no-headers <notes.ndjson 2>nohdr.err
+ok $? "cdc-sink-kafka --no-headers writes the 40 events"
+kcat -b "$B" -C -t "$T4" -e -q -f '%h|%k\n' >nohdr.kcat 2>>nohdr.err
+is "$(grep -c '"id"' nohdr.kcat)" 40 "kcat sees the 40 keyed messages"
+is "$(cut -d'|' -f1 nohdr.kcat | sort -u | tr -d '\n')" "" "none carries a header, marks included"
+"$SRC" -q -b "$B" --group "nh-$TEST_ID" --topic "$T4" -e >nohdr.ndjson 2>>nohdr.err
+is "$(jq -cS . nohdr.ndjson)" "$(jq -cS . notes.ndjson)" "cdc-source-kafka reads them in position order"
+
 # ---- a backlog far over --max-queued: partitions paused and resumed, nothing lost or reordered
 T3=${KP}backlog
 kafka_new_topic "$T3" 3

@@ -51,7 +51,8 @@
 static const char usage_text[] =
 	"Usage: cdc-sink-kafka [OPTIONS] --brokers LIST [FILE...]\n"
 	"Write change events (NDJSON from FILEs or standard input) to Kafka topics:\n"
-	"value = the event line, key = its \"key\", headers op and position.\n"
+	"value = the event line, key = its \"key\", headers op and position (unless\n"
+	"--no-headers).\n"
 	"\n"
 	"Topics:\n"
 	"  -t, --topic TEMPLATE         topic of each event; {name} (the slot), {db},\n"
@@ -59,6 +60,9 @@ static const char usage_text[] =
 	"                               Debezium's naming)\n"
 	"      --tombstones             after a delete, a message with the same key and\n"
 	"                               no value (for compacted topics)\n"
+	"      --no-headers             messages without the op and position headers\n"
+	"                               (for consumers that do not read them: less\n"
+	"                               work for librdkafka and the brokers)\n"
 	"      --mark-interval DURATION marks to partitions that fell behind, at most\n"
 	"                               this often while events come (default 10ms;\n"
 	"                               cdc-source-kafka merges by them)\n"
@@ -79,6 +83,7 @@ static const char usage_text[] =
 
 enum {
 	OPT_TOMBSTONES = 256,
+	OPT_NO_HEADERS,
 	OPT_MARK_INTERVAL,
 	OPT_CHECKPOINT_INTERVAL,
 };
@@ -86,6 +91,7 @@ enum {
 static const struct option longopts[] = {
 	{ "topic", required_argument, NULL, 't' },
 	{ "tombstones", no_argument, NULL, OPT_TOMBSTONES },
+	{ "no-headers", no_argument, NULL, OPT_NO_HEADERS },
 	{ "mark-interval", required_argument, NULL, OPT_MARK_INTERVAL },
 	{ "checkpoint", required_argument, NULL, 'c' },
 	{ "checkpoint-interval", required_argument, NULL, OPT_CHECKPOINT_INTERVAL },
@@ -113,6 +119,7 @@ struct sink {
 	const char *checkpoint;
 	int64_t checkpoint_ms, mark_ms;
 	bool tombstones;
+	bool no_headers;		/* --no-headers */
 
 	rd_kafka_t *rk;
 	rd_kafka_queue_t *mainq;	/* delivery reports; signals on wake[1] */
@@ -325,16 +332,26 @@ produce(struct sink *s, const struct ktopic *t, int32_t partition, const char *k
 	const char *val, size_t vlen, const char *op, size_t oplen, const char *pos, void *opaque)
 {
 	for (;;) {
-		rd_kafka_resp_err_t err = rd_kafka_producev(s->rk,
-			RD_KAFKA_V_RKT(t->rkt),
-			RD_KAFKA_V_PARTITION(partition),
-			RD_KAFKA_V_KEY(key, klen),
-			RD_KAFKA_V_VALUE((void *)val, vlen),
-			RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-			RD_KAFKA_V_HEADER("op", op, (ssize_t)oplen),
-			RD_KAFKA_V_HEADER("position", pos, -1),
-			RD_KAFKA_V_OPAQUE(opaque),
-			RD_KAFKA_V_END);
+		/* Headers cost librdkafka four allocations per message: only when wanted. */
+		rd_kafka_resp_err_t err = s->no_headers ?
+			rd_kafka_producev(s->rk,
+				RD_KAFKA_V_RKT(t->rkt),
+				RD_KAFKA_V_PARTITION(partition),
+				RD_KAFKA_V_KEY(key, klen),
+				RD_KAFKA_V_VALUE((void *)val, vlen),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_OPAQUE(opaque),
+				RD_KAFKA_V_END) :
+			rd_kafka_producev(s->rk,
+				RD_KAFKA_V_RKT(t->rkt),
+				RD_KAFKA_V_PARTITION(partition),
+				RD_KAFKA_V_KEY(key, klen),
+				RD_KAFKA_V_VALUE((void *)val, vlen),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				RD_KAFKA_V_HEADER("op", op, (ssize_t)oplen),
+				RD_KAFKA_V_HEADER("position", pos, -1),
+				RD_KAFKA_V_OPAQUE(opaque),
+				RD_KAFKA_V_END);
 
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			s->messages++;
@@ -754,6 +771,9 @@ main(int argc, char **argv)
 			break;
 		case OPT_TOMBSTONES:
 			s->tombstones = true;
+			break;
+		case OPT_NO_HEADERS:
+			s->no_headers = true;
 			break;
 		case OPT_MARK_INTERVAL:
 			s->mark_ms = duration_arg("--mark-interval", optarg, 60000);

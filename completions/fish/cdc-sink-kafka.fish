@@ -1,6 +1,7 @@
 # fish completion for cdc-sink-kafka
 complete -c cdc-sink-kafka -s t -l topic -x -d 'topic template ({name} {db} {schema} {table})'
 complete -c cdc-sink-kafka -l tombstones -d 'after a delete, a message with the same key and no value'
+complete -c cdc-sink-kafka -l no-headers -d 'messages without the op and position headers'
 complete -c cdc-sink-kafka -l mark-interval -x -d 'marks to partitions that fell behind, at most this often'
 complete -c cdc-sink-kafka -s c -l checkpoint -r -F -d 'checkpoint FILE'
 complete -c cdc-sink-kafka -l checkpoint-interval -x -d 'write the checkpoint at most this often'

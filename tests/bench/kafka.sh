@@ -10,7 +10,10 @@
 #                  ratio = kcat time / ours, goal >= 0.90.  A reference
 #                  line beside it: kcat with two headers like ours (-H op
 #                  -H position), what the headers cost the broker and
-#                  librdkafka.
+#                  librdkafka.  Two rows compare the same messages on both
+#                  sides: ours against that kcat -H (kafka-sink-same-headers)
+#                  and ours --no-headers against kcat -P
+#                  (kafka-sink-no-headers).
 #   kafka-source   cdc-source-kafka -e  vs  kcat -C -G -e -q -f '%s\n', both a
 #                  fresh consumer group each run, reading one topic that
 #                  cdc-sink-kafka wrote (marks included) to /dev/null.  Goal
@@ -134,6 +137,10 @@ kcath_sink() {
 	kcat -P -q -b "$B" -t "$1" -K $'\t' -X acks=all -X enable.idempotence=true \
 		-X partitioner=murmur2_random "${xprops[@]}" -H op=c -H position=0/1000000:1 <"$tmp/keyed.tsv"
 }
+# Ours with --no-headers: the same messages as kcat -P's, byte for byte.
+ourn_sink() {
+	"$CDC_BIN/cdc-sink-kafka" -q --no-headers --brokers "$B" --topic "$1" "${xprops[@]}" <"$tmp/events.ndjson"
+}
 # produce WHO TOPIC: one timed run into the fresh TOPIC; nanoseconds in $took.
 produce() {
 	local t0 t1 m
@@ -143,13 +150,13 @@ produce() {
 	t1=$(now_ns)
 	m=$(messages "$2")
 	[ "$m" -ge "$N" ] || { echo "bench kafka-sink: $1 wrote $m of $N messages to $2" >&2; exit 1; }
-	if [ "$1" != ours ] && [ "$m" != "$N" ]; then
+	if [ "${1#kcat}" != "$1" ] && [ "$m" != "$N" ]; then
 		echo "bench kafka-sink: kcat wrote $m messages, not $N, to $2" >&2
 		exit 1
 	fi
 	took=$((t1 - t0))
 }
-t_ours= t_kcat= t_kcath=
+t_ours= t_kcat= t_kcath= t_ourn=
 for r in $(seq "$RUNS"); do
 	produce kcat "${PFX}kcat-$r"
 	t_kcat=$(min "$t_kcat" "$took")
@@ -157,6 +164,8 @@ for r in $(seq "$RUNS"); do
 	t_ours=$(min "$t_ours" "$took")
 	produce kcath "${PFX}kcath-$r"
 	t_kcath=$(min "$t_kcath" "$took")
+	produce ourn "${PFX}ourn-$r"
+	t_ourn=$(min "$t_ourn" "$took")
 done
 T=${PFX}ours-$RUNS
 marks=$(($(messages "$T") - N))
@@ -164,6 +173,10 @@ echo "  kcat -P -K:      best of $RUNS: $(rate "$t_kcat" "$N")"
 echo "  cdc-sink-kafka:  best of $RUNS: $(rate "$t_ours" "$N") (+ $marks marks in the last run)"
 row kafka-sink "$t_ours" "$t_kcat" "kcat -P"
 echo "  kcat -P -K -H op -H position (reference): best of $RUNS: $(rate "$t_kcath" "$N"); ratio to ours $(awk -v o="$t_ours" -v p="$t_kcath" 'BEGIN { printf "%.2f", p / o }')"
+echo "  cdc-sink-kafka --no-headers: best of $RUNS: $(rate "$t_ourn" "$N")"
+# The same messages on both sides: with the two headers, and without.
+row kafka-sink-same-headers "$t_ours" "$t_kcath" "kcat -P -H op -H position"
+row kafka-sink-no-headers "$t_ourn" "$t_kcat" "kcat -P; ours --no-headers"
 
 # ---- 2. consuming the topic cdc-sink-kafka wrote: cdc-source-kafka against kcat -C
 ours_source() {
