@@ -330,28 +330,27 @@ static int
 produce(struct sink *s, const struct ktopic *t, int32_t partition, const char *key, size_t klen,
 	const char *val, size_t vlen, const char *op, size_t oplen, const char *pos, void *opaque)
 {
-	for (;;) {
-		/* Headers cost librdkafka four allocations per message: only when wanted. */
-		rd_kafka_resp_err_t err = s->no_headers ?
-			rd_kafka_producev(s->rk,
-				RD_KAFKA_V_RKT(t->rkt),
-				RD_KAFKA_V_PARTITION(partition),
-				RD_KAFKA_V_KEY(key, klen),
-				RD_KAFKA_V_VALUE((void *)val, vlen),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_OPAQUE(opaque),
-				RD_KAFKA_V_END) :
-			rd_kafka_producev(s->rk,
-				RD_KAFKA_V_RKT(t->rkt),
-				RD_KAFKA_V_PARTITION(partition),
-				RD_KAFKA_V_KEY(key, klen),
-				RD_KAFKA_V_VALUE((void *)val, vlen),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-				RD_KAFKA_V_HEADER("op", op, (ssize_t)oplen),
-				RD_KAFKA_V_HEADER("position", pos, -1),
-				RD_KAFKA_V_OPAQUE(opaque),
-				RD_KAFKA_V_END);
+	rd_kafka_vu_t vu[8] = {
+		{ .vtype = RD_KAFKA_VTYPE_RKT, .u.rkt = t->rkt },
+		{ .vtype = RD_KAFKA_VTYPE_PARTITION, .u.i32 = partition },
+		{ .vtype = RD_KAFKA_VTYPE_KEY, .u.mem = { (void *)key, klen } },
+		{ .vtype = RD_KAFKA_VTYPE_VALUE, .u.mem = { (void *)val, vlen } },
+		{ .vtype = RD_KAFKA_VTYPE_MSGFLAGS, .u.i = RD_KAFKA_MSG_F_COPY },
+		{ .vtype = RD_KAFKA_VTYPE_OPAQUE, .u.ptr = opaque },
+		{ .vtype = RD_KAFKA_VTYPE_HEADER, .u.header = { "op", op, (ssize_t)oplen } },
+		{ .vtype = RD_KAFKA_VTYPE_HEADER, .u.header = { "position", pos, -1 } },
+	};
+	/* Headers cost librdkafka four allocations per message: only when wanted. */
+	size_t nvu = s->no_headers ? 6 : 8;
 
+	for (;;) {
+		rd_kafka_error_t *e = rd_kafka_produceva(s->rk, vu, nvu);
+		rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+		if (e) {
+			err = rd_kafka_error_code(e);
+			rd_kafka_error_destroy(e);
+		}
 		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
 			s->messages++;
 			return 0;
