@@ -29,7 +29,7 @@ LIBS_cdc-sink-es = $(CURL_LIBS) $(ZLIB_LIBS)
 LIBS_cdc-sink-http = $(CURL_LIBS)
 LIBS_cdc-record  = $(LZ4_LIBS)
 LIBS_cdc-replay  = $(LZ4_LIBS)
-LIBS_cdc-sink-kafka   = $(RDKAFKA_LIBS)
+LIBS_cdc-sink-kafka   = $(MALLOC_LIBS) $(RDKAFKA_LIBS)
 LIBS_cdc-source-kafka = $(RDKAFKA_LIBS)
 EXTRA_CFLAGS = $(PQ_CFLAGS) $(CURL_CFLAGS) $(LZ4_CFLAGS) $(JQ_CFLAGS)
 
@@ -87,7 +87,7 @@ check:
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 SAN = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check-asan:
-	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" check
+	$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g $(SAN)" LDFLAGS="$(SAN)" MALLOC_LIBS= check
 
 # The tests that talk to the Elasticsearch API, once against each kind of
 # server tests/services.sh can start (ES_KINDS="es8 es9" for fewer), each

@@ -29,5 +29,10 @@ LZ4_CFLAGS  := $(shell $(PKG_CONFIG) --cflags liblz4 2>/dev/null)
 LZ4_LIBS    := $(shell $(PKG_CONFIG) --libs liblz4 2>/dev/null || echo -llz4)
 ZLIB_LIBS   := $(shell $(PKG_CONFIG) --libs zlib 2>/dev/null || echo -lz)
 RDKAFKA_LIBS := $(shell $(PKG_CONFIG) --libs rdkafka 2>/dev/null || echo -lrdkafka)
+# jemalloc in place of glibc's malloc, for the programs whose time goes
+# into librdkafka's allocations (several per message, made and freed
+# under glibc's arena lock); empty in the sanitizer build, whose runtime
+# must own malloc.
+MALLOC_LIBS := $(shell $(PKG_CONFIG) --libs jemalloc 2>/dev/null || echo -ljemalloc)
 JQ_CFLAGS   =
 JQ_LIBS     = -ljq

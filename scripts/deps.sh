@@ -29,7 +29,7 @@ prog=deps.sh
 group_pkgs() {
 	case $1 in
 	build) echo "build-essential pkg-config libpq-dev libjq-dev libcurl4-openssl-dev liblz4-dev zlib1g-dev
-		librdkafka-dev" ;;
+		librdkafka-dev libjemalloc-dev" ;;
 	test) echo "postgresql lz4 jq curl perl python3 util-linux maven
 		openjdk-17-jdk-headless|default-jdk-headless kcat python3-confluent-kafka systemd" ;;
 	fuzz) echo "clang libclang-rt-14-dev|libclang-rt-dev valgrind" ;;
