@@ -65,14 +65,14 @@ $(LIBCDC): $(COMMON_OBJ)
 # stem before the second expansion; addprefix/addsuffix/basename instead.)
 $(BUILD)/bin/%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard cmd/$$*/*.c) $$(EXTRA_SRC_$$*)))) $(LIBCDC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(LIBS_$*) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(LIBS_$*) -lm -pthread
 
 # A unit test of code inside a program lists that code in the program's
 # cmd/<prog>/test.mk, e.g. TESTSRC_pgoutput = cmd/cdc-capture/pgoutput.c
 -include $(wildcard cmd/*/test.mk)
 $(BUILD)/tests/test_%: $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename tests/unit/test_$$*.c $$(TESTSRC_$$*)))) $(LIBCDC)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(LZ4_LIBS) $(RDKAFKA_LIBS) -lm
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCDC) $(PQ_LIBS) $(JQ_LIBS) $(CURL_LIBS) $(ZLIB_LIBS) $(LZ4_LIBS) $(RDKAFKA_LIBS) -lm -pthread
 
 unit: $(UNIT_BINS)
 

@@ -33,6 +33,15 @@
  * The evin owns its line reader and dead-letter file; evin_close()
  * releases them.  Lines it returns point into its buffer, valid until the
  * next call.
+ *
+ * Read-ahead (evin_read_ahead()): a second thread reads and checks the
+ * lines, a block of them at a time, while the program works on the
+ * previous block; the checks of a line (text_check(), event_scan()) are
+ * most of a sink's own work.  Everything else stays on the program's
+ * thread, in input order: the bad-input policy, the cut-off report, the
+ * metrics.  A block is handed over when it is full or when the input has
+ * nothing more at once, so a quiet input is no slower.  The program's
+ * idle hook then waits on evin_wait_fd() instead of the input.
  */
 #ifndef CDC_EVINPUT_H
 #define CDC_EVINPUT_H
@@ -136,6 +145,8 @@ struct evin_line {
 	bool has_ev;		/* false for an object without "op" (EVIN_OBJECTS) */
 };
 
+struct evin_ahead;
+
 struct evin {
 	enum evin_mode mode;
 	uint64_t max_line;
@@ -154,6 +165,7 @@ struct evin {
 	uint64_t lines;		/* good lines returned */
 	struct metrics *metrics;	/* counts what is read (evin_set_metrics) */
 	uint64_t dl_counted;	/* dl.count already added to metrics */
+	struct evin_ahead *ahead;	/* the read-ahead thread's state (evin_read_ahead) */
 };
 
 /*
@@ -180,6 +192,15 @@ void evin_watch_output(struct evin *in, int fd);
  * come and before the input is waited for.
  */
 void evin_set_metrics(struct evin *in, struct metrics *m);
+/*
+ * Read and check lines on a second thread from now on (see above); call
+ * after evin_set_idle(), before the first evin_next().  Not with
+ * evin_watch_output() or evin_input_ready(): for sinks.  The thread owns
+ * lr, fd, cur and open from then on; evin_close() stops it first.
+ */
+void evin_read_ahead(struct evin *in);
+/* What an idle hook waits on for more input: the input, or the read-ahead's hand-over. */
+int evin_wait_fd(const struct evin *in);
 /* The next good line; see the statuses above. */
 enum evin_status evin_next(struct evin *in, struct evin_line *l);
 /* The exit status that ends a program on st (0 for EVIN_EOF; not for EVIN_LINE or EVIN_INTR). */

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/select.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,41 +101,6 @@ wait_input(struct linereader *lr)
 }
 
 /*
- * Wait until the input is readable unless a stop signal (sig.h) came,
- * while the idle hook ran or comes now: -1 with errno EINTR then.  The
- * stop signals are blocked from the look at cdc_stop until pselect()
- * unblocks them atomically, so none can slip in between and leave us
- * blocked on a pipe whose writer is still there.
- */
-static int
-wait_unless_stopped(struct linereader *lr)
-{
-	sigset_t stop, old;
-	fd_set rd;
-	int r;
-
-	sigemptyset(&stop);
-	sigaddset(&stop, SIGINT);
-	sigaddset(&stop, SIGTERM);
-	sigaddset(&stop, SIGHUP);
-	sigprocmask(SIG_BLOCK, &stop, &old);
-	if (cdc_stop) {
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		errno = EINTR;
-		return -1;
-	}
-	FD_ZERO(&rd);
-	FD_SET(lr->fd, &rd);
-	r = pselect(lr->fd + 1, &rd, NULL, NULL, NULL, &old);
-	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (r < 0 && errno == EINTR) {
-		errno = EINTR;
-		return -1;
-	}
-	return 0;	/* readable, or let read() report the error */
-}
-
-/*
  * Read more input into the buffer after end.  Calls the idle hook first
  * when the read would block.  Returns bytes read, 0 at EOF, -1 on error
  * (errno EINTR for a signal).
@@ -154,7 +118,7 @@ fill(struct linereader *lr)
 				return -1;
 			}
 		} else if (lr->watch_fd < 0 && lr->fd < FD_SETSIZE) {
-			if (wait_unless_stopped(lr) < 0)
+			if (sig_wait_readable(lr->fd) < 0)
 				return -1;
 		} else if (cdc_stop) {
 			errno = EINTR;

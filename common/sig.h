@@ -17,5 +17,13 @@
 extern volatile sig_atomic_t cdc_stop;		/* the signal number, 0 if none */
 
 void sig_setup(void);
+/*
+ * Wait until fd is readable, unless a stop signal came (before or while
+ * waiting): -1 with errno EINTR then.  The stop signals are blocked from
+ * the look at cdc_stop until pselect() unblocks them atomically, so none
+ * can slip in between and leave the caller blocked on a pipe whose writer
+ * is still there.  0 also when fd is in error: the read reports it.
+ */
+int sig_wait_readable(int fd);
 
 #endif

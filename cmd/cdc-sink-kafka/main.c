@@ -645,7 +645,7 @@ on_idle(void *arg)
 
 	while (!cdc_stop && !s->fatal) {
 		struct pollfd p[2] = {
-			{ .fd = s->in.fd, .events = POLLIN },
+			{ .fd = evin_wait_fd(&s->in), .events = POLLIN },
 			{ .fd = s->wake[0], .events = POLLIN },
 		};
 		char drain[64];
@@ -820,6 +820,8 @@ main(int argc, char **argv)
 	     s->ack.have_start ? s->checkpoint : "");
 	evin_set_idle(&s->in, on_idle, s);
 	sig_setup();
+	/* The checks of the lines on a second core, beside librdkafka's calls. */
+	evin_read_ahead(&s->in);
 
 	finish(s, evin_loop(&s->in, on_line, on_tick, &s->fatal, s));
 }
