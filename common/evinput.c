@@ -429,6 +429,7 @@ struct evin_ahead {
 	struct block *cur;	/* the program's */
 	int next;		/* the program's next record in cur */
 	int input;		/* the program's current input (in->name) */
+	bool ended;		/* the program has seen REC_END */
 };
 
 static void
@@ -569,6 +570,7 @@ ahead_main(void *arg)
 	pipe_put(a->ready[1], a->blocks, a->fill);
 	return NULL;
 }
+
 void
 evin_read_ahead(struct evin *in)
 {
@@ -615,7 +617,7 @@ static enum evin_status
 ahead_next(struct evin *in, struct evin_line *l)
 {
 	struct evin_ahead *a = in->ahead;
-	char reason[160];
+	char reason[sizeof(((struct evin_check *)0)->reason)];
 
 	for (;;) {
 		const struct rec *r;
@@ -664,9 +666,10 @@ ahead_next(struct evin *in, struct evin_line *l)
 				return EVIN_BAD;
 			continue;
 		case REC_END:
-			a->next--;	/* every later call ends the same way */
-			if (r->end == EVIN_CUT)
+			a->next--;	/* every later call ends the same way, said once */
+			if (r->end == EVIN_CUT && !a->ended)
 				evin_report_cut(in->name, r->full, in->have_pos ? &in->last_pos : NULL);
+			a->ended = true;
 			return r->end;
 		}
 	}
