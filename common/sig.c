@@ -37,7 +37,7 @@ sig_wait_readable(int fd)
 {
 	sigset_t stop, old;
 	fd_set rd;
-	int r;
+	int r, e;
 
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);
@@ -59,8 +59,11 @@ sig_wait_readable(int fd)
 	FD_ZERO(&rd);
 	FD_SET(fd, &rd);
 	r = pselect(fd + 1, &rd, NULL, NULL, NULL, &old);
+	e = errno;
 	sigprocmask(SIG_SETMASK, &old, NULL);
-	if (r < 0 && errno == EINTR)
+	if (r < 0 && e == EINTR) {
+		errno = EINTR;
 		return -1;
+	}
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* Unit tests for common/sig.c: flags set by handlers, SIGPIPE ignored. */
+/* Unit tests for common/sig.c: flags set by handlers, SIGPIPE ignored, sig_wait_readable(). */
 #include "sig.h"
 #include "tap.h"
 
@@ -74,10 +74,47 @@ test_second_signal(void)
 	ok(WIFEXITED(st) && WEXITSTATUS(st) == 128 + SIGINT, "second SIGINT exits 130 at once");
 }
 
+/* sig_wait_readable(): readable input, a stop that came before, one that comes while waiting. */
+static void
+test_wait_readable(void)
+{
+	struct itimerval it = { { 0, 50000 }, { 0, 50000 } };
+	struct sigaction term;
+	int fds[2];
+
+	sig_setup();
+	if (pipe(fds) < 0)
+		abort();
+	cdc_stop = 0;
+	if (write(fds[1], "x", 1) != 1)
+		abort();
+	is_int(sig_wait_readable(fds[0]), 0, "sig_wait_readable: 0 when the input is readable");
+	cdc_stop = SIGTERM;
+	errno = 0;
+	ok(sig_wait_readable(fds[0]) == -1 && errno == EINTR,
+	   "sig_wait_readable: -1 EINTR when a stop came before, input or not");
+	/* An empty pipe and a stop signal while waiting (SIGALRM with the stop handler). */
+	if (read(fds[0], &(char){ 0 }, 1) != 1)
+		abort();
+	cdc_stop = 0;
+	sigaction(SIGTERM, NULL, &term);
+	sigaction(SIGALRM, &term, NULL);
+	setitimer(ITIMER_REAL, &it, NULL);
+	errno = 0;
+	ok(sig_wait_readable(fds[0]) == -1 && errno == EINTR && cdc_stop == SIGALRM,
+	   "sig_wait_readable: -1 EINTR when a signal comes while waiting");
+	memset(&it, 0, sizeof(it));
+	setitimer(ITIMER_REAL, &it, NULL);
+	cdc_stop = 0;
+	close(fds[0]);
+	close(fds[1]);
+}
+
 int
 main(void)
 {
 	test_flags();
 	test_second_signal();
+	test_wait_readable();
 	return tap_done();
 }
